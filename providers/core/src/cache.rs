@@ -1,0 +1,64 @@
+//! The conditional-request cache the HTTP layer reads and writes through.
+//!
+//! The directory implements [`HttpCache`] on its `http_cache` table; tests use [`MemoryCache`].
+//! Keys are opaque to the store: the HTTP layer derives them from the URL and a hash of the
+//! credential's scope, so one token's cached answers are never served to another, and the token
+//! itself never reaches the store.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// One cached answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedResponse {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// The headers needed to replay the answer (pagination links and counts), lower-case names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Storage for [`CachedResponse`]s. Failures are swallowed by implementations and logged: a
+/// cache that cannot be read only costs requests, it never fails a fetch.
+#[async_trait]
+pub trait HttpCache: Send + Sync {
+    async fn load(&self, key: &str) -> Option<CachedResponse>;
+    async fn store(&self, key: &str, response: &CachedResponse);
+}
+
+/// A process-local cache, for tests and one-shot commands.
+#[derive(Debug, Default)]
+pub struct MemoryCache {
+    entries: Mutex<HashMap<String, CachedResponse>>,
+}
+
+#[async_trait]
+impl HttpCache for MemoryCache {
+    async fn load(&self, key: &str) -> Option<CachedResponse> {
+        self.entries
+            .lock()
+            .ok()
+            .and_then(|map| map.get(key).cloned())
+    }
+
+    async fn store(&self, key: &str, response: &CachedResponse) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.insert(key.to_string(), response.clone());
+        }
+    }
+}
+
+/// A cache that keeps nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoCache;
+
+#[async_trait]
+impl HttpCache for NoCache {
+    async fn load(&self, _key: &str) -> Option<CachedResponse> {
+        None
+    }
+
+    async fn store(&self, _key: &str, _response: &CachedResponse) {}
+}

@@ -1,0 +1,20 @@
+//! The provider side of orgsync, shared by every provider crate.
+//!
+//! * [`snapshot`]: the normalised picture of one provider account that a fetch returns.
+//! * [`policy`]: what the workspace's configuration asks a provider to evaluate, so a provider can
+//!   skip work that cannot change the answer.
+//! * [`provider`]: the async [`Provider`] trait and its error type.
+//!
+//! This crate uses nothing else of orgsync's; everything else uses it.
+
+pub mod cache;
+pub mod policy;
+pub mod provider;
+pub mod snapshot;
+
+pub use policy::{AdmitRule, FetchPolicy, RepositoryScope, TeamsMode};
+pub use provider::{Provider, ProviderError};
+pub use snapshot::{
+    AccessVerdict, Account, Member, MemberState, Permission, ProviderKind, Repository, Snapshot,
+    Team, TeamMember, TeamRepository, TeamRole, Visibility,
+};

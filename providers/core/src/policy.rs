@@ -1,0 +1,180 @@
+//! What a workspace's configuration asks of a fetch.
+
+use crate::snapshot::Repository;
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+
+/// The admission rule of a workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdmitRule {
+    /// Admit members who can read every repository in scope.
+    #[default]
+    AllRepositories,
+    /// Admit every active member.
+    AllMembers,
+}
+
+/// Whether and how teams are replicated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TeamsMode {
+    #[default]
+    Full,
+    WithoutRepositories,
+    Off,
+}
+
+/// Which repositories count for "reads every repository".
+#[derive(Debug, Clone, Default)]
+pub struct RepositoryScope {
+    pub exclude_archived: bool,
+    pub exclude_forks: bool,
+    excluded: Option<GlobSet>,
+    patterns: Vec<String>,
+}
+
+/// A glob pattern that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("`{pattern}` is not a valid glob pattern: {reason}")]
+pub struct PatternError {
+    pub pattern: String,
+    pub reason: String,
+}
+
+fn build_globs(patterns: &[String]) -> Result<Option<GlobSet>, PatternError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        let glob = Glob::new(pattern).map_err(|e| PatternError {
+            pattern: pattern.clone(),
+            reason: e.kind().to_string(),
+        })?;
+        builder.add(glob);
+    }
+    builder.build().map(Some).map_err(|e| PatternError {
+        pattern: patterns.join(", "),
+        reason: e.to_string(),
+    })
+}
+
+impl RepositoryScope {
+    pub fn new(
+        exclude_archived: bool,
+        exclude_forks: bool,
+        exclude_repositories: &[String],
+    ) -> Result<Self, PatternError> {
+        Ok(RepositoryScope {
+            exclude_archived,
+            exclude_forks,
+            excluded: build_globs(exclude_repositories)?,
+            patterns: exclude_repositories.to_vec(),
+        })
+    }
+
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    /// True when the repository counts for "reads every repository".
+    pub fn includes(&self, repository: &Repository) -> bool {
+        if self.exclude_archived && repository.archived {
+            return false;
+        }
+        if self.exclude_forks && repository.fork {
+            return false;
+        }
+        match &self.excluded {
+            Some(set) => !set.is_match(&repository.name),
+            None => true,
+        }
+    }
+}
+
+/// Logins that are never admitted (bots, service accounts), as glob patterns.
+#[derive(Debug, Clone, Default)]
+pub struct MemberExclusions {
+    set: Option<GlobSet>,
+    patterns: Vec<String>,
+}
+
+impl MemberExclusions {
+    pub fn new(patterns: &[String]) -> Result<Self, PatternError> {
+        Ok(MemberExclusions {
+            set: build_globs(patterns)?,
+            patterns: patterns.to_vec(),
+        })
+    }
+
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    /// The first pattern that matches `login`, if any.
+    pub fn matching(&self, login: &str) -> Option<&str> {
+        let set = self.set.as_ref()?;
+        set.matches(login)
+            .first()
+            .and_then(|i| self.patterns.get(*i))
+            .map(String::as_str)
+    }
+}
+
+/// What a provider is asked to fetch and evaluate for one workspace.
+#[derive(Debug, Clone, Default)]
+pub struct FetchPolicy {
+    pub admit: AdmitRule,
+    pub scope: RepositoryScope,
+    pub teams: TeamsMode,
+    pub exclude_members: MemberExclusions,
+    /// GitLab: the lowest access level that reads code (default 20, Reporter).
+    pub min_access_level: u8,
+    /// GitLab: count projects merely shared into the group as in scope.
+    pub include_shared_projects: bool,
+    /// GitLab: admit bot users created by access tokens.
+    pub include_bots: bool,
+}
+
+impl FetchPolicy {
+    /// True when the provider must decide [`crate::AccessVerdict`] for this member: the rule
+    /// needs it and the member could be admitted at all.
+    pub fn needs_access_verdict(&self, login: &str) -> bool {
+        self.admit == AdmitRule::AllRepositories && self.exclude_members.matching(login).is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Visibility;
+
+    fn repo(name: &str, archived: bool, fork: bool) -> Repository {
+        Repository {
+            id: name.into(),
+            name: name.into(),
+            archived,
+            fork,
+            visibility: Visibility::Private,
+        }
+    }
+
+    #[test]
+    fn scope_excludes_archived_forks_and_globs() {
+        let scope = RepositoryScope::new(true, true, &["sandbox-*".to_string()]).expect("globs");
+        assert!(scope.includes(&repo("api", false, false)));
+        assert!(!scope.includes(&repo("old", true, false)));
+        assert!(!scope.includes(&repo("fork", false, true)));
+        assert!(!scope.includes(&repo("sandbox-1", false, false)));
+    }
+
+    #[test]
+    fn member_exclusion_names_the_matching_pattern() {
+        let ex = MemberExclusions::new(&["*[bot]".to_string(), "ci-*".to_string()])
+            .expect("globs");
+        assert_eq!(ex.matching("renovate[bot]"), Some("*[bot]"));
+        assert_eq!(ex.matching("ci-runner"), Some("ci-*"));
+        assert_eq!(ex.matching("alice"), None);
+    }
+}

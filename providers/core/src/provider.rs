@@ -1,0 +1,82 @@
+//! The [`Provider`] trait every provider crate implements.
+
+use crate::policy::FetchPolicy;
+use crate::snapshot::{ProviderKind, Snapshot};
+use async_trait::async_trait;
+
+/// Why a fetch failed. A failed fetch never leads to an offboarding: the run ends `failed` and
+/// nothing is applied.
+///
+/// Messages name credentials by their reference (`token_file = …`, `token_env = …`), never by value.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The credential was refused (401).
+    #[error("{provider} refused the credential {credential}: {detail}. Check that it is valid and not expired")]
+    Unauthorized {
+        provider: ProviderKind,
+        credential: String,
+        detail: String,
+    },
+    /// The credential is valid but lacks a permission or scope (403 that is not a rate limit).
+    #[error("{provider} denied {route}: {detail}. The credential {credential} needs {needed}")]
+    Forbidden {
+        provider: ProviderKind,
+        credential: String,
+        route: String,
+        detail: String,
+        needed: String,
+    },
+    #[error("{provider} has no {what} (404 on {route}). Check the workspace's account name and api_url")]
+    NotFound {
+        provider: ProviderKind,
+        what: String,
+        route: String,
+    },
+    /// Waiting for the rate limit would run past the run's deadline.
+    #[error("{provider} rate limit exhausted on {route}; it resets in {wait_seconds} s, after this run's deadline. The next run will continue")]
+    RateLimited {
+        provider: ProviderKind,
+        route: String,
+        wait_seconds: u64,
+    },
+    /// An answer that is not what the API describes (bad JSON, truncated page, page cap hit).
+    #[error("{provider} sent an unusable answer on {route}: {detail}")]
+    Malformed {
+        provider: ProviderKind,
+        route: String,
+        detail: String,
+    },
+    /// Retries exhausted on a transient failure (5xx, timeouts, connection errors).
+    #[error("{provider} kept failing on {route} after {attempts} attempts: {detail}")]
+    Unavailable {
+        provider: ProviderKind,
+        route: String,
+        attempts: u32,
+        detail: String,
+    },
+    #[error("{provider} answered {status} on {route}: {detail}")]
+    Status {
+        provider: ProviderKind,
+        route: String,
+        status: u16,
+        detail: String,
+    },
+    /// The run's deadline passed or the run was cancelled.
+    #[error("the fetch from {provider} was cancelled: {reason}")]
+    Cancelled {
+        provider: ProviderKind,
+        reason: String,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A source of [`Snapshot`]s: one provider account, with its credentials.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    fn kind(&self) -> ProviderKind;
+
+    /// Fetches the account, all or nothing: any request the decision depends on that finally
+    /// fails makes the whole fetch fail.
+    async fn fetch(&self, policy: &FetchPolicy) -> Result<Snapshot, ProviderError>;
+}
