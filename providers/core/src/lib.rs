@@ -4,10 +4,12 @@
 //! * [`policy`]: what the workspace's configuration asks a provider to evaluate, so a provider can
 //!   skip work that cannot change the answer.
 //! * [`provider`]: the async [`Provider`] trait and its error type.
+//! * [`http`]: the resilient HTTP layer every provider request goes through.
 //!
 //! This crate uses nothing else of orgsync's; everything else uses it.
 
 pub mod cache;
+pub mod http;
 pub mod policy;
 pub mod provider;
 pub mod snapshot;

@@ -1,0 +1,271 @@
+//! Pacing: a process-wide limiter per provider host and a quota tracker per host and credential.
+//!
+//! Fixed-rate `governor` limiters cannot follow a provider's shifting quota, so each one is
+//! paired with a [`QuotaState`] that the response headers feed: it knows when to pause
+//! (`Retry-After`, quota exhausted) and how far apart to space requests once quota runs low.
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use http::HeaderMap;
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
+
+/// Values at or above this are Unix times; below, a number of seconds from now (the IETF
+/// `RateLimit-Reset` draft uses deltas, GitHub and GitLab send epochs).
+const EPOCH_THRESHOLD: u64 = 1_000_000_000;
+
+#[derive(Default)]
+struct Registry {
+    hosts: HashMap<String, Arc<DefaultDirectRateLimiter>>,
+    quotas: HashMap<String, Arc<QuotaState>>,
+}
+
+fn registry() -> &'static Mutex<Registry> {
+    static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
+    REGISTRY.get_or_init(Mutex::default)
+}
+
+/// The process-wide limiter for `authority` (`host:port`). The first caller's rate wins: all
+/// workspaces on one host share one budget, whatever they ask for later.
+pub(crate) fn host_limiter(
+    authority: &str,
+    per_second: NonZeroU32,
+    burst: NonZeroU32,
+) -> Arc<DefaultDirectRateLimiter> {
+    let mut registry = registry()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    registry
+        .hosts
+        .entry(authority.to_owned())
+        .or_insert_with(|| {
+            Arc::new(RateLimiter::direct(
+                Quota::per_second(per_second).allow_burst(burst),
+            ))
+        })
+        .clone()
+}
+
+/// The quota tracker for one credential on one host: providers count quota per token, so two
+/// workspaces with the same token share it and two tokens on one host do not.
+pub(crate) fn quota_state(authority: &str, scope_fingerprint: &str) -> Arc<QuotaState> {
+    let key = format!(
+        "{authority} {}",
+        super::cache_key(authority, scope_fingerprint)
+    );
+    let mut registry = registry()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    registry.quotas.entry(key).or_default().clone()
+}
+
+/// What a response said about the quota.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct RateLimitInfo {
+    pub remaining: Option<u64>,
+    pub limit: Option<u64>,
+    /// Time from now until the quota resets.
+    pub resets_in: Option<Duration>,
+    /// `Retry-After`, as a duration from now.
+    pub retry_after: Option<Duration>,
+}
+
+fn header_u64(headers: &HeaderMap, names: &[&str]) -> Option<u64> {
+    names.iter().find_map(|name| {
+        headers
+            .get(*name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    })
+}
+
+fn header_date(headers: &HeaderMap, name: &str) -> Option<SystemTime> {
+    let text = headers.get(name)?.to_str().ok()?;
+    let parsed = chrono::DateTime::parse_from_rfc2822(text.trim()).ok()?;
+    let seconds = u64::try_from(parsed.timestamp()).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(seconds))
+}
+
+/// Reads GitHub's `x-ratelimit-*`, GitLab's `RateLimit-*`, Bitbucket's `X-RateLimit-Limit` and
+/// anyone's `Retry-After` (seconds or an HTTP date). Reset times are measured against the
+/// server's own `Date` header when present, so a skewed local clock does not shorten the wait.
+pub(crate) fn parse_rate_limit(headers: &HeaderMap) -> RateLimitInfo {
+    let server_now = header_date(headers, "date").unwrap_or_else(SystemTime::now);
+    let until = |at: SystemTime| at.duration_since(server_now).unwrap_or(Duration::ZERO);
+    let resets_in = header_u64(headers, &["x-ratelimit-reset", "ratelimit-reset"]).map(|v| {
+        if v >= EPOCH_THRESHOLD {
+            until(UNIX_EPOCH + Duration::from_secs(v))
+        } else {
+            Duration::from_secs(v)
+        }
+    });
+    let retry_after = header_u64(headers, &["retry-after"])
+        .map(Duration::from_secs)
+        .or_else(|| header_date(headers, "retry-after").map(until));
+    RateLimitInfo {
+        remaining: header_u64(headers, &["x-ratelimit-remaining", "ratelimit-remaining"]),
+        limit: header_u64(headers, &["x-ratelimit-limit", "ratelimit-limit"]),
+        resets_in,
+        retry_after,
+    }
+}
+
+#[derive(Debug, Default)]
+struct QuotaInner {
+    pause_until: Option<Instant>,
+    remaining: Option<u64>,
+    reset_at: Option<Instant>,
+    /// In low-reserve mode, the earliest time the next request may go out.
+    next_slot: Option<Instant>,
+}
+
+/// Shared quota knowledge for one credential on one host.
+#[derive(Debug, Default)]
+pub(crate) struct QuotaState {
+    inner: Mutex<QuotaInner>,
+}
+
+impl QuotaState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QuotaInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How long the caller must wait before sending, and takes a request from the known quota.
+    /// Below `reserve` the remaining requests are spread evenly until the reset.
+    pub(crate) fn claim(&self, now: Instant, reserve: u64) -> Duration {
+        let mut q = self.lock();
+        let mut start = now;
+        if let Some(pause) = q.pause_until {
+            if pause > now {
+                start = pause;
+            } else {
+                q.pause_until = None;
+            }
+        }
+        if let Some(reset) = q.reset_at
+            && reset <= start
+        {
+            // The window is over: what we knew about it no longer holds.
+            q.reset_at = None;
+            q.remaining = None;
+            q.next_slot = None;
+        }
+        match (q.remaining, q.reset_at) {
+            (Some(0), Some(reset)) => start = start.max(reset),
+            (Some(remaining), Some(reset)) if remaining < reserve => {
+                let spacing = (reset - start) / u32::try_from(remaining).unwrap_or(u32::MAX);
+                let slot = q.next_slot.map_or(start, |slot| slot.max(start));
+                start = slot;
+                q.next_slot = Some(slot + spacing);
+                q.remaining = Some(remaining - 1);
+            }
+            (Some(remaining), _) => q.remaining = Some(remaining.saturating_sub(1)),
+            _ => {}
+        }
+        start - now
+    }
+
+    /// Records what a response said.
+    pub(crate) fn observe(&self, now: Instant, info: &RateLimitInfo) {
+        let mut q = self.lock();
+        if let Some(remaining) = info.remaining {
+            q.remaining = Some(remaining);
+            q.reset_at = info.resets_in.map(|d| now + d);
+        }
+    }
+
+    /// Holds every request on this quota until `until` (a `Retry-After` or a 429 backoff).
+    pub(crate) fn pause_until(&self, until: Instant) {
+        let mut q = self.lock();
+        q.pause_until = Some(q.pause_until.map_or(until, |p| p.max(until)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).expect("valid header"));
+        }
+        map
+    }
+
+    #[test]
+    fn reads_github_headers_against_the_server_date() {
+        let info = parse_rate_limit(&headers(&[
+            ("date", "Tue, 24 Nov 2026 12:00:00 GMT"),
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-limit", "5000"),
+            ("x-ratelimit-reset", "1795521630"),
+        ]));
+        assert_eq!(info.remaining, Some(0));
+        assert_eq!(info.limit, Some(5000));
+        assert_eq!(info.resets_in, Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn reads_gitlab_headers_and_retry_after_date() {
+        let info = parse_rate_limit(&headers(&[
+            ("date", "Tue, 24 Nov 2026 12:00:00 GMT"),
+            ("ratelimit-remaining", "12"),
+            ("retry-after", "Tue, 24 Nov 2026 12:00:07 GMT"),
+        ]));
+        assert_eq!(info.remaining, Some(12));
+        assert_eq!(info.retry_after, Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn exhausted_quota_waits_for_the_reset() {
+        let state = QuotaState::default();
+        let now = Instant::now();
+        state.observe(
+            now,
+            &RateLimitInfo {
+                remaining: Some(0),
+                resets_in: Some(Duration::from_secs(5)),
+                ..RateLimitInfo::default()
+            },
+        );
+        assert_eq!(state.claim(now, 10), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn low_reserve_spreads_the_remaining_requests() {
+        let state = QuotaState::default();
+        let now = Instant::now();
+        state.observe(
+            now,
+            &RateLimitInfo {
+                remaining: Some(4),
+                resets_in: Some(Duration::from_secs(8)),
+                ..RateLimitInfo::default()
+            },
+        );
+        assert_eq!(state.claim(now, 10), Duration::ZERO);
+        assert_eq!(state.claim(now, 10), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn above_the_reserve_nothing_waits() {
+        let state = QuotaState::default();
+        let now = Instant::now();
+        state.observe(
+            now,
+            &RateLimitInfo {
+                remaining: Some(4000),
+                resets_in: Some(Duration::from_secs(3000)),
+                ..RateLimitInfo::default()
+            },
+        );
+        assert_eq!(state.claim(now, 10), Duration::ZERO);
+        assert_eq!(state.claim(now, 10), Duration::ZERO);
+    }
+}
