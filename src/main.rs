@@ -1,3 +1,28 @@
-fn main() {
-    println!("orgsync");
+use clap::Parser;
+use orgsync::cli::{self, Cli};
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_env("ORGSYNC_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cli.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("orgsync: cannot start the async runtime: {e}");
+            return ExitCode::from(cli::EXIT_RUNTIME);
+        }
+    };
+    runtime.block_on(cli::run(cli))
 }

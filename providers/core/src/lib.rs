@@ -15,7 +15,7 @@ pub mod provider;
 pub mod snapshot;
 
 pub use policy::{AdmitRule, FetchPolicy, RepositoryScope, TeamsMode};
-pub use provider::{Provider, ProviderError};
+pub use provider::{FixedProvider, Provider, ProviderError};
 pub use snapshot::{
     AccessVerdict, Account, Member, MemberState, Permission, ProviderKind, Repository, Snapshot,
     Team, TeamMember, TeamRepository, TeamRole, Visibility,

@@ -11,7 +11,9 @@ use async_trait::async_trait;
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     /// The credential was refused (401).
-    #[error("{provider} refused the credential {credential}: {detail}. Check that it is valid and not expired")]
+    #[error(
+        "{provider} refused the credential {credential}: {detail}. Check that it is valid and not expired"
+    )]
     Unauthorized {
         provider: ProviderKind,
         credential: String,
@@ -26,14 +28,18 @@ pub enum ProviderError {
         detail: String,
         needed: String,
     },
-    #[error("{provider} has no {what} (404 on {route}). Check the workspace's account name and api_url")]
+    #[error(
+        "{provider} has no {what} (404 on {route}). Check the workspace's account name and api_url"
+    )]
     NotFound {
         provider: ProviderKind,
         what: String,
         route: String,
     },
     /// Waiting for the rate limit would run past the run's deadline.
-    #[error("{provider} rate limit exhausted on {route}; it resets in {wait_seconds} s, after this run's deadline. The next run will continue")]
+    #[error(
+        "{provider} rate limit exhausted on {route}; it resets in {wait_seconds} s, after this run's deadline. The next run will continue"
+    )]
     RateLimited {
         provider: ProviderKind,
         route: String,
@@ -79,4 +85,57 @@ pub trait Provider: Send + Sync {
     /// Fetches the account, all or nothing: any request the decision depends on that finally
     /// fails makes the whole fetch fail.
     async fn fetch(&self, policy: &FetchPolicy) -> Result<Snapshot, ProviderError>;
+}
+
+/// A provider that returns a snapshot it was given: for tests, and for replaying a captured
+/// snapshot. [`FixedProvider::set`] swaps what the next fetch returns.
+pub struct FixedProvider {
+    kind: ProviderKind,
+    next: std::sync::Mutex<Result<Snapshot, String>>,
+}
+
+impl FixedProvider {
+    pub fn new(snapshot: Snapshot) -> Self {
+        FixedProvider {
+            kind: snapshot.provider,
+            next: std::sync::Mutex::new(Ok(snapshot)),
+        }
+    }
+
+    /// The next fetches return this snapshot.
+    pub fn set(&self, snapshot: Snapshot) {
+        if let Ok(mut next) = self.next.lock() {
+            *next = Ok(snapshot);
+        }
+    }
+
+    /// The next fetches fail with this message, as a provider that cannot be read.
+    pub fn fail(&self, message: &str) {
+        if let Ok(mut next) = self.next.lock() {
+            *next = Err(message.to_string());
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for FixedProvider {
+    fn kind(&self) -> ProviderKind {
+        self.kind
+    }
+
+    async fn fetch(&self, _policy: &FetchPolicy) -> Result<Snapshot, ProviderError> {
+        let next = self
+            .next
+            .lock()
+            .map_err(|_| ProviderError::Other("fixed provider poisoned".to_string()))?;
+        match &*next {
+            Ok(s) => Ok(s.clone()),
+            Err(m) => Err(ProviderError::Unavailable {
+                provider: self.kind,
+                route: "/".to_string(),
+                attempts: 1,
+                detail: m.clone(),
+            }),
+        }
+    }
 }

@@ -1,0 +1,333 @@
+//! The command line: `orgsync <command>`, with the exit codes of the design
+//! (0 success, 1 runtime error, 2 bad usage or configuration, 3 aborted by a guard).
+
+mod output;
+
+use crate::config::{self, Config, ConfigError};
+use crate::directory::{RunOutcome, Store};
+use crate::sync::run::{RunOptions, sync_workspace};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_RUNTIME: u8 = 1;
+pub const EXIT_CONFIG: u8 = 2;
+pub const EXIT_ABORTED: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(name = "orgsync", version, about = "Keeps a local user directory in step with GitHub, GitLab and Bitbucket accounts")]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "ORGSYNC_CONFIG", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Log format: text for a terminal, json for journald and collectors.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One reconciliation now, in the foreground.
+    Sync(SyncArgs),
+    /// Validate the configuration file (line:column errors).
+    CheckConfig {
+        /// Also check credentials and scopes against the providers.
+        #[arg(long)]
+        online: bool,
+        /// The file to check (defaults to --config).
+        file: Option<PathBuf>,
+    },
+    /// Last run per workspace, outcome and counts.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The directory's people.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// The directory's teams.
+    Teams {
+        #[command(subcommand)]
+        command: TeamsCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[arg(long)]
+        workspace: Option<String>,
+        /// RFC 3339 time, or a duration back from now such as 24h or 7d.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        run: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Only these workspaces (repeatable); all when omitted.
+    #[arg(long = "workspace")]
+    pub workspaces: Vec<String>,
+    /// Print the plan, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply a plan that a guard refused (after reading it).
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// People, roles, sources and teams.
+    List {
+        #[arg(long)]
+        workspace: Option<String>,
+        /// active, offboarded, suspended or invited.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TeamsCommand {
+    /// Teams with members and repositories.
+    List {
+        #[arg(long)]
+        workspace: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// An error that ends the command, with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Failure {
+            code: EXIT_RUNTIME,
+            message: message.into(),
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: EXIT_CONFIG,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<crate::directory::DirectoryError> for Failure {
+    fn from(e: crate::directory::DirectoryError) -> Self {
+        Failure::runtime(e.to_string())
+    }
+}
+
+fn config_failure(errors: Vec<ConfigError>) -> Failure {
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    Failure::usage(lines.join("\n"))
+}
+
+pub fn load_config(path: &std::path::Path) -> Result<Config, Failure> {
+    Config::load(path).map_err(config_failure)
+}
+
+pub async fn open_store(config: &Config) -> Result<Store, Failure> {
+    Ok(Store::open(&config.directory_url).await?)
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub async fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli).await {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("orgsync: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<u8, Failure> {
+    match cli.command {
+        Command::CheckConfig { online, file } => {
+            let path = file.unwrap_or(cli.config);
+            let config = load_config(&path)?;
+            println!(
+                "{}: valid ({} workspace(s): {})",
+                path.display(),
+                config.workspaces.len(),
+                config
+                    .workspaces
+                    .iter()
+                    .map(|w| format!("{} ({})", w.name, w.provider))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            if online {
+                return Err(Failure::runtime(
+                    "--online needs the provider clients, which are not part of this build yet",
+                ));
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Sync(args) => {
+            let config = load_config(&cli.config)?;
+            sync(&config, &args).await
+        }
+        Command::Status { json } => {
+            let config = load_config(&cli.config)?;
+            let store = open_store(&config).await?;
+            output::status(&config, &store, json).await
+        }
+        Command::Users {
+            command:
+                UsersCommand::List {
+                    workspace,
+                    state,
+                    json,
+                },
+        } => {
+            if let Some(s) = &state
+                && crate::sync::MembershipState::parse(s).is_none()
+            {
+                return Err(Failure::usage(format!(
+                    "--state {s} is unknown; use active, offboarded, suspended or invited"
+                )));
+            }
+            let config = load_config(&cli.config)?;
+            let store = open_store(&config).await?;
+            let rows = store.list_users(workspace.as_deref(), state.as_deref()).await?;
+            output::users(&rows, json);
+            Ok(EXIT_OK)
+        }
+        Command::Teams {
+            command: TeamsCommand::List { workspace, json },
+        } => {
+            let config = load_config(&cli.config)?;
+            let store = open_store(&config).await?;
+            let rows = store.list_teams(workspace.as_deref()).await?;
+            output::teams(&rows, json);
+            Ok(EXIT_OK)
+        }
+        Command::Audit {
+            workspace,
+            since,
+            run,
+            json,
+        } => {
+            let since = since.map(|s| parse_since(&s, Utc::now())).transpose()?;
+            let config = load_config(&cli.config)?;
+            let store = open_store(&config).await?;
+            let rows = store.audit(workspace.as_deref(), since, run).await?;
+            output::audit(&rows, json);
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+/// Parses `--since`: an RFC 3339 time or a duration back from `now` (`90m`, `24h`, `7d`).
+pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Failure> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let (number, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = number.parse().map_err(|_| {
+        Failure::usage(format!(
+            "--since {s} is neither an RFC 3339 time nor a duration such as 24h or 7d"
+        ))
+    })?;
+    let d = match unit {
+        "s" => chrono::Duration::seconds(n),
+        "m" => chrono::Duration::minutes(n),
+        "h" => chrono::Duration::hours(n),
+        "d" => chrono::Duration::days(n),
+        _ => {
+            return Err(Failure::usage(format!(
+                "--since {s}: the unit must be s, m, h or d"
+            )));
+        }
+    };
+    Ok(now - d)
+}
+
+/// Who runs a command, for the audit trail: the Unix user.
+pub fn invoking_user() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
+    for name in &args.workspaces {
+        if config.workspace(name).is_none() {
+            return Err(Failure::usage(format!(
+                "no workspace named `{name}` in {}; configured: {}",
+                config.path.display(),
+                config
+                    .workspaces
+                    .iter()
+                    .map(|w| w.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    let store = open_store(config).await?;
+    let selected: Vec<_> = config
+        .workspaces
+        .iter()
+        .filter(|w| args.workspaces.is_empty() || args.workspaces.contains(&w.name))
+        .collect();
+    let options = RunOptions {
+        trigger: "cli".to_string(),
+        dry_run: args.dry_run,
+        force: args.force,
+        actor: format!("cli:{}", invoking_user()),
+    };
+    let mut reports = Vec::new();
+    let mut worst = EXIT_OK;
+    for ws in selected {
+        let provider = match crate::providers::build(ws, &store) {
+            Ok(p) => p,
+            Err(message) => {
+                eprintln!("orgsync: {message}");
+                worst = worst.max(EXIT_RUNTIME);
+                continue;
+            }
+        };
+        let report = sync_workspace(&store, ws, &config.safety, provider.as_ref(), &options).await?;
+        worst = worst.max(match report.outcome {
+            RunOutcome::Ok | RunOutcome::DryRun => EXIT_OK,
+            RunOutcome::Failed => EXIT_RUNTIME,
+            RunOutcome::Aborted => EXIT_ABORTED,
+        });
+        if !args.json {
+            output::run_report(&report);
+        }
+        reports.push(report);
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).unwrap_or_else(|_| "[]".to_string())
+        );
+    }
+    Ok(worst)
+}

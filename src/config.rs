@@ -1,0 +1,829 @@
+//! The configuration file: TOML, unknown keys refused, every error located by line and column.
+//!
+//! Secrets are referenced, never stored here: `token_file`, `token_env`, or a GitHub App's
+//! `private_key_file`. An inline `token` is accepted only in a file nobody else can read.
+
+use chrono_tz::Tz;
+use orgsync_core::policy::{MemberExclusions, RepositoryScope};
+use orgsync_core::{AdmitRule, FetchPolicy, ProviderKind, TeamsMode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// Where `orgsync` looks when neither `--config` nor `$ORGSYNC_CONFIG` is given.
+pub const DEFAULT_PATH: &str = "/etc/orgsync/orgsync.toml";
+
+/// A configuration problem, with the place in the file it comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    /// 1-based line and column, when the problem has a place in the file.
+    pub location: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.location {
+            Some((line, column)) => write!(
+                f,
+                "{}:{}:{}: {}",
+                self.path.display(),
+                line,
+                column,
+                self.message
+            ),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset.min(source.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.chars().count(), |nl| before[nl + 1..].chars().count())
+        + 1;
+    (line, column)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file as written.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    directory: RawDirectory,
+    #[serde(default)]
+    daemon: RawDaemon,
+    #[serde(default)]
+    safety: RawSafety,
+    #[serde(default, rename = "workspace")]
+    workspaces: Vec<Spanned<RawWorkspace>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDirectory {
+    url: Spanned<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    schedule: Option<Spanned<String>>,
+    timezone: Option<Spanned<String>>,
+    listen: Option<Spanned<String>>,
+    run_on_start: Option<bool>,
+    max_concurrent_workspaces: Option<Spanned<u32>>,
+    run_deadline_seconds: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSafety {
+    max_offboard_percent: Option<Spanned<f64>>,
+    max_offboard_count: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkspace {
+    name: Spanned<String>,
+    provider: Spanned<String>,
+    organization: Option<Spanned<String>>,
+    group: Option<Spanned<toml::Value>>,
+    workspace: Option<Spanned<String>>,
+    api_url: Option<Spanned<String>>,
+    token_file: Option<Spanned<String>>,
+    token_env: Option<Spanned<String>>,
+    token: Option<Spanned<String>>,
+    username: Option<Spanned<String>>,
+    app_id: Option<Spanned<u64>>,
+    installation_id: Option<Spanned<u64>>,
+    private_key_file: Option<Spanned<String>>,
+    oauth_client_id: Option<Spanned<String>>,
+    oauth_client_secret_file: Option<Spanned<String>>,
+    admit: Option<Spanned<String>>,
+    exclude_archived: Option<bool>,
+    exclude_forks: Option<bool>,
+    exclude_repositories: Option<Spanned<Vec<String>>>,
+    exclude_members: Option<Spanned<Vec<String>>>,
+    teams: Option<Spanned<String>>,
+    webhook_secret_file: Option<Spanned<String>>,
+    roles: Option<Spanned<BTreeMap<String, String>>>,
+    default_role: Option<String>,
+    admin_role: Option<String>,
+    schedule: Option<Spanned<String>>,
+    min_access_level: Option<Spanned<u8>>,
+    include_shared_projects: Option<bool>,
+    include_bots: Option<bool>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The validated configuration.
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub directory_url: String,
+    pub daemon: DaemonConfig,
+    pub safety: SafetyConfig,
+    pub workspaces: Vec<WorkspaceConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// The cron expression, 5 fields or 6 with seconds first.
+    pub schedule: String,
+    pub timezone: Tz,
+    pub listen: String,
+    pub run_on_start: bool,
+    pub max_concurrent_workspaces: u32,
+    pub run_deadline_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SafetyConfig {
+    pub max_offboard_percent: f64,
+    pub max_offboard_count: u32,
+}
+
+impl Default for SafetyConfig {
+    fn default() -> Self {
+        SafetyConfig {
+            max_offboard_percent: 10.0,
+            max_offboard_count: 5,
+        }
+    }
+}
+
+/// How a workspace authenticates. Secrets are read when needed, not at load time, so that
+/// rotated files and systemd credentials are picked up by the next run.
+#[derive(Clone)]
+pub enum Credentials {
+    TokenFile(PathBuf),
+    TokenEnv(String),
+    /// An inline `token`, accepted only in a file nobody else can read.
+    Inline(SecretString),
+    GithubApp {
+        app_id: u64,
+        installation_id: u64,
+        private_key_file: PathBuf,
+    },
+    OauthClient {
+        client_id: String,
+        secret_file: PathBuf,
+    },
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reference())
+    }
+}
+
+impl Credentials {
+    /// How error messages name the credential: the reference, never the secret.
+    pub fn reference(&self) -> String {
+        match self {
+            Credentials::TokenFile(p) => format!("token_file = {}", p.display()),
+            Credentials::TokenEnv(v) => format!("token_env = {v}"),
+            Credentials::Inline(_) => "the inline `token`".to_string(),
+            Credentials::GithubApp {
+                app_id,
+                installation_id,
+                ..
+            } => format!("GitHub App {app_id} (installation {installation_id})"),
+            Credentials::OauthClient { client_id, .. } => {
+                format!("OAuth consumer {client_id}")
+            }
+        }
+    }
+
+    /// Reads the token (or the App's private key, or the OAuth secret).
+    pub fn read_secret(&self) -> Result<SecretString, String> {
+        let from_file = |path: &Path| -> Result<SecretString, String> {
+            std::fs::read_to_string(path)
+                .map(|s| SecretString::from(s.trim().to_string()))
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        };
+        match self {
+            Credentials::TokenFile(p) => from_file(p),
+            Credentials::TokenEnv(v) => match std::env::var(v) {
+                Ok(s) if !s.trim().is_empty() => Ok(SecretString::from(s.trim().to_string())),
+                _ => Err(format!(
+                    "the environment variable {v} is not set; export it or use token_file"
+                )),
+            },
+            Credentials::Inline(s) => Ok(SecretString::from(s.expose_secret().to_string())),
+            Credentials::GithubApp {
+                private_key_file, ..
+            } => from_file(private_key_file),
+            Credentials::OauthClient { secret_file, .. } => from_file(secret_file),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkspaceConfig {
+    pub name: String,
+    pub provider: ProviderKind,
+    /// The organisation, group (path or id) or Bitbucket workspace.
+    pub account: String,
+    /// The API base URL; the provider's public default when not configured.
+    pub api_url: String,
+    pub credentials: Credentials,
+    /// Bitbucket API tokens authenticate with Basic (account e-mail + token).
+    pub username: Option<String>,
+    pub admit: AdmitRule,
+    pub exclude_archived: bool,
+    pub exclude_forks: bool,
+    pub exclude_repositories: Vec<String>,
+    pub exclude_members: Vec<String>,
+    pub teams: TeamsMode,
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Provider role -> directory role.
+    pub roles: BTreeMap<String, String>,
+    /// The directory role of provider roles missing from `roles`.
+    pub default_role: String,
+    /// The directory role the "no admin left" guard protects.
+    pub admin_role: String,
+    pub schedule: Option<String>,
+    pub min_access_level: u8,
+    pub include_shared_projects: bool,
+    pub include_bots: bool,
+}
+
+impl WorkspaceConfig {
+    /// The fetch policy this workspace asks of its provider.
+    pub fn fetch_policy(&self) -> FetchPolicy {
+        FetchPolicy {
+            admit: self.admit,
+            // Patterns were validated when the file was loaded.
+            scope: RepositoryScope::new(
+                self.exclude_archived,
+                self.exclude_forks,
+                &self.exclude_repositories,
+            )
+            .unwrap_or_default(),
+            teams: self.teams,
+            exclude_members: MemberExclusions::new(&self.exclude_members).unwrap_or_default(),
+            min_access_level: self.min_access_level,
+            include_shared_projects: self.include_shared_projects,
+            include_bots: self.include_bots,
+        }
+    }
+
+    /// The directory role for a provider role.
+    pub fn map_role(&self, provider_role: &str) -> String {
+        self.roles
+            .get(provider_role)
+            .cloned()
+            .unwrap_or_else(|| self.default_role.clone())
+    }
+
+    /// The host identities of this workspace belong to (`api.github.com`, …).
+    pub fn host(&self) -> String {
+        host_of(&self.api_url).unwrap_or_else(|| self.api_url.clone())
+    }
+}
+
+fn default_api_url(provider: ProviderKind) -> &'static str {
+    match provider {
+        ProviderKind::Github => "https://api.github.com",
+        ProviderKind::Gitlab => "https://gitlab.com",
+        ProviderKind::Bitbucket => "https://api.bitbucket.org",
+    }
+}
+
+fn default_roles(provider: ProviderKind) -> BTreeMap<String, String> {
+    let pairs: &[(&str, &str)] = match provider {
+        ProviderKind::Github => &[("admin", "admin"), ("member", "member")],
+        ProviderKind::Gitlab => &[
+            ("owner", "admin"),
+            ("maintainer", "member"),
+            ("developer", "member"),
+            ("reporter", "member"),
+        ],
+        ProviderKind::Bitbucket => &[
+            ("owner", "admin"),
+            ("collaborator", "member"),
+            ("member", "member"),
+        ],
+    };
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// Splits `scheme://host[:port]/…` into its host, without a URL parser dependency.
+pub fn host_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(stripped) = authority.strip_prefix('[') {
+        return stripped.split_once(']').map(|(h, _)| h.to_string());
+    }
+    Some(
+        authority
+            .split_once(':')
+            .map_or(authority, |(h, _)| h)
+            .to_string(),
+    )
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+/// Parses a cron expression: 5 fields, or 6 with seconds first.
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+    let fields = expr.split_whitespace().count();
+    if !(fields == 5 || fields == 6 || expr.trim_start().starts_with('@')) {
+        return Err(format!(
+            "`{expr}` has {fields} fields; a schedule has 5 (minute hour day month weekday) or 6 (seconds first)"
+        ));
+    }
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .build()
+        .parse(expr)
+        .map_err(|e| format!("`{expr}` is not a valid cron schedule: {e}"))
+}
+
+struct Checker<'a> {
+    source: &'a str,
+    path: &'a Path,
+    errors: Vec<ConfigError>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            path: self.path.to_path_buf(),
+            location: span.map(|s| line_column(self.source, s.start)),
+            message: message.into(),
+        });
+    }
+}
+
+/// True when users other than the owner (group or others) can read the file.
+#[cfg(unix)]
+fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o044 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_path: &Path) -> bool {
+    false
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
+        let source = std::fs::read_to_string(path).map_err(|e| {
+            vec![ConfigError {
+                path: path.to_path_buf(),
+                location: None,
+                message: format!(
+                    "cannot read the configuration: {e}. Pass --config or set ORGSYNC_CONFIG"
+                ),
+            }]
+        })?;
+        let config = Config::parse(&source, path)?;
+        let inline = config
+            .workspaces
+            .iter()
+            .find(|w| matches!(w.credentials, Credentials::Inline(_)));
+        if let Some(w) = inline
+            && readable_by_others(path)
+        {
+            return Err(vec![ConfigError {
+                path: path.to_path_buf(),
+                location: None,
+                message: format!(
+                    "workspace `{}` holds an inline token but the file is readable by other users; \
+                     run `chmod 600 {}` or use token_file / token_env",
+                    w.name,
+                    path.display()
+                ),
+            }]);
+        }
+        Ok(config)
+    }
+
+    /// Validates `source`; `path` only names the file in errors.
+    pub fn parse(source: &str, path: &Path) -> Result<Config, Vec<ConfigError>> {
+        let raw: RawConfig = toml::from_str(source).map_err(|e| {
+            vec![ConfigError {
+                path: path.to_path_buf(),
+                location: e.span().map(|s| line_column(source, s.start)),
+                message: e.message().trim().to_string(),
+            }]
+        })?;
+        let mut c = Checker {
+            source,
+            path,
+            errors: Vec::new(),
+        };
+
+        let url = raw.directory.url.get_ref().clone();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            c.error(
+                Some(raw.directory.url.span()),
+                format!("directory url `{url}` is neither sqlite:… nor postgres://…"),
+            );
+        }
+
+        let schedule = raw
+            .daemon
+            .schedule
+            .as_ref()
+            .map_or_else(|| "30 2 * * *".to_string(), |s| s.get_ref().clone());
+        if let Some(s) = &raw.daemon.schedule
+            && let Err(e) = parse_cron(s.get_ref())
+        {
+            c.error(Some(s.span()), e);
+        }
+        let timezone = match &raw.daemon.timezone {
+            None => Tz::UTC,
+            Some(tz) => tz.get_ref().parse::<Tz>().unwrap_or_else(|_| {
+                c.error(
+                    Some(tz.span()),
+                    format!(
+                        "`{}` is not an IANA time zone (for example Europe/Berlin or UTC)",
+                        tz.get_ref()
+                    ),
+                );
+                Tz::UTC
+            }),
+        };
+        let listen = raw
+            .daemon
+            .listen
+            .as_ref()
+            .map_or_else(|| "127.0.0.1:9464".to_string(), |l| l.get_ref().clone());
+        if let Some(l) = &raw.daemon.listen
+            && l.get_ref().parse::<std::net::SocketAddr>().is_err()
+        {
+            c.error(
+                Some(l.span()),
+                format!("listen `{}` is not an address:port such as 127.0.0.1:9464", l.get_ref()),
+            );
+        }
+        let max_concurrent_workspaces = match &raw.daemon.max_concurrent_workspaces {
+            Some(n) if *n.get_ref() == 0 => {
+                c.error(Some(n.span()), "max_concurrent_workspaces must be at least 1");
+                1
+            }
+            Some(n) => *n.get_ref(),
+            None => 4,
+        };
+        let run_deadline_seconds = match &raw.daemon.run_deadline_seconds {
+            Some(n) if *n.get_ref() == 0 => {
+                c.error(Some(n.span()), "run_deadline_seconds must be at least 1");
+                3600
+            }
+            Some(n) => *n.get_ref(),
+            None => 3600,
+        };
+
+        let mut safety = SafetyConfig::default();
+        if let Some(p) = &raw.safety.max_offboard_percent {
+            if !(0.0..=100.0).contains(p.get_ref()) {
+                c.error(Some(p.span()), "max_offboard_percent must be between 0 and 100");
+            }
+            safety.max_offboard_percent = *p.get_ref();
+        }
+        if let Some(n) = raw.safety.max_offboard_count {
+            safety.max_offboard_count = n;
+        }
+
+        let mut workspaces = Vec::new();
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for spanned in &raw.workspaces {
+            let ws_span = spanned.span();
+            let w = spanned.get_ref();
+            if let Some(first) = seen.get(w.name.get_ref()) {
+                c.error(
+                    Some(w.name.span()),
+                    format!(
+                        "workspace name `{}` is used twice (first at line {}); names must be unique",
+                        w.name.get_ref(),
+                        first
+                    ),
+                );
+            } else {
+                seen.insert(
+                    w.name.get_ref().clone(),
+                    line_column(source, w.name.span().start).0,
+                );
+            }
+            if let Some(ws) = check_workspace(&mut c, w, ws_span) {
+                workspaces.push(ws);
+            }
+        }
+
+        if !c.errors.is_empty() {
+            c.errors.sort_by_key(|e| e.location);
+            return Err(c.errors);
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            directory_url: url,
+            daemon: DaemonConfig {
+                schedule,
+                timezone,
+                listen,
+                run_on_start: raw.daemon.run_on_start.unwrap_or(true),
+                max_concurrent_workspaces,
+                run_deadline_seconds,
+            },
+            safety,
+            workspaces,
+        })
+    }
+
+    pub fn workspace(&self, name: &str) -> Option<&WorkspaceConfig> {
+        self.workspaces.iter().find(|w| w.name == name)
+    }
+}
+
+fn check_workspace(
+    c: &mut Checker<'_>,
+    w: &RawWorkspace,
+    ws_span: Range<usize>,
+) -> Option<WorkspaceConfig> {
+    let errors_before = c.errors.len();
+    let name = w.name.get_ref().clone();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'))
+    {
+        c.error(
+            Some(w.name.span()),
+            format!("workspace name `{name}` may use only letters, digits, `-`, `_` and `.`"),
+        );
+    }
+    let provider = match w.provider.get_ref().as_str() {
+        "github" => ProviderKind::Github,
+        "gitlab" => ProviderKind::Gitlab,
+        "bitbucket" => ProviderKind::Bitbucket,
+        other => {
+            c.error(
+                Some(w.provider.span()),
+                format!("unknown provider `{other}`; use github, gitlab or bitbucket"),
+            );
+            return None;
+        }
+    };
+
+    let (key, account) = match provider {
+        ProviderKind::Github => ("organization", w.organization.as_ref().map(|s| s.get_ref().clone())),
+        ProviderKind::Gitlab => (
+            "group",
+            w.group.as_ref().and_then(|g| match g.get_ref() {
+                toml::Value::String(s) => Some(s.clone()),
+                toml::Value::Integer(i) => Some(i.to_string()),
+                _ => None,
+            }),
+        ),
+        ProviderKind::Bitbucket => ("workspace", w.workspace.as_ref().map(|s| s.get_ref().clone())),
+    };
+    let misplaced: [(&str, Option<Range<usize>>); 3] = [
+        ("organization", w.organization.as_ref().map(|s| s.span())),
+        ("group", w.group.as_ref().map(|s| s.span())),
+        ("workspace", w.workspace.as_ref().map(|s| s.span())),
+    ];
+    for (other, span) in misplaced {
+        if other != key && span.is_some() {
+            c.error(
+                span,
+                format!("`{other}` does not apply to a {provider} workspace; use `{key}`"),
+            );
+        }
+    }
+    let account = match account {
+        Some(a) if !a.is_empty() => a,
+        _ => {
+            c.error(
+                Some(ws_span.clone()),
+                format!("workspace `{name}` ({provider}) needs `{key}`"),
+            );
+            String::new()
+        }
+    };
+
+    let api_url = w
+        .api_url
+        .as_ref()
+        .map_or_else(|| default_api_url(provider).to_string(), |u| u.get_ref().trim_end_matches('/').to_string());
+    if let Some(u) = &w.api_url {
+        match host_of(u.get_ref()) {
+            None => c.error(
+                Some(u.span()),
+                format!("api_url `{}` is not an http(s) URL", u.get_ref()),
+            ),
+            Some(host) => {
+                let url = u.get_ref();
+                if url.starts_with("http://") && !is_loopback(&host) {
+                    c.error(
+                        Some(u.span()),
+                        format!(
+                            "api_url `{url}` uses plain http to {host}; tokens would cross the network in clear. Use https (http is accepted only for loopback)"
+                        ),
+                    );
+                } else if !url.starts_with("https://") && !url.starts_with("http://") {
+                    c.error(Some(u.span()), format!("api_url `{url}` must start with https://"));
+                }
+            }
+        }
+    }
+
+    let app = (&w.app_id, &w.installation_id, &w.private_key_file);
+    let mut credentials = Vec::new();
+    if let Some(f) = &w.token_file {
+        credentials.push(Credentials::TokenFile(PathBuf::from(f.get_ref())));
+    }
+    if let Some(v) = &w.token_env {
+        credentials.push(Credentials::TokenEnv(v.get_ref().clone()));
+    }
+    if let Some(t) = &w.token {
+        credentials.push(Credentials::Inline(SecretString::from(t.get_ref().clone())));
+    }
+    match app {
+        (None, None, None) => {}
+        (Some(a), Some(i), Some(k)) => {
+            if provider != ProviderKind::Github {
+                c.error(Some(a.span()), "GitHub App credentials apply only to github workspaces");
+            }
+            credentials.push(Credentials::GithubApp {
+                app_id: *a.get_ref(),
+                installation_id: *i.get_ref(),
+                private_key_file: PathBuf::from(k.get_ref()),
+            });
+        }
+        _ => c.error(
+            Some(ws_span.clone()),
+            format!("workspace `{name}`: a GitHub App needs all of app_id, installation_id and private_key_file"),
+        ),
+    }
+    match (&w.oauth_client_id, &w.oauth_client_secret_file) {
+        (None, None) => {}
+        (Some(id), Some(f)) => credentials.push(Credentials::OauthClient {
+            client_id: id.get_ref().clone(),
+            secret_file: PathBuf::from(f.get_ref()),
+        }),
+        _ => c.error(
+            Some(ws_span.clone()),
+            format!("workspace `{name}`: an OAuth consumer needs oauth_client_id and oauth_client_secret_file"),
+        ),
+    }
+    let credentials = match credentials.len() {
+        1 => credentials.pop(),
+        0 => {
+            c.error(
+                Some(ws_span.clone()),
+                format!(
+                    "workspace `{name}` has no credentials; set token_file, token_env{}",
+                    if provider == ProviderKind::Github {
+                        ", or app_id + installation_id + private_key_file"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+            None
+        }
+        _ => {
+            c.error(
+                Some(ws_span.clone()),
+                format!("workspace `{name}` has more than one credential; keep exactly one"),
+            );
+            None
+        }
+    };
+
+    let admit = match w.admit.as_ref().map(|a| (a.get_ref().as_str(), a.span())) {
+        None | Some(("all-repositories", _)) => AdmitRule::AllRepositories,
+        Some(("all-members", _)) => AdmitRule::AllMembers,
+        Some((other, span)) => {
+            c.error(
+                Some(span),
+                format!("admit `{other}` is unknown; use all-repositories or all-members"),
+            );
+            AdmitRule::AllRepositories
+        }
+    };
+    let teams = match w.teams.as_ref().map(|t| (t.get_ref().as_str(), t.span())) {
+        None | Some(("full", _)) => TeamsMode::Full,
+        Some(("without-repositories", _)) => TeamsMode::WithoutRepositories,
+        Some(("off", _)) => TeamsMode::Off,
+        Some((other, span)) => {
+            c.error(
+                Some(span),
+                format!("teams `{other}` is unknown; use full, without-repositories or off"),
+            );
+            TeamsMode::Full
+        }
+    };
+    let exclude_repositories = w
+        .exclude_repositories
+        .as_ref()
+        .map(|s| s.get_ref().clone())
+        .unwrap_or_default();
+    if let Err(e) = RepositoryScope::new(false, false, &exclude_repositories) {
+        c.error(w.exclude_repositories.as_ref().map(|s| s.span()), e.to_string());
+    }
+    let exclude_members = w
+        .exclude_members
+        .as_ref()
+        .map(|s| s.get_ref().clone())
+        .unwrap_or_default();
+    if let Err(e) = MemberExclusions::new(&exclude_members) {
+        c.error(w.exclude_members.as_ref().map(|s| s.span()), e.to_string());
+    }
+    if let Some(s) = &w.schedule
+        && let Err(e) = parse_cron(s.get_ref())
+    {
+        c.error(Some(s.span()), e);
+    }
+    let min_access_level = match &w.min_access_level {
+        None => 20,
+        Some(l) => {
+            if provider != ProviderKind::Gitlab {
+                c.error(Some(l.span()), "min_access_level applies only to gitlab workspaces");
+            } else if ![5u8, 10, 15, 20, 30, 40, 50].contains(l.get_ref()) {
+                c.error(
+                    Some(l.span()),
+                    format!(
+                        "min_access_level {} is not a GitLab access level (10, 15, 20, 30, 40, 50)",
+                        l.get_ref()
+                    ),
+                );
+            }
+            *l.get_ref()
+        }
+    };
+    let roles = match &w.roles {
+        None => default_roles(provider),
+        Some(r) => {
+            if r.get_ref().values().any(|v| v.trim().is_empty()) {
+                c.error(Some(r.span()), "a directory role name may not be empty");
+            }
+            r.get_ref().clone()
+        }
+    };
+    if let Some(u) = &w.username
+        && provider != ProviderKind::Bitbucket
+    {
+        c.error(Some(u.span()), "username applies only to bitbucket workspaces (API tokens use Basic auth)");
+    }
+
+    if c.errors.len() != errors_before {
+        return None;
+    }
+    Some(WorkspaceConfig {
+        name,
+        provider,
+        account,
+        api_url,
+        credentials: credentials?,
+        username: w.username.as_ref().map(|u| u.get_ref().clone()),
+        admit,
+        exclude_archived: w.exclude_archived.unwrap_or(false),
+        exclude_forks: w.exclude_forks.unwrap_or(false),
+        exclude_repositories,
+        exclude_members,
+        teams,
+        webhook_secret_file: w
+            .webhook_secret_file
+            .as_ref()
+            .map(|f| PathBuf::from(f.get_ref())),
+        roles,
+        default_role: w.default_role.clone().unwrap_or_else(|| "member".to_string()),
+        admin_role: w.admin_role.clone().unwrap_or_else(|| "admin".to_string()),
+        schedule: w.schedule.as_ref().map(|s| s.get_ref().clone()),
+        min_access_level,
+        include_shared_projects: w.include_shared_projects.unwrap_or(false),
+        include_bots: w.include_bots.unwrap_or(false),
+    })
+}

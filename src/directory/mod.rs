@@ -1,0 +1,372 @@
+//! The directory: workspaces, people, memberships, identities, teams, repositories, invitations,
+//! sync runs, the audit trail and the HTTP cache, on SQLite or PostgreSQL.
+//!
+//! One [`Store`] type serves both backends. The SQL is written once, in the dialect both accept
+//! (`$1` parameters, `ON CONFLICT`, `RETURNING`), and [`ops`] instantiates it for each backend's
+//! connection type, so the two cannot drift apart.
+
+mod ops;
+
+use crate::sync::plan::{Current, Plan};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{PgPool, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use ops::{AuditRow, RunRow, TeamRow, UserRow};
+
+/// A directory failure, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("cannot open the directory at {url}: {source}. Check [directory] url and that the database is reachable")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot migrate the directory: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the directory is locked by another process (SQLite busy); only one orgsync may write a SQLite file at a time")]
+    Locked,
+    #[error("the directory changed while the run was planned ({0}); the run was rolled back and will be retried")]
+    Conflict(String),
+    #[error("directory error: {0}")]
+    Sql(sqlx::Error),
+}
+
+impl From<sqlx::Error> for DirectoryError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e
+            && (db.message().contains("database is locked") || db.message().contains("busy"))
+        {
+            return DirectoryError::Locked;
+        }
+        DirectoryError::Sql(e)
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    Ok,
+    DryRun,
+    Aborted,
+    Failed,
+}
+
+impl RunOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Ok => "ok",
+            RunOutcome::DryRun => "dry_run",
+            RunOutcome::Aborted => "aborted",
+            RunOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// What is recorded about a run in `sync_runs`.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub trigger: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub outcome: RunOutcome,
+    pub requests: u64,
+    pub requests_not_modified: u64,
+    pub error: Option<String>,
+    /// Who or what acts: `sync` for runs, the Unix user for CLI changes.
+    pub actor: String,
+}
+
+/// The workspace row that ties a configured workspace to its provider account.
+#[derive(Debug, Clone)]
+pub struct WorkspaceKey {
+    pub id: i64,
+    pub name: String,
+    pub provider: String,
+    pub host: String,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The directory, on either backend.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+macro_rules! on_conn {
+    ($self:expr, |$c:ident, $m:ident| $body:expr) => {
+        match &$self.backend {
+            Backend::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                let $c = &mut *conn;
+                use ops::sqlite as $m;
+                $body
+            }
+            Backend::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                let $c = &mut *conn;
+                use ops::postgres as $m;
+                $body
+            }
+        }
+    };
+}
+
+macro_rules! in_tx {
+    ($self:expr, |$c:ident, $m:ident| $body:expr) => {
+        match &$self.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                let result = {
+                    let $c = &mut *tx;
+                    use ops::sqlite as $m;
+                    $body
+                };
+                match result {
+                    Ok(v) => {
+                        tx.commit().await?;
+                        Ok(v)
+                    }
+                    Err(e) => {
+                        tx.rollback().await?;
+                        Err(e)
+                    }
+                }
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let result = {
+                    let $c = &mut *tx;
+                    use ops::postgres as $m;
+                    $body
+                };
+                match result {
+                    Ok(v) => {
+                        tx.commit().await?;
+                        Ok(v)
+                    }
+                    Err(e) => {
+                        tx.rollback().await?;
+                        Err(e)
+                    }
+                }
+            }
+        }
+    };
+}
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates the directory at `url`.
+    pub async fn open(url: &str) -> Result<Store, DirectoryError> {
+        let connect = |source| DirectoryError::Connect {
+            url: redact_url(url),
+            source,
+        };
+        let backend = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(connect)?
+                .create_if_missing(true)
+                .foreign_keys(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await
+                .map_err(connect)?;
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            Backend::Sqlite(pool)
+        } else {
+            let options = PgConnectOptions::from_str(url).map_err(connect)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(connect)?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            Backend::Postgres(pool)
+        };
+        Ok(Store { backend })
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// The SQLite pool, for the daemon's single-writer lock.
+    pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
+        match &self.backend {
+            Backend::Sqlite(p) => Some(p),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL pool, for advisory locks between replicas.
+    pub fn postgres_pool(&self) -> Option<&PgPool> {
+        match &self.backend {
+            Backend::Postgres(p) => Some(p),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    /// Finds or creates the workspace row.
+    pub async fn ensure_workspace(
+        &self,
+        name: &str,
+        provider: &str,
+        host: &str,
+        account: &str,
+        now: DateTime<Utc>,
+    ) -> Result<WorkspaceKey, DirectoryError> {
+        on_conn!(self, |c, m| m::ensure_workspace(c, name, provider, host, account, now).await)
+    }
+
+    /// The workspace row by name, if it was ever synced.
+    pub async fn workspace(&self, name: &str) -> Result<Option<WorkspaceKey>, DirectoryError> {
+        on_conn!(self, |c, m| m::workspace(c, name).await)
+    }
+
+    /// Loads what the directory holds for a workspace.
+    pub async fn load_current(
+        &self,
+        ws: &WorkspaceKey,
+        admin_role: &str,
+    ) -> Result<Current, DirectoryError> {
+        on_conn!(self, |c, m| m::load_current(c, ws, admin_role).await)
+    }
+
+    /// Applies a plan and records the run and its audit events, in one transaction.
+    /// Returns the run id.
+    pub async fn apply(
+        &self,
+        ws: &WorkspaceKey,
+        plan: &Plan,
+        run: &RunRecord,
+    ) -> Result<i64, DirectoryError> {
+        in_tx!(self, |c, m| m::apply(c, ws, plan, run).await)
+    }
+
+    /// Records a run that applied nothing (dry run, aborted, failed), with an audit event that
+    /// carries the plan (if any) so a human can read what was refused.
+    pub async fn record_run(
+        &self,
+        ws: &WorkspaceKey,
+        run: &RunRecord,
+        plan: Option<&Plan>,
+        detail: serde_json::Value,
+    ) -> Result<i64, DirectoryError> {
+        in_tx!(self, |c, m| m::record_run(c, ws, run, plan, detail).await)
+    }
+
+    /// Records teams as unavailable (or available again) for `status`.
+    pub async fn set_teams_status(
+        &self,
+        ws: &WorkspaceKey,
+        status: Option<&str>,
+    ) -> Result<(), DirectoryError> {
+        on_conn!(self, |c, m| m::set_teams_status(c, ws.id, status).await)
+    }
+
+    pub async fn list_users(
+        &self,
+        workspace: Option<&str>,
+        state: Option<&str>,
+    ) -> Result<Vec<UserRow>, DirectoryError> {
+        on_conn!(self, |c, m| m::list_users(c, workspace, state).await)
+    }
+
+    pub async fn list_teams(&self, workspace: Option<&str>) -> Result<Vec<TeamRow>, DirectoryError> {
+        on_conn!(self, |c, m| m::list_teams(c, workspace).await)
+    }
+
+    pub async fn audit(
+        &self,
+        workspace: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        run: Option<i64>,
+    ) -> Result<Vec<AuditRow>, DirectoryError> {
+        on_conn!(self, |c, m| m::audit(c, workspace, since, run).await)
+    }
+
+    /// The latest runs, newest first, at most `limit` per workspace.
+    pub async fn recent_runs(
+        &self,
+        workspace: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RunRow>, DirectoryError> {
+        on_conn!(self, |c, m| m::recent_runs(c, workspace, limit).await)
+    }
+
+    /// The last successful run's end per workspace name.
+    pub async fn last_success(&self, workspace: &str) -> Result<Option<DateTime<Utc>>, DirectoryError> {
+        on_conn!(self, |c, m| m::last_success(c, workspace).await)
+    }
+
+    pub async fn cache_load(&self, key: &str) -> Result<Option<orgsync_core::cache::CachedResponse>, DirectoryError> {
+        on_conn!(self, |c, m| m::cache_load(c, key).await)
+    }
+
+    pub async fn cache_store(
+        &self,
+        key: &str,
+        response: &orgsync_core::cache::CachedResponse,
+        now: DateTime<Utc>,
+    ) -> Result<(), DirectoryError> {
+        on_conn!(self, |c, m| m::cache_store(c, key, response, now).await)
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(p) => p.close().await,
+            Backend::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+/// The directory as the HTTP layer's conditional-request cache. Failures cost requests, never
+/// a fetch, so they are logged and swallowed.
+#[async_trait::async_trait]
+impl orgsync_core::cache::HttpCache for Store {
+    async fn load(&self, key: &str) -> Option<orgsync_core::cache::CachedResponse> {
+        match self.cache_load(key).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "http cache read failed");
+                None
+            }
+        }
+    }
+
+    async fn store(&self, key: &str, response: &orgsync_core::cache::CachedResponse) {
+        if let Err(e) = self.cache_store(key, response, Utc::now()).await {
+            tracing::warn!(error = %e, "http cache write failed");
+        }
+    }
+}
+
+/// Hides the password of a database URL for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

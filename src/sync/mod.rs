@@ -1,0 +1,11 @@
+//! The sync engine: admit -> plan -> guard are pure functions over values; [`run`] drives a
+//! whole reconciliation with the provider and the directory at its edges.
+
+pub mod admit;
+pub mod guard;
+pub mod plan;
+pub mod run;
+
+pub use admit::{Desired, DesiredMember, DesiredTeam, OffboardReason, admit};
+pub use guard::{GuardTrip, guard};
+pub use plan::{Change, Current, CurrentMember, CurrentTeam, MembershipSource, MembershipState, Plan, plan};

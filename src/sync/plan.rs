@@ -1,0 +1,568 @@
+//! Planning: the typed difference between what the directory holds ([`Current`]) and what it
+//! should hold ([`Desired`]). Pure; printable as a readable diff and serialisable as JSON.
+//!
+//! Ownership rules live here: only `sync`-sourced memberships and teams are touched, a
+//! suspended membership is never reactivated or offboarded, and a pinned role is kept.
+
+use super::admit::{Desired, OffboardReason, RepositoryInfo};
+use orgsync_core::{Permission, TeamRole};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MembershipState {
+    Active,
+    Offboarded,
+    Suspended,
+    Invited,
+}
+
+impl MembershipState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MembershipState::Active => "active",
+            MembershipState::Offboarded => "offboarded",
+            MembershipState::Suspended => "suspended",
+            MembershipState::Invited => "invited",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "active" => MembershipState::Active,
+            "offboarded" => MembershipState::Offboarded,
+            "suspended" => MembershipState::Suspended,
+            "invited" => MembershipState::Invited,
+            _ => return None,
+        })
+    }
+}
+
+/// Who created a membership or team, and so who may change it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MembershipSource {
+    Sync,
+    Invitation,
+    Manual,
+}
+
+impl MembershipSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MembershipSource::Sync => "sync",
+            MembershipSource::Invitation => "invitation",
+            MembershipSource::Manual => "manual",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "sync" => MembershipSource::Sync,
+            "invitation" => MembershipSource::Invitation,
+            "manual" => MembershipSource::Manual,
+            _ => return None,
+        })
+    }
+}
+
+/// A directory member of the workspace who has an identity at this provider and host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentMember {
+    pub user_id: i64,
+    pub login: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub role: String,
+    pub role_pinned: bool,
+    pub state: MembershipState,
+    pub source: MembershipSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentTeam {
+    pub name: String,
+    pub parent: Option<String>,
+    pub source: MembershipSource,
+    /// Sync-sourced team memberships by provider user id.
+    pub members: BTreeMap<String, TeamRole>,
+    pub repositories: BTreeMap<String, Permission>,
+}
+
+/// What the directory holds for one workspace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Current {
+    /// Memberships of users with an identity at this provider and host, by provider user id.
+    pub members: BTreeMap<String, CurrentMember>,
+    /// Users with an identity at this provider and host but no membership in this workspace.
+    pub identities: BTreeMap<String, i64>,
+    /// Active memberships in the workspace with the admin role, from any source, by user id.
+    pub admins: BTreeSet<i64>,
+    pub teams: BTreeMap<String, CurrentTeam>,
+    pub repositories: BTreeMap<String, RepositoryInfo>,
+}
+
+impl Current {
+    /// Active sync-sourced memberships: the base of the offboarding threshold.
+    pub fn active_synced(&self) -> usize {
+        self.members
+            .values()
+            .filter(|m| m.source == MembershipSource::Sync && m.state == MembershipState::Active)
+            .count()
+    }
+}
+
+/// One typed change of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum Change {
+    Onboard {
+        provider_user_id: String,
+        /// An existing directory user holding this identity (a member of another workspace).
+        existing_user_id: Option<i64>,
+        login: String,
+        name: Option<String>,
+        email: Option<String>,
+        role: String,
+    },
+    Reactivate {
+        user_id: i64,
+        provider_user_id: String,
+        login: String,
+        role: String,
+    },
+    Offboard {
+        user_id: i64,
+        provider_user_id: String,
+        login: String,
+        reason: OffboardReason,
+    },
+    RoleChange {
+        user_id: i64,
+        provider_user_id: String,
+        login: String,
+        from: String,
+        to: String,
+    },
+    /// A login rename or a changed name/e-mail of the same provider user.
+    IdentityUpdate {
+        user_id: i64,
+        provider_user_id: String,
+        from_login: String,
+        login: String,
+        name: Option<String>,
+        email: Option<String>,
+    },
+    RepositoryUpsert {
+        name: String,
+        info: RepositoryInfo,
+    },
+    RepositoryRemove {
+        name: String,
+    },
+    TeamCreate {
+        slug: String,
+        name: String,
+        parent: Option<String>,
+        provider_team_id: String,
+    },
+    TeamUpdate {
+        slug: String,
+        name: String,
+        parent: Option<String>,
+    },
+    TeamDelete {
+        slug: String,
+    },
+    TeamMemberAdd {
+        team: String,
+        provider_user_id: String,
+        login: String,
+        role: TeamRole,
+    },
+    TeamMemberUpdate {
+        team: String,
+        provider_user_id: String,
+        login: String,
+        role: TeamRole,
+    },
+    TeamMemberRemove {
+        team: String,
+        provider_user_id: String,
+        login: String,
+    },
+    TeamRepositoryGrant {
+        team: String,
+        repository: String,
+        permission: Permission,
+    },
+    TeamRepositoryRevoke {
+        team: String,
+        repository: String,
+    },
+}
+
+impl Change {
+    /// The kind label used in metrics and summaries.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::Onboard { .. } => "onboard",
+            Change::Reactivate { .. } => "reactivate",
+            Change::Offboard { .. } => "offboard",
+            Change::RoleChange { .. } => "role_change",
+            Change::IdentityUpdate { .. } => "identity_update",
+            Change::RepositoryUpsert { .. } => "repository_upsert",
+            Change::RepositoryRemove { .. } => "repository_remove",
+            Change::TeamCreate { .. } => "team_create",
+            Change::TeamUpdate { .. } => "team_update",
+            Change::TeamDelete { .. } => "team_delete",
+            Change::TeamMemberAdd { .. } => "team_member_add",
+            Change::TeamMemberUpdate { .. } => "team_member_update",
+            Change::TeamMemberRemove { .. } => "team_member_remove",
+            Change::TeamRepositoryGrant { .. } => "team_repository_grant",
+            Change::TeamRepositoryRevoke { .. } => "team_repository_revoke",
+        }
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::Onboard {
+                login,
+                provider_user_id,
+                role,
+                ..
+            } => write!(f, "+ onboard {login} (id {provider_user_id}) as {role}"),
+            Change::Reactivate { login, role, .. } => write!(f, "+ reactivate {login} as {role}"),
+            Change::Offboard { login, reason, .. } => write!(f, "- offboard {login}: {reason}"),
+            Change::RoleChange { login, from, to, .. } => {
+                write!(f, "~ role of {login}: {from} -> {to}")
+            }
+            Change::IdentityUpdate {
+                from_login, login, ..
+            } if from_login != login => write!(f, "~ rename {from_login} -> {login}"),
+            Change::IdentityUpdate { login, .. } => write!(f, "~ profile of {login} updated"),
+            Change::RepositoryUpsert { name, .. } => write!(f, "~ repository {name}"),
+            Change::RepositoryRemove { name } => write!(f, "- repository {name}"),
+            Change::TeamCreate { slug, parent, .. } => match parent {
+                Some(p) => write!(f, "+ team {slug} (child of {p})"),
+                None => write!(f, "+ team {slug}"),
+            },
+            Change::TeamUpdate { slug, .. } => write!(f, "~ team {slug}"),
+            Change::TeamDelete { slug } => write!(f, "- team {slug}"),
+            Change::TeamMemberAdd {
+                team, login, role, ..
+            } => write!(f, "+ {login} joins team {team} as {}", role.as_str()),
+            Change::TeamMemberUpdate {
+                team, login, role, ..
+            } => write!(f, "~ {login} is {} of team {team}", role.as_str()),
+            Change::TeamMemberRemove { team, login, .. } => {
+                write!(f, "- {login} leaves team {team}")
+            }
+            Change::TeamRepositoryGrant {
+                team,
+                repository,
+                permission,
+            } => write!(f, "+ team {team} gets {permission} on {repository}"),
+            Change::TeamRepositoryRevoke { team, repository } => {
+                write!(f, "- team {team} loses {repository}")
+            }
+        }
+    }
+}
+
+/// The ordered list of changes for one workspace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub workspace: String,
+    pub changes: Vec<Change>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    pub fn count(&self, kind: &str) -> usize {
+        self.changes.iter().filter(|c| c.kind() == kind).count()
+    }
+
+    /// Changes a person reviews; repository bookkeeping is left out of the printed diff.
+    pub fn people_and_teams(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| {
+            !matches!(
+                c,
+                Change::RepositoryUpsert { .. } | Change::RepositoryRemove { .. }
+            )
+        })
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: Vec<&Change> = self.people_and_teams().collect();
+        let repos = self.changes.len() - shown.len();
+        if shown.is_empty() && repos == 0 {
+            return writeln!(f, "{}: no changes", self.workspace);
+        }
+        writeln!(f, "{}: {} change(s)", self.workspace, self.changes.len())?;
+        for c in shown {
+            writeln!(f, "  {c}")?;
+        }
+        if repos > 0 {
+            writeln!(f, "  ({repos} repository record(s) updated)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Computes the changes that take `current` to `desired`.
+pub fn plan(workspace: &str, current: &Current, desired: &Desired) -> Plan {
+    let mut changes = Vec::new();
+
+    // Repositories first: team grants refer to them.
+    for (name, info) in &desired.repositories {
+        if current.repositories.get(name) != Some(info) {
+            changes.push(Change::RepositoryUpsert {
+                name: name.clone(),
+                info: info.clone(),
+            });
+        }
+    }
+
+    // People.
+    for (pid, want) in &desired.members {
+        match current.members.get(pid) {
+            None => changes.push(Change::Onboard {
+                provider_user_id: pid.clone(),
+                existing_user_id: current.identities.get(pid).copied(),
+                login: want.login.clone(),
+                name: want.name.clone(),
+                email: want.email.clone(),
+                role: want.role.clone(),
+            }),
+            Some(have) => {
+                if have.login != want.login || have.name != want.name || have.email != want.email
+                {
+                    changes.push(Change::IdentityUpdate {
+                        user_id: have.user_id,
+                        provider_user_id: pid.clone(),
+                        from_login: have.login.clone(),
+                        login: want.login.clone(),
+                        name: want.name.clone(),
+                        email: want.email.clone(),
+                    });
+                }
+                if have.source != MembershipSource::Sync {
+                    continue;
+                }
+                match have.state {
+                    MembershipState::Offboarded => changes.push(Change::Reactivate {
+                        user_id: have.user_id,
+                        provider_user_id: pid.clone(),
+                        login: want.login.clone(),
+                        role: if have.role_pinned {
+                            have.role.clone()
+                        } else {
+                            want.role.clone()
+                        },
+                    }),
+                    MembershipState::Active if !have.role_pinned && have.role != want.role => {
+                        changes.push(Change::RoleChange {
+                            user_id: have.user_id,
+                            provider_user_id: pid.clone(),
+                            login: want.login.clone(),
+                            from: have.role.clone(),
+                            to: want.role.clone(),
+                        })
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    for (pid, have) in &current.members {
+        if desired.members.contains_key(pid)
+            || have.source != MembershipSource::Sync
+            || have.state != MembershipState::Active
+        {
+            continue;
+        }
+        let (login, reason) = match desired.refused.get(pid) {
+            Some((login, reason)) => (login.clone(), reason.clone()),
+            None => (have.login.clone(), OffboardReason::LeftAccount),
+        };
+        if login != have.login {
+            changes.push(Change::IdentityUpdate {
+                user_id: have.user_id,
+                provider_user_id: pid.clone(),
+                from_login: have.login.clone(),
+                login: login.clone(),
+                name: have.name.clone(),
+                email: have.email.clone(),
+            });
+        }
+        changes.push(Change::Offboard {
+            user_id: have.user_id,
+            provider_user_id: pid.clone(),
+            login,
+            reason,
+        });
+    }
+
+    // Teams: parents before children on create, children before parents on delete.
+    // A suspended person's team memberships are the admin's to manage; an offboarded person's
+    // are removed by the offboarding itself.
+    let untouchable: BTreeSet<String> = current
+        .members
+        .iter()
+        .filter(|(_, m)| m.state == MembershipState::Suspended)
+        .map(|(pid, _)| pid.clone())
+        .chain(changes.iter().filter_map(|c| match c {
+            Change::Offboard {
+                provider_user_id, ..
+            } => Some(provider_user_id.clone()),
+            _ => None,
+        }))
+        .collect();
+    if let Some(teams) = &desired.teams {
+        let login_of = |pid: &str| -> String {
+            desired
+                .members
+                .get(pid)
+                .map(|m| m.login.clone())
+                .or_else(|| current.members.get(pid).map(|m| m.login.clone()))
+                .unwrap_or_else(|| pid.to_string())
+        };
+        for slug in parents_first(teams.iter().map(|(s, t)| (s.as_str(), t.parent.as_deref()))) {
+            let Some(want) = teams.get(slug) else { continue };
+            let have = current.teams.get(slug);
+            if have.is_some_and(|h| h.source != MembershipSource::Sync) {
+                continue; // a team made by hand with the same slug stays the admin's
+            }
+            let empty_members = BTreeMap::new();
+            let empty_repos = BTreeMap::new();
+            let (have_members, have_repos) = match have {
+                None => {
+                    changes.push(Change::TeamCreate {
+                        slug: slug.to_string(),
+                        name: want.name.clone(),
+                        parent: want.parent.clone(),
+                        provider_team_id: want.provider_team_id.clone(),
+                    });
+                    (&empty_members, &empty_repos)
+                }
+                Some(h) => {
+                    if h.name != want.name || h.parent != want.parent {
+                        changes.push(Change::TeamUpdate {
+                            slug: slug.to_string(),
+                            name: want.name.clone(),
+                            parent: want.parent.clone(),
+                        });
+                    }
+                    (&h.members, &h.repositories)
+                }
+            };
+            for (pid, role) in &want.members {
+                if untouchable.contains(pid) {
+                    continue;
+                }
+                match have_members.get(pid) {
+                    None => changes.push(Change::TeamMemberAdd {
+                        team: slug.to_string(),
+                        provider_user_id: pid.clone(),
+                        login: login_of(pid),
+                        role: *role,
+                    }),
+                    Some(r) if r != role => changes.push(Change::TeamMemberUpdate {
+                        team: slug.to_string(),
+                        provider_user_id: pid.clone(),
+                        login: login_of(pid),
+                        role: *role,
+                    }),
+                    Some(_) => {}
+                }
+            }
+            for pid in have_members.keys() {
+                if !want.members.contains_key(pid) && !untouchable.contains(pid) {
+                    changes.push(Change::TeamMemberRemove {
+                        team: slug.to_string(),
+                        provider_user_id: pid.clone(),
+                        login: login_of(pid),
+                    });
+                }
+            }
+            for (repo, perm) in &want.repositories {
+                if have_repos.get(repo) != Some(perm) {
+                    changes.push(Change::TeamRepositoryGrant {
+                        team: slug.to_string(),
+                        repository: repo.clone(),
+                        permission: *perm,
+                    });
+                }
+            }
+            for repo in have_repos.keys() {
+                if !want.repositories.contains_key(repo) {
+                    changes.push(Change::TeamRepositoryRevoke {
+                        team: slug.to_string(),
+                        repository: repo.clone(),
+                    });
+                }
+            }
+        }
+        let synced: Vec<(&str, Option<&str>)> = current
+            .teams
+            .iter()
+            .filter(|(s, t)| t.source == MembershipSource::Sync && !teams.contains_key(*s))
+            .map(|(s, t)| (s.as_str(), t.parent.as_deref()))
+            .collect();
+        let mut doomed = parents_first(synced.into_iter());
+        doomed.reverse();
+        for slug in doomed {
+            changes.push(Change::TeamDelete {
+                slug: slug.to_string(),
+            });
+        }
+    }
+
+    // Repositories last on removal: grants to them are revoked above.
+    for name in current.repositories.keys() {
+        if !desired.repositories.contains_key(name) {
+            changes.push(Change::RepositoryRemove { name: name.clone() });
+        }
+    }
+
+    Plan {
+        workspace: workspace.to_string(),
+        changes,
+    }
+}
+
+/// Orders slugs so that a parent comes before its children; cycles and dangling parents are
+/// broken by treating the team as a root.
+fn parents_first<'a>(teams: impl Iterator<Item = (&'a str, Option<&'a str>)>) -> Vec<&'a str> {
+    let teams: BTreeMap<&str, Option<&str>> = teams.collect();
+    let mut out = Vec::with_capacity(teams.len());
+    let mut placed: BTreeSet<&str> = BTreeSet::new();
+    for &start in teams.keys() {
+        let mut chain = Vec::new();
+        let mut cursor = Some(start);
+        let mut guard = BTreeSet::new();
+        while let Some(slug) = cursor {
+            if placed.contains(slug) || !guard.insert(slug) || !teams.contains_key(slug) {
+                break;
+            }
+            chain.push(slug);
+            cursor = teams.get(slug).copied().flatten();
+        }
+        for slug in chain.into_iter().rev() {
+            if placed.insert(slug) {
+                out.push(slug);
+            }
+        }
+    }
+    out
+}

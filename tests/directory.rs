@@ -1,0 +1,368 @@
+//! The directory and the sync engine end to end, on SQLite and on PostgreSQL: every test here
+//! runs once per backend.
+
+mod support;
+
+use orgsync::directory::{RunOutcome, Store};
+use orgsync::sync::plan::{Change, Plan};
+use orgsync::sync::run::{RunOptions, RunReport, sync_workspace};
+use orgsync_core::{FixedProvider, Permission, TeamRole};
+use support::*;
+
+macro_rules! on_both_backends {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                let (store, _dir) = fresh_store(Backend::Sqlite).await.expect("sqlite");
+                $body(store).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if let Some((store, _)) = fresh_store(Backend::Postgres).await {
+                    $body(store).await;
+                }
+            }
+        }
+    };
+}
+
+async fn run(store: &Store, config: &orgsync::config::Config, provider: &FixedProvider) -> RunReport {
+    sync_workspace(store, workspace(config), &config.safety, provider, &RunOptions::new("test"))
+        .await
+        .expect("run recorded")
+}
+
+async fn run_with(store: &Store, config: &orgsync::config::Config, provider: &FixedProvider, options: RunOptions) -> RunReport {
+    sync_workspace(store, workspace(config), &config.safety, provider, &options)
+        .await
+        .expect("run recorded")
+}
+
+fn ten_members() -> Vec<orgsync_core::Member> {
+    let mut m = vec![owner(1, "olivia")];
+    for i in 2..=10 {
+        m.push(reads_all(i, &format!("user{i}")));
+    }
+    m
+}
+
+async fn state_of(store: &Store, login: &str) -> (String, Option<String>) {
+    let users = store.list_users(Some("acme"), None).await.expect("users");
+    let u = users
+        .iter()
+        .find(|u| u.login.as_deref() == Some(login))
+        .unwrap_or_else(|| panic!("{login} is in the directory"));
+    (u.state.clone(), u.reason.clone())
+}
+
+async fn onboards_then_second_plan_is_empty(store: Store) {
+    let config = config("");
+    let provider = FixedProvider::new(snapshot(
+        vec![owner(1, "olivia"), reads_all(2, "bob"), cannot_read(3, "carol", "web")],
+        None,
+    ));
+    let first = run(&store, &config, &provider).await;
+    assert_eq!(first.outcome, RunOutcome::Ok);
+    assert_eq!(first.plan.count("onboard"), 2, "{}", first.plan);
+    let users = store.list_users(Some("acme"), Some("active")).await.expect("users");
+    let logins: Vec<_> = users.iter().filter_map(|u| u.login.clone()).collect();
+    assert_eq!(logins, vec!["bob", "olivia"]);
+    assert_eq!(users.iter().find(|u| u.login.as_deref() == Some("olivia")).map(|u| u.role.as_str()), Some("admin"));
+    let second = run(&store, &config, &provider).await;
+    assert!(second.plan.is_empty(), "second plan: {}", second.plan);
+}
+on_both_backends!(onboards_then_second_plan_is_empty_, onboards_then_second_plan_is_empty);
+
+async fn offboard_reasons_distinguish_left_from_lost_access(store: Store) {
+    let config = config("");
+    let provider = FixedProvider::new(snapshot(ten_members(), None));
+    run(&store, &config, &provider).await;
+    let mut members = ten_members();
+    members.retain(|m| m.login != "user9");
+    if let Some(m) = members.iter_mut().find(|m| m.login == "user10") {
+        m.access = orgsync_core::AccessVerdict::CannotRead { repository: "web".into() };
+    }
+    provider.set(snapshot(members, None));
+    let report = run(&store, &config, &provider).await;
+    assert_eq!(report.outcome, RunOutcome::Ok, "{:?}", report.error);
+    assert_eq!(state_of(&store, "user9").await, ("offboarded".into(), Some("left the account".into())));
+    assert_eq!(
+        state_of(&store, "user10").await,
+        ("offboarded".into(), Some("lost access to repository web".into()))
+    );
+    let audit = store.audit(Some("acme"), None, report.run_id).await.expect("audit");
+    assert_eq!(audit.iter().filter(|a| a.action == "offboard").count(), 2);
+}
+on_both_backends!(offboard_reasons_distinguish_left_from_lost_access_, offboard_reasons_distinguish_left_from_lost_access);
+
+async fn returning_member_is_reactivated_as_the_same_user(store: Store) {
+    let config = config("");
+    let provider = FixedProvider::new(snapshot(ten_members(), None));
+    run(&store, &config, &provider).await;
+    let before = store.list_users(Some("acme"), None).await.expect("users");
+    let id_before = before.iter().find(|u| u.login.as_deref() == Some("user5")).map(|u| u.user_id);
+    let mut without = ten_members();
+    without.retain(|m| m.login != "user5");
+    provider.set(snapshot(without, None));
+    run(&store, &config, &provider).await;
+    assert_eq!(state_of(&store, "user5").await.0, "offboarded");
+    provider.set(snapshot(ten_members(), None));
+    let back = run(&store, &config, &provider).await;
+    assert_eq!(back.plan.count("reactivate"), 1, "{}", back.plan);
+    assert_eq!(back.plan.count("onboard"), 0);
+    let after = store.list_users(Some("acme"), None).await.expect("users");
+    let id_after = after.iter().find(|u| u.login.as_deref() == Some("user5")).map(|u| u.user_id);
+    assert_eq!(id_before, id_after);
+    assert_eq!(state_of(&store, "user5").await, ("active".into(), None));
+}
+on_both_backends!(returning_member_is_reactivated_as_the_same_user_, returning_member_is_reactivated_as_the_same_user);
+
+async fn login_rename_is_an_identity_update_not_offboard_and_onboard(store: Store) {
+    let config = config("");
+    let provider = FixedProvider::new(snapshot(ten_members(), None));
+    run(&store, &config, &provider).await;
+    let mut renamed = ten_members();
+    renamed[3].login = "user4-renamed".into();
+    provider.set(snapshot(renamed, None));
+    let report = run(&store, &config, &provider).await;
+    assert_eq!(report.plan.changes.len(), 1, "{}", report.plan);
+    assert!(matches!(&report.plan.changes[0], Change::IdentityUpdate { from_login, login, .. } if from_login == "user4" && login == "user4-renamed"));
+    assert_eq!(state_of(&store, "user4-renamed").await.0, "active");
+    assert_eq!(store.list_users(Some("acme"), None).await.expect("users").len(), 10);
+}
+on_both_backends!(login_rename_is_an_identity_update_, login_rename_is_an_identity_update_not_offboard_and_onboard);
+
+async fn offboard_threshold_aborts_and_force_applies_once(store: Store) {
+    let config = config("");
+    let provider = FixedProvider::new(snapshot(ten_members(), None));
+    run(&store, &config, &provider).await;
+    // 6 of 10 leave: more than 10 % and more than 5.
+    provider.set(snapshot(ten_members().into_iter().take(4).collect(), None));
+    let aborted = run(&store, &config, &provider).await;
+    assert_eq!(aborted.outcome, RunOutcome::Aborted);
+    assert_eq!(aborted.guard_trips.len(), 1);
+    assert_eq!(aborted.guard_trips[0].label(), "offboard_threshold");
+    assert_eq!(store.list_users(Some("acme"), Some("active")).await.expect("users").len(), 10);
+    let audit = store.audit(Some("acme"), None, aborted.run_id).await.expect("audit");
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].action, "run_aborted");
+    assert!(audit[0].detail.contains("\"plan\""), "the refused plan is kept for review");
+    let mut forced = RunOptions::new("cli");
+    forced.force = true;
+    let applied = run_with(&store, &config, &provider, forced).await;
+    assert_eq!(applied.outcome, RunOutcome::Ok);
+    assert!(applied.forced);
+    assert_eq!(store.list_users(Some("acme"), Some("active")).await.expect("users").len(), 4);
+}
+on_both_backends!(offboard_threshold_aborts_and_force_applies_once_, offboard_threshold_aborts_and_force_applies_once);
+
+async fn five_offboards_pass_under_the_count_threshold(store: Store) {
+    let config = config("");
+    let provider = FixedProvider::new(snapshot(ten_members(), None));
+    run(&store, &config, &provider).await;
+    provider.set(snapshot(ten_members().into_iter().take(5).collect(), None));
+    let report = run(&store, &config, &provider).await;
+    assert_eq!(report.outcome, RunOutcome::Ok, "5 offboards do not exceed max_offboard_count = 5");
+}
+on_both_backends!(five_offboards_pass_under_the_count_threshold_, five_offboards_pass_under_the_count_threshold);
+
+async fn empty_source_guard_refuses_to_offboard_everyone(store: Store) {
+    let config = config("");
+    let provider = FixedProvider::new(snapshot(vec![owner(1, "olivia"), reads_all(2, "bob")], None));
+    run(&store, &config, &provider).await;
+    provider.set(snapshot(vec![], None));
+    let report = run(&store, &config, &provider).await;
+    assert_eq!(report.outcome, RunOutcome::Aborted);
+    assert!(report.guard_trips.iter().any(|t| t.label() == "empty_source"), "{:?}", report.guard_trips);
+    assert_eq!(store.list_users(Some("acme"), Some("active")).await.expect("users").len(), 2);
+}
+on_both_backends!(empty_source_guard_refuses_to_offboard_everyone_, empty_source_guard_refuses_to_offboard_everyone);
+
+async fn no_admin_left_guard_trips_when_the_last_owner_goes(store: Store) {
+    let config = config("");
+    let provider = FixedProvider::new(snapshot(ten_members(), None));
+    run(&store, &config, &provider).await;
+    let mut demoted = ten_members();
+    demoted[0].role = "member".into();
+    demoted[0].is_owner = false;
+    provider.set(snapshot(demoted, None));
+    let report = run(&store, &config, &provider).await;
+    assert_eq!(report.outcome, RunOutcome::Aborted);
+    assert_eq!(report.guard_trips.iter().map(|t| t.label()).collect::<Vec<_>>(), vec!["no_admin_left"]);
+}
+on_both_backends!(no_admin_left_guard_trips_when_the_last_owner_goes_, no_admin_left_guard_trips_when_the_last_owner_goes);
+
+async fn failed_fetch_offboards_nobody_and_records_the_failure(store: Store) {
+    let config = config("");
+    let provider = FixedProvider::new(snapshot(ten_members(), None));
+    run(&store, &config, &provider).await;
+    provider.fail("503 Service Unavailable");
+    let report = run(&store, &config, &provider).await;
+    assert_eq!(report.outcome, RunOutcome::Failed);
+    assert!(report.error.as_deref().unwrap_or("").contains("503"));
+    assert_eq!(store.list_users(Some("acme"), Some("active")).await.expect("users").len(), 10);
+    let runs = store.recent_runs(Some("acme"), 1).await.expect("runs");
+    assert_eq!(runs[0].outcome, "failed");
+}
+on_both_backends!(failed_fetch_offboards_nobody_and_records_the_failure_, failed_fetch_offboards_nobody_and_records_the_failure);
+
+async fn failed_apply_leaves_no_partial_rows_and_no_audit_events(store: Store) {
+    let config = config("");
+    let provider = FixedProvider::new(snapshot(ten_members(), None));
+    run(&store, &config, &provider).await;
+    let users_before = count(&store, "SELECT COUNT(*) FROM users").await;
+    let audit_before = count(&store, "SELECT COUNT(*) FROM audit_events").await;
+    let runs_before = count(&store, "SELECT COUNT(*) FROM sync_runs").await;
+    let ws = store.workspace("acme").await.expect("query").expect("workspace");
+    // A valid onboarding, then a change that fails in the database (no such team): the error
+    // strikes mid-transaction, after rows were written.
+    let plan = Plan {
+        workspace: "acme".into(),
+        changes: vec![
+            Change::Onboard {
+                provider_user_id: "99".into(),
+                existing_user_id: None,
+                login: "newcomer".into(),
+                name: None,
+                email: None,
+                role: "member".into(),
+            },
+            Change::TeamMemberAdd {
+                team: "no-such-team".into(),
+                provider_user_id: "99".into(),
+                login: "newcomer".into(),
+                role: TeamRole::Member,
+            },
+        ],
+    };
+    let record = orgsync::directory::RunRecord {
+        trigger: "test".into(),
+        started_at: chrono::Utc::now(),
+        finished_at: chrono::Utc::now(),
+        outcome: RunOutcome::Ok,
+        requests: 0,
+        requests_not_modified: 0,
+        error: None,
+        actor: "sync".into(),
+    };
+    assert!(store.apply(&ws, &plan, &record).await.is_err());
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM users").await, users_before);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM audit_events").await, audit_before);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM sync_runs").await, runs_before);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM identities WHERE provider_user_id = '99'").await, 0);
+}
+on_both_backends!(failed_apply_leaves_no_partial_rows_and_no_audit_events_, failed_apply_leaves_no_partial_rows_and_no_audit_events);
+
+async fn suspended_user_is_never_reactivated_and_pinned_role_is_kept(store: Store) {
+    let config = config("");
+    let provider = FixedProvider::new(snapshot(ten_members(), None));
+    run(&store, &config, &provider).await;
+    exec(&store, "UPDATE memberships SET state = 'suspended' WHERE user_id = (SELECT user_id FROM identities WHERE login = 'user2')").await;
+    exec(&store, "UPDATE memberships SET role = 'security', role_pinned = TRUE WHERE user_id = (SELECT user_id FROM identities WHERE login = 'user3')").await;
+    let mut changed = ten_members();
+    changed[2].role = "admin".into(); // user3 promoted at the provider: the pin wins
+    changed[2].is_owner = true;
+    provider.set(snapshot(changed, None));
+    let report = run(&store, &config, &provider).await;
+    assert!(report.plan.is_empty(), "{}", report.plan);
+    assert_eq!(state_of(&store, "user2").await.0, "suspended");
+    let users = store.list_users(Some("acme"), None).await.expect("users");
+    let user3 = users.iter().find(|u| u.login.as_deref() == Some("user3")).expect("user3");
+    assert_eq!((user3.role.as_str(), user3.role_pinned), ("security", true));
+    // user2 leaves the provider: still suspended, not offboarded.
+    let mut gone = ten_members();
+    gone.retain(|m| m.login != "user2");
+    provider.set(snapshot(gone, None));
+    let report = run(&store, &config, &provider).await;
+    assert_eq!(report.plan.count("offboard"), 0, "{}", report.plan);
+    assert_eq!(state_of(&store, "user2").await.0, "suspended");
+}
+on_both_backends!(suspended_user_is_never_reactivated_and_pinned_role_is_kept_, suspended_user_is_never_reactivated_and_pinned_role_is_kept);
+
+async fn manual_memberships_are_never_touched(store: Store) {
+    let config = config("");
+    let provider = FixedProvider::new(snapshot(ten_members(), None));
+    run(&store, &config, &provider).await;
+    exec(&store, "UPDATE memberships SET source = 'manual' WHERE user_id = (SELECT user_id FROM identities WHERE login = 'user7')").await;
+    let mut gone = ten_members();
+    gone.retain(|m| m.login != "user7");
+    provider.set(snapshot(gone, None));
+    let report = run(&store, &config, &provider).await;
+    assert!(report.plan.is_empty(), "{}", report.plan);
+    assert_eq!(state_of(&store, "user7").await.0, "active");
+}
+on_both_backends!(manual_memberships_are_never_touched_, manual_memberships_are_never_touched);
+
+async fn teams_replicate_and_unknown_teams_are_left_alone(store: Store) {
+    let config = config("");
+    let teams = vec![
+        team("eng", None, &[(2, TeamRole::Maintainer), (3, TeamRole::Member)], &[("api", Permission::Write)]),
+        team("eng-web", Some("eng"), &[(3, TeamRole::Member)], &[("web", Permission::Read)]),
+    ];
+    let provider = FixedProvider::new(snapshot(ten_members(), Some(teams)));
+    let first = run(&store, &config, &provider).await;
+    assert_eq!(first.outcome, RunOutcome::Ok, "{:?}", first.error);
+    let listed = store.list_teams(Some("acme")).await.expect("teams");
+    assert_eq!(listed.len(), 2);
+    let eng = listed.iter().find(|t| t.slug == "eng").expect("eng");
+    assert_eq!(eng.members, vec![("user2".to_string(), "maintainer".to_string()), ("user3".to_string(), "member".to_string())]);
+    assert_eq!(eng.repositories, vec![("api".to_string(), "write".to_string())]);
+    assert_eq!(listed.iter().find(|t| t.slug == "eng-web").and_then(|t| t.parent.clone()), Some("eng".into()));
+    // Teams unavailable: nothing about teams changes.
+    let mut snap = snapshot(ten_members(), None);
+    snap.teams_unavailable = Some("groups endpoint answered 410".into());
+    provider.set(snap);
+    let report = run(&store, &config, &provider).await;
+    assert!(report.plan.is_empty(), "{}", report.plan);
+    assert_eq!(store.list_teams(Some("acme")).await.expect("teams").len(), 2);
+    // An offboarded member leaves their teams.
+    let mut gone = ten_members();
+    gone.retain(|m| m.login != "user3");
+    provider.set(snapshot(gone, None));
+    run(&store, &config, &provider).await;
+    let eng = store.list_teams(Some("acme")).await.expect("teams").into_iter().find(|t| t.slug == "eng").expect("eng");
+    assert_eq!(eng.members, vec![("user2".to_string(), "maintainer".to_string())]);
+}
+on_both_backends!(teams_replicate_and_unknown_teams_are_left_alone_, teams_replicate_and_unknown_teams_are_left_alone);
+
+async fn teams_off_removes_synced_teams_but_not_manual_ones(store: Store) {
+    let config = support::config("");
+    let teams = vec![team("eng", None, &[(2, TeamRole::Member)], &[]), team("ops", None, &[], &[])];
+    let provider = FixedProvider::new(snapshot(ten_members(), Some(teams)));
+    run(&store, &config, &provider).await;
+    exec(&store, "UPDATE teams SET source = 'manual' WHERE slug = 'ops'").await;
+    let off = support::config("teams = \"off\"");
+    let report = run(&store, &off, &provider).await;
+    assert_eq!(report.plan.count("team_delete"), 1, "{}", report.plan);
+    let left: Vec<_> = store.list_teams(Some("acme")).await.expect("teams").into_iter().map(|t| t.slug).collect();
+    assert_eq!(left, vec!["ops"]);
+}
+on_both_backends!(teams_off_removes_synced_teams_but_not_manual_ones_, teams_off_removes_synced_teams_but_not_manual_ones);
+
+async fn dry_run_changes_nothing(store: Store) {
+    let config = config("");
+    let provider = FixedProvider::new(snapshot(ten_members(), None));
+    let mut options = RunOptions::new("cli");
+    options.dry_run = true;
+    let report = run_with(&store, &config, &provider, options).await;
+    assert_eq!(report.outcome, RunOutcome::DryRun);
+    assert_eq!(report.plan.count("onboard"), 10);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM users").await, 0);
+}
+on_both_backends!(dry_run_changes_nothing_, dry_run_changes_nothing);
+
+async fn http_cache_round_trips(store: Store) {
+    use orgsync_core::cache::{CachedResponse, HttpCache};
+    let entry = CachedResponse {
+        etag: Some("W/\"abc\"".into()),
+        last_modified: None,
+        headers: vec![("link".into(), "<x>; rel=\"next\"".into())],
+        body: b"[1,2,3]".to_vec(),
+    };
+    HttpCache::store(&store, "k1", &entry).await;
+    assert_eq!(HttpCache::load(&store, "k1").await, Some(entry));
+    assert_eq!(HttpCache::load(&store, "k2").await, None);
+}
+on_both_backends!(http_cache_round_trips_, http_cache_round_trips);
