@@ -1,0 +1,107 @@
+//! `orgsync-sim`: serves a simulated GitHub on loopback until Ctrl-C.
+//!
+//! ```text
+//! orgsync-sim --scenario scenarios/github-edge-cases.toml
+//! orgsync-sim --synthetic 7:500:200:40 --port 8080 --latency-ms 20
+//! ```
+
+use clap::Parser;
+use orgsync_simulator::github::GithubServer;
+use orgsync_simulator::scenario::{Scenario, SyntheticSize};
+use orgsync_simulator::server::ServerOptions;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "orgsync-sim",
+    about = "Simulated Git provider APIs for orgsync tests and demos"
+)]
+struct Options {
+    /// Scenario file (.json or .toml).
+    #[arg(
+        long,
+        conflicts_with = "synthetic",
+        required_unless_present = "synthetic"
+    )]
+    scenario: Option<PathBuf>,
+    /// A generated organisation: SEED:MEMBERS:REPOS:TEAMS.
+    #[arg(long, value_parser = parse_synthetic)]
+    synthetic: Option<(u64, SyntheticSize)>,
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Latency added to every API answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+}
+
+fn parse_synthetic(text: &str) -> Result<(u64, SyntheticSize), String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let [seed, members, repos, teams] = parts.as_slice() else {
+        return Err("expected SEED:MEMBERS:REPOS:TEAMS, e.g. 7:500:200:40".to_string());
+    };
+    let num = |s: &str, what: &str| {
+        s.parse::<u64>()
+            .map_err(|_| format!("{what} `{s}` is not a non-negative integer"))
+    };
+    Ok((
+        num(seed, "SEED")?,
+        SyntheticSize {
+            members: num(members, "MEMBERS")? as usize,
+            repos: num(repos, "REPOS")? as usize,
+            teams: num(teams, "TEAMS")? as usize,
+        },
+    ))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let options = Options::parse();
+    let scenario = match (&options.scenario, options.synthetic) {
+        (Some(path), _) => match Scenario::from_file(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        (None, Some((seed, size))) => Scenario::synthetic(seed, size),
+        (None, None) => {
+            eprintln!("error: give --scenario FILE or --synthetic SEED:MEMBERS:REPOS:TEAMS");
+            return ExitCode::from(2);
+        }
+    };
+    let server_options = ServerOptions {
+        port: options.port,
+        latency: Duration::from_millis(options.latency_ms),
+        ..ServerOptions::default()
+    };
+    let server = match GithubServer::start(scenario, server_options).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    println!("github      {}", server.base_url());
+    println!("github-ghes {}", server.ghes_base_url());
+    for t in server.tokens() {
+        let scopes = t
+            .scopes
+            .as_ref()
+            .map_or_else(|| "all scopes".to_string(), |s| s.join(","));
+        // The simulator's tokens are test fixtures, printed so a developer can use them.
+        println!("token       {} ({scopes})", t.token);
+    }
+    println!("control     {}/_sim/stats", server.base_url());
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        eprintln!("error: cannot wait for Ctrl-C: {e}");
+    }
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}

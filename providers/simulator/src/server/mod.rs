@@ -1,0 +1,736 @@
+//! Provider-agnostic server infrastructure.
+//!
+//! A provider module builds an axum [`Router`] of its routes and hands it to [`Infra::wrap`]
+//! together with its [`Flavor`]. Every routed request then goes through one middleware that, in
+//! order: skips `/_sim/` control calls, waits the configured latency, applies matching faults,
+//! authenticates the token, checks the route's scope, charges the token's rate-limit budget,
+//! runs the route, adds a weak `ETag` to `200` answers of `GET`s and turns a matching
+//! `If-None-Match` into a `304` that is refunded (costs no budget), adds the rate-limit headers
+//! and counts the answer in [`Stats`].
+//!
+//! [`SimHandle`] is the library's view of a running server's knobs; the same knobs are exposed
+//! over HTTP under `/_sim/` (see [`control`]).
+
+pub mod control;
+pub mod faults;
+pub mod pagination;
+pub mod stats;
+pub mod webhook;
+
+pub use faults::{FaultAction, FaultRule, FaultTimes};
+pub use pagination::Page;
+pub use stats::{RouteStats, Stats};
+pub use webhook::{Delivery, WebhookTarget, hmac_sha256_hex};
+
+use crate::SimError;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How a route is authenticated and charged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteClass {
+    /// A token is required and each request costs one unit of budget; `scope` is the classic
+    /// OAuth scope the route needs, if any.
+    Token { scope: Option<&'static str> },
+    /// A token is required but the request is free (GitHub's `GET /rate_limit`).
+    Free,
+    /// The route authenticates itself (GitHub App JWT routes); no token check, no budget.
+    SelfAuthenticated,
+}
+
+/// What one provider's answers look like. The infrastructure decides *when* to answer 401, 403
+/// or "rate limited"; the flavor decides *how* that provider spells it.
+pub trait Flavor: Send + Sync + 'static {
+    /// `github`, `gitlab`, `bitbucket`.
+    fn name(&self) -> &'static str;
+    /// The token in the request, from whatever header the provider uses.
+    fn extract_token(&self, headers: &HeaderMap) -> Option<String>;
+    /// How the route (`template`, as registered, e.g. `/orgs/{org}/members`) is authenticated.
+    fn route_class(&self, method: &Method, template: &str) -> RouteClass;
+    /// The key under which a route is counted (lets a provider fold URL prefixes together).
+    fn stats_key(&self, template: &str) -> String {
+        template.to_string()
+    }
+    /// True when a token with scopes `have` may call a route that needs `need` (providers with
+    /// scope hierarchies override this).
+    fn has_scope(&self, have: &[String], need: &str) -> bool {
+        have.iter().any(|s| s == need)
+    }
+    fn unauthorized(&self) -> Response;
+    /// The token lacks `scope`.
+    fn missing_scope(&self, token: &TokenInfo, scope: &str) -> Response;
+    /// The primary budget is spent; `status` is 403 or 429 as configured.
+    fn rate_limited(&self, budget: &BudgetView, status: StatusCode) -> Response;
+    /// A secondary (abuse) limit, as injected by a fault.
+    fn secondary_limited(&self, retry_after_secs: Option<u64>, status: StatusCode) -> Response;
+    /// Adds the provider's rate-limit headers.
+    fn rate_headers(&self, budget: &BudgetView, headers: &mut HeaderMap);
+    /// The provider's error body for a fault that gives only a status.
+    fn error_body(&self, status: StatusCode) -> serde_json::Value;
+    fn not_found(&self) -> Response;
+}
+
+/// Options for starting a server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// 0 picks a free port (what tests should use).
+    pub port: u16,
+    pub latency: Duration,
+    /// Default budget per token per window (GitHub: 5,000 per hour).
+    pub rate_limit: u64,
+    pub rate_window: Duration,
+    /// Status of a spent primary budget: 403 (GitHub's usual) or 429.
+    pub exhausted_status: StatusCode,
+    /// Seed of the generator behind probabilistic faults and delivery GUIDs.
+    pub seed: u64,
+    pub webhook: Option<WebhookTarget>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            port: 0,
+            latency: Duration::ZERO,
+            rate_limit: 5000,
+            rate_window: Duration::from_secs(3600),
+            exhausted_status: StatusCode::FORBIDDEN,
+            seed: 0x5EED,
+            webhook: None,
+        }
+    }
+}
+
+/// What kind of credential a token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A personal access token or OAuth token configured in the scenario.
+    Personal,
+    /// Issued at run time (GitHub App installation token); expires.
+    Installation,
+}
+
+/// A token the server accepts, with its budget. Holds no token text, so it is safe to print.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub kind: TokenKind,
+    /// `None`: every scope.
+    pub scopes: Option<Vec<String>>,
+    pub limit: u64,
+    pub used: u64,
+    /// Simulated-clock seconds at which the current window started.
+    pub window_start: u64,
+    /// Simulated-clock seconds after which the token is rejected.
+    pub expires_at: Option<u64>,
+}
+
+/// A token's budget as the headers report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetView {
+    pub limit: u64,
+    pub remaining: u64,
+    pub used: u64,
+    /// Epoch seconds (simulated clock) when the window resets.
+    pub reset: u64,
+}
+
+/// The authenticated caller, put in the request's extensions for routes that care.
+#[derive(Clone)]
+pub struct Caller {
+    pub token: String,
+    pub kind: TokenKind,
+}
+
+impl fmt::Debug for Caller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Caller")
+            .field("token", &"<redacted>")
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+/// The shared state of one running server's infrastructure.
+pub struct Infra {
+    flavor: Arc<dyn Flavor>,
+    latency_ms: AtomicU64,
+    clock_offset_secs: AtomicU64,
+    settings: Mutex<BudgetSettings>,
+    tokens: Mutex<HashMap<String, TokenInfo>>,
+    faults: Mutex<Vec<faults::ArmedFault>>,
+    stats: Mutex<Stats>,
+    rng: Mutex<u64>,
+    pub(crate) webhook: webhook::Webhooks,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct BudgetSettings {
+    limit: u64,
+    window_secs: u64,
+    exhausted_status: StatusCode,
+}
+
+/// A cheap handle to a server's knobs (clone freely).
+pub type SimHandle = Arc<Infra>;
+
+/// Locks a mutex even if a panicking test thread poisoned it: the data are counters and lists
+/// that stay consistent at every await-free step.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Read access that survives poisoning, like [`lock`].
+pub(crate) fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Write access that survives poisoning, like [`lock`].
+pub(crate) fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl fmt::Debug for Infra {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Infra")
+            .field("flavor", &self.flavor.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Infra {
+    pub fn new(flavor: Arc<dyn Flavor>, options: &ServerOptions) -> SimHandle {
+        Arc::new(Infra {
+            flavor,
+            latency_ms: AtomicU64::new(options.latency.as_millis() as u64),
+            clock_offset_secs: AtomicU64::new(0),
+            settings: Mutex::new(BudgetSettings {
+                limit: options.rate_limit,
+                window_secs: options.rate_window.as_secs().max(1),
+                exhausted_status: options.exhausted_status,
+            }),
+            tokens: Mutex::new(HashMap::new()),
+            faults: Mutex::new(Vec::new()),
+            stats: Mutex::new(Stats::default()),
+            rng: Mutex::new(options.seed),
+            webhook: webhook::Webhooks::new(options.webhook.clone()),
+        })
+    }
+
+    pub fn flavor_name(&self) -> &'static str {
+        self.flavor.name()
+    }
+
+    /// Seconds since the epoch on the simulated clock (real time plus [`Infra::advance_clock`]).
+    pub fn now_secs(&self) -> u64 {
+        let real = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        real + self.clock_offset_secs.load(Ordering::Relaxed)
+    }
+
+    /// Moves the simulated clock forward: rate-limit windows reset and tokens expire as if that
+    /// much time had passed, without a test having to sleep.
+    pub fn advance_clock(&self, by: Duration) {
+        self.clock_offset_secs
+            .fetch_add(by.as_secs(), Ordering::Relaxed);
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        self.latency_ms
+            .store(latency.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub fn latency(&self) -> Duration {
+        Duration::from_millis(self.latency_ms.load(Ordering::Relaxed))
+    }
+
+    /// Sets the default budget and window for tokens without their own limit; applies to every
+    /// token from its next window on (and resets current windows).
+    pub fn set_rate_limit(&self, limit: u64, window: Duration) {
+        let mut settings = lock(&self.settings);
+        settings.limit = limit;
+        settings.window_secs = window.as_secs().max(1);
+        let now = self.now_secs();
+        for info in lock(&self.tokens).values_mut() {
+            info.limit = limit;
+            info.used = 0;
+            info.window_start = now;
+        }
+    }
+
+    /// 403 (default) or 429 for a spent primary budget.
+    pub fn set_exhausted_status(&self, status: StatusCode) {
+        lock(&self.settings).exhausted_status = status;
+    }
+
+    /// Starts a fresh window for every token.
+    pub fn reset_budgets(&self) {
+        let now = self.now_secs();
+        for info in lock(&self.tokens).values_mut() {
+            info.used = 0;
+            info.window_start = now;
+        }
+    }
+
+    /// Accepts `token` from now on. `limit` overrides the default budget.
+    pub fn add_token(
+        &self,
+        token: impl Into<String>,
+        kind: TokenKind,
+        scopes: Option<Vec<String>>,
+        limit: Option<u64>,
+        expires_at: Option<u64>,
+    ) {
+        let default_limit = lock(&self.settings).limit;
+        let now = self.now_secs();
+        lock(&self.tokens).insert(
+            token.into(),
+            TokenInfo {
+                kind,
+                scopes,
+                limit: limit.unwrap_or(default_limit),
+                used: 0,
+                window_start: now,
+                expires_at,
+            },
+        );
+    }
+
+    pub fn revoke_token(&self, token: &str) {
+        lock(&self.tokens).remove(token);
+    }
+
+    /// The token's current budget, `None` for an unknown token.
+    pub fn budget(&self, token: &str) -> Option<BudgetView> {
+        let window = lock(&self.settings).window_secs;
+        let now = self.now_secs();
+        let mut tokens = lock(&self.tokens);
+        let info = tokens.get_mut(token)?;
+        roll_window(info, now, window);
+        Some(view(info, window))
+    }
+
+    pub fn add_fault(&self, rule: FaultRule) {
+        lock(&self.faults).push(faults::ArmedFault::new(rule));
+    }
+
+    pub fn clear_faults(&self) {
+        lock(&self.faults).clear();
+    }
+
+    pub fn stats(&self) -> Stats {
+        lock(&self.stats).clone()
+    }
+
+    pub fn reset_stats(&self) {
+        *lock(&self.stats) = Stats::default();
+    }
+
+    /// Where mutations deliver webhooks; `None` stops deliveries.
+    pub fn set_webhook(&self, target: Option<WebhookTarget>) {
+        self.webhook.set_target(target);
+    }
+
+    /// Every delivery attempted so far, oldest first.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.webhook.deliveries()
+    }
+
+    /// A pseudo-random number from the server's seeded generator.
+    pub fn next_random(&self) -> u64 {
+        let mut state = lock(&self.rng);
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A random GUID in the 8-4-4-4-12 form GitHub uses for `X-GitHub-Delivery`.
+    pub fn guid(&self) -> String {
+        let a = self.next_random();
+        let b = self.next_random();
+        format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xffff,
+            b >> 48,
+            b & 0xffff_ffff_ffff
+        )
+    }
+
+    /// Adds this server's middleware to a provider router and merges the `/_sim/` control
+    /// routes. Providers add their own control routes (mutations) to `router` before.
+    pub fn wrap(self: &Arc<Self>, router: Router) -> Router {
+        let fallback_infra = Arc::clone(self);
+        router
+            .route_layer(middleware::from_fn_with_state(
+                Arc::clone(self),
+                infra_middleware,
+            ))
+            .merge(control::routes(Arc::clone(self)))
+            .fallback(move |req: Request| {
+                let infra = Arc::clone(&fallback_infra);
+                async move {
+                    let key = format!("{} <unmatched>", req.method());
+                    let response = infra.flavor.not_found();
+                    lock(&infra.stats).record(key, response.status().as_u16());
+                    response
+                }
+            })
+    }
+
+    fn take_fault(&self, method: &str, path: &str) -> Option<FaultAction> {
+        let mut armed = lock(&self.faults);
+        let mut chosen = None;
+        for (i, fault) in armed.iter_mut().enumerate() {
+            if !fault.rule.matches(method, path) {
+                continue;
+            }
+            if let FaultTimes::Probability(p) = fault.rule.times {
+                // 53 random bits make a uniform float in [0, 1).
+                let draw = (self.next_random() >> 11) as f64 / (1u64 << 53) as f64;
+                if draw >= p {
+                    continue;
+                }
+            }
+            if let Some(remaining) = fault.remaining.as_mut() {
+                *remaining = remaining.saturating_sub(1);
+            }
+            chosen = Some((i, fault.rule.action.clone()));
+            break;
+        }
+        let (i, action) = chosen?;
+        if armed[i].remaining == Some(0) {
+            armed.remove(i);
+        }
+        Some(action)
+    }
+}
+
+fn roll_window(info: &mut TokenInfo, now: u64, window: u64) {
+    if now >= info.window_start + window {
+        info.window_start = now;
+        info.used = 0;
+    }
+}
+
+fn view(info: &TokenInfo, window: u64) -> BudgetView {
+    BudgetView {
+        limit: info.limit,
+        remaining: info.limit.saturating_sub(info.used),
+        used: info.used,
+        reset: info.window_start + window,
+    }
+}
+
+/// What the budget step decided.
+enum Charge {
+    /// Charged one unit (refund it on a 304).
+    Charged,
+    /// Free route.
+    Free,
+    Exhausted(BudgetView),
+}
+
+impl Infra {
+    fn charge(&self, token: &str, free: bool) -> Option<Charge> {
+        let window = lock(&self.settings).window_secs;
+        let now = self.now_secs();
+        let mut tokens = lock(&self.tokens);
+        let info = tokens.get_mut(token)?;
+        roll_window(info, now, window);
+        if free {
+            return Some(Charge::Free);
+        }
+        if info.used >= info.limit {
+            return Some(Charge::Exhausted(view(info, window)));
+        }
+        info.used += 1;
+        Some(Charge::Charged)
+    }
+
+    fn refund(&self, token: &str) {
+        if let Some(info) = lock(&self.tokens).get_mut(token) {
+            info.used = info.used.saturating_sub(1);
+        }
+    }
+
+    /// The token if it is known and not expired, with its scopes.
+    fn authenticate(&self, token: &str) -> Option<TokenInfo> {
+        let now = self.now_secs();
+        let tokens = lock(&self.tokens);
+        let info = tokens.get(token)?;
+        if info.expires_at.is_some_and(|at| now >= at) {
+            return None;
+        }
+        Some(info.clone())
+    }
+}
+
+async fn infra_middleware(
+    State(infra): State<SimHandle>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let template = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| path.clone(), |m| m.as_str().to_string());
+    if path.starts_with("/_sim/") {
+        return next.run(req).await;
+    }
+    let key = format!("{method} {}", infra.flavor.stats_key(&template));
+    let response = serve_one(&infra, &method, &path, &template, &mut req, next).await;
+    lock(&infra.stats).record(key, response.status().as_u16());
+    response
+}
+
+async fn serve_one(
+    infra: &SimHandle,
+    method: &Method,
+    path: &str,
+    template: &str,
+    req: &mut Request,
+    next: Next,
+) -> Response {
+    let latency = infra.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let mut post_fault = None;
+    if let Some(action) = infra.take_fault(method.as_str(), path) {
+        match action {
+            FaultAction::Delay { ms } => tokio::time::sleep(Duration::from_millis(ms)).await,
+            FaultAction::Status { status, body } => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+                let body = body.unwrap_or_else(|| infra.flavor.error_body(status));
+                return (status, axum::Json(body)).into_response();
+            }
+            FaultAction::SecondaryRateLimit { retry_after_secs } => {
+                let status = lock(&infra.settings).exhausted_status;
+                return infra.flavor.secondary_limited(retry_after_secs, status);
+            }
+            FaultAction::DropConnection => return dropped_connection(),
+            other @ (FaultAction::MalformedJson | FaultAction::TruncatedJson) => {
+                post_fault = Some(other);
+            }
+        }
+    }
+
+    let class = infra.flavor.route_class(method, template);
+    let mut charged_token = None;
+    let mut budget_token = None;
+    if class != RouteClass::SelfAuthenticated {
+        let Some(token) = infra.flavor.extract_token(req.headers()) else {
+            return infra.flavor.unauthorized();
+        };
+        let Some(info) = infra.authenticate(&token) else {
+            return infra.flavor.unauthorized();
+        };
+        if let RouteClass::Token { scope: Some(scope) } = &class
+            && info
+                .scopes
+                .as_ref()
+                .is_some_and(|have| !infra.flavor.has_scope(have, scope))
+        {
+            return infra.flavor.missing_scope(&info, scope);
+        }
+        match infra.charge(&token, class == RouteClass::Free) {
+            None => return infra.flavor.unauthorized(),
+            Some(Charge::Exhausted(budget)) => {
+                let status = lock(&infra.settings).exhausted_status;
+                return infra.flavor.rate_limited(&budget, status);
+            }
+            Some(Charge::Charged) => charged_token = Some(token.clone()),
+            Some(Charge::Free) => {}
+        }
+        req.extensions_mut().insert(Caller {
+            token: token.clone(),
+            kind: info.kind,
+        });
+        budget_token = Some(token);
+    }
+
+    let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned();
+    let taken = std::mem::replace(req, Request::new(Body::empty()));
+    let response = next.run(taken).await;
+    let (mut parts, body) = response.into_parts();
+    let mut bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+
+    if *method == Method::GET && parts.status == StatusCode::OK {
+        let etag = weak_etag(&bytes);
+        let matches = if_none_match
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| etag_matches(v, &etag));
+        if matches {
+            if let Some(token) = &charged_token {
+                infra.refund(token);
+            }
+            let mut headers = HeaderMap::new();
+            if let Ok(value) = HeaderValue::from_str(&etag) {
+                headers.insert(header::ETAG, value);
+            }
+            if let Some(budget) = budget_token.as_deref().and_then(|t| infra.budget(t)) {
+                infra.flavor.rate_headers(&budget, &mut headers);
+            }
+            return (StatusCode::NOT_MODIFIED, headers).into_response();
+        }
+        if let Ok(value) = HeaderValue::from_str(&etag) {
+            parts.headers.insert(header::ETAG, value);
+        }
+    }
+    if let Some(budget) = budget_token.as_deref().and_then(|t| infra.budget(t)) {
+        infra.flavor.rate_headers(&budget, &mut parts.headers);
+    }
+    match post_fault {
+        Some(FaultAction::TruncatedJson) => bytes = bytes.slice(..bytes.len() / 2),
+        Some(FaultAction::MalformedJson) => {
+            bytes = Bytes::from_static(b"{\"message\": \"unterminated, ]")
+        }
+        _ => {}
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// A weak validator over the exact body bytes: the same answer always gets the same tag.
+fn weak_etag(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    format!("W/\"{}\"", hex::encode(&digest[..16]))
+}
+
+/// `If-None-Match` may list several tags, weak or strong, or `*`; weak comparison applies.
+fn etag_matches(header_value: &str, etag: &str) -> bool {
+    let bare = etag.trim_start_matches("W/");
+    header_value
+        .split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == bare)
+}
+
+/// Headers go out, then the body stream fails, so the client sees the connection break
+/// mid-response.
+fn dropped_connection() -> Response {
+    let stream = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "fault injection: dropped connection",
+        ))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// A server listening on loopback. Dropping it stops the server.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Binds `127.0.0.1:port` (0 = any free port). Separate from [`RunningServer::serve`] so a
+    /// provider can put its own base URL into the payloads it builds.
+    pub async fn bind(port: u16) -> Result<tokio::net::TcpListener, SimError> {
+        let addr = format!("127.0.0.1:{port}");
+        tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|source| SimError::Bind { addr, source })
+    }
+
+    /// Serves `router` on `listener` until dropped or shut down.
+    pub fn serve(
+        listener: tokio::net::TcpListener,
+        router: Router,
+    ) -> Result<RunningServer, SimError> {
+        let addr = listener.local_addr().map_err(|source| SimError::Bind {
+            addr: "127.0.0.1".to_string(),
+            source,
+        })?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::warn!(error = %e, "simulated server stopped with an error");
+            }
+        });
+        Ok(RunningServer {
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// Binds `127.0.0.1:port` and serves `router`.
+    pub async fn start(router: Router, port: u16) -> Result<RunningServer, SimError> {
+        let listener = RunningServer::bind(port).await?;
+        RunningServer::serve(listener, router)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections and waits for in-flight requests.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_comparison_is_weak_and_accepts_lists() {
+        let tag = weak_etag(b"[]");
+        assert!(etag_matches(&tag, &tag));
+        assert!(etag_matches(tag.trim_start_matches("W/"), &tag));
+        assert!(etag_matches(&format!("\"x\", {tag}"), &tag));
+        assert!(!etag_matches("W/\"other\"", &tag));
+    }
+}
