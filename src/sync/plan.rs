@@ -345,6 +345,13 @@ pub fn plan(workspace: &str, current: &Current, desired: &Desired) -> Plan {
                 role: want.role.clone(),
             }),
             Some(have) => {
+                // Invitation and manual memberships, and suspended people, are the admins':
+                // a sync changes nothing about them, not even a renamed login.
+                if have.source != MembershipSource::Sync
+                    || have.state == MembershipState::Suspended
+                {
+                    continue;
+                }
                 if have.login != want.login || have.name != want.name || have.email != want.email
                 {
                     changes.push(Change::IdentityUpdate {
@@ -355,9 +362,6 @@ pub fn plan(workspace: &str, current: &Current, desired: &Desired) -> Plan {
                         name: want.name.clone(),
                         email: want.email.clone(),
                     });
-                }
-                if have.source != MembershipSource::Sync {
-                    continue;
                 }
                 match have.state {
                     MembershipState::Offboarded => changes.push(Change::Reactivate {
@@ -414,12 +418,15 @@ pub fn plan(workspace: &str, current: &Current, desired: &Desired) -> Plan {
     }
 
     // Teams: parents before children on create, children before parents on delete.
-    // A suspended person's team memberships are the admin's to manage; an offboarded person's
-    // are removed by the offboarding itself.
+    // A suspended person's team memberships, and those of people whose membership was made by
+    // invitation or by hand, are the admins' to manage; an offboarded person's are removed by
+    // the offboarding itself.
     let untouchable: BTreeSet<String> = current
         .members
         .iter()
-        .filter(|(_, m)| m.state == MembershipState::Suspended)
+        .filter(|(_, m)| {
+            m.state == MembershipState::Suspended || m.source != MembershipSource::Sync
+        })
         .map(|(pid, _)| pid.clone())
         .chain(changes.iter().filter_map(|c| match c {
             Change::Offboard {
