@@ -280,6 +280,8 @@ impl WorkspaceConfig {
             min_access_level: self.min_access_level,
             include_shared_projects: self.include_shared_projects,
             include_bots: self.include_bots,
+            deadline: None,
+            cancel: None,
         }
     }
 

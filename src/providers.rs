@@ -1,13 +1,56 @@
-//! Builds the [`Provider`] for a configured workspace.
+//! Builds the [`Provider`] client of a configured workspace.
+//!
+//! All provider traffic shares one [`HttpClient`] (one connection pool, one pacing registry),
+//! the directory as the conditional-request cache, and the metrics observer.
 
-use crate::config::WorkspaceConfig;
-use crate::directory::Store;
+use crate::config::{Credentials, WorkspaceConfig};
 use orgsync_core::Provider;
+use orgsync_core::cache::HttpCache;
+use orgsync_core::http::{HttpClient, HttpObserver};
+use std::sync::Arc;
 
-/// Builds the provider client of a workspace, with the directory as its HTTP cache.
-pub fn build(ws: &WorkspaceConfig, _store: &Store) -> Result<Box<dyn Provider>, String> {
+/// What every provider client of the process shares.
+#[derive(Clone)]
+pub struct ProviderContext {
+    pub http: HttpClient,
+    pub cache: Arc<dyn HttpCache>,
+    pub observer: Arc<dyn HttpObserver>,
+}
+
+/// Builds the provider client of a workspace. Secrets are read here, at each build, so a rotated
+/// token file is picked up by the next run.
+pub fn build(ws: &WorkspaceConfig, ctx: &ProviderContext) -> Result<Box<dyn Provider>, String> {
+    match ws.provider {
+        orgsync_core::ProviderKind::Github => github(ws, ctx),
+        orgsync_core::ProviderKind::Gitlab => gitlab(ws, ctx),
+        orgsync_core::ProviderKind::Bitbucket => bitbucket(ws, ctx),
+    }
+}
+
+fn secret(ws: &WorkspaceConfig) -> Result<secrecy::SecretString, String> {
+    ws.credentials
+        .read_secret()
+        .map_err(|e| format!("workspace `{}`: {e}", ws.name))
+}
+
+fn github(ws: &WorkspaceConfig, _ctx: &ProviderContext) -> Result<Box<dyn Provider>, String> {
+    let _ = (secret, Credentials::reference);
     Err(format!(
-        "workspace `{}`: the {} provider is not part of this build yet",
-        ws.name, ws.provider
+        "workspace `{}`: the github provider is not part of this build yet",
+        ws.name
+    ))
+}
+
+fn gitlab(ws: &WorkspaceConfig, _ctx: &ProviderContext) -> Result<Box<dyn Provider>, String> {
+    Err(format!(
+        "workspace `{}`: the gitlab provider is not part of this build yet",
+        ws.name
+    ))
+}
+
+fn bitbucket(ws: &WorkspaceConfig, _ctx: &ProviderContext) -> Result<Box<dyn Provider>, String> {
+    Err(format!(
+        "workspace `{}`: the bitbucket provider is not part of this build yet",
+        ws.name
     ))
 }

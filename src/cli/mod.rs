@@ -148,6 +148,17 @@ pub fn load_config(path: &std::path::Path) -> Result<Config, Failure> {
     Config::load(path).map_err(config_failure)
 }
 
+/// The shared HTTP client, with the directory as the conditional-request cache.
+pub fn provider_context(store: &Store) -> Result<crate::providers::ProviderContext, Failure> {
+    let http = orgsync_core::http::HttpClient::new(orgsync_core::http::HttpConfig::default())
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    Ok(crate::providers::ProviderContext {
+        http,
+        cache: std::sync::Arc::new(store.clone()),
+        observer: std::sync::Arc::new(orgsync_core::http::NoopObserver),
+    })
+}
+
 pub async fn open_store(config: &Config) -> Result<Store, Failure> {
     Ok(Store::open(&config.directory_url).await?)
 }
@@ -300,11 +311,20 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
         dry_run: args.dry_run,
         force: args.force,
         actor: format!("cli:{}", invoking_user()),
+        deadline: None,
+        cancel: None,
     };
+    let ctx = provider_context(&store)?;
     let mut reports = Vec::new();
     let mut worst = EXIT_OK;
     for ws in selected {
-        let provider = match crate::providers::build(ws, &store) {
+        let mut options = options.clone();
+        options.deadline = Some(
+            std::time::Instant::now()
+                + std::time::Duration::from_secs(config.daemon.run_deadline_seconds),
+        );
+        let options = &options;
+        let provider = match crate::providers::build(ws, &ctx) {
             Ok(p) => p,
             Err(message) => {
                 eprintln!("orgsync: {message}");
@@ -312,7 +332,7 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
                 continue;
             }
         };
-        let report = sync_workspace(&store, ws, &config.safety, provider.as_ref(), &options).await?;
+        let report = sync_workspace(&store, ws, &config.safety, provider.as_ref(), options).await?;
         worst = worst.max(match report.outcome {
             RunOutcome::Ok | RunOutcome::DryRun => EXIT_OK,
             RunOutcome::Failed => EXIT_RUNTIME,

@@ -18,6 +18,10 @@ pub struct RunOptions {
     pub force: bool,
     /// Recorded as the audit events' actor.
     pub actor: String,
+    /// When the fetch must be over.
+    pub deadline: Option<std::time::Instant>,
+    /// Cancelled when the daemon stops.
+    pub cancel: Option<orgsync_core::http::CancellationToken>,
 }
 
 impl RunOptions {
@@ -27,6 +31,8 @@ impl RunOptions {
             dry_run: false,
             force: false,
             actor: "sync".to_string(),
+            deadline: None,
+            cancel: None,
         }
     }
 }
@@ -89,7 +95,10 @@ pub async fn sync_workspace(
         teams_unavailable: None,
     };
 
-    let snapshot = match provider.fetch(&ws.fetch_policy()).await {
+    let mut policy = ws.fetch_policy();
+    policy.deadline = options.deadline;
+    policy.cancel = options.cancel.clone();
+    let snapshot = match provider.fetch(&policy).await {
         Ok(s) => s,
         Err(e) => {
             // Could not read is never removed: record the failure, touch nothing.

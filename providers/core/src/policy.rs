@@ -135,6 +135,10 @@ pub struct FetchPolicy {
     pub include_shared_projects: bool,
     /// GitLab: admit bot users created by access tokens.
     pub include_bots: bool,
+    /// When the run must be over: a rate-limit wait past it fails the fetch at once.
+    pub deadline: Option<std::time::Instant>,
+    /// Cancelled when the daemon stops: in-flight fetches end promptly.
+    pub cancel: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl FetchPolicy {
@@ -171,8 +175,7 @@ mod tests {
 
     #[test]
     fn member_exclusion_names_the_matching_pattern() {
-        let ex = MemberExclusions::new(&["*[bot]".to_string(), "ci-*".to_string()])
-            .expect("globs");
+        let ex = MemberExclusions::new(&["*[bot]".to_string(), "ci-*".to_string()]).expect("globs");
         assert_eq!(ex.matching("renovate[bot]"), Some("*[bot]"));
         assert_eq!(ex.matching("ci-runner"), Some("ci-*"));
         assert_eq!(ex.matching("alice"), None);

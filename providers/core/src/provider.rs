@@ -85,6 +85,11 @@ pub trait Provider: Send + Sync {
     /// Fetches the account, all or nothing: any request the decision depends on that finally
     /// fails makes the whole fetch fail.
     async fn fetch(&self, policy: &FetchPolicy) -> Result<Snapshot, ProviderError>;
+
+    /// `check-config --online`: verifies that the credential can read what a sync needs (the
+    /// account, its members, teams and repository access). `Ok` lists what was verified, one
+    /// line each; `Err` names precisely the permission or scope that is missing.
+    async fn check(&self) -> Result<Vec<String>, ProviderError>;
 }
 
 /// A provider that returns a snapshot it was given: for tests, and for replaying a captured
@@ -121,6 +126,12 @@ impl FixedProvider {
 impl Provider for FixedProvider {
     fn kind(&self) -> ProviderKind {
         self.kind
+    }
+
+    async fn check(&self) -> Result<Vec<String>, ProviderError> {
+        self.fetch(&FetchPolicy::default())
+            .await
+            .map(|s| vec![format!("fixed snapshot of {} members", s.members.len())])
     }
 
     async fn fetch(&self, _policy: &FetchPolicy) -> Result<Snapshot, ProviderError> {
