@@ -1,6 +1,6 @@
 //! The shared client and the per-workspace client providers call.
 
-use super::conditional::{cache_key, replayed_headers, to_cached};
+use super::conditional::{add_validators, cache_key, replayed_headers, to_cached};
 use super::config::HttpConfig;
 use super::credential::Credential;
 use super::observer::{HttpObserver, NoopObserver, RateLimitEvent, RequestEvent};
@@ -64,6 +64,10 @@ fn is_loopback(url: &Url) -> bool {
         |_| host.eq_ignore_ascii_case("localhost"),
         |ip| ip.is_loopback(),
     )
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A transport error with its causes ("connection refused", "timed out"), without the URL.
@@ -323,6 +327,14 @@ impl WorkspaceClient {
         copy
     }
 
+    /// The same client with its request counters at zero, for a daemon that keeps one client
+    /// per workspace and wants each fetch's own [`WorkspaceClient::request_counts`].
+    pub fn with_fresh_counts(&self) -> Self {
+        let mut copy = self.clone();
+        copy.counts = Arc::new(Counters::default());
+        copy
+    }
+
     pub fn provider(&self) -> ProviderKind {
         self.provider
     }
@@ -380,7 +392,9 @@ impl WorkspaceClient {
         }
     }
 
-    /// POSTs `body` as JSON and reads a JSON answer (GitHub App token exchange). Never cached.
+    /// POSTs `body` as JSON and reads a JSON answer (GitHub App token exchange, GraphQL). Never
+    /// cached. Transient failures are retried like GETs, so use it only for requests that are
+    /// safe to repeat: the reads and token exchanges orgsync makes.
     pub async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         route: &Route,
@@ -438,7 +452,8 @@ impl WorkspaceClient {
     /// back whatever its status, so the adapter can interpret 404s and 4xx bodies itself. A `304`
     /// served from the cache comes back as `200` with the cached body and pagination headers.
     ///
-    /// Errors: a `401` ([`ProviderError::Unauthorized`], naming the credential), retries
+    /// The request's URI must be absolute (the adapter builds it from
+    /// [`WorkspaceClient::base_url`]). Errors: a `401` ([`ProviderError::Unauthorized`], naming the credential), retries
     /// exhausted, a rate-limit wait past the deadline, cancellation, a body over the size cap, and
     /// a URL on another host than the workspace's base URL (the token must not go there).
     pub async fn send(
@@ -699,10 +714,7 @@ impl WorkspaceClient {
             span.record("status", code);
         }
         span.record("from_cache", from_cache);
-        span.record(
-            "duration_ms",
-            u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
-        );
+        span.record("duration_ms", millis(duration));
         tracing::debug!(parent: span, "request finished");
         self.observer.request_finished(&RequestEvent {
             provider: self.provider,
@@ -713,6 +725,64 @@ impl WorkspaceClient {
             duration,
             attempt,
         });
+    }
+
+    fn max_attempts(&self) -> u32 {
+        self.config.max_attempts.max(1)
+    }
+
+    /// Waits for this credential's quota (a pause, or a slot when below the reserve), then for
+    /// the host's limiter. A quota wait that would end after the deadline fails at once.
+    async fn pace(&self, template: &str) -> Result<(), ProviderError> {
+        let wait = self
+            .quota
+            .claim(Instant::now(), self.config.rate_limit_reserve);
+        if self.past_deadline(wait) {
+            return Err(self.rate_limited(template, wait));
+        }
+        if !wait.is_zero() {
+            tracing::info!(
+                provider = %self.provider,
+                workspace = %self.workspace,
+                route = template,
+                wait_ms = millis(wait),
+                "pacing requests to stay within the provider's rate limit"
+            );
+        }
+        self.sleep(wait).await?;
+        tokio::select! {
+            () = self.cancel.cancelled() => Err(self.cancelled()),
+            () = self.limiter.until_ready() => Ok(()),
+        }
+    }
+
+    /// After a transient failure: sleeps `delay`, or fails with
+    /// [`ProviderError::Unavailable`] when the attempts are used up or the next attempt would
+    /// start after the deadline.
+    async fn wait_to_retry(
+        &self,
+        span: &tracing::Span,
+        template: &str,
+        attempt: u32,
+        delay: Duration,
+        detail: String,
+    ) -> Result<(), ProviderError> {
+        let unavailable = |detail: String| ProviderError::Unavailable {
+            provider: self.provider,
+            route: template.to_owned(),
+            attempts: attempt,
+            detail,
+        };
+        if attempt >= self.max_attempts() {
+            return Err(unavailable(detail));
+        }
+        if self.past_deadline(delay) {
+            return Err(unavailable(format!(
+                "{detail}; the next attempt would start after the run's deadline"
+            )));
+        }
+        tracing::warn!(parent: span, error = %detail, retry_in_ms = millis(delay), "request failed; retrying");
+        self.sleep(delay).await
     }
 
     /// The resilient path every request takes: pacing, authentication, conditional headers,
@@ -737,7 +807,7 @@ impl WorkspaceClient {
             .with_jitter()
             .without_max_times()
             .build();
-        let max_attempts = self.config.max_attempts.max(1);
+        let max_attempts = self.max_attempts();
         let mut refreshed = false;
         let mut attempt: u32 = 0;
         loop {
@@ -746,25 +816,7 @@ impl WorkspaceClient {
                 return Err(self.cancelled());
             }
 
-            // Pacing: the provider's quota first (may be a long pause), then the host's rate.
-            let wait = self
-                .quota
-                .claim(Instant::now(), self.config.rate_limit_reserve);
-            if self.past_deadline(wait) {
-                return Err(self.rate_limited(template, wait));
-            }
-            if !wait.is_zero() {
-                tracing::info!(
-                    provider = %self.provider, workspace = %self.workspace, route = template,
-                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                    "pacing requests to stay within the provider's rate limit"
-                );
-            }
-            self.sleep(wait).await?;
-            tokio::select! {
-                () = self.cancel.cancelled() => return Err(self.cancelled()),
-                () = self.limiter.until_ready() => {}
-            }
+            self.pace(template).await?;
 
             let auth =
                 self.credential
@@ -778,20 +830,7 @@ impl WorkspaceClient {
             let mut request_headers = headers.clone();
             request_headers.insert(auth.name().clone(), auth.value().clone());
             if let Some(entry) = &cached {
-                if let Some(etag) = entry
-                    .etag
-                    .as_deref()
-                    .and_then(|v| HeaderValue::from_str(v).ok())
-                {
-                    request_headers.insert(http::header::IF_NONE_MATCH, etag);
-                }
-                if let Some(date) = entry
-                    .last_modified
-                    .as_deref()
-                    .and_then(|v| HeaderValue::from_str(v).ok())
-                {
-                    request_headers.insert(http::header::IF_MODIFIED_SINCE, date);
-                }
+                add_validators(&mut request_headers, entry);
             }
             let timeout = match self.deadline {
                 Some(deadline) => self
@@ -834,23 +873,9 @@ impl WorkspaceClient {
                 Err(AttemptFailure::Transport(detail)) => {
                     self.report(&span, template, None, false, duration, attempt);
                     let detail = redact(&self.credential.mask(&detail));
-                    let unavailable = |detail: String| ProviderError::Unavailable {
-                        provider: self.provider,
-                        route: template.to_owned(),
-                        attempts: attempt,
-                        detail,
-                    };
-                    if attempt >= max_attempts {
-                        return Err(unavailable(detail));
-                    }
                     let delay = backoff.next().unwrap_or(self.config.max_backoff);
-                    if self.past_deadline(delay) {
-                        return Err(unavailable(format!(
-                            "{detail}; the next attempt would start after the run's deadline"
-                        )));
-                    }
-                    tracing::warn!(parent: &span, error = %detail, retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "request failed; retrying");
-                    self.sleep(delay).await?;
+                    self.wait_to_retry(&span, template, attempt, delay, detail)
+                        .await?;
                     continue;
                 }
             };
@@ -924,33 +949,20 @@ impl WorkspaceClient {
                         if attempt >= max_attempts || self.past_deadline(delay) {
                             return Err(self.rate_limited(template, delay));
                         }
+                        tracing::warn!(
+                            parent: &span,
+                            reason = %reason,
+                            wait_ms = millis(delay),
+                            "rate limited; holding requests on this credential"
+                        );
                         // Hold every request on this quota, not only this one; the pacing step
                         // at the top of the loop does the waiting.
                         self.quota.pause_until(Instant::now() + delay);
                     } else {
-                        let unavailable = |detail: String| ProviderError::Unavailable {
-                            provider: self.provider,
-                            route: template.to_owned(),
-                            attempts: attempt,
-                            detail,
-                        };
                         let detail = format!("{reason}: {}", self.detail_of(&response_body));
-                        if attempt >= max_attempts {
-                            return Err(unavailable(detail));
-                        }
-                        if self.past_deadline(delay) {
-                            return Err(unavailable(format!(
-                                "{detail}; the next attempt would start after the run's deadline"
-                            )));
-                        }
-                        self.sleep(delay).await?;
+                        self.wait_to_retry(&span, template, attempt, delay, detail)
+                            .await?;
                     }
-                    tracing::warn!(
-                        parent: &span,
-                        reason = %reason,
-                        retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                        "provider asked to retry"
-                    );
                 }
             }
         }

@@ -51,6 +51,20 @@ pub(crate) fn to_cached(headers: &HeaderMap, body: &[u8]) -> Option<CachedRespon
     })
 }
 
+/// Makes a request conditional on the cached answer still being current.
+pub(crate) fn add_validators(headers: &mut HeaderMap, cached: &CachedResponse) {
+    let value = |text: &Option<String>| {
+        text.as_deref()
+            .and_then(|v| http::HeaderValue::from_str(v).ok())
+    };
+    if let Some(etag) = value(&cached.etag) {
+        headers.insert(http::header::IF_NONE_MATCH, etag);
+    }
+    if let Some(date) = value(&cached.last_modified) {
+        headers.insert(http::header::IF_MODIFIED_SINCE, date);
+    }
+}
+
 /// The headers of a cached answer, as if the server had sent them again.
 pub(crate) fn replayed_headers(cached: &CachedResponse) -> HeaderMap {
     let mut map = HeaderMap::new();
