@@ -13,7 +13,8 @@
 //!   quota the remaining requests are spread until the reset instead of running into zero;
 //! * **retries**: connection errors, timeouts, 5xx, 429 and GitHub's rate-limit 403s, with
 //!   exponential backoff and jitter (`backon`), an attempt cap and the run's deadline; a wait that
-//!   would end after the deadline fails at once with [`ProviderError::RateLimited`];
+//!   would end after the deadline fails at once with
+//!   [`ProviderError::RateLimited`](crate::ProviderError::RateLimited);
 //! * **conditional requests**: ETag / Last-Modified remembered through
 //!   [`HttpCache`](crate::cache::HttpCache) under a key derived from hashes of the URL and the
 //!   credential, so a `304` is served from the cache and counted apart;

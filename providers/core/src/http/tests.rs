@@ -846,3 +846,118 @@ async fn plain_http_is_refused_outside_loopback() {
 
     assert!(matches!(result, Err(ProviderError::Other(_))), "{result:?}");
 }
+
+/// A token that the server refuses until it is refreshed once, like an expired App token.
+struct RefreshingToken {
+    refreshed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Credential for RefreshingToken {
+    fn reference(&self) -> &str {
+        "GitHub App 12345"
+    }
+
+    fn scope_fingerprint(&self) -> &str {
+        "app:12345:installation:678"
+    }
+
+    async fn authorize(&self) -> Result<AuthHeader, CredentialError> {
+        let token = if self.refreshed.load(std::sync::atomic::Ordering::SeqCst) {
+            "fresh"
+        } else {
+            "stale"
+        };
+        AuthHeader::bearer(&SecretString::from(token))
+    }
+
+    async fn refresh_after_rejection(&self) -> bool {
+        !self
+            .refreshed
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn a_refreshable_credential_gets_one_more_attempt_after_401() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(header("authorization", "Bearer fresh"))
+        .respond_with(ok_json(r#"{"id": 4}"#))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401))
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    let client = HttpClient::new(fast_config())
+        .expect("client builds")
+        .workspace(
+            ProviderKind::Github,
+            "acme",
+            &server.uri(),
+            Arc::new(RefreshingToken {
+                refreshed: std::sync::atomic::AtomicBool::new(false),
+            }),
+        )
+        .expect("loopback");
+
+    let item: Item = client
+        .get_json(&Route::new("/orgs/{org}", "/orgs/acme"))
+        .await
+        .expect("the refreshed token is accepted");
+
+    assert_eq!(item.id, 4);
+    assert_eq!(received(&server).await, 2);
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_host_is_not_followed() {
+    let server = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ok_json(r#"{"id": 1}"#))
+        .mount(&elsewhere)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("location", format!("{}/steal", elsewhere.uri()).as_str()),
+        )
+        .mount(&server)
+        .await;
+
+    let result: Result<Item, _> = client_with(&server, ProviderKind::Gitlab, fast_config())
+        .get_json(&Route::new("/groups/{id}", "/groups/1"))
+        .await;
+
+    assert!(
+        matches!(result, Err(ProviderError::Status { status: 302, .. })),
+        "{result:?}"
+    );
+    assert_eq!(
+        received(&elsewhere).await,
+        0,
+        "the token must not leave the host"
+    );
+}
+
+#[tokio::test]
+async fn fresh_counts_start_at_zero_and_clones_share_them() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ok_json(r#"{"id": 1}"#))
+        .mount(&server)
+        .await;
+    let client = github(&server);
+    let route = Route::new("/orgs/{org}", "/orgs/acme");
+    let _: Item = client.get_json(&route).await.expect("ok");
+
+    let next_fetch = client.with_fresh_counts();
+    let clone = next_fetch.clone();
+    let _: Item = clone.get_json(&route).await.expect("ok");
+
+    assert_eq!(client.request_counts().total, 1);
+    assert_eq!(next_fetch.request_counts().total, 1);
+}
