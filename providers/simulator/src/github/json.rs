@@ -79,6 +79,8 @@ pub struct Collaborator {
     pub user: SimpleUser,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
+    /// Required by the schema; the older permission-level example lacks it, hence the default.
+    #[serde(default)]
     pub role_name: String,
 }
 
