@@ -9,6 +9,7 @@ use super::pagination::{Pager, Paging};
 use super::redact::redact;
 use super::retry::{Verdict, classify};
 use crate::cache::{CachedResponse, HttpCache, NoCache};
+use crate::policy::FetchPolicy;
 use crate::provider::ProviderError;
 use crate::snapshot::{ProviderKind, RequestCounts};
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -306,9 +307,22 @@ impl WorkspaceClient {
 
     /// The run's deadline: no attempt starts after it, and a wait that would end after it fails
     /// at once (rate limits with [`ProviderError::RateLimited`]).
-    pub fn with_deadline(mut self, deadline: Instant) -> Self {
-        self.deadline = Some(deadline);
+    ///
+    /// Takes a `std::time::Instant` (as [`FetchPolicy::deadline`] holds it) or a Tokio one.
+    pub fn with_deadline(mut self, deadline: impl Into<Instant>) -> Self {
+        self.deadline = Some(deadline.into());
         self
+    }
+
+    /// The client for one fetch: the policy's deadline and cancellation applied and the request
+    /// counters at zero, so [`WorkspaceClient::request_counts`] at the end is this fetch's.
+    pub fn for_fetch(&self, policy: &FetchPolicy) -> Self {
+        let mut client = self.with_fresh_counts();
+        client.deadline = policy.deadline.map(Instant::from_std);
+        if let Some(cancel) = &policy.cancel {
+            client.cancel = cancel.clone();
+        }
+        client
     }
 
     /// Cancelling `token` (SIGTERM, a reload) ends waits and in-flight requests with

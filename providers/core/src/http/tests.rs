@@ -961,3 +961,34 @@ async fn fresh_counts_start_at_zero_and_clones_share_them() {
     assert_eq!(client.request_counts().total, 1);
     assert_eq!(next_fetch.request_counts().total, 1);
 }
+
+#[tokio::test]
+async fn for_fetch_applies_the_policys_cancellation_and_deadline() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "60"))
+        .mount(&server)
+        .await;
+    let cancel = CancellationToken::new();
+    let policy = crate::FetchPolicy {
+        deadline: Some(std::time::Instant::now() + Duration::from_secs(10)),
+        cancel: Some(cancel.clone()),
+        ..crate::FetchPolicy::default()
+    };
+    let client = github(&server).for_fetch(&policy);
+    let route = Route::new("/orgs/{org}", "/orgs/acme");
+
+    let limited: Result<Item, _> = client.get_json(&route).await;
+    cancel.cancel();
+    let cancelled: Result<Item, _> = client.get_json(&route).await;
+
+    assert!(
+        matches!(limited, Err(ProviderError::RateLimited { .. })),
+        "{limited:?}"
+    );
+    assert!(
+        matches!(cancelled, Err(ProviderError::Cancelled { .. })),
+        "{cancelled:?}"
+    );
+    assert_eq!(received(&server).await, 1);
+}
