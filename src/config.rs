@@ -47,10 +47,9 @@ impl std::error::Error for ConfigError {}
 fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let before = &source[..offset.min(source.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rfind('\n')
-        .map_or(before.chars().count(), |nl| before[nl + 1..].chars().count())
-        + 1;
+    let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
+        before[nl + 1..].chars().count()
+    }) + 1;
     (line, column)
 }
 
@@ -447,7 +446,10 @@ impl Config {
         };
 
         let url = raw.directory.url.get_ref().clone();
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             c.error(
                 Some(raw.directory.url.span()),
                 format!("directory url `{url}` is neither sqlite:… nor postgres://…"),
@@ -487,12 +489,18 @@ impl Config {
         {
             c.error(
                 Some(l.span()),
-                format!("listen `{}` is not an address:port such as 127.0.0.1:9464", l.get_ref()),
+                format!(
+                    "listen `{}` is not an address:port such as 127.0.0.1:9464",
+                    l.get_ref()
+                ),
             );
         }
         let max_concurrent_workspaces = match &raw.daemon.max_concurrent_workspaces {
             Some(n) if *n.get_ref() == 0 => {
-                c.error(Some(n.span()), "max_concurrent_workspaces must be at least 1");
+                c.error(
+                    Some(n.span()),
+                    "max_concurrent_workspaces must be at least 1",
+                );
                 1
             }
             Some(n) => *n.get_ref(),
@@ -510,7 +518,10 @@ impl Config {
         let mut safety = SafetyConfig::default();
         if let Some(p) = &raw.safety.max_offboard_percent {
             if !(0.0..=100.0).contains(p.get_ref()) {
-                c.error(Some(p.span()), "max_offboard_percent must be between 0 and 100");
+                c.error(
+                    Some(p.span()),
+                    "max_offboard_percent must be between 0 and 100",
+                );
             }
             safety.max_offboard_percent = *p.get_ref();
         }
@@ -599,7 +610,10 @@ fn check_workspace(
     };
 
     let (key, account) = match provider {
-        ProviderKind::Github => ("organization", w.organization.as_ref().map(|s| s.get_ref().clone())),
+        ProviderKind::Github => (
+            "organization",
+            w.organization.as_ref().map(|s| s.get_ref().clone()),
+        ),
         ProviderKind::Gitlab => (
             "group",
             w.group.as_ref().and_then(|g| match g.get_ref() {
@@ -608,7 +622,10 @@ fn check_workspace(
                 _ => None,
             }),
         ),
-        ProviderKind::Bitbucket => ("workspace", w.workspace.as_ref().map(|s| s.get_ref().clone())),
+        ProviderKind::Bitbucket => (
+            "workspace",
+            w.workspace.as_ref().map(|s| s.get_ref().clone()),
+        ),
     };
     let misplaced: [(&str, Option<Range<usize>>); 3] = [
         ("organization", w.organization.as_ref().map(|s| s.span())),
@@ -634,10 +651,10 @@ fn check_workspace(
         }
     };
 
-    let api_url = w
-        .api_url
-        .as_ref()
-        .map_or_else(|| default_api_url(provider).to_string(), |u| u.get_ref().trim_end_matches('/').to_string());
+    let api_url = w.api_url.as_ref().map_or_else(
+        || default_api_url(provider).to_string(),
+        |u| u.get_ref().trim_end_matches('/').to_string(),
+    );
     if let Some(u) = &w.api_url {
         match host_of(u.get_ref()) {
             None => c.error(
@@ -654,7 +671,10 @@ fn check_workspace(
                         ),
                     );
                 } else if !url.starts_with("https://") && !url.starts_with("http://") {
-                    c.error(Some(u.span()), format!("api_url `{url}` must start with https://"));
+                    c.error(
+                        Some(u.span()),
+                        format!("api_url `{url}` must start with https://"),
+                    );
                 }
             }
         }
@@ -753,7 +773,10 @@ fn check_workspace(
         .map(|s| s.get_ref().clone())
         .unwrap_or_default();
     if let Err(e) = RepositoryScope::new(false, false, &exclude_repositories) {
-        c.error(w.exclude_repositories.as_ref().map(|s| s.span()), e.to_string());
+        c.error(
+            w.exclude_repositories.as_ref().map(|s| s.span()),
+            e.to_string(),
+        );
     }
     let exclude_members = w
         .exclude_members
@@ -772,7 +795,10 @@ fn check_workspace(
         None => 20,
         Some(l) => {
             if provider != ProviderKind::Gitlab {
-                c.error(Some(l.span()), "min_access_level applies only to gitlab workspaces");
+                c.error(
+                    Some(l.span()),
+                    "min_access_level applies only to gitlab workspaces",
+                );
             } else if ![5u8, 10, 15, 20, 30, 40, 50].contains(l.get_ref()) {
                 c.error(
                     Some(l.span()),
@@ -797,7 +823,10 @@ fn check_workspace(
     if let Some(u) = &w.username
         && provider != ProviderKind::Bitbucket
     {
-        c.error(Some(u.span()), "username applies only to bitbucket workspaces (API tokens use Basic auth)");
+        c.error(
+            Some(u.span()),
+            "username applies only to bitbucket workspaces (API tokens use Basic auth)",
+        );
     }
 
     if c.errors.len() != errors_before {
@@ -821,7 +850,10 @@ fn check_workspace(
             .as_ref()
             .map(|f| PathBuf::from(f.get_ref())),
         roles,
-        default_role: w.default_role.clone().unwrap_or_else(|| "member".to_string()),
+        default_role: w
+            .default_role
+            .clone()
+            .unwrap_or_else(|| "member".to_string()),
         admin_role: w.admin_role.clone().unwrap_or_else(|| "admin".to_string()),
         schedule: w.schedule.as_ref().map(|s| s.get_ref().clone()),
         min_access_level,

@@ -22,11 +22,21 @@ fn check_config_on_a_broken_file_exits_2_and_names_line_and_column() {
         "[directory]\nurl = \"sqlite://x.db\"\n[[workspace]]\nname = \"a\"\nprovider = \"gitea\"\ntoken_env = \"T\"\n",
     )
     .expect("write");
-    let out = orgsync().arg("check-config").arg(&path).output().expect("run");
+    let out = orgsync()
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("broken.toml:5:12: unknown provider `gitea`"), "{stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    assert!(
+        stderr.contains("broken.toml:5:12: unknown provider `gitea`"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -36,7 +46,12 @@ fn check_config_accepts_the_example() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("3 workspace(s)"));
 }
 
@@ -86,14 +101,27 @@ async fn users_list_json_has_the_documented_fields() {
     )
     .expect("write");
     let config = orgsync::config::Config::load(&path).expect("config");
-    let store = orgsync::directory::Store::open(&config.directory_url).await.expect("store");
+    let store = orgsync::directory::Store::open(&config.directory_url)
+        .await
+        .expect("store");
     let provider = FixedProvider::new(snapshot(
         vec![owner(1, "olivia"), reads_all(2, "bob")],
-        Some(vec![team("eng", None, &[(2, orgsync_core::TeamRole::Member)], &[])]),
+        Some(vec![team(
+            "eng",
+            None,
+            &[(2, orgsync_core::TeamRole::Member)],
+            &[],
+        )]),
     ));
-    sync_workspace(&store, &config.workspaces[0], &config.safety, &provider, &RunOptions::new("test"))
-        .await
-        .expect("sync");
+    sync_workspace(
+        &store,
+        &config.workspaces[0],
+        &config.safety,
+        &provider,
+        &RunOptions::new("test"),
+    )
+    .await
+    .expect("sync");
     store.close().await;
     let out = orgsync()
         .arg("--config")
@@ -101,11 +129,28 @@ async fn users_list_json_has_the_documented_fields() {
         .args(["users", "list", "--json"])
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let users: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(users.len(), 2);
     let bob = users.iter().find(|u| u["login"] == "bob").expect("bob");
-    for field in ["workspace", "user_id", "provider", "provider_user_id", "login", "name", "email", "role", "state", "source", "teams"] {
+    for field in [
+        "workspace",
+        "user_id",
+        "provider",
+        "provider_user_id",
+        "login",
+        "name",
+        "email",
+        "role",
+        "state",
+        "source",
+        "teams",
+    ] {
         assert!(bob.get(field).is_some(), "missing {field}: {bob}");
     }
     assert_eq!(bob["provider_user_id"], "2");
@@ -113,10 +158,23 @@ async fn users_list_json_has_the_documented_fields() {
     assert_eq!(bob["source"], "sync");
     assert!(bob["email"].is_null());
 
-    let out = orgsync().arg("--config").arg(&path).args(["audit"]).output().expect("run");
+    let out = orgsync()
+        .arg("--config")
+        .arg(&path)
+        .args(["audit"])
+        .output()
+        .expect("run");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("onboard") && text.contains("olivia"), "{text}");
-    let out = orgsync().arg("--config").arg(&path).args(["status"]).output().expect("run");
+    assert!(
+        text.contains("onboard") && text.contains("olivia"),
+        "{text}"
+    );
+    let out = orgsync()
+        .arg("--config")
+        .arg(&path)
+        .args(["status"])
+        .output()
+        .expect("run");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("acme") && text.contains("ok"), "{text}");
 }

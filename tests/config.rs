@@ -18,7 +18,11 @@ fn example_config_is_valid_and_covers_all_three_providers() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/orgsync.example.toml");
     let text = std::fs::read_to_string(&path).expect("example config");
     let config = Config::parse(&text, &path).expect("the example is valid");
-    let providers: Vec<_> = config.workspaces.iter().map(|w| w.provider.as_str()).collect();
+    let providers: Vec<_> = config
+        .workspaces
+        .iter()
+        .map(|w| w.provider.as_str())
+        .collect();
     assert_eq!(providers, vec!["github", "gitlab", "bitbucket"]);
     assert_eq!(config.daemon.timezone, chrono_tz::Europe::Berlin);
     assert_eq!(config.workspaces[0].map_role("admin"), "admin");
@@ -54,7 +58,10 @@ fn bad_cron_and_unknown_time_zone_are_located() {
     ));
     assert_eq!(e.len(), 2, "{e:?}");
     assert!(e[0].starts_with("c.toml:4:12:"), "{e:?}");
-    assert!(e[1].starts_with("c.toml:5:12:") && e[1].contains("IANA"), "{e:?}");
+    assert!(
+        e[1].starts_with("c.toml:5:12:") && e[1].contains("IANA"),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -71,17 +78,30 @@ fn duplicate_workspace_names_are_refused() {
     let ws = "[[workspace]]\nname = \"a\"\nprovider = \"github\"\norganization = \"o\"\ntoken_env = \"T\"\n";
     let e = errors(&format!("{HEAD}{ws}{ws}"));
     assert_eq!(e.len(), 1, "{e:?}");
-    assert!(e[0].starts_with("c.toml:9:8:") && e[0].contains("used twice (first at line 4)"), "{e:?}");
+    assert!(
+        e[0].starts_with("c.toml:9:8:") && e[0].contains("used twice (first at line 4)"),
+        "{e:?}"
+    );
 }
 
 #[test]
 fn plain_http_is_refused_except_to_loopback() {
     let ws = |url: &str| {
-        format!("{HEAD}[[workspace]]\nname = \"a\"\nprovider = \"github\"\norganization = \"o\"\ntoken_env = \"T\"\napi_url = \"{url}\"\n")
+        format!(
+            "{HEAD}[[workspace]]\nname = \"a\"\nprovider = \"github\"\norganization = \"o\"\ntoken_env = \"T\"\napi_url = \"{url}\"\n"
+        )
     };
     let e = errors(&ws("http://github.example.com/api/v3"));
-    assert!(e[0].starts_with("c.toml:8:11:") && e[0].contains("plain http"), "{e:?}");
-    for ok in ["http://127.0.0.1:8080", "http://localhost:1/api/v3", "http://[::1]:9/", "https://github.example.com/api/v3"] {
+    assert!(
+        e[0].starts_with("c.toml:8:11:") && e[0].contains("plain http"),
+        "{e:?}"
+    );
+    for ok in [
+        "http://127.0.0.1:8080",
+        "http://localhost:1/api/v3",
+        "http://[::1]:9/",
+        "https://github.example.com/api/v3",
+    ] {
         Config::parse(&ws(ok), Path::new("c.toml")).unwrap_or_else(|e| panic!("{ok}: {e:?}"));
     }
 }
@@ -101,7 +121,10 @@ fn inline_token_in_a_world_readable_file_is_refused() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let e = Config::load(&path).expect_err("refused");
     assert!(e[0].message.contains("chmod 600"), "{e:?}");
-    assert!(!format!("{e:?}").contains(secret), "the secret never appears in an error");
+    assert!(
+        !format!("{e:?}").contains(secret),
+        "the secret never appears in an error"
+    );
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let config = Config::load(&path).expect("accepted when private");
     assert!(!format!("{:?}", config.workspaces[0].credentials).contains(secret));

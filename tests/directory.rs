@@ -28,13 +28,28 @@ macro_rules! on_both_backends {
     };
 }
 
-async fn run(store: &Store, config: &orgsync::config::Config, provider: &FixedProvider) -> RunReport {
-    sync_workspace(store, workspace(config), &config.safety, provider, &RunOptions::new("test"))
-        .await
-        .expect("run recorded")
+async fn run(
+    store: &Store,
+    config: &orgsync::config::Config,
+    provider: &FixedProvider,
+) -> RunReport {
+    sync_workspace(
+        store,
+        workspace(config),
+        &config.safety,
+        provider,
+        &RunOptions::new("test"),
+    )
+    .await
+    .expect("run recorded")
 }
 
-async fn run_with(store: &Store, config: &orgsync::config::Config, provider: &FixedProvider, options: RunOptions) -> RunReport {
+async fn run_with(
+    store: &Store,
+    config: &orgsync::config::Config,
+    provider: &FixedProvider,
+    options: RunOptions,
+) -> RunReport {
     sync_workspace(store, workspace(config), &config.safety, provider, &options)
         .await
         .expect("run recorded")
@@ -60,20 +75,36 @@ async fn state_of(store: &Store, login: &str) -> (String, Option<String>) {
 async fn onboards_then_second_plan_is_empty(store: Store) {
     let config = config("");
     let provider = FixedProvider::new(snapshot(
-        vec![owner(1, "olivia"), reads_all(2, "bob"), cannot_read(3, "carol", "web")],
+        vec![
+            owner(1, "olivia"),
+            reads_all(2, "bob"),
+            cannot_read(3, "carol", "web"),
+        ],
         None,
     ));
     let first = run(&store, &config, &provider).await;
     assert_eq!(first.outcome, RunOutcome::Ok);
     assert_eq!(first.plan.count("onboard"), 2, "{}", first.plan);
-    let users = store.list_users(Some("acme"), Some("active")).await.expect("users");
+    let users = store
+        .list_users(Some("acme"), Some("active"))
+        .await
+        .expect("users");
     let logins: Vec<_> = users.iter().filter_map(|u| u.login.clone()).collect();
     assert_eq!(logins, vec!["bob", "olivia"]);
-    assert_eq!(users.iter().find(|u| u.login.as_deref() == Some("olivia")).map(|u| u.role.as_str()), Some("admin"));
+    assert_eq!(
+        users
+            .iter()
+            .find(|u| u.login.as_deref() == Some("olivia"))
+            .map(|u| u.role.as_str()),
+        Some("admin")
+    );
     let second = run(&store, &config, &provider).await;
     assert!(second.plan.is_empty(), "second plan: {}", second.plan);
 }
-on_both_backends!(onboards_then_second_plan_is_empty_, onboards_then_second_plan_is_empty);
+on_both_backends!(
+    onboards_then_second_plan_is_empty_,
+    onboards_then_second_plan_is_empty
+);
 
 async fn offboard_reasons_distinguish_left_from_lost_access(store: Store) {
     let config = config("");
@@ -82,27 +113,44 @@ async fn offboard_reasons_distinguish_left_from_lost_access(store: Store) {
     let mut members = ten_members();
     members.retain(|m| m.login != "user9");
     if let Some(m) = members.iter_mut().find(|m| m.login == "user10") {
-        m.access = orgsync_core::AccessVerdict::CannotRead { repository: "web".into() };
+        m.access = orgsync_core::AccessVerdict::CannotRead {
+            repository: "web".into(),
+        };
     }
     provider.set(snapshot(members, None));
     let report = run(&store, &config, &provider).await;
     assert_eq!(report.outcome, RunOutcome::Ok, "{:?}", report.error);
-    assert_eq!(state_of(&store, "user9").await, ("offboarded".into(), Some("left the account".into())));
+    assert_eq!(
+        state_of(&store, "user9").await,
+        ("offboarded".into(), Some("left the account".into()))
+    );
     assert_eq!(
         state_of(&store, "user10").await,
-        ("offboarded".into(), Some("lost access to repository web".into()))
+        (
+            "offboarded".into(),
+            Some("lost access to repository web".into())
+        )
     );
-    let audit = store.audit(Some("acme"), None, report.run_id).await.expect("audit");
+    let audit = store
+        .audit(Some("acme"), None, report.run_id)
+        .await
+        .expect("audit");
     assert_eq!(audit.iter().filter(|a| a.action == "offboard").count(), 2);
 }
-on_both_backends!(offboard_reasons_distinguish_left_from_lost_access_, offboard_reasons_distinguish_left_from_lost_access);
+on_both_backends!(
+    offboard_reasons_distinguish_left_from_lost_access_,
+    offboard_reasons_distinguish_left_from_lost_access
+);
 
 async fn returning_member_is_reactivated_as_the_same_user(store: Store) {
     let config = config("");
     let provider = FixedProvider::new(snapshot(ten_members(), None));
     run(&store, &config, &provider).await;
     let before = store.list_users(Some("acme"), None).await.expect("users");
-    let id_before = before.iter().find(|u| u.login.as_deref() == Some("user5")).map(|u| u.user_id);
+    let id_before = before
+        .iter()
+        .find(|u| u.login.as_deref() == Some("user5"))
+        .map(|u| u.user_id);
     let mut without = ten_members();
     without.retain(|m| m.login != "user5");
     provider.set(snapshot(without, None));
@@ -113,11 +161,17 @@ async fn returning_member_is_reactivated_as_the_same_user(store: Store) {
     assert_eq!(back.plan.count("reactivate"), 1, "{}", back.plan);
     assert_eq!(back.plan.count("onboard"), 0);
     let after = store.list_users(Some("acme"), None).await.expect("users");
-    let id_after = after.iter().find(|u| u.login.as_deref() == Some("user5")).map(|u| u.user_id);
+    let id_after = after
+        .iter()
+        .find(|u| u.login.as_deref() == Some("user5"))
+        .map(|u| u.user_id);
     assert_eq!(id_before, id_after);
     assert_eq!(state_of(&store, "user5").await, ("active".into(), None));
 }
-on_both_backends!(returning_member_is_reactivated_as_the_same_user_, returning_member_is_reactivated_as_the_same_user);
+on_both_backends!(
+    returning_member_is_reactivated_as_the_same_user_,
+    returning_member_is_reactivated_as_the_same_user
+);
 
 async fn login_rename_is_an_identity_update_not_offboard_and_onboard(store: Store) {
     let config = config("");
@@ -128,11 +182,23 @@ async fn login_rename_is_an_identity_update_not_offboard_and_onboard(store: Stor
     provider.set(snapshot(renamed, None));
     let report = run(&store, &config, &provider).await;
     assert_eq!(report.plan.changes.len(), 1, "{}", report.plan);
-    assert!(matches!(&report.plan.changes[0], Change::IdentityUpdate { from_login, login, .. } if from_login == "user4" && login == "user4-renamed"));
+    assert!(
+        matches!(&report.plan.changes[0], Change::IdentityUpdate { from_login, login, .. } if from_login == "user4" && login == "user4-renamed")
+    );
     assert_eq!(state_of(&store, "user4-renamed").await.0, "active");
-    assert_eq!(store.list_users(Some("acme"), None).await.expect("users").len(), 10);
+    assert_eq!(
+        store
+            .list_users(Some("acme"), None)
+            .await
+            .expect("users")
+            .len(),
+        10
+    );
 }
-on_both_backends!(login_rename_is_an_identity_update_, login_rename_is_an_identity_update_not_offboard_and_onboard);
+on_both_backends!(
+    login_rename_is_an_identity_update_,
+    login_rename_is_an_identity_update_not_offboard_and_onboard
+);
 
 async fn offboard_threshold_aborts_and_force_applies_once(store: Store) {
     let config = config("");
@@ -144,19 +210,42 @@ async fn offboard_threshold_aborts_and_force_applies_once(store: Store) {
     assert_eq!(aborted.outcome, RunOutcome::Aborted);
     assert_eq!(aborted.guard_trips.len(), 1);
     assert_eq!(aborted.guard_trips[0].label(), "offboard_threshold");
-    assert_eq!(store.list_users(Some("acme"), Some("active")).await.expect("users").len(), 10);
-    let audit = store.audit(Some("acme"), None, aborted.run_id).await.expect("audit");
+    assert_eq!(
+        store
+            .list_users(Some("acme"), Some("active"))
+            .await
+            .expect("users")
+            .len(),
+        10
+    );
+    let audit = store
+        .audit(Some("acme"), None, aborted.run_id)
+        .await
+        .expect("audit");
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].action, "run_aborted");
-    assert!(audit[0].detail.contains("\"plan\""), "the refused plan is kept for review");
+    assert!(
+        audit[0].detail.contains("\"plan\""),
+        "the refused plan is kept for review"
+    );
     let mut forced = RunOptions::new("cli");
     forced.force = true;
     let applied = run_with(&store, &config, &provider, forced).await;
     assert_eq!(applied.outcome, RunOutcome::Ok);
     assert!(applied.forced);
-    assert_eq!(store.list_users(Some("acme"), Some("active")).await.expect("users").len(), 4);
+    assert_eq!(
+        store
+            .list_users(Some("acme"), Some("active"))
+            .await
+            .expect("users")
+            .len(),
+        4
+    );
 }
-on_both_backends!(offboard_threshold_aborts_and_force_applies_once_, offboard_threshold_aborts_and_force_applies_once);
+on_both_backends!(
+    offboard_threshold_aborts_and_force_applies_once_,
+    offboard_threshold_aborts_and_force_applies_once
+);
 
 async fn five_offboards_pass_under_the_count_threshold(store: Store) {
     let config = config("");
@@ -164,21 +253,48 @@ async fn five_offboards_pass_under_the_count_threshold(store: Store) {
     run(&store, &config, &provider).await;
     provider.set(snapshot(ten_members().into_iter().take(5).collect(), None));
     let report = run(&store, &config, &provider).await;
-    assert_eq!(report.outcome, RunOutcome::Ok, "5 offboards do not exceed max_offboard_count = 5");
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Ok,
+        "5 offboards do not exceed max_offboard_count = 5"
+    );
 }
-on_both_backends!(five_offboards_pass_under_the_count_threshold_, five_offboards_pass_under_the_count_threshold);
+on_both_backends!(
+    five_offboards_pass_under_the_count_threshold_,
+    five_offboards_pass_under_the_count_threshold
+);
 
 async fn empty_source_guard_refuses_to_offboard_everyone(store: Store) {
     let config = config("");
-    let provider = FixedProvider::new(snapshot(vec![owner(1, "olivia"), reads_all(2, "bob")], None));
+    let provider = FixedProvider::new(snapshot(
+        vec![owner(1, "olivia"), reads_all(2, "bob")],
+        None,
+    ));
     run(&store, &config, &provider).await;
     provider.set(snapshot(vec![], None));
     let report = run(&store, &config, &provider).await;
     assert_eq!(report.outcome, RunOutcome::Aborted);
-    assert!(report.guard_trips.iter().any(|t| t.label() == "empty_source"), "{:?}", report.guard_trips);
-    assert_eq!(store.list_users(Some("acme"), Some("active")).await.expect("users").len(), 2);
+    assert!(
+        report
+            .guard_trips
+            .iter()
+            .any(|t| t.label() == "empty_source"),
+        "{:?}",
+        report.guard_trips
+    );
+    assert_eq!(
+        store
+            .list_users(Some("acme"), Some("active"))
+            .await
+            .expect("users")
+            .len(),
+        2
+    );
 }
-on_both_backends!(empty_source_guard_refuses_to_offboard_everyone_, empty_source_guard_refuses_to_offboard_everyone);
+on_both_backends!(
+    empty_source_guard_refuses_to_offboard_everyone_,
+    empty_source_guard_refuses_to_offboard_everyone
+);
 
 async fn no_admin_left_guard_trips_when_the_last_owner_goes(store: Store) {
     let config = config("");
@@ -190,9 +306,19 @@ async fn no_admin_left_guard_trips_when_the_last_owner_goes(store: Store) {
     provider.set(snapshot(demoted, None));
     let report = run(&store, &config, &provider).await;
     assert_eq!(report.outcome, RunOutcome::Aborted);
-    assert_eq!(report.guard_trips.iter().map(|t| t.label()).collect::<Vec<_>>(), vec!["no_admin_left"]);
+    assert_eq!(
+        report
+            .guard_trips
+            .iter()
+            .map(|t| t.label())
+            .collect::<Vec<_>>(),
+        vec!["no_admin_left"]
+    );
 }
-on_both_backends!(no_admin_left_guard_trips_when_the_last_owner_goes_, no_admin_left_guard_trips_when_the_last_owner_goes);
+on_both_backends!(
+    no_admin_left_guard_trips_when_the_last_owner_goes_,
+    no_admin_left_guard_trips_when_the_last_owner_goes
+);
 
 async fn failed_fetch_offboards_nobody_and_records_the_failure(store: Store) {
     let config = config("");
@@ -202,11 +328,21 @@ async fn failed_fetch_offboards_nobody_and_records_the_failure(store: Store) {
     let report = run(&store, &config, &provider).await;
     assert_eq!(report.outcome, RunOutcome::Failed);
     assert!(report.error.as_deref().unwrap_or("").contains("503"));
-    assert_eq!(store.list_users(Some("acme"), Some("active")).await.expect("users").len(), 10);
+    assert_eq!(
+        store
+            .list_users(Some("acme"), Some("active"))
+            .await
+            .expect("users")
+            .len(),
+        10
+    );
     let runs = store.recent_runs(Some("acme"), 1).await.expect("runs");
     assert_eq!(runs[0].outcome, "failed");
 }
-on_both_backends!(failed_fetch_offboards_nobody_and_records_the_failure_, failed_fetch_offboards_nobody_and_records_the_failure);
+on_both_backends!(
+    failed_fetch_offboards_nobody_and_records_the_failure_,
+    failed_fetch_offboards_nobody_and_records_the_failure
+);
 
 async fn failed_apply_leaves_no_partial_rows_and_no_audit_events(store: Store) {
     let config = config("");
@@ -215,7 +351,11 @@ async fn failed_apply_leaves_no_partial_rows_and_no_audit_events(store: Store) {
     let users_before = count(&store, "SELECT COUNT(*) FROM users").await;
     let audit_before = count(&store, "SELECT COUNT(*) FROM audit_events").await;
     let runs_before = count(&store, "SELECT COUNT(*) FROM sync_runs").await;
-    let ws = store.workspace("acme").await.expect("query").expect("workspace");
+    let ws = store
+        .workspace("acme")
+        .await
+        .expect("query")
+        .expect("workspace");
     // A valid onboarding, then a change that fails in the database (no such team): the error
     // strikes mid-transaction, after rows were written.
     let plan = Plan {
@@ -248,12 +388,31 @@ async fn failed_apply_leaves_no_partial_rows_and_no_audit_events(store: Store) {
         actor: "sync".into(),
     };
     assert!(store.apply(&ws, &plan, &record).await.is_err());
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM users").await, users_before);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM audit_events").await, audit_before);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM sync_runs").await, runs_before);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM identities WHERE provider_user_id = '99'").await, 0);
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM users").await,
+        users_before
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM audit_events").await,
+        audit_before
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM sync_runs").await,
+        runs_before
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM identities WHERE provider_user_id = '99'"
+        )
+        .await,
+        0
+    );
 }
-on_both_backends!(failed_apply_leaves_no_partial_rows_and_no_audit_events_, failed_apply_leaves_no_partial_rows_and_no_audit_events);
+on_both_backends!(
+    failed_apply_leaves_no_partial_rows_and_no_audit_events_,
+    failed_apply_leaves_no_partial_rows_and_no_audit_events
+);
 
 async fn suspended_user_is_never_reactivated_and_pinned_role_is_kept(store: Store) {
     let config = config("");
@@ -269,7 +428,10 @@ async fn suspended_user_is_never_reactivated_and_pinned_role_is_kept(store: Stor
     assert!(report.plan.is_empty(), "{}", report.plan);
     assert_eq!(state_of(&store, "user2").await.0, "suspended");
     let users = store.list_users(Some("acme"), None).await.expect("users");
-    let user3 = users.iter().find(|u| u.login.as_deref() == Some("user3")).expect("user3");
+    let user3 = users
+        .iter()
+        .find(|u| u.login.as_deref() == Some("user3"))
+        .expect("user3");
     assert_eq!((user3.role.as_str(), user3.role_pinned), ("security", true));
     // user2 leaves the provider: still suspended, not offboarded.
     let mut gone = ten_members();
@@ -279,7 +441,10 @@ async fn suspended_user_is_never_reactivated_and_pinned_role_is_kept(store: Stor
     assert_eq!(report.plan.count("offboard"), 0, "{}", report.plan);
     assert_eq!(state_of(&store, "user2").await.0, "suspended");
 }
-on_both_backends!(suspended_user_is_never_reactivated_and_pinned_role_is_kept_, suspended_user_is_never_reactivated_and_pinned_role_is_kept);
+on_both_backends!(
+    suspended_user_is_never_reactivated_and_pinned_role_is_kept_,
+    suspended_user_is_never_reactivated_and_pinned_role_is_kept
+);
 
 async fn manual_memberships_are_never_touched(store: Store) {
     let config = config("");
@@ -293,13 +458,26 @@ async fn manual_memberships_are_never_touched(store: Store) {
     assert!(report.plan.is_empty(), "{}", report.plan);
     assert_eq!(state_of(&store, "user7").await.0, "active");
 }
-on_both_backends!(manual_memberships_are_never_touched_, manual_memberships_are_never_touched);
+on_both_backends!(
+    manual_memberships_are_never_touched_,
+    manual_memberships_are_never_touched
+);
 
 async fn teams_replicate_and_unknown_teams_are_left_alone(store: Store) {
     let config = config("");
     let teams = vec![
-        team("eng", None, &[(2, TeamRole::Maintainer), (3, TeamRole::Member)], &[("api", Permission::Write)]),
-        team("eng-web", Some("eng"), &[(3, TeamRole::Member)], &[("web", Permission::Read)]),
+        team(
+            "eng",
+            None,
+            &[(2, TeamRole::Maintainer), (3, TeamRole::Member)],
+            &[("api", Permission::Write)],
+        ),
+        team(
+            "eng-web",
+            Some("eng"),
+            &[(3, TeamRole::Member)],
+            &[("web", Permission::Read)],
+        ),
     ];
     let provider = FixedProvider::new(snapshot(ten_members(), Some(teams)));
     let first = run(&store, &config, &provider).await;
@@ -307,39 +485,85 @@ async fn teams_replicate_and_unknown_teams_are_left_alone(store: Store) {
     let listed = store.list_teams(Some("acme")).await.expect("teams");
     assert_eq!(listed.len(), 2);
     let eng = listed.iter().find(|t| t.slug == "eng").expect("eng");
-    assert_eq!(eng.members, vec![("user2".to_string(), "maintainer".to_string()), ("user3".to_string(), "member".to_string())]);
-    assert_eq!(eng.repositories, vec![("api".to_string(), "write".to_string())]);
-    assert_eq!(listed.iter().find(|t| t.slug == "eng-web").and_then(|t| t.parent.clone()), Some("eng".into()));
+    assert_eq!(
+        eng.members,
+        vec![
+            ("user2".to_string(), "maintainer".to_string()),
+            ("user3".to_string(), "member".to_string())
+        ]
+    );
+    assert_eq!(
+        eng.repositories,
+        vec![("api".to_string(), "write".to_string())]
+    );
+    assert_eq!(
+        listed
+            .iter()
+            .find(|t| t.slug == "eng-web")
+            .and_then(|t| t.parent.clone()),
+        Some("eng".into())
+    );
     // Teams unavailable: nothing about teams changes.
     let mut snap = snapshot(ten_members(), None);
     snap.teams_unavailable = Some("groups endpoint answered 410".into());
     provider.set(snap);
     let report = run(&store, &config, &provider).await;
     assert!(report.plan.is_empty(), "{}", report.plan);
-    assert_eq!(store.list_teams(Some("acme")).await.expect("teams").len(), 2);
+    assert_eq!(
+        store.list_teams(Some("acme")).await.expect("teams").len(),
+        2
+    );
     // An offboarded member leaves their teams.
     let mut gone = ten_members();
     gone.retain(|m| m.login != "user3");
     provider.set(snapshot(gone, None));
     run(&store, &config, &provider).await;
-    let eng = store.list_teams(Some("acme")).await.expect("teams").into_iter().find(|t| t.slug == "eng").expect("eng");
-    assert_eq!(eng.members, vec![("user2".to_string(), "maintainer".to_string())]);
+    let eng = store
+        .list_teams(Some("acme"))
+        .await
+        .expect("teams")
+        .into_iter()
+        .find(|t| t.slug == "eng")
+        .expect("eng");
+    assert_eq!(
+        eng.members,
+        vec![("user2".to_string(), "maintainer".to_string())]
+    );
 }
-on_both_backends!(teams_replicate_and_unknown_teams_are_left_alone_, teams_replicate_and_unknown_teams_are_left_alone);
+on_both_backends!(
+    teams_replicate_and_unknown_teams_are_left_alone_,
+    teams_replicate_and_unknown_teams_are_left_alone
+);
 
 async fn teams_off_removes_synced_teams_but_not_manual_ones(store: Store) {
     let config = support::config("");
-    let teams = vec![team("eng", None, &[(2, TeamRole::Member)], &[]), team("ops", None, &[], &[])];
+    let teams = vec![
+        team("eng", None, &[(2, TeamRole::Member)], &[]),
+        team("ops", None, &[], &[]),
+    ];
     let provider = FixedProvider::new(snapshot(ten_members(), Some(teams)));
     run(&store, &config, &provider).await;
-    exec(&store, "UPDATE teams SET source = 'manual' WHERE slug = 'ops'").await;
+    exec(
+        &store,
+        "UPDATE teams SET source = 'manual' WHERE slug = 'ops'",
+    )
+    .await;
     let off = support::config("teams = \"off\"");
     let report = run(&store, &off, &provider).await;
     assert_eq!(report.plan.count("team_delete"), 1, "{}", report.plan);
-    let left: Vec<_> = store.list_teams(Some("acme")).await.expect("teams").into_iter().map(|t| t.slug).collect();
+    let left: Vec<_> = store
+        .list_teams(Some("acme"))
+        .await
+        .expect("teams")
+        .into_iter()
+        .map(|t| t.slug)
+        .collect();
     assert_eq!(left, vec!["ops"]);
 }
-on_both_backends!(teams_off_removes_synced_teams_but_not_manual_ones_, teams_off_removes_synced_teams_but_not_manual_ones);
+on_both_backends!(
+    teams_off_removes_synced_teams_but_not_manual_ones_,
+    teams_off_removes_synced_teams_but_not_manual_ones
+);
 
 async fn dry_run_changes_nothing(store: Store) {
     let config = config("");

@@ -22,8 +22,20 @@ struct M {
 
 fn members() -> impl Strategy<Value = Vec<M>> {
     proptest::collection::vec(
-        (1u64..=8, any::<bool>(), prop::bool::weighted(0.2), 0u8..10, 0u8..4)
-            .prop_map(|(id, rename, owner, state, access)| M { id, rename, owner, state, access }),
+        (
+            1u64..=8,
+            any::<bool>(),
+            prop::bool::weighted(0.2),
+            0u8..10,
+            0u8..4,
+        )
+            .prop_map(|(id, rename, owner, state, access)| M {
+                id,
+                rename,
+                owner,
+                state,
+                access,
+            }),
         0..8,
     )
 }
@@ -46,7 +58,12 @@ fn teams() -> impl Strategy<Value = Option<Vec<T>>> {
                 proptest::collection::vec((1u64..=8, any::<bool>()), 0..4),
                 proptest::option::of(any::<bool>()),
             )
-                .prop_map(|(slug, parent, members, repo)| T { slug, parent, members, repo }),
+                .prop_map(|(slug, parent, members, repo)| T {
+                    slug,
+                    parent,
+                    members,
+                    repo,
+                }),
             0..4,
         ),
     )
@@ -60,12 +77,22 @@ fn build(ms: &[M], ts: &Option<Vec<T>>) -> orgsync_core::Snapshot {
         .iter()
         .filter(|m| seen.insert(m.id))
         .map(|m| {
-            let login = if m.rename { format!("u{}-new", m.id) } else { format!("u{}", m.id) };
+            let login = if m.rename {
+                format!("u{}-new", m.id)
+            } else {
+                format!("u{}", m.id)
+            };
             let access = match m.access {
-                0 => AccessVerdict::CannotRead { repository: "web".into() },
+                0 => AccessVerdict::CannotRead {
+                    repository: "web".into(),
+                },
                 _ => AccessVerdict::ReadsAll,
             };
-            let mut member = if m.owner { owner(m.id, &login) } else { member(m.id, &login, "member", access) };
+            let mut member = if m.owner {
+                owner(m.id, &login)
+            } else {
+                member(m.id, &login, "member", access)
+            };
             member.state = match m.state {
                 0 => MemberState::Pending,
                 1 => MemberState::Blocked,
@@ -82,7 +109,16 @@ fn build(ms: &[M], ts: &Option<Vec<T>>) -> orgsync_core::Snapshot {
                 let ms: Vec<(u64, TeamRole)> = t
                     .members
                     .iter()
-                    .map(|(id, maint)| (*id, if *maint { TeamRole::Maintainer } else { TeamRole::Member }))
+                    .map(|(id, maint)| {
+                        (
+                            *id,
+                            if *maint {
+                                TeamRole::Maintainer
+                            } else {
+                                TeamRole::Member
+                            },
+                        )
+                    })
                     .collect::<std::collections::BTreeMap<_, _>>()
                     .into_iter()
                     .collect();
@@ -91,7 +127,12 @@ fn build(ms: &[M], ts: &Option<Vec<T>>) -> orgsync_core::Snapshot {
                     Some(false) => vec![("web", Permission::Read)],
                     None => vec![],
                 };
-                team(SLUGS[t.slug], t.parent.filter(|p| *p != t.slug).map(|p| SLUGS[p]), &ms, &repos)
+                team(
+                    SLUGS[t.slug],
+                    t.parent.filter(|p| *p != t.slug).map(|p| SLUGS[p]),
+                    &ms,
+                    &repos,
+                )
             })
             .collect()
     });

@@ -17,7 +17,11 @@ pub const EXIT_CONFIG: u8 = 2;
 pub const EXIT_ABORTED: u8 = 3;
 
 #[derive(Debug, Parser)]
-#[command(name = "orgsync", version, about = "Keeps a local user directory in step with GitHub, GitLab and Bitbucket accounts")]
+#[command(
+    name = "orgsync",
+    version,
+    about = "Keeps a local user directory in step with GitHub, GitLab and Bitbucket accounts"
+)]
 pub struct Cli {
     /// The configuration file.
     #[arg(long, global = true, env = "ORGSYNC_CONFIG", default_value = config::DEFAULT_PATH)]
@@ -223,7 +227,9 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             }
             let config = load_config(&cli.config)?;
             let store = open_store(&config).await?;
-            let rows = store.list_users(workspace.as_deref(), state.as_deref()).await?;
+            let rows = store
+                .list_users(workspace.as_deref(), state.as_deref())
+                .await?;
             output::users(&rows, json);
             Ok(EXIT_OK)
         }

@@ -79,7 +79,16 @@ pub fn users(rows: &[UserRow], as_json: bool) {
     print!(
         "{}",
         table(
-            &["WORKSPACE", "LOGIN", "NAME", "ROLE", "STATE", "SOURCE", "TEAMS", "REASON"],
+            &[
+                "WORKSPACE",
+                "LOGIN",
+                "NAME",
+                "ROLE",
+                "STATE",
+                "SOURCE",
+                "TEAMS",
+                "REASON"
+            ],
             &body
         )
     );
@@ -119,7 +128,14 @@ pub fn teams(rows: &[TeamRow], as_json: bool) {
     print!(
         "{}",
         table(
-            &["WORKSPACE", "TEAM", "PARENT", "SOURCE", "MEMBERS (*maintainer)", "REPOSITORIES"],
+            &[
+                "WORKSPACE",
+                "TEAM",
+                "PARENT",
+                "SOURCE",
+                "MEMBERS (*maintainer)",
+                "REPOSITORIES"
+            ],
             &body
         )
     );
@@ -146,7 +162,15 @@ pub fn audit(rows: &[AuditRow], as_json: bool) {
     print!(
         "{}",
         table(
-            &["TIME (UTC)", "WORKSPACE", "RUN", "ACTOR", "ACTION", "SUBJECT", "DETAIL"],
+            &[
+                "TIME (UTC)",
+                "WORKSPACE",
+                "RUN",
+                "ACTOR",
+                "ACTION",
+                "SUBJECT",
+                "DETAIL"
+            ],
             &body
         )
     );
@@ -193,7 +217,14 @@ pub fn run_report(r: &RunReport) {
         RunOutcome::Ok => {
             print!("{}", r.plan);
             if r.forced {
-                println!("  applied with --force despite: {}", r.guard_trips.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
+                println!(
+                    "  applied with --force despite: {}",
+                    r.guard_trips
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                );
             }
             println!(
                 "  ok: run {} applied in {:.1} s, {} request(s), {} not modified",
@@ -259,7 +290,9 @@ pub async fn status(config: &Config, store: &Store, as_json: bool) -> Result<u8,
         return Ok(EXIT_OK);
     }
     let fmt = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map_or("-".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        t.map_or("-".to_string(), |t| {
+            t.format("%Y-%m-%d %H:%M:%S").to_string()
+        })
     };
     let body: Vec<Vec<String>> = entries
         .iter()
@@ -267,7 +300,9 @@ pub async fn status(config: &Config, store: &Store, as_json: bool) -> Result<u8,
             vec![
                 e.workspace.clone(),
                 e.provider.clone(),
-                e.last_run.as_ref().map_or("never".to_string(), |r| r.outcome.clone()),
+                e.last_run
+                    .as_ref()
+                    .map_or("never".to_string(), |r| r.outcome.clone()),
                 fmt(e.last_run.as_ref().and_then(|r| r.finished_at)),
                 fmt(e.last_success),
                 fmt(e.next_run),
@@ -284,7 +319,16 @@ pub async fn status(config: &Config, store: &Store, as_json: bool) -> Result<u8,
     print!(
         "{}",
         table(
-            &["WORKSPACE", "PROVIDER", "LAST", "FINISHED (UTC)", "LAST OK", "NEXT (UTC)", "CHANGES", "ERROR"],
+            &[
+                "WORKSPACE",
+                "PROVIDER",
+                "LAST",
+                "FINISHED (UTC)",
+                "LAST OK",
+                "NEXT (UTC)",
+                "CHANGES",
+                "ERROR"
+            ],
             &body
         )
     );

@@ -21,7 +21,9 @@ pub use ops::{AuditRow, RunRow, TeamRow, UserRow};
 /// A directory failure, with what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
-    #[error("cannot open the directory at {url}: {source}. Check [directory] url and that the database is reachable")]
+    #[error(
+        "cannot open the directory at {url}: {source}. Check [directory] url and that the database is reachable"
+    )]
     Connect {
         url: String,
         #[source]
@@ -29,9 +31,13 @@ pub enum DirectoryError {
     },
     #[error("cannot migrate the directory: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("the directory is locked by another process (SQLite busy); only one orgsync may write a SQLite file at a time")]
+    #[error(
+        "the directory is locked by another process (SQLite busy); only one orgsync may write a SQLite file at a time"
+    )]
     Locked,
-    #[error("the directory changed while the run was planned ({0}); the run was rolled back and will be retried")]
+    #[error(
+        "the directory changed while the run was planned ({0}); the run was rolled back and will be retried"
+    )]
     Conflict(String),
     #[error("directory error: {0}")]
     Sql(sqlx::Error),
@@ -230,7 +236,10 @@ impl Store {
         account: &str,
         now: DateTime<Utc>,
     ) -> Result<WorkspaceKey, DirectoryError> {
-        on_conn!(self, |c, m| m::ensure_workspace(c, name, provider, host, account, now).await)
+        on_conn!(self, |c, m| m::ensure_workspace(
+            c, name, provider, host, account, now
+        )
+        .await)
     }
 
     /// The workspace row by name, if it was ever synced.
@@ -287,7 +296,10 @@ impl Store {
         on_conn!(self, |c, m| m::list_users(c, workspace, state).await)
     }
 
-    pub async fn list_teams(&self, workspace: Option<&str>) -> Result<Vec<TeamRow>, DirectoryError> {
+    pub async fn list_teams(
+        &self,
+        workspace: Option<&str>,
+    ) -> Result<Vec<TeamRow>, DirectoryError> {
         on_conn!(self, |c, m| m::list_teams(c, workspace).await)
     }
 
@@ -310,11 +322,17 @@ impl Store {
     }
 
     /// The last successful run's end per workspace name.
-    pub async fn last_success(&self, workspace: &str) -> Result<Option<DateTime<Utc>>, DirectoryError> {
+    pub async fn last_success(
+        &self,
+        workspace: &str,
+    ) -> Result<Option<DateTime<Utc>>, DirectoryError> {
         on_conn!(self, |c, m| m::last_success(c, workspace).await)
     }
 
-    pub async fn cache_load(&self, key: &str) -> Result<Option<orgsync_core::cache::CachedResponse>, DirectoryError> {
+    pub async fn cache_load(
+        &self,
+        key: &str,
+    ) -> Result<Option<orgsync_core::cache::CachedResponse>, DirectoryError> {
         on_conn!(self, |c, m| m::cache_load(c, key).await)
     }
 

@@ -8,4 +8,6 @@ pub mod run;
 
 pub use admit::{Desired, DesiredMember, DesiredTeam, OffboardReason, admit};
 pub use guard::{GuardTrip, guard};
-pub use plan::{Change, Current, CurrentMember, CurrentTeam, MembershipSource, MembershipState, Plan, plan};
+pub use plan::{
+    Change, Current, CurrentMember, CurrentTeam, MembershipSource, MembershipState, Plan, plan,
+};

@@ -238,7 +238,9 @@ impl fmt::Display for Change {
             } => write!(f, "+ onboard {login} (id {provider_user_id}) as {role}"),
             Change::Reactivate { login, role, .. } => write!(f, "+ reactivate {login} as {role}"),
             Change::Offboard { login, reason, .. } => write!(f, "- offboard {login}: {reason}"),
-            Change::RoleChange { login, from, to, .. } => {
+            Change::RoleChange {
+                login, from, to, ..
+            } => {
                 write!(f, "~ role of {login}: {from} -> {to}")
             }
             Change::IdentityUpdate {
@@ -347,13 +349,11 @@ pub fn plan(workspace: &str, current: &Current, desired: &Desired) -> Plan {
             Some(have) => {
                 // Invitation and manual memberships, and suspended people, are the admins':
                 // a sync changes nothing about them, not even a renamed login.
-                if have.source != MembershipSource::Sync
-                    || have.state == MembershipState::Suspended
+                if have.source != MembershipSource::Sync || have.state == MembershipState::Suspended
                 {
                     continue;
                 }
-                if have.login != want.login || have.name != want.name || have.email != want.email
-                {
+                if have.login != want.login || have.name != want.name || have.email != want.email {
                     changes.push(Change::IdentityUpdate {
                         user_id: have.user_id,
                         provider_user_id: pid.clone(),
@@ -445,7 +445,9 @@ pub fn plan(workspace: &str, current: &Current, desired: &Desired) -> Plan {
                 .unwrap_or_else(|| pid.to_string())
         };
         for slug in parents_first(teams.iter().map(|(s, t)| (s.as_str(), t.parent.as_deref()))) {
-            let Some(want) = teams.get(slug) else { continue };
+            let Some(want) = teams.get(slug) else {
+                continue;
+            };
             let have = current.teams.get(slug);
             if have.is_some_and(|h| h.source != MembershipSource::Sync) {
                 continue; // a team made by hand with the same slug stays the admin's

@@ -1,7 +1,7 @@
 //! One reconciliation of one workspace: fetch -> admit -> load -> plan -> guard -> apply.
 //! The provider and the directory are the edges; everything between is pure.
 
-use super::{admit, guard, plan, GuardTrip, Plan};
+use super::{GuardTrip, Plan, admit, guard, plan};
 use crate::config::{SafetyConfig, WorkspaceConfig};
 use crate::directory::{DirectoryError, RunOutcome, RunRecord, Store, WorkspaceKey};
 use chrono::Utc;
@@ -154,7 +154,16 @@ pub async fn sync_workspace(
         }
     }
     let plan = report.plan.clone();
-    finish(store, &key, &mut report, options, started, clock, Some(&plan)).await?;
+    finish(
+        store,
+        &key,
+        &mut report,
+        options,
+        started,
+        clock,
+        Some(&plan),
+    )
+    .await?;
     Ok(report)
 }
 

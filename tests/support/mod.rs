@@ -28,10 +28,17 @@ pub async fn fresh_store(backend: Backend) -> Option<(Store, Option<tempfile::Te
         }
         Backend::Postgres => {
             let Ok(base) = std::env::var("ORGSYNC_TEST_POSTGRES_URL") else {
-                eprintln!("ORGSYNC_TEST_POSTGRES_URL is unset: skipping the PostgreSQL half of this test");
+                eprintln!(
+                    "ORGSYNC_TEST_POSTGRES_URL is unset: skipping the PostgreSQL half of this test"
+                );
                 return None;
             };
-            Some((Store::open(&fresh_pg_database(&base).await).await.expect("open postgres directory"), None))
+            Some((
+                Store::open(&fresh_pg_database(&base).await)
+                    .await
+                    .expect("open postgres directory"),
+                None,
+            ))
         }
     }
 }
@@ -70,10 +77,16 @@ pub async fn exec(store: &Store, sql: &'static str) {
 
 pub async fn count(store: &Store, sql: &'static str) -> i64 {
     if let Some(pool) = store.sqlite_pool() {
-        sqlx::query_scalar(sql).fetch_one(pool).await.expect("sqlite count")
+        sqlx::query_scalar(sql)
+            .fetch_one(pool)
+            .await
+            .expect("sqlite count")
     } else {
         let pool = store.postgres_pool().expect("a pool");
-        sqlx::query_scalar(sql).fetch_one(pool).await.expect("postgres count")
+        sqlx::query_scalar(sql)
+            .fetch_one(pool)
+            .await
+            .expect("postgres count")
     }
 }
 
@@ -145,7 +158,12 @@ pub fn repo(name: &str) -> Repository {
     }
 }
 
-pub fn team(slug: &str, parent: Option<&str>, members: &[(u64, TeamRole)], repos: &[(&str, Permission)]) -> Team {
+pub fn team(
+    slug: &str,
+    parent: Option<&str>,
+    members: &[(u64, TeamRole)],
+    repos: &[(&str, Permission)],
+) -> Team {
     Team {
         id: format!("t-{slug}"),
         slug: slug.to_string(),
