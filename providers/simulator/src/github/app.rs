@@ -34,11 +34,11 @@ fn jwt_error(message: &str) -> Response {
         .into_response()
 }
 
-/// Verifies the bearer JWT against the scenario's app; `Err` is the 401 to send.
-fn verify_jwt(state: &GithubState, headers: &HeaderMap) -> Result<(), Response> {
+/// Verifies the bearer JWT against the scenario's app; `Err` is the message of the 401 to send.
+fn verify_jwt(state: &GithubState, headers: &HeaderMap) -> Result<(), &'static str> {
     let world = read(&state.world);
     let Some(app) = world.app.as_ref() else {
-        return Err(jwt_error("A JSON web token could not be decoded"));
+        return Err("A JSON web token could not be decoded");
     };
     let token = headers
         .get(header::AUTHORIZATION)
@@ -47,15 +47,15 @@ fn verify_jwt(state: &GithubState, headers: &HeaderMap) -> Result<(), Response> 
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .ok_or_else(|| jwt_error("A JSON web token could not be decoded"))?;
+        .ok_or("A JSON web token could not be decoded")?;
     let key = DecodingKey::from_rsa_pem(app.public_key_pem.as_bytes())
-        .map_err(|_| jwt_error("A JSON web token could not be decoded"))?;
+        .map_err(|_| "A JSON web token could not be decoded")?;
     let mut validation = Validation::new(Algorithm::RS256);
     // Time claims are checked below against the simulated clock, not the real one.
     validation.validate_exp = false;
     validation.required_spec_claims.clear();
     let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
-        .map_err(|_| jwt_error("A JSON web token could not be decoded"))?;
+        .map_err(|_| "A JSON web token could not be decoded")?;
     let claims = data.claims;
     let now = state.infra.now_secs() as i64;
     let iss_ok = match &claims.iss {
@@ -64,17 +64,15 @@ fn verify_jwt(state: &GithubState, headers: &HeaderMap) -> Result<(), Response> 
         _ => false,
     };
     if !iss_ok {
-        return Err(jwt_error("'Issuer' claim ('iss') must be an Integer"));
+        return Err("'Issuer' claim ('iss') must be an Integer");
     }
     if claims.iat > now + DRIFT_SECS {
-        return Err(jwt_error(
+        return Err(
             "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued",
-        ));
+        );
     }
     if claims.exp <= now || claims.exp - claims.iat > MAX_LIFETIME_SECS + DRIFT_SECS {
-        return Err(jwt_error(
-            "'Expiration time' claim ('exp') is too far in the future",
-        ));
+        return Err("'Expiration time' claim ('exp') is too far in the future");
     }
     Ok(())
 }
@@ -84,8 +82,8 @@ pub(crate) async fn create_installation_token(
     Path(installation_id): Path<u64>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = verify_jwt(&state, &headers) {
-        return response;
+    if let Err(message) = verify_jwt(&state, &headers) {
+        return jwt_error(message);
     }
     let lifetime = {
         let world = read(&state.world);
@@ -136,8 +134,8 @@ pub(crate) async fn get_org_installation(
     Path(org): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = verify_jwt(&state, &headers) {
-        return response;
+    if let Err(message) = verify_jwt(&state, &headers) {
+        return jwt_error(message);
     }
     let world = read(&state.world);
     let Some(app) = world
