@@ -34,6 +34,27 @@ pub struct SimpleUser {
     pub email: Option<String>,
 }
 
+/// `public-user` (`GET /users/{username}`), plus `suspended_at`, which Enterprise Server shows
+/// for suspended accounts and the published schema does not list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicUser {
+    #[serde(flatten)]
+    pub user: SimpleUser,
+    pub bio: Option<String>,
+    pub blog: Option<String>,
+    pub company: Option<String>,
+    pub location: Option<String>,
+    pub hireable: Option<bool>,
+    pub followers: u64,
+    pub following: u64,
+    pub public_gists: u64,
+    pub public_repos: u64,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended_at: Option<String>,
+}
+
 /// `team-member`: a simple user plus the newer per-member `role` and `inherited` (true when the
 /// user is listed only through a child team).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

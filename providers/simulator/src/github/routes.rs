@@ -66,6 +66,7 @@ pub(crate) fn router(state: GithubState) -> Router {
                 get(get_collaborator_permission),
             )
             .route(&p("/repos/{owner}/{repo}/teams"), get(list_repo_teams))
+            .route(&p("/users/{username}"), get(get_user))
             .route(
                 &p("/orgs/{org}/installation"),
                 get(app::get_org_installation),
@@ -677,4 +678,39 @@ async fn list_repo_teams(
         })
         .collect();
     paged(&state, &uri, &params, &teams)
+}
+
+/// A user's profile. `name` and `email` are always present (null when unset), as the schema
+/// requires; `suspended_at` appears for suspended accounts, as on Enterprise Server.
+async fn get_user(State(state): State<GithubState>, Path(username): Path<String>) -> Response {
+    let world = read(&state.world);
+    let Some(u) = world.user_by_login(&username) else {
+        return not_found();
+    };
+    let mut user = urls::simple_user(&state.base, u);
+    user.name = u.name.clone();
+    user.email = u.email.clone();
+    let mut value = serde_json::to_value(super::json::PublicUser {
+        user,
+        bio: None,
+        blog: None,
+        company: None,
+        location: None,
+        hireable: None,
+        followers: 0,
+        following: 0,
+        public_gists: 0,
+        public_repos: 0,
+        created_at: "2020-01-01T00:00:00Z".to_string(),
+        updated_at: "2020-01-01T00:00:00Z".to_string(),
+        suspended_at: u.suspended.then(|| "2024-01-01T00:00:00Z".to_string()),
+    })
+    .unwrap_or_default();
+    // The schema requires `name` and `email` keys even when null.
+    for key in ["name", "email"] {
+        if let Some(map) = value.as_object_mut() {
+            map.entry(key).or_insert(serde_json::Value::Null);
+        }
+    }
+    Json(value).into_response()
 }
