@@ -296,7 +296,7 @@ fn change(world: &mut GithubScenario, base: &str, m: Mutation) -> Result<Option<
                 .repo(&repo_name)
                 .ok_or_else(|| err("repository vanished"))?;
             let team_json = json!(urls::team(base, o, t, permission));
-            let repo_json = json!(urls::repository(base, o, r, permission));
+            let repo_json = urls::webhook_repository(base, o, r);
             let (action, mut payload) = match (previous, permission) {
                 (None, Some(_)) => ("added_to_repository", json!({})),
                 (Some(_), None) => ("removed_from_repository", json!({})),
@@ -377,7 +377,7 @@ fn change(world: &mut GithubScenario, base: &str, m: Mutation) -> Result<Option<
                 payload: json!({
                     "action": "removed",
                     "member": urls::simple_user(base, &u),
-                    "repository": urls::repository(base, o, r, None),
+                    "repository": urls::webhook_repository(base, o, r),
                     "organization": urls::org_simple(base, o),
                     "sender": payload_sender,
                 }),
@@ -436,7 +436,7 @@ fn repository_event(
         action,
         payload: json!({
             "action": action,
-            "repository": urls::repository(base, o, r, None),
+            "repository": urls::webhook_repository(base, o, r),
             "organization": urls::org_simple(base, o),
             "sender": sender,
         }),

@@ -238,3 +238,45 @@ pub fn repository(
         url,
     }
 }
+
+/// The repository object of webhook payloads: a minimal repository plus the fields the
+/// webhook schemas require on top (clone URLs, counters, feature flags, timestamps).
+pub fn webhook_repository(base: &str, org: &GithubOrg, r: &GithubRepo) -> serde_json::Value {
+    let mut value = serde_json::to_value(repository(base, org, r, None)).unwrap_or_default();
+    let host = base
+        .trim_start_matches("http://")
+        .trim_start_matches("https://");
+    let full_name = format!("{}/{}", org.login, r.name);
+    let extra = serde_json::json!({
+        "clone_url": format!("{base}/{full_name}.git"),
+        "git_url": format!("git://{host}/{full_name}.git"),
+        "ssh_url": format!("git@{host}:{full_name}.git"),
+        "svn_url": format!("{base}/{full_name}"),
+        "mirror_url": null,
+        "homepage": null,
+        "language": null,
+        "license": null,
+        "topics": [],
+        "default_branch": "main",
+        "forks": 0,
+        "forks_count": 0,
+        "open_issues": 0,
+        "open_issues_count": 0,
+        "size": 0,
+        "stargazers_count": 0,
+        "watchers": 0,
+        "watchers_count": 0,
+        "has_downloads": true,
+        "has_issues": true,
+        "has_projects": true,
+        "has_wiki": true,
+        "has_pages": false,
+        "created_at": CREATED,
+        "updated_at": CREATED,
+        "pushed_at": CREATED,
+    });
+    if let (Some(map), serde_json::Value::Object(extra)) = (value.as_object_mut(), extra) {
+        map.extend(extra);
+    }
+    value
+}
