@@ -152,3 +152,38 @@ fn tiny_and_empty_synthetic_sizes_work() {
         s.validate().expect("valid");
     }
 }
+
+#[test]
+fn scenarios_round_trip_through_json_and_toml() {
+    let scenario = Scenario::synthetic(
+        9,
+        SyntheticSize {
+            members: 60,
+            repos: 12,
+            teams: 5,
+        },
+    );
+    let json = serde_json::to_string(&scenario).expect("to json");
+    assert_eq!(Scenario::from_json(&json).expect("from json"), scenario);
+    let toml = toml::to_string(&scenario).expect("to toml");
+    assert_eq!(Scenario::from_toml(&toml).expect("from toml"), scenario);
+}
+
+#[test]
+fn broken_references_are_rejected_at_load_time() {
+    let text = r#"
+[github]
+[[github.users]]
+id = 1
+login = "a"
+[[github.orgs]]
+id = 9
+login = "o"
+members = [{ user = 2, role = "member" }]
+"#;
+    let error = Scenario::from_toml(text).expect_err("member 2 does not exist");
+    assert!(
+        error.to_string().contains("member 2 is not a user"),
+        "{error}"
+    );
+}
