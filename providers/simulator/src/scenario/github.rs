@@ -217,8 +217,8 @@ fn default_visibility() -> Visibility {
     Visibility::Private
 }
 
-/// A token the server accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A token the server accepts. Its `Debug` output hides the token text.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSpec {
     pub token: String,
@@ -229,6 +229,16 @@ pub struct TokenSpec {
     /// This token's rate-limit budget per window; the server's default when `None`.
     #[serde(default)]
     pub rate_limit: Option<u64>,
+}
+
+impl std::fmt::Debug for TokenSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSpec")
+            .field("token", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .field("rate_limit", &self.rate_limit)
+            .finish()
+    }
 }
 
 impl TokenSpec {
@@ -429,5 +439,16 @@ impl GithubOrg {
         self.repos
             .iter()
             .find(|r| r.name.eq_ignore_ascii_case(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_debug_hides_the_token() {
+        let t = TokenSpec::full("ghp_very_secret");
+        assert!(!format!("{t:?}").contains("ghp_very_secret"));
     }
 }
