@@ -7,6 +7,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod directory;
+pub mod metrics;
 pub mod providers;
+pub mod status;
 pub mod sync;

@@ -54,3 +54,28 @@ fn bitbucket(ws: &WorkspaceConfig, _ctx: &ProviderContext) -> Result<Box<dyn Pro
         ws.name
     ))
 }
+
+/// Stands in for a provider whose client could not be built (a missing token file, say), so the
+/// daemon records the run as failed with the reason instead of skipping it silently.
+pub struct Unbuildable {
+    pub kind: orgsync_core::ProviderKind,
+    pub reason: String,
+}
+
+#[async_trait::async_trait]
+impl Provider for Unbuildable {
+    fn kind(&self) -> orgsync_core::ProviderKind {
+        self.kind
+    }
+
+    async fn fetch(
+        &self,
+        _policy: &orgsync_core::FetchPolicy,
+    ) -> Result<orgsync_core::Snapshot, orgsync_core::ProviderError> {
+        Err(orgsync_core::ProviderError::Other(self.reason.clone()))
+    }
+
+    async fn check(&self) -> Result<Vec<String>, orgsync_core::ProviderError> {
+        Err(orgsync_core::ProviderError::Other(self.reason.clone()))
+    }
+}

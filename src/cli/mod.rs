@@ -35,6 +35,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The daemon: schedule, signals, HTTP server (metrics, health, status, webhooks).
+    Run,
     /// One reconciliation now, in the foreground.
     Sync(SyncArgs),
     /// Validate the configuration file (line:column errors).
@@ -180,6 +182,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
+        Command::Run => crate::daemon::run(cli.config).await,
         Command::CheckConfig { online, file } => {
             let path = file.unwrap_or(cli.config);
             let config = load_config(&path)?;

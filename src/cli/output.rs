@@ -257,34 +257,8 @@ pub fn run_report(r: &RunReport) {
     }
 }
 
-#[derive(Serialize)]
-struct StatusEntry {
-    workspace: String,
-    provider: String,
-    last_run: Option<crate::directory::RunRow>,
-    last_success: Option<chrono::DateTime<chrono::Utc>>,
-    next_run: Option<chrono::DateTime<chrono::Utc>>,
-}
-
 pub async fn status(config: &Config, store: &Store, as_json: bool) -> Result<u8, Failure> {
-    let runs = store.recent_runs(None, 1).await?;
-    let mut entries = Vec::new();
-    for ws in &config.workspaces {
-        let schedule = ws.schedule.as_deref().unwrap_or(&config.daemon.schedule);
-        let next_run = crate::config::parse_cron(schedule).ok().and_then(|cron| {
-            let now = chrono::Utc::now().with_timezone(&config.daemon.timezone);
-            cron.find_next_occurrence(&now, false)
-                .ok()
-                .map(|t| t.with_timezone(&chrono::Utc))
-        });
-        entries.push(StatusEntry {
-            workspace: ws.name.clone(),
-            provider: ws.provider.to_string(),
-            last_run: runs.iter().find(|r| r.workspace == ws.name).cloned(),
-            last_success: store.last_success(&ws.name).await?,
-            next_run,
-        });
-    }
+    let entries = crate::status::entries(config, store).await?;
     if as_json {
         json(&entries);
         return Ok(EXIT_OK);

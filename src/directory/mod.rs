@@ -321,6 +321,19 @@ impl Store {
         on_conn!(self, |c, m| m::recent_runs(c, workspace, limit).await)
     }
 
+    /// Memberships per state of a workspace, for the `members` gauge.
+    pub async fn member_counts(
+        &self,
+        workspace: &str,
+    ) -> Result<Vec<(String, i64)>, DirectoryError> {
+        on_conn!(self, |c, m| m::member_counts(c, workspace).await)
+    }
+
+    /// Checks that the directory answers, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), DirectoryError> {
+        on_conn!(self, |c, m| m::ping(c).await)
+    }
+
     /// The last successful run's end per workspace name.
     pub async fn last_success(
         &self,

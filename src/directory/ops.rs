@@ -900,6 +900,29 @@ macro_rules! backend_ops {
                 .await?)
             }
 
+            pub async fn member_counts(
+                c: &mut Conn,
+                workspace: &str,
+            ) -> Result<Vec<(String, i64)>, DirectoryError> {
+                let rows = sqlx::query(
+                    "SELECT m.state, COUNT(*) AS n FROM memberships m
+                     JOIN workspaces w ON w.id = m.workspace_id
+                     WHERE w.name = $1 GROUP BY m.state",
+                )
+                .bind(workspace)
+                .fetch_all(&mut *c)
+                .await?;
+                rows.into_iter()
+                    .map(|r| Ok((r.try_get("state")?, r.try_get("n")?)))
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(DirectoryError::from)
+            }
+
+            pub async fn ping(c: &mut Conn) -> Result<(), DirectoryError> {
+                sqlx::query("SELECT 1").execute(&mut *c).await?;
+                Ok(())
+            }
+
             pub async fn last_success(
                 c: &mut Conn,
                 workspace: &str,

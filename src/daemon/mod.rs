@@ -1,0 +1,465 @@
+//! `orgsync run`: the daemon. Schedules per workspace (cron in an IANA time zone), signals
+//! (SIGUSR1 resync, SIGHUP reload, SIGTERM/SIGINT stop), the HTTP listener, sd_notify, and
+//! replica coordination on PostgreSQL.
+//!
+//! Runs of one workspace never overlap: a trigger that arrives while the workspace runs is
+//! queued, at most one deep (later ones coalesce into it), and a bounded number of workspaces
+//! run at once.
+
+mod http;
+pub mod replica;
+pub mod systemd;
+
+use crate::cli::Failure;
+use crate::config::{Config, parse_cron};
+use crate::directory::{RunOutcome, Store};
+use crate::metrics::Metrics;
+use crate::providers::{ProviderContext, Unbuildable};
+use crate::sync::run::{RunOptions, RunReport, sync_workspace};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long a stopping daemon waits for in-flight runs (an apply commits or rolls back).
+const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// Why a run starts.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    /// `schedule`, `signal`, `start`, `webhook`.
+    pub kind: String,
+    /// The schedule instant this run serves (replicas serve each once).
+    pub tick: Option<DateTime<Utc>>,
+    /// When the event that caused it arrived (webhooks), for the latency histogram.
+    pub received: Option<Instant>,
+    pub provider: Option<String>,
+}
+
+impl Trigger {
+    pub fn new(kind: &str) -> Self {
+        Trigger {
+            kind: kind.to_string(),
+            tick: None,
+            received: None,
+            provider: None,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    running: bool,
+    queued: Option<Trigger>,
+}
+
+/// The running daemon's shared state.
+pub struct Daemon {
+    config: RwLock<Arc<Config>>,
+    config_path: PathBuf,
+    pub store: Store,
+    pub metrics: Metrics,
+    ctx: ProviderContext,
+    slots: Mutex<HashMap<String, Slot>>,
+    outcomes: Mutex<HashMap<String, String>>,
+    events: Mutex<HashMap<String, String>>,
+    permits: Arc<Semaphore>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    replica: String,
+}
+
+impl Daemon {
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .map(|c| Arc::clone(&c))
+            .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
+    }
+
+    pub fn last_event(&self, workspace: &str) -> Option<String> {
+        self.events.lock().ok()?.get(workspace).cloned()
+    }
+
+    pub fn note_event(&self, workspace: &str, text: String) {
+        if let Ok(mut e) = self.events.lock() {
+            e.insert(workspace.to_string(), text);
+        }
+    }
+
+    /// Asks for a run of `workspace`; coalesces with a running one.
+    pub fn trigger(self: &Arc<Self>, workspace: &str, trigger: Trigger) {
+        if self.shutdown.is_cancelled() {
+            return;
+        }
+        {
+            let Ok(mut slots) = self.slots.lock() else {
+                return;
+            };
+            let slot = slots.entry(workspace.to_string()).or_default();
+            if slot.running {
+                if slot.queued.is_none() {
+                    slot.queued = Some(trigger);
+                }
+                return;
+            }
+            slot.running = true;
+        }
+        let me = Arc::clone(self);
+        let name = workspace.to_string();
+        self.tracker
+            .spawn(async move { me.work(name, trigger).await });
+    }
+
+    async fn work(self: Arc<Self>, workspace: String, first: Trigger) {
+        let mut next = Some(first);
+        while let Some(trigger) = next {
+            self.run_once(&workspace, trigger).await;
+            next = match self.slots.lock() {
+                Ok(mut slots) => {
+                    let slot = slots.entry(workspace.clone()).or_default();
+                    let queued = slot.queued.take();
+                    if queued.is_none() || self.shutdown.is_cancelled() {
+                        slot.running = false;
+                        None
+                    } else {
+                        queued
+                    }
+                }
+                Err(_) => None,
+            };
+        }
+    }
+
+    async fn run_once(&self, name: &str, trigger: Trigger) {
+        let config = self.config();
+        let Some(ws) = config.workspace(name) else {
+            return; // removed by a reload
+        };
+        let Ok(_permit) = self.permits.acquire().await else {
+            return;
+        };
+        if self.shutdown.is_cancelled() {
+            return;
+        }
+        let claim = match replica::claim(&self.store, &self.replica, name, trigger.tick).await {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                tracing::info!(workspace = name, trigger = %trigger.kind, "skipped: another replica runs this workspace or served this tick");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(workspace = name, error = %e, "cannot claim the run");
+                return;
+            }
+        };
+        let provider = crate::providers::build(ws, &self.ctx).unwrap_or_else(|reason| {
+            Box::new(Unbuildable {
+                kind: ws.provider,
+                reason,
+            })
+        });
+        let options = RunOptions {
+            trigger: trigger.kind.clone(),
+            dry_run: false,
+            force: false,
+            actor: "sync".to_string(),
+            deadline: Some(
+                Instant::now() + Duration::from_secs(config.daemon.run_deadline_seconds),
+            ),
+            cancel: Some(self.shutdown.child_token()),
+        };
+        let result =
+            sync_workspace(&self.store, ws, &config.safety, provider.as_ref(), &options).await;
+        claim.release().await;
+        match result {
+            Ok(report) => self.observe(&report, &trigger).await,
+            Err(e) => {
+                tracing::error!(workspace = name, trigger = %trigger.kind, error = %e, "run could not be recorded");
+                self.metrics
+                    .sync_runs
+                    .with_label_values(&[name, &trigger.kind, "failed"])
+                    .inc();
+            }
+        }
+    }
+
+    async fn observe(&self, r: &RunReport, trigger: &Trigger) {
+        let outcome = r.outcome.as_str();
+        let m = &self.metrics;
+        m.sync_runs
+            .with_label_values(&[&r.workspace, &r.trigger, outcome])
+            .inc();
+        m.sync_duration
+            .with_label_values(&[&r.workspace])
+            .observe(r.duration_seconds);
+        match r.outcome {
+            RunOutcome::Ok => {
+                m.last_success
+                    .with_label_values(&[&r.workspace])
+                    .set(Utc::now().timestamp() as f64);
+                for c in &r.plan.changes {
+                    m.changes.with_label_values(&[&r.workspace, c.kind()]).inc();
+                }
+            }
+            RunOutcome::Aborted => {
+                for t in &r.guard_trips {
+                    m.guard_trips
+                        .with_label_values(&[&r.workspace, t.label()])
+                        .inc();
+                }
+            }
+            _ => {}
+        }
+        if let (Some(received), Some(provider)) = (trigger.received, &trigger.provider) {
+            m.webhook_latency
+                .with_label_values(&[provider])
+                .observe(received.elapsed().as_secs_f64());
+        }
+        if let Ok(counts) = self.store.member_counts(&r.workspace).await {
+            for state in ["active", "offboarded", "suspended", "invited"] {
+                let n = counts
+                    .iter()
+                    .find(|(s, _)| s == state)
+                    .map_or(0, |(_, n)| *n);
+                m.members.with_label_values(&[&r.workspace, state]).set(n);
+            }
+        }
+        let line = format!(
+            "{} {} (+{} -{} ~{})",
+            outcome,
+            Utc::now().format("%H:%M:%S"),
+            r.plan.count("onboard") + r.plan.count("reactivate"),
+            r.plan.count("offboard"),
+            r.plan.changes.len()
+        );
+        match r.outcome {
+            RunOutcome::Ok => tracing::info!(
+                workspace = %r.workspace, trigger = %r.trigger, outcome, changes = r.plan.changes.len(),
+                onboarded = r.plan.count("onboard"), offboarded = r.plan.count("offboard"),
+                requests = r.requests, not_modified = r.requests_not_modified,
+                duration_s = r.duration_seconds, "sync run"
+            ),
+            _ => tracing::error!(
+                workspace = %r.workspace, trigger = %r.trigger, outcome, changes = r.plan.changes.len(),
+                requests = r.requests, duration_s = r.duration_seconds,
+                error = r.error.as_deref().unwrap_or(""), "sync run"
+            ),
+        }
+        let status = match self.outcomes.lock() {
+            Ok(mut o) => {
+                o.insert(r.workspace.clone(), line);
+                let mut parts: Vec<String> = o.iter().map(|(w, l)| format!("{w}: {l}")).collect();
+                parts.sort();
+                parts.join("; ")
+            }
+            Err(_) => String::new(),
+        };
+        systemd::status(&status);
+    }
+
+    /// Starts one schedule task per workspace; they stop when `generation` is cancelled.
+    fn start_schedules(self: &Arc<Self>, generation: &CancellationToken) {
+        let config = self.config();
+        for ws in &config.workspaces {
+            let schedule = ws
+                .schedule
+                .clone()
+                .unwrap_or_else(|| config.daemon.schedule.clone());
+            let Ok(cron) = parse_cron(&schedule) else {
+                continue; // validated at load
+            };
+            let tz = config.daemon.timezone;
+            let me = Arc::clone(self);
+            let name = ws.name.clone();
+            let stop = generation.clone();
+            self.tracker.spawn(async move {
+                loop {
+                    let now = Utc::now();
+                    let Ok(next) = cron.find_next_occurrence(&now.with_timezone(&tz), false) else {
+                        tracing::error!(workspace = %name, "the schedule never fires again");
+                        return;
+                    };
+                    let next = next.with_timezone(&Utc);
+                    let wait = (next - now).to_std().unwrap_or_default();
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stop.cancelled() => return,
+                    }
+                    // Sleeping can wake a hair early; never serve a tick before its instant.
+                    let early = (next - Utc::now()).to_std().unwrap_or_default();
+                    if !early.is_zero() {
+                        tokio::time::sleep(early).await;
+                    }
+                    let mut trigger = Trigger::new("schedule");
+                    trigger.tick = Some(next);
+                    me.trigger(&name, trigger);
+                }
+            });
+        }
+    }
+
+    /// Catch-up at start: a workspace whose last success is older than its last scheduled
+    /// instant missed a run.
+    async fn catch_up(self: &Arc<Self>) {
+        let config = self.config();
+        for ws in &config.workspaces {
+            let schedule = ws.schedule.as_deref().unwrap_or(&config.daemon.schedule);
+            let previous =
+                crate::status::previous_fire(schedule, config.daemon.timezone, Utc::now());
+            let last = self.store.last_success(&ws.name).await.ok().flatten();
+            let missed = match (last, previous) {
+                (None, _) => true,
+                (Some(last), Some(prev)) => last < prev,
+                (Some(_), None) => false,
+            };
+            if missed {
+                self.trigger(&ws.name, Trigger::new("start"));
+            }
+        }
+    }
+
+    fn reload(self: &Arc<Self>) -> bool {
+        systemd::reloading();
+        let ok = match Config::load(&self.config_path) {
+            Ok(new) => {
+                let old = self.config();
+                if new.directory_url != old.directory_url {
+                    tracing::warn!("[directory] url changed: it takes effect at the next restart");
+                }
+                if new.daemon.listen != old.daemon.listen {
+                    tracing::warn!("[daemon] listen changed: it takes effect at the next restart");
+                }
+                let names: Vec<&str> = new.workspaces.iter().map(|w| w.name.as_str()).collect();
+                tracing::info!(workspaces = ?names, "configuration reloaded");
+                if let Ok(mut c) = self.config.write() {
+                    *c = Arc::new(new);
+                }
+                true
+            }
+            Err(errors) => {
+                self.metrics.config_reload_failures.inc();
+                for e in errors {
+                    tracing::error!(error = %e, "configuration reload refused; keeping the previous configuration");
+                }
+                false
+            }
+        };
+        systemd::ready();
+        ok
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. Returns the exit code.
+pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
+    let config = crate::cli::load_config(&config_path)?;
+    let _lock = replica::lock_sqlite(&config.directory_url).map_err(Failure::runtime)?;
+    let store = crate::cli::open_store(&config).await?;
+    let metrics = Metrics::new();
+    let mut ctx = crate::cli::provider_context(&store)?;
+    ctx.observer = Arc::new(metrics.clone());
+    let listener = tokio::net::TcpListener::bind(&config.daemon.listen)
+        .await
+        .map_err(|e| {
+            Failure::runtime(format!(
+                "cannot listen on {}: {e}. Change [daemon] listen or stop what uses the port",
+                config.daemon.listen
+            ))
+        })?;
+    let listen = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| config.daemon.listen.clone());
+    let permits = Arc::new(Semaphore::new(
+        config.daemon.max_concurrent_workspaces as usize,
+    ));
+    let replica = format!(
+        "{}:{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "orgsync".to_string()),
+        std::process::id()
+    );
+    let daemon = Arc::new(Daemon {
+        config: RwLock::new(Arc::new(config)),
+        config_path,
+        store,
+        metrics,
+        ctx,
+        slots: Mutex::new(HashMap::new()),
+        outcomes: Mutex::new(HashMap::new()),
+        events: Mutex::new(HashMap::new()),
+        permits,
+        shutdown: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+        replica,
+    });
+
+    let mut usr1 = signal(SignalKind::user_defined1()).map_err(signal_failure)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(signal_failure)?;
+    let mut term = signal(SignalKind::terminate()).map_err(signal_failure)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(signal_failure)?;
+
+    let server_stop = daemon.shutdown.clone();
+    let app = http::router(Arc::clone(&daemon));
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { server_stop.cancelled().await })
+            .await
+    });
+    tracing::info!(listen = %listen, "orgsync daemon started");
+    systemd::ready();
+    systemd::spawn_watchdog(daemon.shutdown.clone());
+
+    let mut generation = daemon.shutdown.child_token();
+    daemon.start_schedules(&generation);
+    if daemon.config().daemon.run_on_start {
+        daemon.catch_up().await;
+    }
+
+    loop {
+        tokio::select! {
+            _ = usr1.recv() => {
+                tracing::info!("SIGUSR1: resyncing every workspace now");
+                for ws in &daemon.config().workspaces {
+                    daemon.trigger(&ws.name, Trigger::new("signal"));
+                }
+            }
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                if daemon.reload() {
+                    generation.cancel();
+                    generation = daemon.shutdown.child_token();
+                    daemon.start_schedules(&generation);
+                }
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+
+    tracing::info!("stopping: no new runs; in-flight fetches are cancelled, applies finish");
+    systemd::stopping();
+    daemon.shutdown.cancel();
+    daemon.tracker.close();
+    if tokio::time::timeout(STOP_GRACE, daemon.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "runs still in flight after {} s; exiting",
+            STOP_GRACE.as_secs()
+        );
+    }
+    let _ = server.await;
+    daemon.store.close().await;
+    Ok(crate::cli::EXIT_OK)
+}
+
+fn signal_failure(e: std::io::Error) -> Failure {
+    Failure::runtime(format!("cannot install signal handlers: {e}"))
+}

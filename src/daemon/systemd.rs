@@ -1,0 +1,51 @@
+//! sd_notify: READY, STATUS, RELOADING + MONOTONIC_USEC, STOPPING and the watchdog. Every call
+//! is a no-op without `NOTIFY_SOCKET`, so the daemon runs the same outside systemd.
+
+use sd_notify::NotifyState;
+use tokio_util::sync::CancellationToken;
+
+fn send(states: &[NotifyState<'_>]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!(error = %e, "sd_notify failed");
+    }
+}
+
+pub fn ready() {
+    send(&[NotifyState::Ready]);
+}
+
+pub fn status(text: &str) {
+    send(&[NotifyState::Status(text)]);
+}
+
+pub fn reloading() {
+    send(&[
+        NotifyState::Reloading,
+        NotifyState::monotonic_usec_now().unwrap_or(NotifyState::MonotonicUsec(0)),
+    ]);
+}
+
+pub fn stopping() {
+    send(&[NotifyState::Stopping]);
+}
+
+/// Pings the watchdog at half of `WATCHDOG_USEC` from a task on the runtime, so a stalled
+/// runtime stops the pings and systemd restarts the service.
+pub fn spawn_watchdog(stop: CancellationToken) {
+    let Some(interval) = sd_notify::watchdog_enabled() else {
+        return;
+    };
+    let half = interval / 2;
+    tokio::spawn(async move {
+        loop {
+            send(&[NotifyState::Watchdog]);
+            tokio::select! {
+                _ = tokio::time::sleep(half) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    });
+}

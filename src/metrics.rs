@@ -1,0 +1,187 @@
+//! The Prometheus metrics of the design, prefixed `orgsync_`, in base units, with no personal
+//! data in labels. Served as Prometheus text format by the daemon's `/metrics`.
+
+use orgsync_core::http::{HttpObserver, RateLimitEvent, RequestEvent};
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Every metric orgsync exports, registered in one registry.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub sync_runs: IntCounterVec,
+    pub sync_duration: HistogramVec,
+    pub last_success: GaugeVec,
+    pub members: IntGaugeVec,
+    pub changes: IntCounterVec,
+    pub guard_trips: IntCounterVec,
+    pub provider_requests: IntCounterVec,
+    pub rate_limit_remaining: IntGaugeVec,
+    pub webhooks_received: IntCounterVec,
+    pub webhook_latency: HistogramVec,
+    pub config_reload_failures: IntCounter,
+    pub build_info: IntGaugeVec,
+}
+
+fn must<T>(r: Result<T, prometheus::Error>) -> T {
+    // Metric definitions are constants of this file; a failure is a programming error that the
+    // unit test below catches.
+    r.expect("metric definitions are valid")
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("orgsync".to_string()), None)
+            .expect("a valid registry prefix");
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = must(IntCounterVec::new(Opts::new(name, help), labels));
+            must(registry.register(Box::new(c.clone())));
+            c
+        };
+        let int_gauge = |name: &str, help: &str, labels: &[&str]| {
+            let g = must(IntGaugeVec::new(Opts::new(name, help), labels));
+            must(registry.register(Box::new(g.clone())));
+            g
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str], buckets: Vec<f64>| {
+            let h = must(HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(buckets),
+                labels,
+            ));
+            must(registry.register(Box::new(h.clone())));
+            h
+        };
+        let last_success = must(GaugeVec::new(
+            Opts::new(
+                "last_success_timestamp_seconds",
+                "Unix time of the last successful sync of a workspace.",
+            ),
+            &["workspace"],
+        ));
+        must(registry.register(Box::new(last_success.clone())));
+        let config_reload_failures = must(IntCounter::new(
+            "config_reload_failures_total",
+            "Configuration reloads (SIGHUP) refused because the file was invalid.",
+        ));
+        must(registry.register(Box::new(config_reload_failures.clone())));
+        let metrics = Metrics {
+            sync_runs: counter(
+                "sync_runs_total",
+                "Sync runs by workspace, trigger and outcome.",
+                &["workspace", "trigger", "outcome"],
+            ),
+            sync_duration: histogram(
+                "sync_duration_seconds",
+                "Duration of sync runs.",
+                &["workspace"],
+                vec![0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0],
+            ),
+            last_success,
+            members: int_gauge(
+                "members",
+                "Directory memberships by workspace and state.",
+                &["workspace", "state"],
+            ),
+            changes: counter(
+                "changes_total",
+                "Applied changes by workspace and kind.",
+                &["workspace", "kind"],
+            ),
+            guard_trips: counter(
+                "guard_trips_total",
+                "Runs refused by a guard.",
+                &["workspace", "guard"],
+            ),
+            provider_requests: counter(
+                "provider_requests_total",
+                "Provider API requests by status; 304 (served from cache) counted apart.",
+                &["provider", "workspace", "status"],
+            ),
+            rate_limit_remaining: int_gauge(
+                "provider_rate_limit_remaining",
+                "Requests left in the provider's rate-limit window.",
+                &["workspace"],
+            ),
+            webhooks_received: counter(
+                "webhooks_received_total",
+                "Webhook deliveries by provider and outcome.",
+                &["provider", "outcome"],
+            ),
+            webhook_latency: histogram(
+                "webhook_to_apply_seconds",
+                "Time from a webhook's arrival to the end of the run it triggered.",
+                &["provider"],
+                vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0],
+            ),
+            config_reload_failures,
+            build_info: int_gauge("build_info", "The running orgsync's version.", &["version"]),
+            registry,
+        };
+        metrics
+            .build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        metrics
+    }
+
+    /// The registry in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            tracing::warn!(error = %e, "cannot encode metrics");
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpObserver for Metrics {
+    fn request_finished(&self, event: &RequestEvent<'_>) {
+        let status = match (event.from_cache, event.status) {
+            (true, _) => "304".to_string(),
+            (false, Some(s)) => s.to_string(),
+            (false, None) => "error".to_string(),
+        };
+        self.provider_requests
+            .with_label_values(&[event.provider.as_str(), event.workspace, &status])
+            .inc();
+    }
+
+    fn rate_limit_observed(&self, event: &RateLimitEvent<'_>) {
+        self.rate_limit_remaining
+            .with_label_values(&[event.workspace])
+            .set(i64::try_from(event.remaining).unwrap_or(i64::MAX));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_metric_family_with_the_prefix() {
+        let m = Metrics::new();
+        m.sync_runs
+            .with_label_values(&["acme", "schedule", "ok"])
+            .inc();
+        m.provider_requests
+            .with_label_values(&["github", "acme", "304"])
+            .inc();
+        let text = m.render();
+        assert!(
+            text.contains(
+                "orgsync_sync_runs_total{outcome=\"ok\",trigger=\"schedule\",workspace=\"acme\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("orgsync_provider_requests_total{provider=\"github\",status=\"304\",workspace=\"acme\"} 1"));
+        assert!(text.contains("orgsync_build_info{version="));
+    }
+}

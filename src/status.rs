@@ -1,0 +1,130 @@
+//! What `orgsync status` and the daemon's `/status` report per workspace.
+
+use crate::config::{Config, parse_cron};
+use crate::directory::{DirectoryError, RunRow, Store};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusEntry {
+    pub workspace: String,
+    pub provider: String,
+    pub last_run: Option<RunRow>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub next_run: Option<DateTime<Utc>>,
+    /// The last webhook event the daemon received for this workspace, when it runs.
+    pub last_event: Option<String>,
+}
+
+/// The next time a cron schedule fires after `after`, read in `tz`.
+pub fn next_fire(schedule: &str, tz: chrono_tz::Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let cron = parse_cron(schedule).ok()?;
+    cron.find_next_occurrence(&after.with_timezone(&tz), false)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The last time a cron schedule fired at or before `at`, read in `tz`.
+pub fn previous_fire(
+    schedule: &str,
+    tz: chrono_tz::Tz,
+    at: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let cron = parse_cron(schedule).ok()?;
+    cron.find_previous_occurrence(&at.with_timezone(&tz), true)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// One entry per configured workspace, from the directory's run records.
+pub async fn entries(config: &Config, store: &Store) -> Result<Vec<StatusEntry>, DirectoryError> {
+    let runs = store.recent_runs(None, 1).await?;
+    let now = Utc::now();
+    let mut out = Vec::new();
+    for ws in &config.workspaces {
+        let schedule = ws.schedule.as_deref().unwrap_or(&config.daemon.schedule);
+        out.push(StatusEntry {
+            workspace: ws.name.clone(),
+            provider: ws.provider.to_string(),
+            last_run: runs.iter().find(|r| r.workspace == ws.name).cloned(),
+            last_success: store.last_success(&ws.name).await?,
+            next_run: next_fire(schedule, config.daemon.timezone, now),
+            last_event: None,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn fires(
+        schedule: &str,
+        tz: chrono_tz::Tz,
+        from: DateTime<Utc>,
+        n: usize,
+    ) -> Vec<DateTime<Utc>> {
+        let mut out = Vec::new();
+        let mut t = from;
+        for _ in 0..n {
+            let next = next_fire(schedule, tz, t).expect("fires");
+            out.push(next);
+            t = next;
+        }
+        out
+    }
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .single()
+            .expect("valid time")
+    }
+
+    #[test]
+    fn nightly_0230_berlin_fires_once_a_day_at_the_right_instants_across_both_2027_changes() {
+        let berlin = chrono_tz::Europe::Berlin;
+        // Spring: on 28 March 2027 clocks jump from 02:00 to 03:00 CET->CEST; 02:30 does not
+        // exist that night, and the run happens once, right after the gap (03:00 CEST = 01:00 UTC).
+        let spring = fires("30 2 * * *", berlin, utc(2027, 3, 26, 12, 0), 4);
+        assert_eq!(
+            spring,
+            vec![
+                utc(2027, 3, 27, 1, 30), // 02:30 CET
+                utc(2027, 3, 28, 1, 0),  // the gap: 03:00 CEST
+                utc(2027, 3, 29, 0, 30), // 02:30 CEST
+                utc(2027, 3, 30, 0, 30),
+            ]
+        );
+        // Autumn: on 31 October 2027 02:00-03:00 happens twice; the run happens once, at the
+        // first 02:30 (CEST, 00:30 UTC), not again an hour later.
+        let autumn = fires("30 2 * * *", berlin, utc(2027, 10, 29, 12, 0), 4);
+        assert_eq!(
+            autumn,
+            vec![
+                utc(2027, 10, 30, 0, 30), // 02:30 CEST
+                utc(2027, 10, 31, 0, 30), // the first 02:30 (CEST)
+                utc(2027, 11, 1, 1, 30),  // 02:30 CET
+                utc(2027, 11, 2, 1, 30),
+            ]
+        );
+    }
+
+    #[test]
+    fn six_field_schedules_have_seconds_and_previous_fire_is_at_or_before() {
+        let t = utc(2027, 1, 1, 0, 0);
+        assert_eq!(
+            next_fire("*/2 * * * * *", chrono_tz::UTC, t),
+            Some(t + chrono::Duration::seconds(2))
+        );
+        assert_eq!(
+            previous_fire(
+                "0 * * * *",
+                chrono_tz::UTC,
+                t + chrono::Duration::minutes(30)
+            ),
+            Some(t)
+        );
+    }
+}

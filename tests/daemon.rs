@@ -1,0 +1,490 @@
+//! `orgsync run` end to end: the real binary against the GitHub simulator, driven by signals.
+
+mod support;
+
+use orgsync::directory::Store;
+use orgsync_simulator::github::GithubServer;
+use orgsync_simulator::scenario::{Scenario, SyntheticSize};
+use orgsync_simulator::server::ServerOptions;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    pub listen: String,
+}
+
+impl Daemon {
+    fn start(config: &std::path::Path, envs: &[(&str, String)]) -> Daemon {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgsync"));
+        cmd.arg("--config")
+            .arg(config)
+            .args(["--log-format", "json", "run"])
+            .env("ORGSYNC_LOG", "info")
+            .env_remove("NOTIFY_SOCKET")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start orgsync run");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().expect("lines").push(line);
+            }
+        });
+        let mut d = Daemon {
+            child,
+            lines,
+            listen: String::new(),
+        };
+        let line = d.wait_for_line("orgsync daemon started", Duration::from_secs(30));
+        let v: serde_json::Value = serde_json::from_str(&line).expect("json log line");
+        d.listen = v["fields"]["listen"]
+            .as_str()
+            .expect("listen field")
+            .to_string();
+        d
+    }
+
+    fn wait_for_line(&self, needle: &str, within: Duration) -> String {
+        let end = Instant::now() + within;
+        loop {
+            if let Some(l) = self
+                .lines
+                .lock()
+                .expect("lines")
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return l.clone();
+            }
+            assert!(
+                Instant::now() < end,
+                "no log line with {needle:?}; got:\n{}",
+                self.lines.lock().expect("lines").join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{name}");
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        http_get(&self.listen, path)
+    }
+
+    /// SIGTERM, then the exit code and how long the exit took.
+    fn stop(mut self) -> (Option<i32>, Duration) {
+        let t = Instant::now();
+        self.signal("TERM");
+        let end = t + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return (status.code(), t.elapsed());
+            }
+            if Instant::now() > end {
+                let _ = self.child.kill();
+                return (None, t.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 GET over loopback (no client library needed for three endpoints).
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+async fn github_sim(latency: Duration) -> GithubServer {
+    let scenario = Scenario::synthetic(
+        11,
+        SyntheticSize {
+            members: 12,
+            repos: 6,
+            teams: 3,
+        },
+    );
+    GithubServer::start(
+        scenario,
+        ServerOptions {
+            latency,
+            ..ServerOptions::default()
+        },
+    )
+    .await
+    .expect("simulator")
+}
+
+fn org(server: &GithubServer) -> String {
+    server.scenario().github.expect("github").orgs[0]
+        .login
+        .clone()
+}
+
+fn workspace_toml(name: &str, server: &GithubServer, extra: &str) -> String {
+    format!(
+        "[[workspace]]\nname = \"{name}\"\nprovider = \"github\"\norganization = \"{}\"\napi_url = \"{}\"\ntoken_env = \"SIM_TOKEN\"\nadmit = \"all-members\"\n{extra}\n",
+        org(server),
+        server.base_url()
+    )
+}
+
+fn write_config(
+    dir: &std::path::Path,
+    db_url: &str,
+    schedule: &str,
+    workspaces: &str,
+) -> std::path::PathBuf {
+    let path = dir.join("orgsync.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[directory]\nurl = \"{db_url}\"\n\n[daemon]\nschedule = \"{schedule}\"\ntimezone = \"UTC\"\nlisten = \"127.0.0.1:0\"\nrun_on_start = false\n\n{workspaces}"
+        ),
+    )
+    .expect("write config");
+    path
+}
+
+async fn runs(store: &Store, workspace: &str) -> Vec<orgsync::directory::RunRow> {
+    store
+        .recent_runs(Some(workspace), 1000)
+        .await
+        .expect("runs")
+}
+
+async fn wait_for_runs(
+    store: &Store,
+    workspace: &str,
+    at_least: usize,
+    within: Duration,
+) -> Vec<orgsync::directory::RunRow> {
+    let end = Instant::now() + within;
+    loop {
+        let r = runs(store, workspace).await;
+        if r.len() >= at_least {
+            return r;
+        }
+        assert!(
+            Instant::now() < end,
+            "{workspace}: {} run(s) after {within:?}, wanted {at_least}",
+            r.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn sqlite_url(dir: &std::path::Path) -> String {
+    format!("sqlite://{}", dir.join("directory.db").display())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_two_second_schedule_produces_runs_and_sigterm_exits_zero() {
+    let sim = github_sim(Duration::ZERO).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let url = sqlite_url(dir.path());
+    let config = write_config(
+        dir.path(),
+        &url,
+        "*/2 * * * * *",
+        &workspace_toml("acme", &sim, ""),
+    );
+    let daemon = Daemon::start(&config, &[("SIM_TOKEN", sim.token().to_string())]);
+    let store = Store::open(&url).await.expect("store");
+    let r = wait_for_runs(&store, "acme", 2, Duration::from_secs(20)).await;
+    assert!(r.iter().all(|r| r.trigger == "schedule"), "{r:?}");
+    assert_eq!(r[0].outcome, "ok", "{:?}", r[0].error);
+    let (code, took) = daemon.stop();
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(10), "stopped in {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigusr1_runs_every_workspace_at_once() {
+    let sim = github_sim(Duration::ZERO).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let url = sqlite_url(dir.path());
+    let ws = format!(
+        "{}{}",
+        workspace_toml("one", &sim, ""),
+        workspace_toml("two", &sim, "")
+    );
+    let config = write_config(dir.path(), &url, "0 3 1 1 *", &ws);
+    let daemon = Daemon::start(&config, &[("SIM_TOKEN", sim.token().to_string())]);
+    let store = Store::open(&url).await.expect("store");
+    assert!(
+        runs(&store, "one").await.is_empty(),
+        "no run before the signal"
+    );
+    daemon.signal("USR1");
+    for name in ["one", "two"] {
+        let r = wait_for_runs(&store, name, 1, Duration::from_secs(15)).await;
+        assert_eq!(r[0].trigger, "signal");
+    }
+    assert_eq!(daemon.stop().0, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_keeps_the_old_config_when_the_new_one_is_broken_and_applies_a_valid_one() {
+    let sim = github_sim(Duration::ZERO).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let url = sqlite_url(dir.path());
+    let config = write_config(
+        dir.path(),
+        &url,
+        "0 3 1 1 *",
+        &workspace_toml("one", &sim, ""),
+    );
+    let daemon = Daemon::start(&config, &[("SIM_TOKEN", sim.token().to_string())]);
+    let store = Store::open(&url).await.expect("store");
+
+    std::fs::write(&config, "[directory\nbroken").expect("break the file");
+    daemon.signal("HUP");
+    daemon.wait_for_line("configuration reload refused", Duration::from_secs(10));
+    let (code, metrics) = daemon.get("/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("orgsync_config_reload_failures_total 1"),
+        "{metrics}"
+    );
+    assert_eq!(daemon.get("/healthz").0, 200);
+    daemon.signal("USR1");
+    wait_for_runs(&store, "one", 1, Duration::from_secs(15)).await;
+
+    // A valid file adding a workspace with its own fast schedule: it starts syncing.
+    write_config(
+        dir.path(),
+        &url,
+        "0 3 1 1 *",
+        &format!(
+            "{}{}",
+            workspace_toml("one", &sim, ""),
+            workspace_toml("two", &sim, "schedule = \"*/1 * * * * *\"")
+        ),
+    );
+    daemon.signal("HUP");
+    daemon.wait_for_line("configuration reloaded", Duration::from_secs(10));
+    let r = wait_for_runs(&store, "two", 1, Duration::from_secs(15)).await;
+    assert_eq!(r[0].trigger, "schedule");
+    assert_eq!(daemon.stop().0, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_slow_fetch_exits_zero_within_ten_seconds_and_changes_nothing() {
+    let sim = github_sim(Duration::from_secs(3)).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let url = sqlite_url(dir.path());
+    let config = write_config(
+        dir.path(),
+        &url,
+        "0 3 1 1 *",
+        &workspace_toml("acme", &sim, ""),
+    );
+    let daemon = Daemon::start(&config, &[("SIM_TOKEN", sim.token().to_string())]);
+    daemon.signal("USR1");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (code, took) = daemon.stop();
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(10), "stopped in {took:?}");
+    let store = Store::open(&url).await.expect("store");
+    assert!(
+        store
+            .list_users(None, None)
+            .await
+            .expect("users")
+            .is_empty(),
+        "no partial run"
+    );
+    for r in runs(&store, "acme").await {
+        assert_ne!(r.outcome, "ok", "the cancelled run did not apply: {r:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_daemon_on_the_same_sqlite_file_refuses_to_start() {
+    let sim = github_sim(Duration::ZERO).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let url = sqlite_url(dir.path());
+    let config = write_config(
+        dir.path(),
+        &url,
+        "0 3 1 1 *",
+        &workspace_toml("acme", &sim, ""),
+    );
+    let first = Daemon::start(&config, &[("SIM_TOKEN", sim.token().to_string())]);
+    let out = Command::new(env!("CARGO_BIN_EXE_orgsync"))
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .env("SIM_TOKEN", sim.token())
+        .output()
+        .expect("second daemon");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("another orgsync daemon is already running"),
+        "{stderr}"
+    );
+    assert_eq!(first.stop().0, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notify_socket_receives_ready_status_reloading_and_stopping_in_order() {
+    use std::os::unix::net::UnixDatagram;
+    let sim = github_sim(Duration::ZERO).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let url = sqlite_url(dir.path());
+    let config = write_config(
+        dir.path(),
+        &url,
+        "0 3 1 1 *",
+        &workspace_toml("acme", &sim, ""),
+    );
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let messages = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&messages);
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let end = Instant::now() + Duration::from_secs(40);
+        while Instant::now() < end {
+            if let Ok(n) = socket.recv(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                let stop = text.contains("STOPPING=1");
+                sink.lock().expect("messages").push(text);
+                if stop {
+                    return;
+                }
+            }
+        }
+    });
+    let daemon = Daemon::start(
+        &config,
+        &[
+            ("SIM_TOKEN", sim.token().to_string()),
+            ("NOTIFY_SOCKET", socket_path.display().to_string()),
+        ],
+    );
+    let store = Store::open(&url).await.expect("store");
+    daemon.signal("USR1");
+    wait_for_runs(&store, "acme", 1, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    daemon.signal("HUP");
+    daemon.wait_for_line("configuration reloaded", Duration::from_secs(10));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(daemon.stop().0, Some(0));
+    reader.join().expect("reader");
+    let all = messages.lock().expect("messages").join("\n");
+    let at = |needle: &str| {
+        all.find(needle)
+            .unwrap_or_else(|| panic!("{needle} missing from:\n{all}"))
+    };
+    let ready = at("READY=1");
+    let status = at("STATUS=acme: ok");
+    let reloading = at("RELOADING=1");
+    let stopping = at("STOPPING=1");
+    assert!(
+        ready < status && status < reloading && reloading < stopping,
+        "order:\n{all}"
+    );
+    assert!(all[reloading..].contains("MONOTONIC_USEC="), "{all}");
+    assert!(
+        all[reloading..stopping].contains("READY=1"),
+        "READY=1 after the reload:\n{all}"
+    );
+}
+
+#[test]
+fn systemd_analyze_verify_prints_nothing_for_the_unit() {
+    let Ok(probe) = Command::new("systemd-analyze").arg("--version").output() else {
+        panic!("systemd-analyze is missing: apt-get install systemd (.ci/run installs it)");
+    };
+    assert!(probe.status.success());
+    let dir = tempfile::tempdir().expect("dir");
+    // The unit as shipped, with ExecStart at the binary this test built (verify needs it to exist).
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/orgsync.service"
+    ))
+    .expect("unit");
+    assert!(unit.contains("ExecStart=/usr/local/bin/orgsync "));
+    let unit = unit.replace("/usr/local/bin/orgsync", env!("CARGO_BIN_EXE_orgsync"));
+    let path = dir.path().join("orgsync.service");
+    std::fs::write(&path, unit).expect("write unit");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("verify");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && printed.trim().is_empty(),
+        "systemd-analyze verify said:\n{printed}"
+    );
+    let security = Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(&path)
+        .output()
+        .expect("security");
+    let text = String::from_utf8_lossy(&security.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or("");
+    eprintln!("{line}");
+    let score: f64 = line
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .expect("an exposure score");
+    assert!(score <= 2.0, "exposure {score} above 2.0");
+}
