@@ -488,3 +488,132 @@ fn systemd_analyze_verify_prints_nothing_for_the_unit() {
         .expect("an exposure score");
     assert!(score <= 2.0, "exposure {score} above 2.0");
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_prometheus_scrapes_the_metrics_endpoint() {
+    let Ok(_) = Command::new("prometheus").arg("--version").output() else {
+        panic!("prometheus is missing: apt-get install prometheus (.ci/run installs it)");
+    };
+    let sim = github_sim(Duration::ZERO).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let url = sqlite_url(dir.path());
+    let config = write_config(dir.path(), &url, "0 3 1 1 *", &workspace_toml("acme", &sim, ""));
+    let daemon = Daemon::start(&config, &[("SIM_TOKEN", sim.token().to_string())]);
+    let store = Store::open(&url).await.expect("store");
+    daemon.signal("USR1");
+    wait_for_runs(&store, "acme", 1, Duration::from_secs(15)).await;
+
+    let prom_config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &prom_config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: orgsync\n    static_configs:\n      - targets: ['{}']\n",
+            daemon.listen
+        ),
+    )
+    .expect("prometheus config");
+    let port = free_port();
+    let mut prometheus = Command::new("prometheus")
+        .arg(format!("--config.file={}", prom_config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start prometheus");
+    let addr = format!("127.0.0.1:{port}");
+    let query = |q: &str| -> Option<serde_json::Value> {
+        let (code, body) = std::panic::catch_unwind(|| http_get(&addr, &format!("/api/v1/query?query={q}"))).ok()?;
+        if code != 200 {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let result = v["data"]["result"].as_array()?.first()?.clone();
+        Some(result)
+    };
+    let end = Instant::now() + Duration::from_secs(60);
+    let (runs_total, last_success) = loop {
+        if let (Some(a), Some(b)) = (query("orgsync_sync_runs_total"), query("orgsync_last_success_timestamp_seconds")) {
+            break (a, b);
+        }
+        if Instant::now() > end {
+            let _ = prometheus.kill();
+            panic!("Prometheus never returned the metrics");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let _ = prometheus.kill();
+    let _ = prometheus.wait();
+    assert_eq!(runs_total["metric"]["workspace"], "acme");
+    assert_eq!(runs_total["metric"]["outcome"], "ok");
+    assert_eq!(runs_total["value"][1], "1");
+    let ts: f64 = last_success["value"][1].as_str().and_then(|s| s.parse().ok()).expect("a timestamp");
+    assert!((ts - chrono::Utc::now().timestamp() as f64).abs() < 120.0, "last success {ts}");
+    assert_eq!(daemon.stop().0, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_replicas_on_postgres_serve_each_tick_once_and_survive_a_kill() {
+    let Ok(base) = std::env::var("ORGSYNC_TEST_POSTGRES_URL") else {
+        eprintln!("ORGSYNC_TEST_POSTGRES_URL is unset: skipping the replica test");
+        return;
+    };
+    let url = support::fresh_pg_database(&base).await;
+    let sim = github_sim(Duration::from_millis(100)).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let names: Vec<String> = (0..10).map(|i| format!("ws{i}")).collect();
+    let workspaces: String = names.iter().map(|n| workspace_toml(n, &sim, "")).collect();
+    let config = write_config(dir.path(), &url, "*/2 * * * * *", &workspaces);
+    let env = [("SIM_TOKEN", sim.token().to_string())];
+    let mut replicas: Vec<Daemon> = (0..3).map(|_| Daemon::start(&config, &env)).collect();
+    let store = Store::open(&url).await.expect("store");
+    let pool = store.postgres_pool().expect("postgres").clone();
+
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    // Kill one replica hard, probably in the middle of a run (each run takes several requests
+    // of 100 ms), then let the others serve the next ticks.
+    let victim = replicas.remove(0);
+    let killed_at = chrono::Utc::now();
+    let mut victim = victim;
+    victim.child.kill().expect("kill -9");
+    let _ = victim.child.wait();
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    for r in replicas {
+        assert_eq!(r.stop().0, Some(0));
+    }
+
+    for name in &names {
+        let ticks: Vec<(chrono::DateTime<chrono::Utc>, String)> = sqlx::query_as(
+            "SELECT tick_at, claimed_by FROM schedule_ticks WHERE workspace = $1 ORDER BY tick_at",
+        )
+        .bind(name)
+        .fetch_all(&pool)
+        .await
+        .expect("ticks");
+        let runs: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sync_runs r JOIN workspaces w ON w.id = r.workspace_id
+             WHERE w.name = $1 AND r.trigger = 'schedule'",
+        )
+        .bind(name)
+        .fetch_one(&pool)
+        .await
+        .expect("runs");
+        assert!(ticks.len() >= 5, "{name}: only {} ticks served", ticks.len());
+        // Each claimed tick is one run, except a tick whose replica was killed mid-run.
+        let killed_mid_run = ticks.iter().filter(|(t, _)| (*t - killed_at).num_seconds().abs() <= 2).count() as i64;
+        assert!(runs <= ticks.len() as i64 && runs >= ticks.len() as i64 - killed_mid_run, "{name}: {runs} runs for {} ticks", ticks.len());
+        // Ticks after the kill were served by the survivors, with no gap.
+        let after: Vec<_> = ticks.iter().filter(|(t, _)| *t > killed_at + chrono::Duration::seconds(2)).collect();
+        assert!(after.len() >= 2, "{name}: ticks after the kill: {after:?}");
+        for pair in after.windows(2) {
+            assert_eq!((pair[1].0 - pair[0].0).num_seconds(), 2, "{name}: a tick was skipped: {after:?}");
+        }
+    }
+}
