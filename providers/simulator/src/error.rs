@@ -27,4 +27,6 @@ pub enum SimError {
     Mutation(String),
     #[error("the scenario has no GitHub organisation to serve")]
     NoGithubOrg,
+    #[error("the scenario has no GitLab group to serve")]
+    NoGitlabGroup,
 }

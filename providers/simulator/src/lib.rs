@@ -11,7 +11,9 @@
 //!   plugs in with a [`server::Flavor`] (how that provider spells its errors and headers) and an
 //!   axum router.
 //! * [`github`]: GitHub's REST API (cloud and the `/api/v3` Enterprise Server prefix) on top.
-//!   GitLab and Bitbucket modules follow the same pattern.
+//!   Bitbucket follows the same pattern.
+//! * [`gitlab`]: GitLab's REST v4 API under `/api/v4`, with its own ground truth
+//!   ([`gitlab::truth`]) and tree generator ([`gitlab::synthetic`]).
 //!
 //! Start a GitHub server for a scenario:
 //!
@@ -30,6 +32,7 @@
 
 pub mod error;
 pub mod github;
+pub mod gitlab;
 pub mod scenario;
 pub mod server;
 pub mod truth;

@@ -3,10 +3,13 @@
 //! ```text
 //! orgsync-sim --scenario scenarios/github-edge-cases.toml
 //! orgsync-sim --synthetic 7:500:200:40 --port 8080 --latency-ms 20
+//! orgsync-sim --gitlab --synthetic 7:1500:400:60     # SEED:MEMBERS:PROJECTS:SUBGROUPS
 //! ```
 
 use clap::Parser;
 use orgsync_simulator::github::GithubServer;
+use orgsync_simulator::gitlab::GitlabServer;
+use orgsync_simulator::gitlab::synthetic::GitlabSize;
 use orgsync_simulator::scenario::{Scenario, SyntheticSize};
 use orgsync_simulator::server::ServerOptions;
 use std::path::PathBuf;
@@ -35,6 +38,10 @@ struct Options {
     /// Latency added to every API answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Serve the scenario's GitLab section (REST v4 under /api/v4) instead of GitHub; with
+    /// --synthetic the numbers are SEED:MEMBERS:PROJECTS:SUBGROUPS.
+    #[arg(long)]
+    gitlab: bool,
 }
 
 fn parse_synthetic(text: &str) -> Result<(u64, SyntheticSize), String> {
@@ -70,6 +77,14 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        (None, Some((seed, size))) if options.gitlab => Scenario::synthetic_gitlab(
+            seed,
+            GitlabSize {
+                members: size.members,
+                projects: size.repos,
+                subgroups: size.teams,
+            },
+        ),
         (None, Some((seed, size))) => Scenario::synthetic(seed, size),
         (None, None) => {
             eprintln!("error: give --scenario FILE or --synthetic SEED:MEMBERS:REPOS:TEAMS");
@@ -81,6 +96,9 @@ async fn main() -> ExitCode {
         latency: Duration::from_millis(options.latency_ms),
         ..ServerOptions::default()
     };
+    if options.gitlab {
+        return serve_gitlab(scenario, server_options).await;
+    }
     let server = match GithubServer::start(scenario, server_options).await {
         Ok(s) => s,
         Err(e) => {
@@ -90,6 +108,35 @@ async fn main() -> ExitCode {
     };
     println!("github      {}", server.base_url());
     println!("github-ghes {}", server.ghes_base_url());
+    for t in server.tokens() {
+        let scopes = t
+            .scopes
+            .as_ref()
+            .map_or_else(|| "all scopes".to_string(), |s| s.join(","));
+        // The simulator's tokens are test fixtures, printed so a developer can use them.
+        println!("token       {} ({scopes})", t.token);
+    }
+    println!("control     {}/_sim/stats", server.base_url());
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        eprintln!("error: cannot wait for Ctrl-C: {e}");
+    }
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn serve_gitlab(scenario: Scenario, server_options: ServerOptions) -> ExitCode {
+    let server = match GitlabServer::start(scenario, server_options).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    println!(
+        "gitlab      {} (api_url; REST under {})",
+        server.base_url(),
+        server.api_url()
+    );
     for t in server.tokens() {
         let scopes = t
             .scopes

@@ -285,6 +285,7 @@ impl GithubServer {
         Scenario {
             description: String::new(),
             github: Some(github),
+            ..Scenario::default()
         }
     }
 

@@ -32,7 +32,12 @@ fn offer(out: &mut BTreeMap<u64, Effective>, row: Effective) {
     }
 }
 
-fn direct_rows(world: &GitlabScenario, members: &[GitlabMember], source: u64, cap: Option<u8>) -> Vec<Effective> {
+fn direct_rows(
+    world: &GitlabScenario,
+    members: &[GitlabMember],
+    source: u64,
+    cap: Option<u8>,
+) -> Vec<Effective> {
     members
         .iter()
         .filter(|m| !world.expired(m.expires_at.as_deref()))
@@ -55,7 +60,12 @@ fn invited_rows(world: &GitlabScenario, share: &GroupShare) -> Vec<Effective> {
     let mut out = Vec::new();
     for g in world.ancestors(share.group) {
         if let Some(group) = world.group(g) {
-            out.extend(direct_rows(world, &group.members, g, Some(share.access_level)));
+            out.extend(direct_rows(
+                world,
+                &group.members,
+                g,
+                Some(share.access_level),
+            ));
         }
     }
     out

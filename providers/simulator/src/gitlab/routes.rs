@@ -2,14 +2,14 @@
 
 use super::access::{self, Effective, Viewer};
 use super::json::{
-    BranchProtectionDefaults, CurrentUser, Group, GroupDetail, Member, Namespace, Project,
-    SharedWithGroup, TokenSelf, UserBasic, ForkedFrom,
+    BranchProtectionDefaults, CurrentUser, ForkedFrom, Group, GroupDetail, Member, Namespace,
+    Project, SharedWithGroup, TokenSelf, UserBasic,
 };
 use super::{GitlabState, not_found};
-use crate::scenario::{GitlabGroup, GitlabProject, GitlabScenario, GroupShare, MembershipApproval};
+use crate::scenario::{GitlabGroup, GitlabProject, GitlabScenario, GroupShare};
 use crate::server::{Caller, Page, pagination::PageQuery, read};
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,6 +19,8 @@ use serde_json::json;
 use std::collections::HashMap;
 
 type Params = Query<HashMap<String, String>>;
+/// Members filters repeat keys (`user_ids[]=1&user_ids[]=2`).
+type PairParams = Query<Vec<(String, String)>>;
 
 /// GitLab omits `x-total`, `x-total-pages` and `rel="last"` above this many rows.
 const COUNT_LIMIT: usize = 10_000;
@@ -34,7 +36,10 @@ pub(crate) fn router(state: GitlabState) -> Router {
             get(list_descendant_groups),
         )
         .route("/api/v4/groups/{id}/members", get(list_group_members))
-        .route("/api/v4/groups/{id}/members/all", get(list_group_members_all))
+        .route(
+            "/api/v4/groups/{id}/members/all",
+            get(list_group_members_all),
+        )
         .route(
             "/api/v4/groups/{id}/members/{user_id}",
             get(get_group_member),
@@ -44,7 +49,10 @@ pub(crate) fn router(state: GitlabState) -> Router {
             get(get_group_member_all),
         )
         .route("/api/v4/groups/{id}/projects", get(list_group_projects))
-        .route("/api/v4/groups/{id}/invited_groups", get(list_invited_groups))
+        .route(
+            "/api/v4/groups/{id}/invited_groups",
+            get(list_invited_groups),
+        )
         .route("/api/v4/projects/{id}", get(get_project))
         .route("/api/v4/projects/{id}/members", get(list_project_members))
         .route(
@@ -87,8 +95,14 @@ fn pagination_headers(headers: &mut HeaderMap, base: &str, uri: &Uri, page: Page
     };
     set("x-page", page.page.to_string());
     set("x-per-page", page.per_page.to_string());
-    set("x-next-page", next.map_or_else(String::new, |n| n.to_string()));
-    set("x-prev-page", prev.map_or_else(String::new, |n| n.to_string()));
+    set(
+        "x-next-page",
+        next.map_or_else(String::new, |n| n.to_string()),
+    );
+    set(
+        "x-prev-page",
+        prev.map_or_else(String::new, |n| n.to_string()),
+    );
     if counted {
         set("x-total", total.to_string());
         set("x-total-pages", last.to_string());
@@ -251,7 +265,12 @@ fn project_json(state: &GitlabState, world: &GitlabScenario, p: &GitlabProject) 
     }
 }
 
-fn member_json(state: &GitlabState, world: &GitlabScenario, e: &Effective, admin: bool) -> Option<Member> {
+fn member_json(
+    state: &GitlabState,
+    world: &GitlabScenario,
+    e: &Effective,
+    admin: bool,
+) -> Option<Member> {
     let u = world.user(e.user)?;
     let name = u.name.clone().unwrap_or_else(|| u.username.clone());
     Some(Member {
@@ -291,13 +310,21 @@ fn project_not_found() -> Response {
 }
 
 /// Resolves `:id` (numeric or URL-decoded full path) to a group the caller may see.
-fn visible_group<'a>(world: &'a GitlabScenario, viewer: &Viewer, id: &str) -> Option<&'a GitlabGroup> {
+fn visible_group<'a>(
+    world: &'a GitlabScenario,
+    viewer: &Viewer,
+    id: &str,
+) -> Option<&'a GitlabGroup> {
     world
         .group_by_ref(id)
         .filter(|g| viewer.sees_group(world, g.id))
 }
 
-fn visible_project<'a>(world: &'a GitlabScenario, viewer: &Viewer, id: &str) -> Option<&'a GitlabProject> {
+fn visible_project<'a>(
+    world: &'a GitlabScenario,
+    viewer: &Viewer,
+    id: &str,
+) -> Option<&'a GitlabProject> {
     world
         .project_by_ref(id)
         .filter(|p| viewer.sees_project(world, p.id))
@@ -433,18 +460,28 @@ async fn list_invited_groups(
 fn filter_members(
     world: &GitlabScenario,
     rows: Vec<Effective>,
-    params: &HashMap<String, String>,
+    params: &[(String, String)],
 ) -> Vec<Effective> {
     let wanted_ids: Option<Vec<u64>> = params
         .iter()
         .filter(|(k, _)| k.as_str() == "user_ids" || k.as_str() == "user_ids[]")
-        .map(|(_, v)| v.split(',').filter_map(|s| s.trim().parse().ok()).collect::<Vec<u64>>())
+        .map(|(_, v)| {
+            v.split(',')
+                .filter_map(|s| s.trim().parse().ok())
+                .collect::<Vec<u64>>()
+        })
         .reduce(|mut a, b| {
             a.extend(b);
             a
         });
-    let text = params.get("query").map(|q| q.to_lowercase());
-    let approval = params.get("state").cloned();
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let text = get("query").map(|q| q.to_lowercase());
+    let approval = get("state");
     rows.into_iter()
         .filter(|r| wanted_ids.as_ref().is_none_or(|ids| ids.contains(&r.user)))
         .filter(|r| approval.as_deref().is_none_or(|s| r.state.as_str() == s))
@@ -452,7 +489,9 @@ fn filter_members(
             text.as_ref().is_none_or(|t| {
                 world.user(r.user).is_some_and(|u| {
                     u.username.to_lowercase().contains(t)
-                        || u.name.as_deref().is_some_and(|n| n.to_lowercase().contains(t))
+                        || u.name
+                            .as_deref()
+                            .is_some_and(|n| n.to_lowercase().contains(t))
                 })
             })
         })
@@ -465,14 +504,19 @@ fn members_response(
     viewer: &Viewer,
     rows: Vec<Effective>,
     uri: &Uri,
-    params: &HashMap<String, String>,
+    params: &[(String, String)],
 ) -> Response {
     let rows = filter_members(world, rows, params);
+    let page_params: HashMap<String, String> = params
+        .iter()
+        .filter(|(k, _)| k == "page" || k == "per_page")
+        .cloned()
+        .collect();
     let items: Vec<Member> = rows
         .iter()
         .filter_map(|r| member_json(state, world, r, viewer.admin))
         .collect();
-    paged(state, uri, params, &items)
+    paged(state, uri, &page_params, &items)
 }
 
 async fn list_group_members(
@@ -480,7 +524,7 @@ async fn list_group_members(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     uri: Uri,
-    Query(params): Params,
+    Query(params): PairParams,
 ) -> Response {
     let world = read(&state.world);
     let viewer = viewer(&world, &caller);
@@ -496,7 +540,7 @@ async fn list_group_members_all(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     uri: Uri,
-    Query(params): Params,
+    Query(params): PairParams,
 ) -> Response {
     let world = read(&state.world);
     let viewer = viewer(&world, &caller);
@@ -530,7 +574,10 @@ fn one_member(
     rows.iter()
         .find(|r| r.user == user)
         .and_then(|r| member_json(state, &world, r, viewer.admin))
-        .map_or_else(|| not_found("404 Member Not Found"), |m| Json(m).into_response())
+        .map_or_else(
+            || not_found("404 Member Not Found"),
+            |m| Json(m).into_response(),
+        )
 }
 
 async fn get_group_member(
@@ -576,9 +623,9 @@ async fn list_group_projects(
             groups.contains(&p.namespace)
                 || (with_shared
                     && !groups.contains(&p.namespace)
-                    && p.shared_with
-                        .iter()
-                        .any(|s| groups.contains(&s.group) && !world.expired(s.expires_at.as_deref())))
+                    && p.shared_with.iter().any(|s| {
+                        groups.contains(&s.group) && !world.expired(s.expires_at.as_deref())
+                    }))
         })
         .filter(|p| archived.is_none_or(|a| p.archived == a))
         .filter(|p| {
@@ -615,7 +662,7 @@ async fn list_project_members(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     uri: Uri,
-    Query(params): Params,
+    Query(params): PairParams,
 ) -> Response {
     let world = read(&state.world);
     let viewer = viewer(&world, &caller);
@@ -631,7 +678,7 @@ async fn list_project_members_all(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     uri: Uri,
-    Query(params): Params,
+    Query(params): PairParams,
 ) -> Response {
     let world = read(&state.world);
     let viewer = viewer(&world, &caller);

@@ -270,7 +270,11 @@ impl GitlabScenario {
     }
 
     pub fn project_full_path(&self, project: &GitlabProject) -> String {
-        format!("{}/{}", self.group_full_path(project.namespace), project.path)
+        format!(
+            "{}/{}",
+            self.group_full_path(project.namespace),
+            project.path
+        )
     }
 
     /// The project by numeric id or full path.
@@ -383,7 +387,10 @@ impl GitlabScenario {
                 return bad(format!("group {}: its parents form a loop", g.id));
             }
             if !paths.insert(self.group_full_path(g.id).to_ascii_lowercase()) {
-                return bad(format!("group path {} appears twice", self.group_full_path(g.id)));
+                return bad(format!(
+                    "group path {} appears twice",
+                    self.group_full_path(g.id)
+                ));
             }
             check_members(format!("group {}", g.path), &g.members)?;
             check_shares(format!("group {}", g.path), &g.shared_with)?;
@@ -394,7 +401,10 @@ impl GitlabScenario {
                 return bad(format!("gitlab project id {} appears twice", p.id));
             }
             if !group_ids.contains(&p.namespace) {
-                return bad(format!("project {}: namespace {} does not exist", p.path, p.namespace));
+                return bad(format!(
+                    "project {}: namespace {} does not exist",
+                    p.path, p.namespace
+                ));
             }
             if !paths.insert(self.project_full_path(p).to_ascii_lowercase()) {
                 return bad(format!("path {} appears twice", self.project_full_path(p)));

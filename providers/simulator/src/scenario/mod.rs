@@ -8,9 +8,11 @@
 //! logins are data and may be renamed at run time through the mutation API.
 
 mod github;
+mod gitlab;
 mod synthetic;
 
 pub use github::*;
+pub use gitlab::*;
 pub use synthetic::{SyntheticSize, synthetic_github};
 
 use crate::SimError;
@@ -28,6 +30,10 @@ pub struct Scenario {
     /// does not involve GitHub.
     #[serde(default)]
     pub github: Option<GithubScenario>,
+    /// The GitLab instance (users, group trees, projects, tokens); `None` when the scenario
+    /// does not involve GitLab.
+    #[serde(default)]
+    pub gitlab: Option<GitlabScenario>,
 }
 
 impl Scenario {
@@ -87,6 +93,20 @@ impl Scenario {
                 size.members, size.repos, size.teams
             ),
             github: Some(synthetic_github(seed, size)),
+            gitlab: None,
+        }
+    }
+
+    /// A generated GitLab group tree of the given size, the same for the same seed (see
+    /// [`crate::gitlab::synthetic`]).
+    pub fn synthetic_gitlab(seed: u64, size: crate::gitlab::synthetic::GitlabSize) -> Scenario {
+        Scenario {
+            description: format!(
+                "synthetic gitlab seed={seed} members={} projects={} subgroups={}",
+                size.members, size.projects, size.subgroups
+            ),
+            github: None,
+            gitlab: Some(crate::gitlab::synthetic::synthetic_gitlab(seed, size)),
         }
     }
 
@@ -95,6 +115,9 @@ impl Scenario {
     pub fn validate(&self) -> Result<(), SimError> {
         if let Some(github) = &self.github {
             github.validate()?;
+        }
+        if let Some(gitlab) = &self.gitlab {
+            gitlab.validate()?;
         }
         Ok(())
     }
