@@ -19,7 +19,9 @@
 //!   member.
 
 use crate::SimError;
-use crate::scenario::{GithubOrg, GithubRepo, GithubScenario, MembershipState, OrgRole, Scenario};
+use crate::scenario::{
+    GithubOrg, GithubRepo, GithubScenario, MembershipState, OrgMember, OrgRole, Scenario,
+};
 use orgsync_core::{AdmitRule, FetchPolicy, Permission, Repository, TeamRole, Visibility};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -65,12 +67,35 @@ fn as_core_repository(repo: &GithubRepo) -> Repository {
     }
 }
 
-/// True when `user` is a direct member of `team_slug` or of any team below it.
-fn in_team_or_descendant(org: &GithubOrg, team_slug: &str, user: u64) -> bool {
-    org.teams.iter().any(|t| {
-        t.members.iter().any(|m| m.user == user)
-            && team_is_or_descends_from(org, &t.slug, team_slug)
-    })
+/// The slugs of every team whose grants reach `user`: the teams the user is a direct member
+/// of, and all their ancestors (a child team inherits its parent's repositories).
+fn teams_reaching(org: &GithubOrg, user: u64) -> BTreeSet<String> {
+    let direct: Vec<&str> = org
+        .teams
+        .iter()
+        .filter(|t| t.members.iter().any(|m| m.user == user))
+        .map(|t| t.slug.as_str())
+        .collect();
+    ancestors_of(org, &direct)
+}
+
+/// The given teams and all their ancestors, as lower-case slugs.
+fn ancestors_of(org: &GithubOrg, direct: &[&str]) -> BTreeSet<String> {
+    let mut reached = BTreeSet::new();
+    for slug in direct {
+        let mut cursor = Some(slug.to_ascii_lowercase());
+        while let Some(slug) = cursor {
+            if !reached.insert(slug.clone()) {
+                break;
+            }
+            cursor = org
+                .teams
+                .iter()
+                .find(|t| t.slug.eq_ignore_ascii_case(&slug))
+                .and_then(|t| t.parent.as_ref().map(|p| p.to_ascii_lowercase()));
+        }
+    }
+    reached
 }
 
 fn team_is_or_descends_from(org: &GithubOrg, slug: &str, ancestor: &str) -> bool {
@@ -95,12 +120,43 @@ fn team_is_or_descends_from(org: &GithubOrg, slug: &str, ancestor: &str) -> bool
 
 /// The effective permission of `user` on `repo`, from every grant there is.
 pub fn effective_permission(org: &GithubOrg, user: u64, repo: &GithubRepo) -> Permission {
-    let mut best = Permission::None;
     let membership = org
         .members
         .iter()
         .find(|m| m.user == user && m.state == MembershipState::Active);
-    if let Some(m) = membership {
+    let grants = team_grants(org, &teams_reaching(org, user));
+    permission_from(org, membership, user, &grants, repo)
+}
+
+/// Repository name (lower case) -> the best permission any team reaching `user` grants on it.
+fn team_grants(org: &GithubOrg, teams: &BTreeSet<String>) -> BTreeMap<String, Permission> {
+    let mut grants: BTreeMap<String, Permission> = BTreeMap::new();
+    for team in &org.teams {
+        if !teams.contains(&team.slug.to_ascii_lowercase()) {
+            continue;
+        }
+        for grant in &team.repos {
+            let e = grants
+                .entry(grant.repo.to_ascii_lowercase())
+                .or_insert(grant.permission);
+            *e = (*e).max(grant.permission);
+        }
+    }
+    grants
+}
+
+/// One member x one repository, with the per-member parts (membership, team grants) computed
+/// once per member, which keeps "every member x every repository" affordable for organisations
+/// of thousands.
+fn permission_from(
+    org: &GithubOrg,
+    membership: Option<&OrgMember>,
+    user: u64,
+    team_grants: &BTreeMap<String, Permission>,
+    repo: &GithubRepo,
+) -> Permission {
+    let mut best = Permission::None;
+    if let Some(m) = membership.filter(|m| m.state == MembershipState::Active) {
         if m.role == OrgRole::Admin {
             return Permission::Admin;
         }
@@ -108,14 +164,8 @@ pub fn effective_permission(org: &GithubOrg, user: u64, repo: &GithubRepo) -> Pe
         if matches!(repo.visibility, Visibility::Public | Visibility::Internal) {
             best = best.max(Permission::Read);
         }
-        for team in &org.teams {
-            for grant in &team.repos {
-                if grant.repo.eq_ignore_ascii_case(&repo.name)
-                    && in_team_or_descendant(org, &team.slug, user)
-                {
-                    best = best.max(grant.permission);
-                }
-            }
+        if let Some(p) = team_grants.get(&repo.name.to_ascii_lowercase()) {
+            best = best.max(*p);
         }
     }
     for c in &repo.collaborators {
@@ -132,6 +182,21 @@ pub fn expected_admitted(
     org: &GithubOrg,
     policy: &FetchPolicy,
 ) -> BTreeSet<String> {
+    let in_scope: Vec<&GithubRepo> = org
+        .repos
+        .iter()
+        .filter(|r| policy.scope.includes(&as_core_repository(r)))
+        .collect();
+    // Who is directly in which team, gathered once instead of once per member.
+    let mut direct_teams: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
+    for t in &org.teams {
+        for m in &t.members {
+            direct_teams
+                .entry(m.user)
+                .or_default()
+                .push(t.slug.as_str());
+        }
+    }
     let mut admitted = BTreeSet::new();
     for m in &org.members {
         if m.state != MembershipState::Active {
@@ -145,11 +210,13 @@ pub fn expected_admitted(
         }
         let admit = match policy.admit {
             AdmitRule::AllMembers => true,
-            AdmitRule::AllRepositories => org
-                .repos
-                .iter()
-                .filter(|r| policy.scope.includes(&as_core_repository(r)))
-                .all(|r| effective_permission(org, m.user, r) >= Permission::Read),
+            AdmitRule::AllRepositories => {
+                let direct = direct_teams.get(&m.user).map_or(&[][..], Vec::as_slice);
+                let grants = team_grants(org, &ancestors_of(org, direct));
+                in_scope
+                    .iter()
+                    .all(|r| permission_from(org, Some(m), m.user, &grants, r) >= Permission::Read)
+            }
         };
         if admit {
             admitted.insert(m.user.to_string());

@@ -11,7 +11,7 @@ use super::json::{
 };
 use super::{GithubState, app, not_found, urls};
 use crate::scenario::{
-    GithubOrg, GithubRepo, GithubScenario, GithubTeam, MembershipState, OrgRole,
+    GithubOrg, GithubRepo, GithubScenario, GithubTeam, GithubUser, MembershipState, OrgRole,
 };
 use crate::server::{Page, pagination::PageQuery, read};
 use axum::extract::{Path, Query, State};
@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use orgsync_core::{Permission, TeamRole, Visibility};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 type Params = Query<HashMap<String, String>>;
 
@@ -113,6 +113,20 @@ fn active_member(org: &GithubOrg, user: u64) -> bool {
         .any(|m| m.user == user && m.state == MembershipState::Active)
 }
 
+/// Active members' ids, built once per request so list routes stay linear in large orgs.
+fn active_set(org: &GithubOrg) -> HashSet<u64> {
+    org.members
+        .iter()
+        .filter(|m| m.state == MembershipState::Active)
+        .map(|m| m.user)
+        .collect()
+}
+
+/// Users by id, built once per request for the same reason.
+fn users_by_id(world: &GithubScenario) -> HashMap<u64, &GithubUser> {
+    world.users.iter().map(|u| (u.id, u)).collect()
+}
+
 /// `team` and every team below it.
 fn with_descendants<'a>(org: &'a GithubOrg, slug: &str) -> Vec<&'a GithubTeam> {
     let mut out: Vec<&GithubTeam> = org.team(slug).into_iter().collect();
@@ -165,6 +179,7 @@ fn team_repos(org: &GithubOrg, slug: &str) -> BTreeMap<u64, Permission> {
 /// outside and direct collaborators, team-granted members (child teams included), members via
 /// the base permission, and owners.
 fn all_collaborators(org: &GithubOrg, repo: &GithubRepo) -> BTreeMap<u64, Permission> {
+    let active = active_set(org);
     let mut out: BTreeMap<u64, Permission> = BTreeMap::new();
     let mut raise = |user: u64, p: Permission| {
         if p > Permission::None {
@@ -182,17 +197,24 @@ fn all_collaborators(org: &GithubOrg, repo: &GithubRepo) -> BTreeMap<u64, Permis
         raise(m.user, org.default_repository_permission);
     }
     for t in &org.teams {
-        let Some(p) = team_repos(org, &t.slug).get(&repo.id).copied() else {
+        // The team's grant on this repository, its ancestors' grants included.
+        let grant = with_ancestors(org, &t.slug)
+            .iter()
+            .flat_map(|a| a.repos.iter())
+            .filter(|g| g.repo.eq_ignore_ascii_case(&repo.name))
+            .map(|g| g.permission)
+            .max();
+        let Some(p) = grant else {
             continue;
         };
         for m in &t.members {
-            if active_member(org, m.user) {
+            if active.contains(&m.user) {
                 raise(m.user, p);
             }
         }
     }
     for c in &repo.collaborators {
-        if active_member(org, c.user) || org.outside_collaborators.contains(&c.user) {
+        if active.contains(&c.user) || org.outside_collaborators.contains(&c.user) {
             raise(c.user, c.permission);
         }
     }
@@ -201,11 +223,11 @@ fn all_collaborators(org: &GithubOrg, repo: &GithubRepo) -> BTreeMap<u64, Permis
 
 fn collaborator(
     state: &GithubState,
-    world: &GithubScenario,
+    users: &HashMap<u64, &GithubUser>,
     user: u64,
     p: Permission,
 ) -> Option<Collaborator> {
-    let u = world.user(user)?;
+    let u = users.get(&user)?;
     Some(Collaborator {
         user: urls::simple_user(&state.base, u),
         permissions: Some(Permissions::from_permission(p)),
@@ -232,6 +254,7 @@ async fn list_members(
         return not_found();
     };
     let role = params.get("role").map_or("all", String::as_str);
+    let index = users_by_id(&world);
     let users: Vec<_> = o
         .members
         .iter()
@@ -241,7 +264,7 @@ async fn list_members(
             "member" => m.role == OrgRole::Member,
             _ => true,
         })
-        .filter_map(|m| world.user(m.user))
+        .filter_map(|m| index.get(&m.user))
         .map(|u| urls::simple_user(&state.base, u))
         .collect();
     paged(&state, &uri, &params, &users)
@@ -281,10 +304,11 @@ async fn list_outside(
     let Some(o) = find_org(&world, &org) else {
         return not_found();
     };
+    let index = users_by_id(&world);
     let users: Vec<_> = o
         .outside_collaborators
         .iter()
-        .filter_map(|id| world.user(*id))
+        .filter_map(|id| index.get(id))
         .map(|u| urls::simple_user(&state.base, u))
         .collect();
     paged(&state, &uri, &params, &users)
@@ -439,10 +463,12 @@ fn team_member_list(
     slug: &str,
 ) -> BTreeMap<u64, (TeamRole, bool)> {
     let mut out: BTreeMap<u64, (TeamRole, bool)> = BTreeMap::new();
+    let active = active_set(o);
+    let users = users_by_id(world);
     for (i, t) in with_descendants(o, slug).into_iter().enumerate() {
         let direct = i == 0;
         for m in &t.members {
-            if !active_member(o, m.user) || world.user(m.user).is_none() {
+            if !active.contains(&m.user) || !users.contains_key(&m.user) {
                 continue;
             }
             let entry = if direct {
@@ -476,6 +502,7 @@ async fn list_team_members(
         return not_found();
     }
     let role = params.get("role").map_or("all", String::as_str);
+    let index = users_by_id(&world);
     let members: Vec<TeamMember> = team_member_list(&world, o, &slug)
         .into_iter()
         .filter(|(_, (r, _))| match role {
@@ -484,7 +511,7 @@ async fn list_team_members(
             _ => true,
         })
         .filter_map(|(id, (r, inherited))| {
-            world.user(id).map(|u| TeamMember {
+            index.get(&id).map(|u| TeamMember {
                 user: urls::simple_user(&state.base, u),
                 role: Some(r.as_str().to_string()),
                 inherited: Some(inherited),
@@ -609,9 +636,10 @@ async fn list_collaborators(
         _ => all_collaborators(o, r),
     };
     entries.retain(|_, p| *p >= min);
+    let users = users_by_id(&world);
     let list: Vec<Collaborator> = entries
         .into_iter()
-        .filter_map(|(id, p)| collaborator(&state, &world, id, p))
+        .filter_map(|(id, p)| collaborator(&state, &users, id, p))
         .collect();
     paged(&state, &uri, &params, &list)
 }

@@ -168,9 +168,10 @@ pub fn synthetic_github(seed: u64, size: SyntheticSize) -> GithubScenario {
             2 + rng.below((n / 4).max(1))
         };
         let mut team_members: Vec<TeamMembership> = Vec::new();
+        let mut chosen = std::collections::HashSet::new();
         for _ in 0..wanted.min(active.len()) {
             let user = active[rng.below(active.len())];
-            if team_members.iter().all(|m| m.user != user) {
+            if chosen.insert(user) {
                 team_members.push(TeamMembership {
                     user,
                     role: if team_members.is_empty() {
