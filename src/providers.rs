@@ -41,11 +41,30 @@ fn github(ws: &WorkspaceConfig, _ctx: &ProviderContext) -> Result<Box<dyn Provid
     ))
 }
 
-fn gitlab(ws: &WorkspaceConfig, _ctx: &ProviderContext) -> Result<Box<dyn Provider>, String> {
-    Err(format!(
-        "workspace `{}`: the gitlab provider is not part of this build yet",
-        ws.name
-    ))
+/// GitLab: `api_url` is the instance root; the REST API is under `/api/v4`. Tokens (personal,
+/// group or project access tokens) go in `PRIVATE-TOKEN`.
+fn gitlab(ws: &WorkspaceConfig, ctx: &ProviderContext) -> Result<Box<dyn Provider>, String> {
+    let credential = Arc::new(orgsync_core::http::GitlabPrivateToken::new(
+        ws.credentials.reference(),
+        secret(ws)?,
+    ));
+    let rest_root = format!("{}/api/v4", ws.api_url.trim_end_matches('/'));
+    let client = ctx
+        .http
+        .workspace(
+            orgsync_core::ProviderKind::Gitlab,
+            ws.name.clone(),
+            &rest_root,
+            credential,
+        )
+        .map_err(|e| e.to_string())?
+        .with_cache(Arc::clone(&ctx.cache))
+        .with_observer(Arc::clone(&ctx.observer));
+    Ok(Box::new(orgsync_gitlab::GitlabProvider::new(
+        client,
+        ws.account.clone(),
+        ws.host(),
+    )))
 }
 
 fn bitbucket(ws: &WorkspaceConfig, _ctx: &ProviderContext) -> Result<Box<dyn Provider>, String> {

@@ -1,0 +1,643 @@
+//! orgsync's GitLab provider: one GitLab group (with all its subgroups and projects) as a
+//! [`Snapshot`].
+//!
+//! # What it reads (fewest requests first)
+//!
+//! 1. `GET /groups/:id?with_projects=false`: the group's id and full path.
+//! 2. `GET /groups/:id/members/all`: the workspace's members, one row per user at the highest of
+//!    direct, inherited and invited-group levels. Blocked, deactivated (and banned) accounts
+//!    become [`MemberState::Blocked`]/[`MemberState::Deactivated`], memberships awaiting approval
+//!    [`MemberState::Awaiting`]; expired memberships are already gone from GitLab's answer. Bots
+//!    (GitLab's group and project access-token users, `group_<id>_bot_<hex>` /
+//!    `project_<id>_bot_<hex>`) get `bot = true` and no verdict unless
+//!    [`FetchPolicy::include_bots`].
+//! 3. `GET /groups/:id/projects?include_subgroups=true&with_shared=…`: every project of the tree;
+//!    projects merely shared into the tree only with [`FetchPolicy::include_shared_projects`].
+//!    A repository's name is its path relative to the group (`backend/api`); shared projects
+//!    from outside keep their full path.
+//! 4. Teams (unless off): `GET /groups/:id/descendant_groups`, then `GET /groups/:sub/members`
+//!    per subgroup (direct members, as ARCHITECTURE.md asks for GitLab).
+//! 5. Per-project checks, only for members still undecided, only while some are left:
+//!    `GET /projects/:id/members/all?user_ids[]=…` restricted to those members.
+//!
+//! # How "reads every repository" is decided
+//!
+//! The floor is [`FetchPolicy::min_access_level`] (20, Reporter, when unset). A member at or
+//! above the floor on the group itself reads every project of the tree: GitLab memberships are
+//! inherited by every subgroup and project and can only be raised below. Everyone else (Guests,
+//! Planners under the default floor, Minimal access, invited-group members capped below the
+//! floor) is undecided and checked against the `members/all` list of each in-scope private
+//! project, where being absent, below the floor or awaiting approval is a "cannot read" from an
+//! authoritative list. Projects shared in from outside the tree are checked for everyone, since
+//! a level on the group says nothing about them.
+//!
+//! Public and internal projects count as readable by every member and are never checked:
+//! public by definition, internal because GitLab lets every signed-in, non-external user read
+//! them (PROVIDERS.md 2.2: Guest on internal projects reads through visibility). A workspace that
+//! must not count internal projects can exclude them by name.
+//!
+//! Checks run on projects at the top of the tree first (they are the ones Guests of a subgroup
+//! cannot read) and stop as soon as no undecided member is left.
+//!
+//! # Teams
+//!
+//! Every subgroup is a team: slug = its path relative to the group (`backend/api`), parent = the
+//! parent subgroup's slug, members = its direct members who are active workspace members
+//! (Maintainer and Owner are team maintainers), repositories (mode `full`) = the projects of the
+//! subgroup and of every subgroup below it, at `read`: a team's members are guaranteed nothing
+//! more than what each individual's level gives, and the directory records team access, not
+//! personal levels.
+//!
+//! # Why lists do not use the `gitlab` crate's `api::paged`
+//!
+//! Single objects go through the crate's `query_async` on our [`AsyncClient`] adapter
+//! ([`api::Adapter`]). Lists are built with the crate's endpoint builders but read by our
+//! layer's pager, because the crate's offset pagination fights the layer: it decides the last
+//! page by a short page (one extra request whenever a list is an exact multiple of 100, which
+//! shows in the request counts), ignores `x-next-page` and `Link` for offset lists, and has no
+//! page cap; our pager follows `Link`/`x-next-page`, caps pages and bytes, and fails the fetch
+//! on any bad page.
+//!
+//! [`AsyncClient`]: gitlab::api::AsyncClient
+
+pub mod api;
+pub mod model;
+
+use api::{DescendantGroups, GroupDetails, InvitedGroups};
+use async_trait::async_trait;
+use gitlab::api::common::NameOrId;
+use gitlab::api::groups::members::{AllGroupMembers, GroupMembers};
+use gitlab::api::groups::projects::GroupProjects;
+use gitlab::api::projects::members::AllProjectMembers;
+use model::{CurrentUser, Group, MemberRow, ProjectRow, TokenSelf};
+use orgsync_core::http::WorkspaceClient;
+use orgsync_core::{
+    AccessVerdict, Account, FetchPolicy, Member, MemberState, Permission, Provider, ProviderError,
+    ProviderKind, Repository, Snapshot, Team, TeamMember, TeamRepository, TeamRole, TeamsMode,
+    Visibility,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The default floor: Reporter reads code in private projects.
+pub const DEFAULT_MIN_ACCESS_LEVEL: u8 = 20;
+
+/// Most user ids per `user_ids[]` filtered request, so a URL stays well under 8 KiB.
+const USER_IDS_PER_REQUEST: usize = 100;
+
+/// One GitLab group as a provider account.
+pub struct GitlabProvider {
+    client: WorkspaceClient,
+    group: String,
+    host: String,
+}
+
+impl GitlabProvider {
+    /// `client` must have the REST root as base URL (`https://gitlab.example.com/api/v4`);
+    /// `group` is the group's full path (`acme/platform`) or numeric id; `host` is what
+    /// identities are recorded under.
+    pub fn new(client: WorkspaceClient, group: impl Into<String>, host: impl Into<String>) -> Self {
+        GitlabProvider {
+            client,
+            group: group.into(),
+            host: host.into(),
+        }
+    }
+
+    fn group_ref(&self) -> NameOrId<'_> {
+        match self.group.parse::<u64>() {
+            Ok(id) => NameOrId::Id(id),
+            Err(_) => NameOrId::Name(self.group.as_str().into()),
+        }
+    }
+}
+
+/// GitLab's role names for access levels.
+pub fn role_name(access_level: u8) -> &'static str {
+    match access_level {
+        50.. => "owner",
+        40..=49 => "maintainer",
+        30..=39 => "developer",
+        20..=29 => "reporter",
+        15..=19 => "planner",
+        10..=14 => "guest",
+        _ => "minimal_access",
+    }
+}
+
+/// GitLab names the bot users of group and project access tokens `group_<id>_bot_<hex>` and
+/// `project_<id>_bot_<hex>` (older ones without the suffix); member rows carry no bot flag.
+pub fn is_bot_username(username: &str) -> bool {
+    let rest = username
+        .strip_prefix("group_")
+        .or_else(|| username.strip_prefix("project_"));
+    let Some(rest) = rest else { return false };
+    let Some((id, tail)) = rest.split_once("_bot") else {
+        return false;
+    };
+    !id.is_empty()
+        && id.bytes().all(|b| b.is_ascii_digit())
+        && (tail.is_empty()
+            || tail
+                .strip_prefix('_')
+                .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric())))
+}
+
+fn member_state(row: &MemberRow) -> MemberState {
+    match row.state.as_str() {
+        "active" if row.awaiting() => MemberState::Awaiting,
+        "active" => MemberState::Active,
+        "deactivated" => MemberState::Deactivated,
+        // blocked, ldap_blocked, banned, blocked_pending_approval: none may be admitted.
+        _ => MemberState::Blocked,
+    }
+}
+
+fn visibility(text: &str) -> Visibility {
+    match text {
+        "public" => Visibility::Public,
+        "internal" => Visibility::Internal,
+        _ => Visibility::Private,
+    }
+}
+
+/// The floor a policy asks for.
+pub fn floor(policy: &FetchPolicy) -> u8 {
+    if policy.min_access_level == 0 {
+        DEFAULT_MIN_ACCESS_LEVEL
+    } else {
+        policy.min_access_level
+    }
+}
+
+/// A project with what the decision needs.
+struct Project {
+    repository: Repository,
+    /// Inside the configured group's tree (covered by a group-level membership).
+    in_tree: bool,
+    /// Depth of its namespace below the group (0: the group itself), for the check order.
+    depth: usize,
+    namespace_path: String,
+}
+
+#[async_trait]
+impl Provider for GitlabProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Gitlab
+    }
+
+    async fn fetch(&self, policy: &FetchPolicy) -> Result<Snapshot, ProviderError> {
+        let client = self.client.for_fetch(policy);
+        let group: Group = api::get(
+            &client,
+            &GroupDetails {
+                group: self.group_ref(),
+            },
+        )
+        .await?;
+        let root_path = group.full_path.clone();
+        let prefix = format!("{root_path}/");
+
+        let rows: Vec<MemberRow> = api::list(
+            &client,
+            &builder_error(AllGroupMembers::builder().group(group.id).build())?,
+        )
+        .await?;
+        let projects: Vec<ProjectRow> = api::list(
+            &client,
+            &builder_error(
+                GroupProjects::builder()
+                    .group(group.id)
+                    .include_subgroups(true)
+                    .with_shared(policy.include_shared_projects)
+                    .build(),
+            )?,
+        )
+        .await?;
+        let projects: Vec<Project> = projects
+            .into_iter()
+            .map(|p| {
+                let ns = p.namespace.full_path.clone().unwrap_or_else(|| {
+                    p.path_with_namespace
+                        .rsplit_once('/')
+                        .map_or(String::new(), |(n, _)| n.to_string())
+                });
+                let in_tree = ns == root_path || ns.starts_with(&prefix);
+                let name = p
+                    .path_with_namespace
+                    .strip_prefix(&prefix)
+                    .map_or_else(|| p.path_with_namespace.clone(), str::to_string);
+                let depth = if in_tree {
+                    ns.strip_prefix(&root_path)
+                        .map_or(0, |r| r.matches('/').count())
+                } else {
+                    0
+                };
+                Project {
+                    repository: Repository {
+                        id: p.id.to_string(),
+                        name,
+                        archived: p.archived,
+                        fork: p.forked_from_project.as_ref().is_some_and(|v| !v.is_null()),
+                        visibility: visibility(&p.visibility),
+                    },
+                    in_tree,
+                    depth,
+                    namespace_path: ns,
+                }
+            })
+            .collect();
+
+        let mut members: Vec<Member> = rows
+            .iter()
+            .map(|row| {
+                let state = member_state(row);
+                let bot = is_bot_username(&row.username);
+                let evaluate = state == MemberState::Active
+                    && (!bot || policy.include_bots)
+                    && policy.needs_access_verdict(&row.username);
+                Member {
+                    id: row.id.to_string(),
+                    login: row.username.clone(),
+                    name: row.name.clone(),
+                    email: row.email.clone(),
+                    role: role_name(row.access_level).to_string(),
+                    is_owner: row.access_level >= 50,
+                    state,
+                    bot,
+                    // Decided below for the members that need it.
+                    access: if evaluate {
+                        AccessVerdict::ReadsAll
+                    } else {
+                        AccessVerdict::NotEvaluated
+                    },
+                }
+            })
+            .collect();
+
+        self.decide(&client, policy, &rows, &projects, &mut members)
+            .await?;
+
+        let teams = match policy.teams {
+            TeamsMode::Off => None,
+            mode => Some(
+                self.teams(&client, group.id, &root_path, mode, &projects, &members)
+                    .await?,
+            ),
+        };
+
+        Ok(Snapshot {
+            provider: ProviderKind::Gitlab,
+            host: self.host.clone(),
+            account: Account {
+                id: group.id.to_string(),
+                login: root_path,
+                name: Some(group.name),
+                base_permission: Permission::None,
+            },
+            members,
+            repositories: projects.into_iter().map(|p| p.repository).collect(),
+            teams,
+            teams_unavailable: None,
+            requests: client.request_counts(),
+        })
+    }
+
+    async fn check(&self) -> Result<Vec<String>, ProviderError> {
+        let client = self.client.with_fresh_counts();
+        let mut report = Vec::new();
+        let token: TokenSelf = api::get(
+            &client,
+            &gitlab::api::personal_access_tokens::PersonalAccessTokenSelf::builder()
+                .build()
+                .map_err(|e| ProviderError::Other(e.to_string()))?,
+        )
+        .await?;
+        let reads_api = token.scopes.iter().any(|s| s == "api" || s == "read_api");
+        if !reads_api {
+            return Err(ProviderError::Forbidden {
+                provider: ProviderKind::Gitlab,
+                credential: client.credential_reference().to_string(),
+                route: "/personal_access_tokens/self".to_string(),
+                detail: format!("the token has the scopes [{}]", token.scopes.join(", ")),
+                needed: "the read_api scope (or api)".to_string(),
+            });
+        }
+        if token.active == Some(false) {
+            return Err(ProviderError::Unauthorized {
+                provider: ProviderKind::Gitlab,
+                credential: client.credential_reference().to_string(),
+                detail: "the token is revoked or expired".to_string(),
+            });
+        }
+        report.push(format!(
+            "token scopes: {}{}",
+            token.scopes.join(", "),
+            token
+                .expires_at
+                .map(|d| format!(" (expires {d})"))
+                .unwrap_or_default()
+        ));
+        let user: CurrentUser = api::get(
+            &client,
+            &gitlab::api::users::CurrentUser::builder()
+                .build()
+                .map_err(|e| ProviderError::Other(e.to_string()))?,
+        )
+        .await?;
+        let admin = user.is_admin.unwrap_or(false);
+        report.push(format!(
+            "acts as user {} (id {}){}",
+            user.username,
+            user.id,
+            if admin {
+                ", an instance administrator"
+            } else if user.bot.unwrap_or(false) {
+                ", a group/project access-token bot"
+            } else {
+                ""
+            }
+        ));
+        let group: Group = api::get(
+            &client,
+            &GroupDetails {
+                group: self.group_ref(),
+            },
+        )
+        .await?;
+        report.push(format!(
+            "group {} (id {}) is visible",
+            group.full_path, group.id
+        ));
+        if !admin {
+            let rows: Vec<MemberRow> = api::list(
+                &client,
+                &builder_error(
+                    AllGroupMembers::builder()
+                        .group(group.id)
+                        .user_id(user.id)
+                        .build(),
+                )?,
+            )
+            .await?;
+            match rows.first() {
+                Some(row) if row.access_level >= DEFAULT_MIN_ACCESS_LEVEL && !row.awaiting() => {
+                    report.push(format!(
+                        "the token's user is {} ({}) in the group, enough to see every project and its members",
+                        role_name(row.access_level),
+                        row.access_level
+                    ));
+                }
+                Some(row) => {
+                    return Err(ProviderError::Forbidden {
+                        provider: ProviderKind::Gitlab,
+                        credential: client.credential_reference().to_string(),
+                        route: "/groups/:id/members/all".to_string(),
+                        detail: format!(
+                            "the token's user {} is only {} ({}){} in {}, so private projects may be hidden from it",
+                            user.username,
+                            role_name(row.access_level),
+                            row.access_level,
+                            if row.awaiting() {
+                                ", awaiting approval,"
+                            } else {
+                                ""
+                            },
+                            group.full_path
+                        ),
+                        needed:
+                            "a user with at least Reporter (20) in the group, or an administrator"
+                                .to_string(),
+                    });
+                }
+                None => {
+                    return Err(ProviderError::Forbidden {
+                        provider: ProviderKind::Gitlab,
+                        credential: client.credential_reference().to_string(),
+                        route: "/groups/:id/members/all".to_string(),
+                        detail: format!(
+                            "the token's user {} is not a member of {}",
+                            user.username, group.full_path
+                        ),
+                        needed:
+                            "a user with at least Reporter (20) in the group, or an administrator"
+                                .to_string(),
+                    });
+                }
+            }
+        }
+        let invited: Vec<Group> = api::list(&client, &InvitedGroups { group: group.id }).await?;
+        report.push(format!(
+            "members list readable; {} invited group(s) contribute members",
+            invited.len()
+        ));
+        Ok(report)
+    }
+}
+
+fn builder_error<T, E: std::fmt::Display>(built: Result<T, E>) -> Result<T, ProviderError> {
+    built.map_err(|e| ProviderError::Other(format!("could not build a GitLab request: {e}")))
+}
+
+impl GitlabProvider {
+    /// Sets `CannotRead` for every evaluated member who misses an in-scope project, checking only
+    /// undecided members and only while some are left.
+    async fn decide(
+        &self,
+        client: &WorkspaceClient,
+        policy: &FetchPolicy,
+        rows: &[MemberRow],
+        projects: &[Project],
+        members: &mut [Member],
+    ) -> Result<(), ProviderError> {
+        let floor = floor(policy);
+        let evaluated: Vec<usize> = members
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.access == AccessVerdict::ReadsAll)
+            .map(|(i, _)| i)
+            .collect();
+        // Below the floor on the group: undecided for every project.
+        let mut low: BTreeSet<u64> = evaluated
+            .iter()
+            .filter(|i| rows[**i].access_level < floor)
+            .map(|i| rows[*i].id)
+            .collect();
+        // At the floor: undecided only for projects from outside the tree.
+        let mut high: BTreeSet<u64> = evaluated
+            .iter()
+            .filter(|i| rows[**i].access_level >= floor)
+            .map(|i| rows[*i].id)
+            .collect();
+        let mut order: Vec<&Project> = projects
+            .iter()
+            .filter(|p| policy.scope.includes(&p.repository))
+            .filter(|p| p.repository.visibility == Visibility::Private)
+            .collect();
+        // Outside projects concern everyone; then the top of the tree, where subgroup-only
+        // members fail first.
+        order.sort_by_key(|p| {
+            (
+                p.in_tree,
+                p.depth,
+                p.namespace_path.clone(),
+                p.repository.name.clone(),
+            )
+        });
+        let mut verdicts: BTreeMap<u64, String> = BTreeMap::new();
+        for project in order {
+            let mut asked: BTreeSet<u64> = low.clone();
+            if !project.in_tree {
+                asked.extend(high.iter().copied());
+            }
+            if asked.is_empty() {
+                // Only members at the floor are left, and this project is covered for them.
+                continue;
+            }
+            let id: u64 = project
+                .repository
+                .id
+                .parse()
+                .map_err(|_| ProviderError::Other("project id is not numeric".to_string()))?;
+            let mut readers = BTreeSet::new();
+            let asked_list: Vec<u64> = asked.iter().copied().collect();
+            for chunk in asked_list.chunks(USER_IDS_PER_REQUEST) {
+                let endpoint = builder_error(
+                    AllProjectMembers::builder()
+                        .project(id)
+                        .user_ids(chunk.iter().copied())
+                        .build(),
+                )?;
+                let found: Vec<MemberRow> = api::list(client, &endpoint).await?;
+                readers.extend(
+                    found
+                        .iter()
+                        .filter(|r| r.access_level >= floor && !r.awaiting())
+                        .map(|r| r.id),
+                );
+            }
+            for user in asked {
+                if !readers.contains(&user) {
+                    verdicts.insert(user, project.repository.name.clone());
+                    low.remove(&user);
+                    high.remove(&user);
+                }
+            }
+            if low.is_empty() && high.is_empty() {
+                break;
+            }
+        }
+        for m in members.iter_mut() {
+            if let Ok(id) = m.id.parse::<u64>()
+                && let Some(repository) = verdicts.remove(&id)
+            {
+                m.access = AccessVerdict::CannotRead { repository };
+            }
+        }
+        Ok(())
+    }
+
+    /// Subgroups as teams.
+    async fn teams(
+        &self,
+        client: &WorkspaceClient,
+        group: u64,
+        root_path: &str,
+        mode: TeamsMode,
+        projects: &[Project],
+        members: &[Member],
+    ) -> Result<Vec<Team>, ProviderError> {
+        let prefix = format!("{root_path}/");
+        let subgroups: Vec<Group> = api::list(client, &DescendantGroups { group }).await?;
+        let slug_of: BTreeMap<u64, String> = subgroups
+            .iter()
+            .map(|g| {
+                (
+                    g.id,
+                    g.full_path
+                        .strip_prefix(&prefix)
+                        .map_or_else(|| g.full_path.clone(), str::to_string),
+                )
+            })
+            .collect();
+        let active: BTreeSet<&str> = members
+            .iter()
+            .filter(|m| m.state == MemberState::Active)
+            .map(|m| m.id.as_str())
+            .collect();
+        let mut teams = Vec::new();
+        for sub in &subgroups {
+            let direct: Vec<MemberRow> = api::list(
+                client,
+                &builder_error(GroupMembers::builder().group(sub.id).build())?,
+            )
+            .await?;
+            let team_members = direct
+                .iter()
+                .filter(|r| !r.awaiting() && r.state == "active")
+                .filter(|r| active.contains(r.id.to_string().as_str()))
+                .map(|r| TeamMember {
+                    member_id: r.id.to_string(),
+                    role: if r.access_level >= 40 {
+                        TeamRole::Maintainer
+                    } else {
+                        TeamRole::Member
+                    },
+                })
+                .collect();
+            let repositories = if mode == TeamsMode::Full {
+                let sub_prefix = format!("{}/", sub.full_path);
+                projects
+                    .iter()
+                    .filter(|p| {
+                        p.namespace_path == sub.full_path
+                            || p.namespace_path.starts_with(&sub_prefix)
+                    })
+                    .map(|p| TeamRepository {
+                        repository: p.repository.name.clone(),
+                        permission: Permission::Read,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            teams.push(Team {
+                id: sub.id.to_string(),
+                slug: slug_of.get(&sub.id).cloned().unwrap_or_default(),
+                name: sub.name.clone(),
+                parent: sub
+                    .parent_id
+                    .filter(|p| *p != group)
+                    .and_then(|p| slug_of.get(&p).cloned()),
+                members: team_members,
+                repositories,
+            });
+        }
+        Ok(teams)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bot_usernames_follow_gitlabs_access_token_pattern() {
+        assert!(is_bot_username("group_1000_bot_a1b2c3d4"));
+        assert!(is_bot_username("project_42_bot"));
+        assert!(!is_bot_username("group_admin"));
+        assert!(!is_bot_username("alice"));
+        assert!(!is_bot_username("project_x_bot_1"));
+    }
+
+    #[test]
+    fn roles_follow_access_levels() {
+        assert_eq!(role_name(50), "owner");
+        assert_eq!(role_name(15), "planner");
+        assert_eq!(role_name(5), "minimal_access");
+    }
+
+    #[test]
+    fn default_policy_floor_is_reporter() {
+        assert_eq!(floor(&FetchPolicy::default()), 20);
+    }
+}
