@@ -1,0 +1,545 @@
+//! One fetch of an organisation, in the order that lets later steps skip work:
+//!
+//! 1. `GET /orgs/{org}` for the base permission (`default_repository_permission`);
+//! 2. `GET /orgs/{org}/members?role=admin`, then every member (`/members` lists active members
+//!    only: pending invitees are never in it, and an invitation's id is not a user id, so the
+//!    invitations list is not read at all);
+//! 3. `GET /orgs/{org}/repos?type=all` (every repository, in scope or not);
+//! 4. teams, when replication asks for them or when team grants can still prove access: the team
+//!    list, each team's repositories, and the members of the teams that matter;
+//! 5. collaborator lists (`affiliation=all`) of in-scope private repositories where some member
+//!    is still undecided, a few at a time, stopping when nobody is left undecided;
+//! 6. `GET /users/{login}` for the members who would be admitted, to keep suspended accounts out.
+//!
+//! Any request that finally fails fails the whole fetch: a decision is never made on a partial
+//! list.
+
+use crate::GithubOptions;
+use crate::api;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use orgsync_core::http::{Route, WorkspaceClient};
+use orgsync_core::snapshot::RequestCounts;
+use orgsync_core::{
+    AccessVerdict, Account, AdmitRule, FetchPolicy, Member, MemberState, Permission, ProviderError,
+    ProviderKind, Repository, Snapshot, Team, TeamMember, TeamRepository, TeamRole, TeamsMode,
+    Visibility,
+};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+
+/// GitHub's largest page; fewer pages means fewer requests.
+const PER_PAGE: u32 = 100;
+
+/// Runs `f` over `items` with at most `limit` in flight, keeping the input order; the first error
+/// ends the whole batch.
+pub(crate) async fn buffered<T, R, F, Fut>(
+    items: Vec<T>,
+    limit: usize,
+    f: F,
+) -> Result<Vec<R>, ProviderError>
+where
+    F: FnMut(T) -> Fut,
+    Fut: Future<Output = Result<R, ProviderError>>,
+{
+    stream::iter(items.into_iter().map(f))
+        .buffered(limit.max(1))
+        .try_collect()
+        .await
+}
+
+fn visibility_of(repo: &api::Repository) -> Visibility {
+    match repo.visibility.as_deref() {
+        Some("public") => Visibility::Public,
+        Some("internal") => Visibility::Internal,
+        Some(_) => Visibility::Private,
+        None if repo.private => Visibility::Private,
+        None => Visibility::Public,
+    }
+}
+
+/// A team's permission on a repository from a team repository listing.
+fn team_permission(repo: &api::Repository) -> Permission {
+    let from_role = repo.role_name.as_deref().and_then(Permission::parse);
+    let from_flags = repo.permissions.map(api::Permissions::highest);
+    match (from_role, from_flags) {
+        (Some(a), Some(b)) => a.max(b),
+        (Some(a), None) => a,
+        (None, Some(b)) => b,
+        // A repository on a team's list without permissions: GitHub's minimum team grant is read.
+        (None, None) => Permission::Read,
+    }
+}
+
+/// What was read about one team.
+struct TeamData {
+    team: api::Team,
+    repositories: Option<Vec<api::Repository>>,
+    /// Member id -> role; includes child-team members.
+    members: Option<Vec<(u64, TeamRole)>>,
+}
+
+pub(crate) struct Fetcher<'a> {
+    client: &'a WorkspaceClient,
+    org: &'a str,
+    options: &'a GithubOptions,
+}
+
+impl<'a> Fetcher<'a> {
+    pub(crate) fn new(
+        client: &'a WorkspaceClient,
+        org: &'a str,
+        options: &'a GithubOptions,
+    ) -> Self {
+        Self {
+            client,
+            org,
+            options,
+        }
+    }
+
+    fn list(&self, template: &'static str, path: String) -> Route {
+        Route::new(template, path).query("per_page", PER_PAGE)
+    }
+
+    async fn team_repositories(&self, slug: &str) -> Result<Vec<api::Repository>, ProviderError> {
+        self.client
+            .get_all(&self.list(
+                "/orgs/{org}/teams/{team_slug}/repos",
+                format!("/orgs/{}/teams/{slug}/repos", self.org),
+            ))
+            .await
+    }
+
+    /// A team's members with their roles. The `role` field is used when GitHub sends it for
+    /// every member; otherwise the maintainers come from a second, `role=maintainer` listing.
+    async fn team_members(
+        &self,
+        slug: &str,
+        need_roles: bool,
+    ) -> Result<Vec<(u64, TeamRole)>, ProviderError> {
+        let path = format!("/orgs/{}/teams/{slug}/members", self.org);
+        let all: Vec<api::TeamMember> = self
+            .client
+            .get_all(&self.list("/orgs/{org}/teams/{team_slug}/members", path.clone()))
+            .await?;
+        let role_of = |m: &api::TeamMember| match m.role.as_deref() {
+            Some("maintainer") => TeamRole::Maintainer,
+            _ => TeamRole::Member,
+        };
+        if !need_roles || all.iter().all(|m| m.role.is_some()) {
+            return Ok(all.iter().map(|m| (m.id, role_of(m))).collect());
+        }
+        let maintainers: HashSet<u64> = self
+            .client
+            .get_all::<api::TeamMember>(
+                &self
+                    .list("/orgs/{org}/teams/{team_slug}/members", path)
+                    .query("role", "maintainer"),
+            )
+            .await?
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        Ok(all
+            .iter()
+            .map(|m| {
+                let role = if maintainers.contains(&m.id) {
+                    TeamRole::Maintainer
+                } else {
+                    TeamRole::Member
+                };
+                (m.id, role)
+            })
+            .collect())
+    }
+
+    /// Ids of everyone on a repository's collaborator list who can read it.
+    async fn readers(&self, repo: &str) -> Result<HashSet<u64>, ProviderError> {
+        let collaborators: Vec<api::Collaborator> = self
+            .client
+            .get_all(
+                &self
+                    .list(
+                        "/repos/{owner}/{repo}/collaborators",
+                        format!("/repos/{}/{repo}/collaborators", self.org),
+                    )
+                    .query("affiliation", "all"),
+            )
+            .await?;
+        Ok(collaborators
+            .into_iter()
+            .filter(|c| c.permissions.is_none_or(|p| p.highest().can_read()))
+            .map(|c| c.id)
+            .collect())
+    }
+
+    pub(crate) async fn run(
+        &self,
+        policy: &FetchPolicy,
+        host: &str,
+    ) -> Result<Snapshot, ProviderError> {
+        let org: api::Organization = self
+            .client
+            .get_json(&Route::new("/orgs/{org}", format!("/orgs/{}", self.org)))
+            .await?;
+        let base_permission = org
+            .default_repository_permission
+            .as_deref()
+            .and_then(Permission::parse)
+            .unwrap_or(Permission::None);
+
+        let owners: HashSet<u64> = self
+            .client
+            .get_all::<api::SimpleUser>(
+                &self
+                    .list("/orgs/{org}/members", format!("/orgs/{}/members", self.org))
+                    .query("role", "admin"),
+            )
+            .await?
+            .into_iter()
+            .map(|u| u.id)
+            .collect();
+        let listed: Vec<api::SimpleUser> = self
+            .client
+            .get_all(&self.list("/orgs/{org}/members", format!("/orgs/{}/members", self.org)))
+            .await?;
+        let mut members: Vec<Member> = listed
+            .into_iter()
+            .map(|u| {
+                let is_owner = owners.contains(&u.id);
+                Member {
+                    id: u.id.to_string(),
+                    is_owner,
+                    role: if is_owner { "admin" } else { "member" }.to_string(),
+                    bot: u.kind.as_deref() == Some("Bot"),
+                    login: u.login,
+                    name: u.name,
+                    email: u.email,
+                    state: MemberState::Active,
+                    access: AccessVerdict::NotEvaluated,
+                }
+            })
+            .collect();
+
+        let listed_repos: Vec<api::Repository> = self
+            .client
+            .get_all(
+                &self
+                    .list("/orgs/{org}/repos", format!("/orgs/{}/repos", self.org))
+                    .query("type", "all"),
+            )
+            .await?;
+        let repositories: Vec<Repository> = listed_repos
+            .iter()
+            .map(|r| Repository {
+                id: r.id.to_string(),
+                name: r.name.clone(),
+                archived: r.archived,
+                fork: r.fork,
+                visibility: visibility_of(r),
+            })
+            .collect();
+
+        // Who still needs a verdict, and which repositories could deny one.
+        let evaluates = policy.admit == AdmitRule::AllRepositories;
+        let mut undecided: Vec<usize> = Vec::new();
+        for (index, m) in members.iter_mut().enumerate() {
+            if !policy.needs_access_verdict(&m.login) {
+                continue;
+            }
+            if m.is_owner || base_permission.can_read() {
+                m.access = AccessVerdict::ReadsAll;
+            } else {
+                undecided.push(index);
+            }
+        }
+        // Public and internal repositories are readable by every member.
+        let hard: Vec<&Repository> = if evaluates {
+            repositories
+                .iter()
+                .filter(|r| r.visibility == Visibility::Private && policy.scope.includes(r))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let access_needs_teams = !undecided.is_empty() && !hard.is_empty();
+
+        // Teams: for replication, and as cheap proof of access.
+        let want_teams = policy.teams != TeamsMode::Off;
+        let mut teams: Vec<TeamData> = Vec::new();
+        if want_teams || access_needs_teams {
+            let listed: Vec<api::Team> = self
+                .client
+                .get_all(&self.list("/orgs/{org}/teams", format!("/orgs/{}/teams", self.org)))
+                .await?;
+            let want_repos = policy.teams == TeamsMode::Full || access_needs_teams;
+            let repos = if want_repos {
+                let slugs: Vec<String> = listed.iter().map(|t| t.slug.clone()).collect();
+                buffered(slugs, self.options.concurrency, |slug| async move {
+                    self.team_repositories(&slug).await
+                })
+                .await?
+                .into_iter()
+                .map(Some)
+                .collect()
+            } else {
+                listed.iter().map(|_| None).collect::<Vec<_>>()
+            };
+            teams = listed
+                .into_iter()
+                .zip(repos)
+                .map(|(team, repositories)| TeamData {
+                    team,
+                    repositories,
+                    members: None,
+                })
+                .collect();
+            // For access alone, only teams granting an undecided repository need their members.
+            let hard_names: HashSet<String> =
+                hard.iter().map(|r| r.name.to_ascii_lowercase()).collect();
+            let wanted: Vec<usize> = (0..teams.len())
+                .filter(|&i| {
+                    want_teams
+                        || teams[i].repositories.as_ref().is_some_and(|rs| {
+                            rs.iter().any(|r| {
+                                team_permission(r).can_read()
+                                    && hard_names.contains(&r.name.to_ascii_lowercase())
+                            })
+                        })
+                })
+                .collect();
+            let slugs: Vec<(usize, String)> = wanted
+                .iter()
+                .map(|&i| (i, teams[i].team.slug.clone()))
+                .collect();
+            let fetched = buffered(slugs, self.options.concurrency, |(i, slug)| async move {
+                self.team_members(&slug, want_teams).await.map(|m| (i, m))
+            })
+            .await?;
+            for (i, list) in fetched {
+                teams[i].members = Some(list);
+            }
+        }
+
+        if !undecided.is_empty() {
+            self.decide_access(&mut members, undecided, &hard, &teams)
+                .await?;
+        }
+
+        if self.options.check_suspended {
+            self.mark_suspended(&mut members, policy).await?;
+        }
+
+        let snapshot_teams = want_teams.then(|| replicate(&teams, &members, policy.teams));
+        Ok(Snapshot {
+            provider: ProviderKind::Github,
+            host: host.to_owned(),
+            account: Account {
+                id: org.id.to_string(),
+                login: org.login,
+                name: org.name,
+                base_permission,
+            },
+            members,
+            repositories,
+            teams: snapshot_teams,
+            teams_unavailable: None,
+            requests: RequestCounts::default(),
+        })
+    }
+
+    /// Settles every undecided member: team grants prove reads; a collaborator list that lacks
+    /// a member proves the opposite. Lists are read only where someone is still unproven.
+    async fn decide_access(
+        &self,
+        members: &mut [Member],
+        undecided: Vec<usize>,
+        hard: &[&Repository],
+        teams: &[TeamData],
+    ) -> Result<(), ProviderError> {
+        let ids: Vec<u64> = members
+            .iter()
+            .map(|m| m.id.parse::<u64>().unwrap_or(u64::MAX))
+            .collect();
+        // Repository (lower case) -> members a team grant proves can read it.
+        let mut proven: HashMap<String, HashSet<u64>> = HashMap::new();
+        for t in teams {
+            let (Some(repos), Some(list)) = (&t.repositories, &t.members) else {
+                continue;
+            };
+            for r in repos.iter().filter(|r| team_permission(r).can_read()) {
+                proven
+                    .entry(r.name.to_ascii_lowercase())
+                    .or_default()
+                    .extend(list.iter().map(|(id, _)| *id));
+            }
+        }
+        let empty = HashSet::new();
+        let proven_for = |repo: &Repository| {
+            proven
+                .get(&repo.name.to_ascii_lowercase())
+                .unwrap_or(&empty)
+        };
+
+        let mut open: Vec<usize> = undecided;
+        let mut next = 0;
+        while !open.is_empty() && next < hard.len() {
+            // The next few repositories that still have an unproven member.
+            let mut batch: Vec<&Repository> = Vec::new();
+            while next < hard.len() && batch.len() < self.options.concurrency.max(1) {
+                let repo = hard[next];
+                next += 1;
+                let by_team = proven_for(repo);
+                if open.iter().any(|&i| !by_team.contains(&ids[i])) {
+                    batch.push(repo);
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let names: Vec<String> = batch.iter().map(|r| r.name.clone()).collect();
+            let lists = buffered(names, self.options.concurrency, |name| async move {
+                self.readers(&name).await
+            })
+            .await?;
+            for (repo, readers) in batch.iter().zip(lists) {
+                let by_team = proven_for(repo);
+                open.retain(|&i| {
+                    let id = ids[i];
+                    if by_team.contains(&id) || readers.contains(&id) {
+                        true
+                    } else {
+                        members[i].access = AccessVerdict::CannotRead {
+                            repository: repo.name.clone(),
+                        };
+                        false
+                    }
+                });
+            }
+        }
+        for i in open {
+            members[i].access = AccessVerdict::ReadsAll;
+        }
+        Ok(())
+    }
+
+    /// Marks suspended accounts among the members who would otherwise be admitted, and fills
+    /// in their names and e-mails (member lists carry neither).
+    async fn mark_suspended(
+        &self,
+        members: &mut [Member],
+        policy: &FetchPolicy,
+    ) -> Result<(), ProviderError> {
+        let candidates: Vec<(usize, String)> = members
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| {
+                policy.exclude_members.matching(&m.login).is_none()
+                    && match policy.admit {
+                        AdmitRule::AllMembers => true,
+                        AdmitRule::AllRepositories => m.access == AccessVerdict::ReadsAll,
+                    }
+            })
+            .map(|(i, m)| (i, m.login.clone()))
+            .collect();
+        let users = buffered(
+            candidates,
+            self.options.concurrency,
+            |(i, login)| async move {
+                self.client
+                    .get_json::<api::PublicUser>(&Route::new(
+                        "/users/{username}",
+                        format!("/users/{login}"),
+                    ))
+                    .await
+                    .map(|u| (i, u))
+            },
+        )
+        .await?;
+        for (i, user) in users {
+            let member = &mut members[i];
+            if user.id.to_string() != member.id {
+                // The login moved to another account between two requests: this is not our
+                // member's profile, so it proves nothing either way.
+                return Err(ProviderError::Malformed {
+                    provider: ProviderKind::Github,
+                    route: "/users/{username}".to_owned(),
+                    detail: "a member's login now belongs to another account (renamed during the \
+                             fetch); the next run will see a consistent picture"
+                        .to_owned(),
+                });
+            }
+            member.name = member.name.take().or(user.name);
+            member.email = member.email.take().or(user.email);
+            if user.suspended_at.is_some() {
+                member.state = MemberState::Suspended;
+                member.access = AccessVerdict::NotEvaluated;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Teams for replication: members restricted to active organisation members; repositories
+/// with the team's own and its ancestors' grants (a child team inherits its parent's).
+fn replicate(teams: &[TeamData], members: &[Member], mode: TeamsMode) -> Vec<Team> {
+    let active: HashSet<&str> = members
+        .iter()
+        .filter(|m| m.state == MemberState::Active)
+        .map(|m| m.id.as_str())
+        .collect();
+    let by_slug: HashMap<String, &TeamData> = teams
+        .iter()
+        .map(|t| (t.team.slug.to_ascii_lowercase(), t))
+        .collect();
+    teams
+        .iter()
+        .map(|t| {
+            let mut roles: BTreeMap<String, TeamRole> = BTreeMap::new();
+            for (id, role) in t.members.iter().flatten() {
+                let id = id.to_string();
+                if active.contains(id.as_str()) {
+                    let entry = roles.entry(id).or_insert(*role);
+                    *entry = (*entry).max(*role);
+                }
+            }
+            let mut repositories: BTreeMap<String, Permission> = BTreeMap::new();
+            if mode == TeamsMode::Full {
+                let mut cursor = Some(t);
+                let mut seen = HashSet::new();
+                while let Some(team) = cursor {
+                    if !seen.insert(team.team.slug.to_ascii_lowercase()) {
+                        break;
+                    }
+                    for r in team.repositories.iter().flatten() {
+                        let p = team_permission(r);
+                        let entry = repositories.entry(r.name.clone()).or_insert(p);
+                        *entry = (*entry).max(p);
+                    }
+                    cursor = team
+                        .team
+                        .parent
+                        .as_ref()
+                        .and_then(|p| by_slug.get(&p.slug.to_ascii_lowercase()).copied());
+                }
+            }
+            Team {
+                id: t.team.id.to_string(),
+                slug: t.team.slug.clone(),
+                name: t.team.name.clone(),
+                parent: t.team.parent.as_ref().map(|p| p.slug.clone()),
+                members: roles
+                    .into_iter()
+                    .map(|(member_id, role)| TeamMember { member_id, role })
+                    .collect(),
+                repositories: repositories
+                    .into_iter()
+                    .map(|(repository, permission)| TeamRepository {
+                        repository,
+                        permission,
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,158 @@
+//! orgsync's GitHub provider: github.com, GitHub Enterprise Cloud and Enterprise Server
+//! (`api_url = "https://HOST/api/v3"`), with personal access tokens (classic or fine-grained)
+//! or a GitHub App installation ([`GithubAppCredential`]).
+//!
+//! Every request goes through the core HTTP layer ([`orgsync_core::http`]): pacing, retries,
+//! conditional requests and counting happen there. This crate decides *what* to read, and reads
+//! as little as the answer allows (see [`fetch`] for the order of reasoning):
+//!
+//! * owners (`role=admin`) read everything, and a base permission of read or more gives every
+//!   member every repository: then no per-repository request is made at all;
+//! * public and internal repositories are readable by every member;
+//! * team grants prove access cheaply (a team's member list includes its child teams' members,
+//!   who inherit the team's repositories);
+//! * only a repository's collaborator list (`affiliation=all`, which includes owners, base
+//!   permission, team and direct grants) may say that a member *cannot* read it; it is fetched
+//!   only for in-scope repositories where some member is still undecided, and the loop stops as
+//!   soon as nobody is left undecided.
+//!
+//! What it is not for: webhooks (the daemon receives them) and writing to GitHub.
+
+mod api;
+mod app;
+mod check;
+pub mod fetch;
+
+pub use app::GithubAppCredential;
+
+use async_trait::async_trait;
+use orgsync_core::http::WorkspaceClient;
+use orgsync_core::{FetchPolicy, Provider, ProviderError, ProviderKind, Snapshot};
+use std::sync::Arc;
+
+/// Tuning that does not change the answer, only how it is obtained.
+#[derive(Debug, Clone)]
+pub struct GithubOptions {
+    /// Requests in flight at once for independent reads (team members, team repositories,
+    /// account checks, collaborator lists). The host's pacing limiter still applies.
+    pub concurrency: usize,
+    /// Look up `GET /users/{login}` for each member who would otherwise be admitted, to keep
+    /// suspended accounts out (Enterprise Server lists them as members). Costs one request per
+    /// such member on a cold fetch and a free `304` afterwards.
+    pub check_suspended: bool,
+}
+
+impl Default for GithubOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            check_suspended: true,
+        }
+    }
+}
+
+/// One GitHub organisation, read with one credential.
+pub struct GithubProvider {
+    client: WorkspaceClient,
+    org: String,
+    host: String,
+    options: GithubOptions,
+    app: Option<Arc<GithubAppCredential>>,
+}
+
+impl std::fmt::Debug for GithubProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GithubProvider")
+            .field("client", &self.client)
+            .field("org", &self.org)
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GithubProvider {
+    /// `client` is a GitHub workspace client (base URL `https://api.github.com` or
+    /// `https://HOST/api/v3`) with its credential, cache and observer set.
+    pub fn new(client: WorkspaceClient, org: impl Into<String>) -> Self {
+        let host = host_of(client.base_url());
+        Self {
+            client,
+            org: org.into(),
+            host,
+            options: GithubOptions::default(),
+            app: None,
+        }
+    }
+
+    /// The host identities belong to (default: the host of the base URL, without port).
+    pub fn with_host(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
+    pub fn with_options(mut self, options: GithubOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Tells the provider that `client` authenticates with this App, so each fetch's request
+    /// counts include the token exchanges it caused.
+    pub fn with_app(mut self, app: Arc<GithubAppCredential>) -> Self {
+        self.app = Some(app);
+        self
+    }
+
+    pub fn org(&self) -> &str {
+        &self.org
+    }
+}
+
+/// `scheme://host[:port]/…` → `host`.
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host.to_owned(),
+        _ => authority.to_owned(),
+    }
+}
+
+#[async_trait]
+impl Provider for GithubProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Github
+    }
+
+    async fn fetch(&self, policy: &FetchPolicy) -> Result<Snapshot, ProviderError> {
+        let client = self.client.for_fetch(policy);
+        let exchanges_before = self.app.as_ref().map(|a| a.exchange_counts());
+        let mut snapshot = fetch::Fetcher::new(&client, &self.org, &self.options)
+            .run(policy, &self.host)
+            .await?;
+        snapshot.requests = client.request_counts();
+        if let (Some(app), Some(before)) = (&self.app, exchanges_before) {
+            let after = app.exchange_counts();
+            snapshot.requests.total += after.total.saturating_sub(before.total);
+            snapshot.requests.not_modified +=
+                after.not_modified.saturating_sub(before.not_modified);
+        }
+        Ok(snapshot)
+    }
+
+    async fn check(&self) -> Result<Vec<String>, ProviderError> {
+        check::check(&self.client.with_fresh_counts(), &self.org).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn host_of_strips_scheme_port_and_path() {
+        assert_eq!(host_of("https://api.github.com"), "api.github.com");
+        assert_eq!(host_of("https://ghe.example.com/api/v3"), "ghe.example.com");
+        assert_eq!(host_of("http://127.0.0.1:8080/api/v3"), "127.0.0.1");
+    }
+}
