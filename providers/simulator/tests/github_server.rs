@@ -667,3 +667,63 @@ async fn app_jwt_buys_an_installation_token_that_expires() {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
 }
+
+#[tokio::test]
+async fn membership_and_team_repository_checks_answer_204_or_404() {
+    let server = start(edge()).await;
+    assert_eq!(
+        get(&server, "edge-token", "/orgs/acme/members/bob")
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    // dave is only invited; frank is an outside collaborator.
+    assert_eq!(
+        get(&server, "edge-token", "/orgs/acme/members/dave")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&server, "edge-token", "/orgs/acme/members/frank")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    // backend inherits engineering's grant on web.
+    assert_eq!(
+        get(
+            &server,
+            "edge-token",
+            "/orgs/acme/teams/backend/repos/acme/web"
+        )
+        .await
+        .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        get(
+            &server,
+            "edge-token",
+            "/orgs/acme/teams/docs/repos/acme/api"
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+    let repo: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/orgs/acme/teams/backend/repos/acme/web",
+            server.base_url()
+        ))
+        .bearer_auth("edge-token")
+        .header("Accept", "application/vnd.github.v3.repository+json")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(repo["role_name"], "write");
+    assert_eq!(repo["permissions"]["push"], true);
+}

@@ -15,7 +15,7 @@ use crate::scenario::{
 };
 use crate::server::{Page, pagination::PageQuery, read};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -66,6 +66,11 @@ pub(crate) fn router(state: GithubState) -> Router {
                 get(get_collaborator_permission),
             )
             .route(&p("/repos/{owner}/{repo}/teams"), get(list_repo_teams))
+            .route(&p("/orgs/{org}/members/{username}"), get(check_member))
+            .route(
+                &p("/orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"),
+                get(check_team_repo),
+            )
             .route(&p("/users/{username}"), get(get_user))
             .route(
                 &p("/orgs/{org}/installation"),
@@ -543,6 +548,51 @@ async fn get_team_membership(
         })
         .into_response(),
         None => not_found(),
+    }
+}
+
+/// `204` for an active member, `404` otherwise (pending invitees are not members yet).
+async fn check_member(
+    State(state): State<GithubState>,
+    Path((org, username)): Path<(String, String)>,
+) -> Response {
+    let world = read(&state.world);
+    let member = find_org(&world, &org)
+        .zip(world.user_by_login(&username))
+        .is_some_and(|(o, u)| active_member(o, u.id));
+    if member {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        not_found()
+    }
+}
+
+/// Whether a team (with its parents' grants) has access to a repository: `204`, or `200` with
+/// the repository and the team's permissions when asked with
+/// `Accept: application/vnd.github.v3.repository+json`; `404` without access.
+async fn check_team_repo(
+    State(state): State<GithubState>,
+    Path((org, slug, owner, repo)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let world = read(&state.world);
+    let Some(o) = find_org(&world, &org).filter(|o| o.login.eq_ignore_ascii_case(&owner)) else {
+        return not_found();
+    };
+    let (Some(t), Some(r)) = (o.team(&slug), o.repo(&repo)) else {
+        return not_found();
+    };
+    let Some(p) = team_repos(o, &t.slug).get(&r.id).copied() else {
+        return not_found();
+    };
+    let wants_repository = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/vnd.github.v3.repository+json"));
+    if wants_repository {
+        Json(urls::repository(&state.base, o, r, Some(p))).into_response()
+    } else {
+        StatusCode::NO_CONTENT.into_response()
     }
 }
 
