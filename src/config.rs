@@ -66,6 +66,18 @@ struct RawConfig {
     safety: RawSafety,
     #[serde(default, rename = "workspace")]
     workspaces: Vec<Spanned<RawWorkspace>>,
+    smtp: Option<Spanned<RawSmtp>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    host: Spanned<String>,
+    port: Option<Spanned<u16>>,
+    tls: Option<Spanned<String>>,
+    username: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    from: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,6 +149,62 @@ pub struct Config {
     pub daemon: DaemonConfig,
     pub safety: SafetyConfig,
     pub workspaces: Vec<WorkspaceConfig>,
+    /// Where invitation mail goes; without it, `invite create` prints the link instead.
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, which is required (port 587 by default).
+    Starttls,
+    /// TLS from the first byte, "SMTPS" (port 465 by default).
+    Tls,
+    /// No encryption: accepted only for a loopback relay, so mail and password stay on the host.
+    None,
+}
+
+/// The `[smtp]` section: the relay that delivers invitations.
+#[derive(Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// Login for the relay; the password is read from `password_file` when mail is sent.
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// The sender, `Name <address>` or a bare address.
+    pub from: String,
+}
+
+impl fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The password is only ever referenced by path; show the path, never file contents.
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password_file", &self.password_file)
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
+impl SmtpConfig {
+    /// Reads the relay password, when one is configured.
+    pub fn read_password(&self) -> Result<Option<SecretString>, String> {
+        match &self.password_file {
+            None => Ok(None),
+            Some(p) => std::fs::read_to_string(p)
+                .map(|s| {
+                    Some(SecretString::from(
+                        s.trim_end_matches(['\r', '\n']).to_string(),
+                    ))
+                })
+                .map_err(|e| format!("cannot read [smtp] password_file {}: {e}", p.display())),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -554,6 +622,8 @@ impl Config {
             }
         }
 
+        let smtp = raw.smtp.as_ref().and_then(|s| check_smtp(&mut c, s));
+
         if !c.errors.is_empty() {
             c.errors.sort_by_key(|e| e.location);
             return Err(c.errors);
@@ -571,6 +641,7 @@ impl Config {
             },
             safety,
             workspaces,
+            smtp,
         })
     }
 
@@ -859,5 +930,85 @@ fn check_workspace(
         min_access_level,
         include_shared_projects: w.include_shared_projects.unwrap_or(false),
         include_bots: w.include_bots.unwrap_or(false),
+    })
+}
+
+fn check_smtp(c: &mut Checker<'_>, spanned: &Spanned<RawSmtp>) -> Option<SmtpConfig> {
+    let errors_before = c.errors.len();
+    let raw = spanned.get_ref();
+    let host = raw.host.get_ref().trim().to_string();
+    if host.is_empty()
+        || (host.contains(['/', ' ', ':']) && host.parse::<std::net::IpAddr>().is_err())
+    {
+        c.error(
+            Some(raw.host.span()),
+            format!("[smtp] host `{host}` is not a host name or IP address"),
+        );
+    }
+    let tls = match raw.tls.as_ref().map(|t| (t.get_ref().as_str(), t.span())) {
+        None | Some(("starttls", _)) => SmtpTls::Starttls,
+        Some(("tls", _)) => SmtpTls::Tls,
+        Some(("none", span)) => {
+            if !is_loopback(&host) {
+                c.error(
+                    Some(span),
+                    format!(
+                        "[smtp] tls = \"none\" would send mail (and the password) to {host} in clear; \
+                         it is accepted only for a loopback relay. Use \"starttls\" or \"tls\""
+                    ),
+                );
+            }
+            SmtpTls::None
+        }
+        Some((other, span)) => {
+            c.error(
+                Some(span),
+                format!("[smtp] tls `{other}` is unknown; use starttls, tls or none"),
+            );
+            SmtpTls::Starttls
+        }
+    };
+    let port = match &raw.port {
+        Some(p) if *p.get_ref() == 0 => {
+            c.error(Some(p.span()), "[smtp] port must be between 1 and 65535");
+            0
+        }
+        Some(p) => *p.get_ref(),
+        None => match tls {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::None => 25,
+        },
+    };
+    match (&raw.username, &raw.password_file) {
+        (Some(_), Some(_)) | (None, None) => {}
+        (Some(u), None) => c.error(
+            Some(u.span()),
+            "[smtp] username needs password_file (the password is never written in this file)",
+        ),
+        (None, Some(p)) => c.error(Some(p.span()), "[smtp] password_file needs username"),
+    }
+    let from = raw.from.get_ref().trim().to_string();
+    if from.parse::<lettre::message::Mailbox>().is_err() {
+        c.error(
+            Some(raw.from.span()),
+            format!(
+                "[smtp] from `{from}` is not a mailbox such as \"orgsync <orgsync@example.org>\""
+            ),
+        );
+    }
+    if c.errors.len() != errors_before {
+        return None;
+    }
+    Some(SmtpConfig {
+        host,
+        port,
+        tls,
+        username: raw.username.as_ref().map(|u| u.get_ref().clone()),
+        password_file: raw
+            .password_file
+            .as_ref()
+            .map(|p| PathBuf::from(p.get_ref())),
+        from,
     })
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod directory;
 pub mod metrics;
+pub mod people;
 pub mod providers;
 pub mod status;
 pub mod sync;

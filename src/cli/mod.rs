@@ -2,6 +2,7 @@
 //! (0 success, 1 runtime error, 2 bad usage or configuration, 3 aborted by a guard).
 
 mod output;
+pub mod people;
 
 use crate::config::{self, Config, ConfigError};
 use crate::directory::{RunOutcome, Store};
@@ -62,6 +63,16 @@ pub enum Command {
         #[command(subcommand)]
         command: TeamsCommand,
     },
+    /// Invitations for people without a Git account.
+    Invite {
+        #[command(subcommand)]
+        command: people::InviteCommand,
+    },
+    /// Git identity mapping: provider identities and commit e-mails -> directory users.
+    Identities {
+        #[command(subcommand)]
+        command: people::IdentitiesCommand,
+    },
     /// The audit trail.
     Audit {
         #[arg(long)]
@@ -103,6 +114,8 @@ pub enum UsersCommand {
         #[arg(long)]
         json: bool,
     },
+    #[command(flatten)]
+    People(people::UsersPeopleCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,9 +211,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                     .join(", ")
             );
             if online {
-                return Err(Failure::runtime(
-                    "--online needs the provider clients, which are not part of this build yet",
-                ));
+                return check_online(&config).await;
             }
             Ok(EXIT_OK)
         }
@@ -236,6 +247,11 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             output::users(&rows, json);
             Ok(EXIT_OK)
         }
+        Command::Users {
+            command: UsersCommand::People(command),
+        } => people::users(&cli.config, command).await,
+        Command::Invite { command } => people::invite(&cli.config, command).await,
+        Command::Identities { command } => people::identities(&cli.config, command).await,
         Command::Teams {
             command: TeamsCommand::List { workspace, json },
         } => {
@@ -259,6 +275,38 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             Ok(EXIT_OK)
         }
     }
+}
+
+/// `check-config --online`: asks each workspace's provider whether the credential can read what
+/// a sync needs. Uses no directory (nothing is written) and no cache.
+async fn check_online(config: &Config) -> Result<u8, Failure> {
+    let http = orgsync_core::http::HttpClient::new(orgsync_core::http::HttpConfig::default())
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    let ctx = crate::providers::ProviderContext {
+        http,
+        cache: std::sync::Arc::new(orgsync_core::cache::NoCache),
+        observer: std::sync::Arc::new(orgsync_core::http::NoopObserver),
+    };
+    let mut code = EXIT_OK;
+    for ws in &config.workspaces {
+        let result = match crate::providers::build(ws, &ctx) {
+            Ok(provider) => provider.check().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(lines) => {
+                println!("{} ({}): ok", ws.name, ws.provider);
+                for line in lines {
+                    println!("  ✓ {line}");
+                }
+            }
+            Err(e) => {
+                println!("{} ({}): FAILED: {e}", ws.name, ws.provider);
+                code = EXIT_RUNTIME;
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// Parses `--since`: an RFC 3339 time or a duration back from `now` (`90m`, `24h`, `7d`).

@@ -6,6 +6,7 @@
 //! connection type, so the two cannot drift apart.
 
 mod ops;
+pub mod people;
 
 use crate::sync::plan::{Current, Plan};
 use chrono::{DateTime, Utc};

@@ -1,0 +1,167 @@
+//! Invitation delivery: the text a person receives, and sending it through the `[smtp]` relay.
+//!
+//! The same text serves the printed link (no `[smtp]`) and the mail, so what an admin forwards by
+//! hand and what the relay sends cannot drift apart. Errors name the relay, never the token or
+//! the relay password.
+
+use super::InviteToken;
+use crate::config::{SmtpConfig, SmtpTls};
+use chrono::{DateTime, Utc};
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+
+/// What an invitee needs to know.
+#[derive(Debug)]
+pub struct InvitationNotice<'a> {
+    pub invitation_id: i64,
+    pub workspace: &'a str,
+    pub email: &'a str,
+    pub role: &'a str,
+    pub teams: &'a [String],
+    pub expires_at: DateTime<Utc>,
+    pub token: &'a InviteToken,
+}
+
+/// Why a mail was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("cannot build the invitation mail: {0}")]
+    Build(String),
+    #[error("{0}")]
+    Password(String),
+    #[error(
+        "the SMTP relay {host}:{port} did not take the invitation mail: {reason}. Check [smtp] and the relay"
+    )]
+    Send {
+        host: String,
+        port: u16,
+        reason: String,
+    },
+}
+
+impl InvitationNotice<'_> {
+    /// The command that accepts the invitation: the "link" of a directory without a web front end.
+    pub fn accept_command(&self) -> String {
+        format!(
+            "orgsync invite accept {} --name \"Your Name\"",
+            self.token.reveal()
+        )
+    }
+
+    pub fn subject(&self) -> String {
+        format!("Invitation to the {} workspace", self.workspace)
+    }
+
+    /// The mail body (and what is printed when there is no relay).
+    pub fn body(&self) -> String {
+        let teams = if self.teams.is_empty() {
+            String::new()
+        } else {
+            format!(" (teams: {})", self.teams.join(", "))
+        };
+        format!(
+            "Hello,\n\n\
+             you are invited to the {ws} workspace of the orgsync directory as {role}{teams}.\n\n\
+             To accept, run before {expires} UTC:\n\n    {command}\n\n\
+             Token: {token}\n\n\
+             The token works once. If you did not expect this invitation, ignore this mail:\n\
+             it expires by itself.\n",
+            ws = self.workspace,
+            role = self.role,
+            expires = self.expires_at.format("%Y-%m-%d %H:%M"),
+            command = self.accept_command(),
+            token = self.token.reveal(),
+        )
+    }
+
+    /// The mail, from `[smtp] from` to the invitee.
+    pub fn message(&self, smtp: &SmtpConfig) -> Result<Message, MailError> {
+        let from: Mailbox = smtp
+            .from
+            .parse()
+            .map_err(|e| MailError::Build(format!("[smtp] from: {e}")))?;
+        let to: Mailbox = self
+            .email
+            .parse()
+            .map_err(|e| MailError::Build(format!("recipient {}: {e}", self.email)))?;
+        Message::builder()
+            .from(from)
+            .to(to)
+            .subject(self.subject())
+            .header(ContentType::TEXT_PLAIN)
+            .body(self.body())
+            .map_err(|e| MailError::Build(e.to_string()))
+    }
+}
+
+/// Sends the invitation through the relay of `[smtp]`.
+pub async fn send(smtp: &SmtpConfig, notice: &InvitationNotice<'_>) -> Result<(), MailError> {
+    let message = notice.message(smtp)?;
+    let failed = |reason: String| MailError::Send {
+        host: smtp.host.clone(),
+        port: smtp.port,
+        reason,
+    };
+    let builder = match smtp.tls {
+        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host),
+        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host),
+        // Loopback only (checked when the configuration is loaded).
+        SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+            &smtp.host,
+        )),
+    }
+    .map_err(|e| failed(e.to_string()))?
+    .port(smtp.port)
+    .timeout(Some(std::time::Duration::from_secs(30)));
+    let builder = match (
+        &smtp.username,
+        smtp.read_password().map_err(MailError::Password)?,
+    ) {
+        (Some(user), Some(password)) => builder.credentials(Credentials::new(
+            user.clone(),
+            password.expose_secret().to_string(),
+        )),
+        _ => builder,
+    };
+    builder
+        .build()
+        .send(message)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    tracing::info!(
+        invitation = notice.invitation_id,
+        relay = %smtp.host,
+        "invitation mail handed to the relay"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_carries_the_token_and_the_accept_command() {
+        let token = InviteToken::from_input("feedbeef");
+        let teams = vec!["audit".to_string()];
+        let notice = InvitationNotice {
+            invitation_id: 1,
+            workspace: "acme",
+            email: "ann@example.org",
+            role: "auditor",
+            teams: &teams,
+            expires_at: Utc::now(),
+            token: &token,
+        };
+        let body = notice.body();
+        assert!(body.contains("Token: feedbeef\n"), "{body}");
+        assert!(
+            body.contains("orgsync invite accept feedbeef --name"),
+            "{body}"
+        );
+        assert!(body.contains("as auditor (teams: audit)"), "{body}");
+        assert!(!format!("{notice:?}").contains("feedbeef"));
+    }
+}
