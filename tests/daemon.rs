@@ -504,7 +504,12 @@ async fn a_real_prometheus_scrapes_the_metrics_endpoint() {
     let sim = github_sim(Duration::ZERO).await;
     let dir = tempfile::tempdir().expect("dir");
     let url = sqlite_url(dir.path());
-    let config = write_config(dir.path(), &url, "0 3 1 1 *", &workspace_toml("acme", &sim, ""));
+    let config = write_config(
+        dir.path(),
+        &url,
+        "0 3 1 1 *",
+        &workspace_toml("acme", &sim, ""),
+    );
     let daemon = Daemon::start(&config, &[("SIM_TOKEN", sim.token().to_string())]);
     let store = Store::open(&url).await.expect("store");
     daemon.signal("USR1");
@@ -522,7 +527,10 @@ async fn a_real_prometheus_scrapes_the_metrics_endpoint() {
     let port = free_port();
     let mut prometheus = Command::new("prometheus")
         .arg(format!("--config.file={}", prom_config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -530,7 +538,9 @@ async fn a_real_prometheus_scrapes_the_metrics_endpoint() {
         .expect("start prometheus");
     let addr = format!("127.0.0.1:{port}");
     let query = |q: &str| -> Option<serde_json::Value> {
-        let (code, body) = std::panic::catch_unwind(|| http_get(&addr, &format!("/api/v1/query?query={q}"))).ok()?;
+        let (code, body) =
+            std::panic::catch_unwind(|| http_get(&addr, &format!("/api/v1/query?query={q}")))
+                .ok()?;
         if code != 200 {
             return None;
         }
@@ -540,7 +550,10 @@ async fn a_real_prometheus_scrapes_the_metrics_endpoint() {
     };
     let end = Instant::now() + Duration::from_secs(60);
     let (runs_total, last_success) = loop {
-        if let (Some(a), Some(b)) = (query("orgsync_sync_runs_total"), query("orgsync_last_success_timestamp_seconds")) {
+        if let (Some(a), Some(b)) = (
+            query("orgsync_sync_runs_total"),
+            query("orgsync_last_success_timestamp_seconds"),
+        ) {
             break (a, b);
         }
         if Instant::now() > end {
@@ -554,8 +567,14 @@ async fn a_real_prometheus_scrapes_the_metrics_endpoint() {
     assert_eq!(runs_total["metric"]["workspace"], "acme");
     assert_eq!(runs_total["metric"]["outcome"], "ok");
     assert_eq!(runs_total["value"][1], "1");
-    let ts: f64 = last_success["value"][1].as_str().and_then(|s| s.parse().ok()).expect("a timestamp");
-    assert!((ts - chrono::Utc::now().timestamp() as f64).abs() < 120.0, "last success {ts}");
+    let ts: f64 = last_success["value"][1]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("a timestamp");
+    assert!(
+        (ts - chrono::Utc::now().timestamp() as f64).abs() < 120.0,
+        "last success {ts}"
+    );
     assert_eq!(daemon.stop().0, Some(0));
 }
 
@@ -605,15 +624,33 @@ async fn three_replicas_on_postgres_serve_each_tick_once_and_survive_a_kill() {
         .fetch_one(&pool)
         .await
         .expect("runs");
-        assert!(ticks.len() >= 5, "{name}: only {} ticks served", ticks.len());
+        assert!(
+            ticks.len() >= 5,
+            "{name}: only {} ticks served",
+            ticks.len()
+        );
         // Each claimed tick is one run, except a tick whose replica was killed mid-run.
-        let killed_mid_run = ticks.iter().filter(|(t, _)| (*t - killed_at).num_seconds().abs() <= 2).count() as i64;
-        assert!(runs <= ticks.len() as i64 && runs >= ticks.len() as i64 - killed_mid_run, "{name}: {runs} runs for {} ticks", ticks.len());
+        let killed_mid_run = ticks
+            .iter()
+            .filter(|(t, _)| (*t - killed_at).num_seconds().abs() <= 2)
+            .count() as i64;
+        assert!(
+            runs <= ticks.len() as i64 && runs >= ticks.len() as i64 - killed_mid_run,
+            "{name}: {runs} runs for {} ticks",
+            ticks.len()
+        );
         // Ticks after the kill were served by the survivors, with no gap.
-        let after: Vec<_> = ticks.iter().filter(|(t, _)| *t > killed_at + chrono::Duration::seconds(2)).collect();
+        let after: Vec<_> = ticks
+            .iter()
+            .filter(|(t, _)| *t > killed_at + chrono::Duration::seconds(2))
+            .collect();
         assert!(after.len() >= 2, "{name}: ticks after the kill: {after:?}");
         for pair in after.windows(2) {
-            assert_eq!((pair[1].0 - pair[0].0).num_seconds(), 2, "{name}: a tick was skipped: {after:?}");
+            assert_eq!(
+                (pair[1].0 - pair[0].0).num_seconds(),
+                2,
+                "{name}: a tick was skipped: {after:?}"
+            );
         }
     }
 }

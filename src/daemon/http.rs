@@ -2,10 +2,11 @@
 
 use super::Daemon;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::sync::Arc;
 
 pub fn router(daemon: Arc<Daemon>) -> Router {
@@ -14,6 +15,11 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/status", get(status))
+        .route(
+            "/webhooks/{provider}/{workspace}",
+            post(super::webhooks::receive),
+        )
+        .layer(DefaultBodyLimit::max(super::webhooks::MAX_BODY_BYTES))
         .with_state(daemon)
 }
 

@@ -9,13 +9,14 @@
 mod http;
 pub mod replica;
 pub mod systemd;
+pub mod webhooks;
 
 use crate::cli::Failure;
 use crate::config::{Config, parse_cron};
 use crate::directory::{RunOutcome, Store};
 use crate::metrics::Metrics;
 use crate::providers::{ProviderContext, Unbuildable};
-use crate::sync::run::{RunOptions, RunReport, sync_workspace};
+use crate::sync::run::{RunOptions, RunReport, sync_members, sync_workspace};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -39,6 +40,8 @@ pub struct Trigger {
     /// When the event that caused it arrived (webhooks), for the latency histogram.
     pub received: Option<Instant>,
     pub provider: Option<String>,
+    /// A webhook's targeted re-read: only these members (id, login). `None`: a full sync.
+    pub members: Option<Vec<(String, Option<String>)>>,
 }
 
 impl Trigger {
@@ -48,7 +51,26 @@ impl Trigger {
             tick: None,
             received: None,
             provider: None,
+            members: None,
         }
+    }
+
+    /// Folds a later trigger into this queued one: a full sync wins over a targeted one, and
+    /// targeted members add up.
+    fn absorb(&mut self, later: Trigger) {
+        self.members = match (self.members.take(), later.members) {
+            (Some(mut a), Some(b)) => {
+                a.extend(b);
+                Some(a)
+            }
+            _ => None,
+        };
+        self.tick = self.tick.or(later.tick);
+        self.received = match (self.received, later.received) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.provider = self.provider.take().or(later.provider);
     }
 }
 
@@ -72,6 +94,7 @@ pub struct Daemon {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     replica: String,
+    webhooks: webhooks::Webhooks,
 }
 
 impl Daemon {
@@ -81,6 +104,15 @@ impl Daemon {
             .read()
             .map(|c| Arc::clone(&c))
             .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
+    }
+
+    /// How long webhook bursts are collected (`ORGSYNC_WEBHOOK_DEBOUNCE_MS` overrides the 2 s
+    /// default, for tests and for operators who want faster reactions).
+    pub fn webhook_debounce(&self) -> Duration {
+        std::env::var("ORGSYNC_WEBHOOK_DEBOUNCE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(webhooks::DEBOUNCE, Duration::from_millis)
     }
 
     pub fn last_event(&self, workspace: &str) -> Option<String> {
@@ -104,8 +136,9 @@ impl Daemon {
             };
             let slot = slots.entry(workspace.to_string()).or_default();
             if slot.running {
-                if slot.queued.is_none() {
-                    slot.queued = Some(trigger);
+                match &mut slot.queued {
+                    Some(queued) => queued.absorb(trigger),
+                    None => slot.queued = Some(trigger),
                 }
                 return;
             }
@@ -148,6 +181,10 @@ impl Daemon {
         if self.shutdown.is_cancelled() {
             return;
         }
+        if let Some(reason) = self.webhooks.flag(name) {
+            tracing::warn!(workspace = name, reason = %reason, "skipped: the workspace is flagged");
+            return;
+        }
         let claim = match replica::claim(&self.store, &self.replica, name, trigger.tick).await {
             Ok(Some(c)) => c,
             Ok(None) => {
@@ -175,8 +212,26 @@ impl Daemon {
             ),
             cancel: Some(self.shutdown.child_token()),
         };
-        let result =
-            sync_workspace(&self.store, ws, &config.safety, provider.as_ref(), &options).await;
+        let full = || sync_workspace(&self.store, ws, &config.safety, provider.as_ref(), &options);
+        let result = match &trigger.members {
+            Some(members) => {
+                match sync_members(
+                    &self.store,
+                    ws,
+                    &config.safety,
+                    provider.as_ref(),
+                    members,
+                    &options,
+                )
+                .await
+                {
+                    Ok(Some(report)) => Ok(report),
+                    Ok(None) => full().await,
+                    Err(e) => Err(e),
+                }
+            }
+            None => full().await,
+        };
         claim.release().await;
         match result {
             Ok(report) => self.observe(&report, &trigger).await,
@@ -397,6 +452,7 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
         replica,
+        webhooks: webhooks::Webhooks::default(),
     });
 
     let mut usr1 = signal(SignalKind::user_defined1()).map_err(signal_failure)?;

@@ -56,27 +56,23 @@ pub struct RunReport {
     pub teams_unavailable: Option<String>,
 }
 
-/// Runs one reconciliation. Never panics and never returns early without recording the run:
-/// every outcome, failures included, lands in `sync_runs`.
-pub async fn sync_workspace(
+struct Started {
+    key: WorkspaceKey,
+    at: chrono::DateTime<Utc>,
+    clock: std::time::Instant,
+}
+
+async fn begin(
     store: &Store,
     ws: &WorkspaceConfig,
-    safety: &SafetyConfig,
-    provider: &dyn Provider,
     options: &RunOptions,
-) -> Result<RunReport, DirectoryError> {
-    let started = Utc::now();
+) -> Result<(Started, RunReport), DirectoryError> {
+    let at = Utc::now();
     let clock = std::time::Instant::now();
     let key = store
-        .ensure_workspace(
-            &ws.name,
-            ws.provider.as_str(),
-            &ws.host(),
-            &ws.account,
-            started,
-        )
+        .ensure_workspace(&ws.name, ws.provider.as_str(), &ws.host(), &ws.account, at)
         .await?;
-    let mut report = RunReport {
+    let report = RunReport {
         workspace: ws.name.clone(),
         trigger: options.trigger.clone(),
         outcome: RunOutcome::Failed,
@@ -94,36 +90,157 @@ pub async fn sync_workspace(
         active_members: 0,
         teams_unavailable: None,
     };
+    Ok((Started { key, at, clock }, report))
+}
 
+fn policy_for(ws: &WorkspaceConfig, options: &RunOptions) -> orgsync_core::FetchPolicy {
     let mut policy = ws.fetch_policy();
     policy.deadline = options.deadline;
     policy.cancel = options.cancel.clone();
-    let snapshot = match provider.fetch(&policy).await {
+    policy
+}
+
+/// Records a fetch that failed: could not read is never removed, so nothing else happens.
+async fn fetch_failed(
+    store: &Store,
+    ws: &WorkspaceConfig,
+    started: &Started,
+    mut report: RunReport,
+    options: &RunOptions,
+    error: String,
+) -> Result<RunReport, DirectoryError> {
+    report.error = Some(error);
+    let current = store.load_current(&started.key, &ws.admin_role).await?;
+    report.active_members = current.active_synced();
+    finish(
+        store,
+        &started.key,
+        &mut report,
+        options,
+        started.at,
+        started.clock,
+        None,
+    )
+    .await?;
+    Ok(report)
+}
+
+/// Runs one reconciliation. Never panics and never returns early without recording the run:
+/// every outcome, failures included, lands in `sync_runs`.
+pub async fn sync_workspace(
+    store: &Store,
+    ws: &WorkspaceConfig,
+    safety: &SafetyConfig,
+    provider: &dyn Provider,
+    options: &RunOptions,
+) -> Result<RunReport, DirectoryError> {
+    let (started, mut report) = begin(store, ws, options).await?;
+    let snapshot = match provider.fetch(&policy_for(ws, options)).await {
         Ok(s) => s,
-        Err(e) => {
-            // Could not read is never removed: record the failure, touch nothing.
-            report.error = Some(e.to_string());
-            let current = store.load_current(&key, &ws.admin_role).await?;
-            report.active_members = current.active_synced();
-            finish(store, &key, &mut report, options, started, clock, None).await?;
-            return Ok(report);
-        }
+        Err(e) => return fetch_failed(store, ws, &started, report, options, e.to_string()).await,
     };
     report.requests = snapshot.requests.total;
     report.requests_not_modified = snapshot.requests.not_modified;
     report.teams_unavailable = snapshot.teams_unavailable.clone();
     if !options.dry_run {
         store
-            .set_teams_status(&key, snapshot.teams_unavailable.as_deref())
+            .set_teams_status(&started.key, snapshot.teams_unavailable.as_deref())
             .await?;
     }
-
     let desired = admit(&snapshot, ws);
-    let current = store.load_current(&key, &ws.admin_role).await?;
+    let current = store.load_current(&started.key, &ws.admin_role).await?;
     report.plan = plan(&ws.name, &current, &desired);
     report.guard_trips = guard(&report.plan, &current, &desired, safety, &ws.admin_role);
-    report.active_members = current.active_synced();
+    conclude(store, &started, report, &current, options).await
+}
 
+/// A targeted run after a webhook: re-reads only the named members through the provider and
+/// plans changes for them alone (onboard, offboard, role, rename); teams and repositories wait
+/// for the next full sync. `Ok(None)`: the provider cannot answer such a narrow question, and
+/// the caller runs a full sync instead.
+pub async fn sync_members(
+    store: &Store,
+    ws: &WorkspaceConfig,
+    safety: &SafetyConfig,
+    provider: &dyn Provider,
+    targets: &[(String, Option<String>)],
+    options: &RunOptions,
+) -> Result<Option<RunReport>, DirectoryError> {
+    let policy = policy_for(ws, options);
+    let mut found = Vec::new();
+    let mut error = None;
+    for (id, login) in targets {
+        match provider.fetch_member(&policy, id, login.as_deref()).await {
+            Ok(Some(member)) => found.push(member),
+            Ok(None) => {}
+            Err(orgsync_core::ProviderError::Unsupported { .. }) => return Ok(None),
+            Err(e) => {
+                error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    let (started, mut report) = begin(store, ws, options).await?;
+    if let Some(e) = error {
+        return fetch_failed(store, ws, &started, report, options, e)
+            .await
+            .map(Some);
+    }
+    let current = store.load_current(&started.key, &ws.admin_role).await?;
+    let ids: std::collections::BTreeSet<&str> = targets.iter().map(|(id, _)| id.as_str()).collect();
+    let narrowed = super::Current {
+        members: current
+            .members
+            .iter()
+            .filter(|(pid, _)| ids.contains(pid.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        identities: current
+            .identities
+            .iter()
+            .filter(|(pid, _)| ids.contains(pid.as_str()))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
+        admins: current.admins.clone(),
+        teams: Default::default(),
+        repositories: current.repositories.clone(),
+    };
+    let snapshot = orgsync_core::Snapshot {
+        provider: ws.provider,
+        host: ws.host(),
+        account: orgsync_core::Account {
+            id: String::new(),
+            login: ws.account.clone(),
+            name: None,
+            base_permission: orgsync_core::Permission::None,
+        },
+        members: found,
+        repositories: Vec::new(),
+        teams: None,
+        teams_unavailable: None,
+        requests: Default::default(),
+    };
+    let mut desired = admit(&snapshot, ws);
+    // Only the named people are in question: repositories stay, and the member count that the
+    // empty-source guard reads is the directory's, not this narrow read's.
+    desired.repositories = current.repositories.clone();
+    desired.teams = None;
+    desired.provider_member_count = current.active_synced().max(1);
+    report.plan = plan(&ws.name, &narrowed, &desired);
+    report.guard_trips = guard(&report.plan, &current, &desired, safety, &ws.admin_role);
+    conclude(store, &started, report, &current, options)
+        .await
+        .map(Some)
+}
+
+async fn conclude(
+    store: &Store,
+    started: &Started,
+    mut report: RunReport,
+    current: &super::Current,
+    options: &RunOptions,
+) -> Result<RunReport, DirectoryError> {
+    report.active_members = current.active_synced();
     if options.dry_run {
         report.outcome = RunOutcome::DryRun;
     } else if !report.guard_trips.is_empty() && !options.force {
@@ -139,12 +256,12 @@ pub async fn sync_workspace(
     } else {
         report.forced = !report.guard_trips.is_empty();
         report.outcome = RunOutcome::Ok;
-        let record = record_of(&report, options, started);
-        match store.apply(&key, &report.plan, &record).await {
+        let record = record_of(&report, options, started.at);
+        match store.apply(&started.key, &report.plan, &record).await {
             Ok(id) => {
                 report.run_id = Some(id);
-                report.duration_seconds = clock.elapsed().as_secs_f64();
-                report.active_members = desired_active(&current, &report.plan);
+                report.duration_seconds = started.clock.elapsed().as_secs_f64();
+                report.active_members = desired_active(current, &report.plan);
                 return Ok(report);
             }
             Err(e) => {
@@ -156,11 +273,11 @@ pub async fn sync_workspace(
     let plan = report.plan.clone();
     finish(
         store,
-        &key,
+        &started.key,
         &mut report,
         options,
-        started,
-        clock,
+        started.at,
+        started.clock,
         Some(&plan),
     )
     .await?;

@@ -75,6 +75,13 @@ pub enum ProviderError {
     },
     #[error("{0}")]
     Other(String),
+    /// The provider cannot answer this narrower question (a targeted re-read); the caller falls
+    /// back to a full fetch.
+    #[error("{provider} cannot answer {what} on its own; a full sync is needed")]
+    Unsupported {
+        provider: ProviderKind,
+        what: String,
+    },
 }
 
 /// A source of [`Snapshot`]s: one provider account, with its credentials.
@@ -90,6 +97,23 @@ pub trait Provider: Send + Sync {
     /// account, its members, teams and repository access). `Ok` lists what was verified, one
     /// line each; `Err` names precisely the permission or scope that is missing.
     async fn check(&self) -> Result<Vec<String>, ProviderError>;
+
+    /// A targeted re-read of one member after a webhook: `Ok(None)` when the person is no longer
+    /// a member of the account (authoritatively: the provider said so, not a failed request),
+    /// `Ok(Some(member))` with its access verdict otherwise. A provider that cannot decide
+    /// cheaply answers [`ProviderError::Unsupported`] and the caller runs a full fetch instead,
+    /// which is always correct.
+    async fn fetch_member(
+        &self,
+        _policy: &FetchPolicy,
+        _id: &str,
+        _login: Option<&str>,
+    ) -> Result<Option<crate::snapshot::Member>, ProviderError> {
+        Err(ProviderError::Unsupported {
+            provider: self.kind(),
+            what: "a single member".to_string(),
+        })
+    }
 }
 
 /// A provider that returns a snapshot it was given: for tests, and for replaying a captured
@@ -132,6 +156,16 @@ impl Provider for FixedProvider {
         self.fetch(&FetchPolicy::default())
             .await
             .map(|s| vec![format!("fixed snapshot of {} members", s.members.len())])
+    }
+
+    async fn fetch_member(
+        &self,
+        policy: &FetchPolicy,
+        id: &str,
+        _login: Option<&str>,
+    ) -> Result<Option<crate::snapshot::Member>, ProviderError> {
+        let snapshot = self.fetch(policy).await?;
+        Ok(snapshot.members.into_iter().find(|m| m.id == id))
     }
 
     async fn fetch(&self, _policy: &FetchPolicy) -> Result<Snapshot, ProviderError> {
