@@ -52,7 +52,9 @@ fn lowering_the_floor_to_planner_admits_planners() {
         min_access_level: 15,
         ..without_sandbox()
     };
-    let admitted = edge().gitlab_expected_admitted("acme", &policy).expect("group");
+    let admitted = edge()
+        .gitlab_expected_admitted("acme", &policy)
+        .expect("group");
     assert_eq!(admitted, ids(&["1", "13", "16", "2", "3", "5", "6"]));
 }
 
@@ -62,7 +64,9 @@ fn bots_are_admitted_only_when_asked() {
         include_bots: true,
         ..without_sandbox()
     };
-    let admitted = edge().gitlab_expected_admitted("acme", &policy).expect("group");
+    let admitted = edge()
+        .gitlab_expected_admitted("acme", &policy)
+        .expect("group");
     assert_eq!(admitted, ids(&["1", "12", "13", "16", "2", "3", "5"]));
 }
 
@@ -74,7 +78,9 @@ fn shared_projects_count_only_when_included_and_invited_members_do_not_reach_the
     };
     // shared-lib is shared with backend: its members with parents read it at min(30, level);
     // erin is a Guest there, leo is not a member of backend or acme directly.
-    let admitted = edge().gitlab_expected_admitted("acme", &policy).expect("group");
+    let admitted = edge()
+        .gitlab_expected_admitted("acme", &policy)
+        .expect("group");
     assert_eq!(admitted, ids(&["1", "16", "2", "3"]));
 }
 
@@ -85,7 +91,9 @@ fn all_members_rule_admits_active_approved_non_bot_members() {
         exclude_members: MemberExclusions::new(&["bob".to_string()]).expect("globs"),
         ..FetchPolicy::default()
     };
-    let admitted = edge().gitlab_expected_admitted("acme", &policy).expect("group");
+    let admitted = edge()
+        .gitlab_expected_admitted("acme", &policy)
+        .expect("group");
     assert_eq!(
         admitted,
         ids(&["1", "13", "14", "16", "3", "4", "5", "6", "7"])
@@ -102,11 +110,19 @@ fn subgroups_are_teams_with_direct_active_members_and_their_trees_projects() {
     let backend = &teams["backend"];
     assert_eq!(backend.parent, None);
     assert_eq!(
-        backend.members.iter().map(|(k, v)| (k.as_str(), *v)).collect::<Vec<_>>(),
+        backend
+            .members
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect::<Vec<_>>(),
         vec![("2", TeamRole::Maintainer), ("4", TeamRole::Member)]
     );
     assert_eq!(
-        backend.repositories.iter().map(|(k, v)| (k.as_str(), *v)).collect::<Vec<_>>(),
+        backend
+            .repositories
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect::<Vec<_>>(),
         vec![
             ("backend/api/gateway", Permission::Read),
             ("backend/service", Permission::Read)

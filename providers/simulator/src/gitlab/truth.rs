@@ -12,6 +12,7 @@
 //!   level on a project is the highest of: a direct project membership; a membership of the
 //!   project's group or any ancestor; a group the project or one of those groups is shared with
 //!   (capped at the share's level);
+//! * owners (50) of the group read everything (as orgsync's admission treats owners);
 //! * public and internal projects are readable by every member (internal: every signed-in
 //!   non-external user reads them);
 //! * repositories in scope: the projects of the group and all its subgroups, plus projects
@@ -210,8 +211,12 @@ impl Scenario {
             {
                 continue;
             }
+            // Owners of the group read everything of the account (ARCHITECTURE.md 1), as
+            // orgsync's admission treats them.
+            let owner = level_in_group(world, root, user, true) >= 50;
             let admit = match policy.admit {
                 AdmitRule::AllMembers => true,
+                AdmitRule::AllRepositories if owner => true,
                 AdmitRule::AllRepositories => in_scope.iter().all(|p| {
                     matches!(p.visibility, Visibility::Public | Visibility::Internal)
                         || project_level(world, p, user) >= floor
