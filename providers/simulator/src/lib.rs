@@ -11,7 +11,9 @@
 //!   plugs in with a [`server::Flavor`] (how that provider spells its errors and headers) and an
 //!   axum router.
 //! * [`github`]: GitHub's REST API (cloud and the `/api/v3` Enterprise Server prefix) on top.
-//!   Bitbucket follows the same pattern.
+//! * [`bitbucket`]: Bitbucket Cloud's REST 2.0 API (plus `/1.0/groups` and the OAuth token
+//!   endpoint), with its own ground truth ([`bitbucket::truth`]) and generator
+//!   ([`bitbucket::synthetic`]).
 //! * [`gitlab`]: GitLab's REST v4 API under `/api/v4`, with its own ground truth
 //!   ([`gitlab::truth`]) and tree generator ([`gitlab::synthetic`]).
 //!
@@ -30,6 +32,7 @@
 //! This crate is used only by tests, benches and the demo: it is never a dependency of the daemon's
 //! production code paths.
 
+pub mod bitbucket;
 pub mod error;
 pub mod github;
 pub mod gitlab;

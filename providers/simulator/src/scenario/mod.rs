@@ -7,10 +7,12 @@
 //! Files are JSON (`.json`) or TOML (anything else). Everyone is keyed on immutable numeric ids;
 //! logins are data and may be renamed at run time through the mutation API.
 
+mod bitbucket;
 mod github;
 mod gitlab;
 mod synthetic;
 
+pub use bitbucket::*;
 pub use github::*;
 pub use gitlab::*;
 pub use synthetic::{SyntheticSize, synthetic_github};
@@ -34,6 +36,10 @@ pub struct Scenario {
     /// does not involve GitLab.
     #[serde(default)]
     pub gitlab: Option<GitlabScenario>,
+    /// Bitbucket Cloud (users, workspaces, projects, repositories, groups, credentials);
+    /// `None` when the scenario does not involve Bitbucket.
+    #[serde(default)]
+    pub bitbucket: Option<BitbucketScenario>,
 }
 
 impl Scenario {
@@ -93,7 +99,7 @@ impl Scenario {
                 size.members, size.repos, size.teams
             ),
             github: Some(synthetic_github(seed, size)),
-            gitlab: None,
+            ..Scenario::default()
         }
     }
 
@@ -105,8 +111,24 @@ impl Scenario {
                 "synthetic gitlab seed={seed} members={} projects={} subgroups={}",
                 size.members, size.projects, size.subgroups
             ),
-            github: None,
             gitlab: Some(crate::gitlab::synthetic::synthetic_gitlab(seed, size)),
+            ..Scenario::default()
+        }
+    }
+
+    /// A generated Bitbucket workspace of the given size, the same for the same seed (see
+    /// [`crate::bitbucket::synthetic`]).
+    pub fn synthetic_bitbucket(
+        seed: u64,
+        size: crate::bitbucket::synthetic::BitbucketSize,
+    ) -> Scenario {
+        Scenario {
+            description: format!(
+                "synthetic bitbucket seed={seed} members={} repos={} groups={}",
+                size.members, size.repos, size.groups
+            ),
+            bitbucket: Some(crate::bitbucket::synthetic::synthetic_bitbucket(seed, size)),
+            ..Scenario::default()
         }
     }
 
@@ -118,6 +140,9 @@ impl Scenario {
         }
         if let Some(gitlab) = &self.gitlab {
             gitlab.validate()?;
+        }
+        if let Some(bitbucket) = &self.bitbucket {
+            bitbucket.validate()?;
         }
         Ok(())
     }

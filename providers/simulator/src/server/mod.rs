@@ -67,6 +67,11 @@ pub trait Flavor: Send + Sync + 'static {
     fn has_scope(&self, have: &[String], need: &str) -> bool {
         have.iter().any(|s| s == need)
     }
+    /// True when a `304 Not Modified` costs no budget (GitHub documents this; providers that do
+    /// not say so override it with `false`).
+    fn free_not_modified(&self) -> bool {
+        true
+    }
     fn unauthorized(&self) -> Response;
     /// The token lacks `scope`.
     fn missing_scope(&self, token: &TokenInfo, scope: &str) -> Response;
@@ -581,7 +586,10 @@ async fn serve_one(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| etag_matches(v, &etag));
         if matches {
-            if let Some(token) = &charged_token {
+            if let Some(token) = charged_token
+                .as_ref()
+                .filter(|_| infra.flavor.free_not_modified())
+            {
                 infra.refund(token);
             }
             let mut headers = HeaderMap::new();

@@ -1,0 +1,270 @@
+//! Changes to a running Bitbucket world, with the webhooks Bitbucket sends for them.
+//!
+//! Bitbucket has no membership or group events (PROVIDERS.md 3): only repository changes send a
+//! delivery (`repo:created`, `repo:deleted`); everything else changes the world silently, so a
+//! client must poll. The world's write lock is released before delivering.
+
+use super::BitbucketState;
+use super::routes::{repository_json, user_json};
+use crate::SimError;
+use crate::scenario::{
+    BitbucketRepo, BitbucketScenario, GrantPermission, UserGrant, WorkspaceRole,
+};
+use crate::server::{Delivery, SimHandle, hmac_sha256_hex, write};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::sync::RwLock;
+
+/// One change. As JSON: `{"op": "delete_repository", "workspace": "acme", "slug": "api"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BitbucketMutation {
+    /// Creates a repository (webhook `repo:created`).
+    CreateRepository {
+        workspace: String,
+        repository: BitbucketRepo,
+    },
+    /// Deletes a repository (webhook `repo:deleted`).
+    DeleteRepository { workspace: String, slug: String },
+    /// Removes a member from the workspace, its groups and every grant.
+    RemoveMember { workspace: String, user: String },
+    /// Changes a member's workspace role.
+    SetRole {
+        workspace: String,
+        user: String,
+        role: WorkspaceRole,
+    },
+    /// Sets (or replaces) a user's explicit grant on a repository.
+    GrantRepository {
+        workspace: String,
+        repository: String,
+        user: String,
+        permission: GrantPermission,
+    },
+    /// Adds a member to a group.
+    AddGroupMember {
+        workspace: String,
+        group: String,
+        user: String,
+    },
+}
+
+struct Event {
+    key: &'static str,
+    payload: Value,
+}
+
+fn change(
+    world: &mut BitbucketScenario,
+    base: &str,
+    mutation: BitbucketMutation,
+) -> Result<Option<Event>, SimError> {
+    let bad = |m: String| SimError::Mutation(m);
+    let actor = world
+        .workspaces
+        .first()
+        .and_then(|w| w.members.iter().find(|m| m.role == WorkspaceRole::Owner))
+        .and_then(|m| world.user(&m.user))
+        .map(|u| user_json(base, u));
+    let ws_index = |world: &BitbucketScenario, slug: &str| {
+        world
+            .workspaces
+            .iter()
+            .position(|w| w.slug.eq_ignore_ascii_case(slug))
+            .ok_or_else(|| bad(format!("no workspace {slug}")))
+    };
+    match mutation {
+        BitbucketMutation::CreateRepository {
+            workspace,
+            repository,
+        } => {
+            let i = ws_index(world, &workspace)?;
+            let w = &mut world.workspaces[i];
+            if w.repo(&repository.slug).is_some() {
+                return Err(bad(format!("repository {} exists", repository.slug)));
+            }
+            if w.project(&repository.project).is_none() {
+                return Err(bad(format!("no project {}", repository.project)));
+            }
+            w.repositories.push(repository.clone());
+            let payload = json!({
+                "actor": actor,
+                "repository": repository_json(base, w, &repository),
+            });
+            Ok(Some(Event {
+                key: "repo:created",
+                payload,
+            }))
+        }
+        BitbucketMutation::DeleteRepository { workspace, slug } => {
+            let i = ws_index(world, &workspace)?;
+            let w = &mut world.workspaces[i];
+            let Some(pos) = w
+                .repositories
+                .iter()
+                .position(|r| r.slug.eq_ignore_ascii_case(&slug))
+            else {
+                return Err(bad(format!("no repository {slug}")));
+            };
+            let repository = w.repositories.remove(pos);
+            let payload = json!({
+                "actor": actor,
+                "repository": repository_json(base, w, &repository),
+            });
+            Ok(Some(Event {
+                key: "repo:deleted",
+                payload,
+            }))
+        }
+        BitbucketMutation::RemoveMember { workspace, user } => {
+            let i = ws_index(world, &workspace)?;
+            let w = &mut world.workspaces[i];
+            let before = w.members.len();
+            w.members.retain(|m| m.user != user);
+            if w.members.len() == before {
+                return Err(bad(format!("{user} is not a member")));
+            }
+            for g in &mut w.groups {
+                g.members.retain(|m| *m != user);
+            }
+            for p in &mut w.projects {
+                p.users.retain(|g| g.user != user);
+            }
+            for r in &mut w.repositories {
+                r.users.retain(|g| g.user != user);
+            }
+            Ok(None)
+        }
+        BitbucketMutation::SetRole {
+            workspace,
+            user,
+            role,
+        } => {
+            let i = ws_index(world, &workspace)?;
+            let member = world.workspaces[i]
+                .members
+                .iter_mut()
+                .find(|m| m.user == user)
+                .ok_or_else(|| bad(format!("{user} is not a member")))?;
+            member.role = role;
+            Ok(None)
+        }
+        BitbucketMutation::GrantRepository {
+            workspace,
+            repository,
+            user,
+            permission,
+        } => {
+            let i = ws_index(world, &workspace)?;
+            let w = &mut world.workspaces[i];
+            if w.member(&user).is_none() {
+                return Err(bad(format!("{user} is not a member")));
+            }
+            let repo = w
+                .repositories
+                .iter_mut()
+                .find(|r| r.slug.eq_ignore_ascii_case(&repository))
+                .ok_or_else(|| bad(format!("no repository {repository}")))?;
+            repo.users.retain(|g| g.user != user);
+            repo.users.push(UserGrant { user, permission });
+            Ok(None)
+        }
+        BitbucketMutation::AddGroupMember {
+            workspace,
+            group,
+            user,
+        } => {
+            let i = ws_index(world, &workspace)?;
+            let w = &mut world.workspaces[i];
+            if w.member(&user).is_none() {
+                return Err(bad(format!("{user} is not a member")));
+            }
+            let g = w
+                .groups
+                .iter_mut()
+                .find(|g| g.slug.eq_ignore_ascii_case(&group))
+                .ok_or_else(|| bad(format!("no group {group}")))?;
+            if !g.members.contains(&user) {
+                g.members.push(user);
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// Applies `mutation` and delivers its webhook, if Bitbucket sends one and a target is set.
+pub(crate) async fn apply(
+    world: &RwLock<BitbucketScenario>,
+    infra: &SimHandle,
+    base: &str,
+    mutation: BitbucketMutation,
+) -> Result<Option<Delivery>, SimError> {
+    let event = {
+        let mut guard = write(world);
+        let mut draft = guard.clone();
+        let event = change(&mut draft, base, mutation)?;
+        draft.validate()?;
+        *guard = draft;
+        event
+    };
+    match event {
+        Some(event) => Ok(deliver(infra, event).await),
+        None => Ok(None),
+    }
+}
+
+fn braced(guid: String) -> String {
+    format!("{{{guid}}}")
+}
+
+async fn deliver(infra: &SimHandle, event: Event) -> Option<Delivery> {
+    let target = infra.webhook.target()?;
+    let body = serde_json::to_vec(&event.payload).unwrap_or_default();
+    let request_uuid = infra.guid();
+    let mut headers = vec![
+        ("Content-Type".to_string(), "application/json".to_string()),
+        (
+            "User-Agent".to_string(),
+            "Bitbucket-Webhooks/2.0".to_string(),
+        ),
+        ("X-Event-Key".to_string(), event.key.to_string()),
+        ("X-Request-UUID".to_string(), request_uuid.clone()),
+        (
+            "X-Hook-UUID".to_string(),
+            braced("6f3d0c6a-0000-4000-8000-000000000001".to_string()),
+        ),
+        ("X-Attempt-Number".to_string(), "1".to_string()),
+    ];
+    if !target.secret.is_empty() {
+        headers.push((
+            "X-Hub-Signature".to_string(),
+            format!(
+                "sha256={}",
+                hmac_sha256_hex(target.secret.as_bytes(), &body)
+            ),
+        ));
+    }
+    infra
+        .webhook
+        .post(request_uuid, event.key, None, headers, body)
+        .await
+}
+
+/// `POST /_sim/bitbucket/mutations` with a [`BitbucketMutation`] as JSON.
+pub(crate) async fn http_mutate(
+    State(state): State<BitbucketState>,
+    Json(m): Json<BitbucketMutation>,
+) -> Response {
+    match apply(&state.world, &state.infra, &state.base, m).await {
+        Ok(delivery) => (StatusCode::OK, Json(json!({"delivery": delivery}))).into_response(),
+        Err(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"type": "error", "error": {"message": e.to_string()}})),
+        )
+            .into_response(),
+    }
+}
