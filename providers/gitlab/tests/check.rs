@@ -1,0 +1,95 @@
+//! `check-config --online`: what the token can do, and precisely what it lacks.
+
+mod support;
+
+use orgsync_core::{Provider, ProviderError};
+use support::*;
+
+#[tokio::test]
+async fn an_admin_token_passes_and_the_report_names_scopes_user_and_group() {
+    let server = start(edge()).await;
+    let lines = provider(&server, "acme")
+        .check()
+        .await
+        .expect("check passes");
+    let text = lines.join("\n");
+    assert!(text.contains("token scopes: api"), "{text}");
+    assert!(text.contains("administrator"), "{text}");
+    assert!(text.contains("group acme (id 1)"), "{text}");
+    assert!(text.contains("2 invited group(s)"), "{text}");
+}
+
+#[tokio::test]
+async fn a_reporter_with_read_api_passes() {
+    let server = start(edge()).await;
+    let lines = provider_with(&server, "acme", "carol-read-api", None)
+        .check()
+        .await
+        .expect("check passes");
+    assert!(
+        lines.iter().any(|l| l.contains("reporter (20)")),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_without_read_api_is_refused_with_the_scope_it_needs() {
+    let server = start(edge()).await;
+    let error = provider_with(&server, "acme", "carol-read-user", None)
+        .check()
+        .await
+        .expect_err("read_user is not enough");
+    match &error {
+        ProviderError::Forbidden { needed, detail, .. } => {
+            assert!(needed.contains("read_api"), "{error}");
+            assert!(detail.contains("read_user"), "{error}");
+        }
+        other => panic!("wrong error {other:?}"),
+    }
+    assert!(
+        !error.to_string().contains("carol-read-user"),
+        "token in message"
+    );
+}
+
+#[tokio::test]
+async fn a_minimal_access_user_is_refused_with_the_level_it_needs() {
+    let server = start(edge()).await;
+    let error = provider_with(&server, "acme", "gina-read-api", None)
+        .check()
+        .await
+        .expect_err("minimal access cannot see private projects");
+    let text = error.to_string();
+    assert!(
+        text.contains("minimal_access (5)") && text.contains("Reporter (20)"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_token_is_unauthorized_and_named_by_reference() {
+    let server = start(edge()).await;
+    let error = provider_with(&server, "acme", "not-a-token", None)
+        .check()
+        .await
+        .expect_err("401");
+    assert!(
+        matches!(error, ProviderError::Unauthorized { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("token_env = GITLAB_TOKEN"),
+        "{error}"
+    );
+    assert!(!error.to_string().contains("not-a-token"));
+}
+
+#[tokio::test]
+async fn a_missing_group_is_not_found() {
+    let server = start(edge()).await;
+    let error = provider(&server, "nope/missing")
+        .check()
+        .await
+        .expect_err("404");
+    assert!(matches!(error, ProviderError::NotFound { .. }), "{error:?}");
+}
