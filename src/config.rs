@@ -95,6 +95,7 @@ struct RawDaemon {
     run_on_start: Option<bool>,
     max_concurrent_workspaces: Option<Spanned<u32>>,
     run_deadline_seconds: Option<Spanned<u64>>,
+    webhook_debounce_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -216,6 +217,8 @@ pub struct DaemonConfig {
     pub run_on_start: bool,
     pub max_concurrent_workspaces: u32,
     pub run_deadline_seconds: u64,
+    /// How long a burst of webhook events for one workspace is collected into one run.
+    pub webhook_debounce: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -638,6 +641,9 @@ impl Config {
                 run_on_start: raw.daemon.run_on_start.unwrap_or(true),
                 max_concurrent_workspaces,
                 run_deadline_seconds,
+                webhook_debounce: std::time::Duration::from_millis(
+                    raw.daemon.webhook_debounce_ms.unwrap_or(2000),
+                ),
             },
             safety,
             workspaces,

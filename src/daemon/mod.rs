@@ -106,13 +106,9 @@ impl Daemon {
             .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
     }
 
-    /// How long webhook bursts are collected (`ORGSYNC_WEBHOOK_DEBOUNCE_MS` overrides the 2 s
-    /// default, for tests and for operators who want faster reactions).
+    /// How long webhook bursts are collected (`[daemon] webhook_debounce_ms`).
     pub fn webhook_debounce(&self) -> Duration {
-        std::env::var("ORGSYNC_WEBHOOK_DEBOUNCE_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map_or(webhooks::DEBOUNCE, Duration::from_millis)
+        self.config().daemon.webhook_debounce
     }
 
     pub fn last_event(&self, workspace: &str) -> Option<String> {

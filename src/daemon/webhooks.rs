@@ -20,9 +20,6 @@ use std::time::{Duration, Instant};
 /// The largest body accepted (GitHub caps payloads at 25 MB; membership events are a few KB).
 pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 
-/// How long a burst of events for one workspace is collected before one run serves them all.
-pub const DEBOUNCE: Duration = Duration::from_secs(2);
-
 /// How long a delivery id is remembered: providers redeliver within hours, not days.
 const DEDUP_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
