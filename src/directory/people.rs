@@ -267,6 +267,8 @@ impl Store {
         &self,
         new: &NewInvitation<'_>,
     ) -> Result<InvitationRow, PeopleError> {
+        // Expiry commits on its own, so that a refused request does not roll it back.
+        self.expire_invitations(new.now).await?;
         let result = people_tx!(self, |c, m| m::create_invitation(c, new).await);
         match result {
             // Another admin invited the same address in the same instant (the partial unique
@@ -319,6 +321,7 @@ impl Store {
         now: DateTime<Utc>,
         actor: &str,
     ) -> Result<InvitationRow, PeopleError> {
+        self.expire_invitations(now).await?;
         let result = people_tx!(self, |c, m| m::resend_invitation(
             c,
             id,
@@ -358,6 +361,7 @@ impl Store {
         now: DateTime<Utc>,
         actor: &str,
     ) -> Result<InvitationRow, PeopleError> {
+        self.expire_invitations(now).await?;
         people_tx!(self, |c, m| m::cancel_invitation(c, id, now, actor).await)
     }
 
@@ -371,6 +375,9 @@ impl Store {
         now: DateTime<Utc>,
         actor: &str,
     ) -> Result<Accepted, PeopleError> {
+        // Expiry commits on its own: an accept refused because the invitation just expired
+        // still leaves it marked expired.
+        self.expire_invitations(now).await?;
         people_tx!(self, |c, m| m::accept_invitation(
             c, token_hash, name, now, actor
         )

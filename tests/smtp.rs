@@ -1,0 +1,299 @@
+//! Invitation delivery through a real SMTP server on loopback: Python's aiosmtpd, started by the
+//! test on a port the operating system picks, writing every message it receives to a temp dir.
+//! The test reads the token out of the delivered mail and accepts the invitation with it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The SMTP server: accepts every message and stores it as `<n>.eml`, with the envelope
+/// recipients in a first `X-Envelope-To:` line. Prints its port once it listens.
+const SERVER: &str = r#"
+import asyncio, os, sys
+from aiosmtpd.smtp import SMTP
+
+class Store:
+    count = 0
+    async def handle_DATA(self, server, session, envelope):
+        Store.count += 1
+        path = os.path.join(sys.argv[1], "%d.eml" % Store.count)
+        with open(path + ".tmp", "wb") as f:
+            f.write(b"X-Envelope-To: " + ",".join(envelope.rcpt_tos).encode() + b"\r\n")
+            f.write(envelope.original_content or envelope.content)
+        os.rename(path + ".tmp", path)
+        return "250 Message accepted for delivery"
+
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(Store(), hostname="localhost"), "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+asyncio.run(main())
+"#;
+
+/// Stops the server when the test ends, however it ends.
+struct SmtpServer {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_smtp_server(maildir: &Path) -> SmtpServer {
+    let probe = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .output();
+    match probe {
+        Ok(out) if out.status.success() => {}
+        _ => panic!(
+            "this test needs Python 3 with aiosmtpd, a real SMTP server: install it with \
+             `python3 -m pip install aiosmtpd` (the CI script does), then run the test again"
+        ),
+    }
+    let mut child = Command::new("python3")
+        .args(["-c", SERVER])
+        .arg(maildir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start python3 with aiosmtpd");
+    let stdout = child.stdout.take().expect("server stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the server's port");
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("the SMTP server did not report its port: {line:?}"));
+    SmtpServer { child, port }
+}
+
+fn orgsync(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_orgsync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("USER", "tester")
+        .env_remove("SUDO_USER")
+        .output()
+        .expect("run orgsync")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Waits for the first delivered message. The bound only keeps a broken run from hanging;
+/// nothing is asserted about how long delivery takes.
+fn first_message(maildir: &Path) -> (PathBuf, String) {
+    let give_up = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = std::fs::read_dir(maildir)
+            .expect("maildir")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "eml"));
+        if let Some(p) = found {
+            let body = std::fs::read_to_string(&p).expect("mail readable");
+            return (p, body);
+        }
+        assert!(
+            Instant::now() < give_up,
+            "no mail arrived at the SMTP server"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn mailed_invitation_token_accepts_the_invitation() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let maildir = dir.path().join("mail");
+    std::fs::create_dir(&maildir).expect("maildir");
+    let server = start_smtp_server(&maildir);
+    let config = dir.path().join("orgsync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[directory]
+url = "sqlite://{db}"
+
+[smtp]
+host = "127.0.0.1"
+port = {port}
+tls = "none"
+from = "orgsync <orgsync@example.org>"
+
+[[workspace]]
+name = "acme"
+provider = "github"
+organization = "acme"
+token_env = "ORGSYNC_TEST_TOKEN"
+"#,
+            db = dir.path().join("d.db").display(),
+            port = server.port,
+        ),
+    )
+    .expect("config written");
+
+    let created = orgsync(
+        &config,
+        &[
+            "invite",
+            "create",
+            "--workspace",
+            "acme",
+            "--email",
+            "June@Example.org",
+            "--role",
+            "member",
+        ],
+    );
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    assert!(
+        text(&created.stdout).contains("mailed to june@example.org"),
+        "{}",
+        text(&created.stdout)
+    );
+
+    let (_, mail) = first_message(&maildir);
+    assert!(
+        mail.starts_with("X-Envelope-To: june@example.org\r\n"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("Subject: Invitation to the acme workspace"),
+        "{mail}"
+    );
+    let token = mail
+        .lines()
+        .find_map(|l| l.strip_prefix("Token: "))
+        .expect("the mail carries the token")
+        .trim()
+        .to_string();
+    assert_eq!(token.len(), 64, "{mail}");
+    assert!(
+        !text(&created.stdout).contains(&token) && !text(&created.stderr).contains(&token),
+        "with [smtp] the token goes only to the invitee"
+    );
+
+    let accepted = orgsync(&config, &["invite", "accept", &token, "--name", "June"]);
+    assert!(accepted.status.success(), "{}", text(&accepted.stderr));
+    let users = orgsync(&config, &["users", "list", "--workspace", "acme", "--json"]);
+    let users: serde_json::Value = serde_json::from_slice(&users.stdout).expect("json");
+    assert_eq!(users[0]["email"], "june@example.org");
+    assert_eq!(users[0]["source"], "invitation");
+    assert_eq!(users[0]["state"], "active");
+}
+
+#[test]
+fn undeliverable_invitation_stays_pending_and_says_how_to_resend() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A port nothing listens on: bind one, then free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let config = dir.path().join("orgsync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[directory]
+url = "sqlite://{db}"
+
+[smtp]
+host = "127.0.0.1"
+port = {port}
+tls = "none"
+from = "orgsync@example.org"
+
+[[workspace]]
+name = "acme"
+provider = "github"
+organization = "acme"
+token_env = "ORGSYNC_TEST_TOKEN"
+"#,
+            db = dir.path().join("d.db").display(),
+        ),
+    )
+    .expect("config written");
+    let created = orgsync(
+        &config,
+        &[
+            "invite",
+            "create",
+            "--workspace",
+            "acme",
+            "--email",
+            "kai@example.org",
+            "--role",
+            "member",
+        ],
+    );
+    assert_eq!(created.status.code(), Some(1));
+    let err = text(&created.stderr);
+    assert!(err.contains("invite resend 1"), "{err}");
+    let list = orgsync(&config, &["invite", "list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+    assert_eq!(rows[0]["state"], "pending");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The [smtp] section of the configuration.
+
+fn parse_smtp(section: &str) -> Result<orgsync::config::Config, String> {
+    let text = format!(
+        "[directory]\nurl = \"sqlite://x.db\"\n\n{section}\n\n[[workspace]]\nname = \"acme\"\n\
+         provider = \"github\"\norganization = \"acme\"\ntoken_env = \"T\"\n"
+    );
+    orgsync::config::Config::parse(&text, Path::new("t.toml")).map_err(|errors| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+#[test]
+fn smtp_section_defaults_the_port_from_the_tls_mode() {
+    use orgsync::config::SmtpTls;
+    let config =
+        parse_smtp("[smtp]\nhost = \"smtp.example.org\"\nfrom = \"a@example.org\"").expect("valid");
+    let smtp = config.smtp.expect("smtp configured");
+    assert_eq!((smtp.tls, smtp.port), (SmtpTls::Starttls, 587));
+    let config =
+        parse_smtp("[smtp]\nhost = \"smtp.example.org\"\ntls = \"tls\"\nfrom = \"a@example.org\"")
+            .expect("valid");
+    assert_eq!(config.smtp.expect("smtp").port, 465);
+    assert!(parse_smtp("").expect("valid").smtp.is_none());
+}
+
+#[test]
+fn smtp_section_refuses_clear_text_off_loopback_and_half_credentials() {
+    let err =
+        parse_smtp("[smtp]\nhost = \"smtp.example.org\"\ntls = \"none\"\nfrom = \"a@example.org\"")
+            .expect_err("clear text to a remote relay");
+    assert!(err.starts_with("t.toml:6:7: "), "{err}");
+    assert!(err.contains("loopback"), "{err}");
+    let err =
+        parse_smtp("[smtp]\nhost = \"127.0.0.1\"\nusername = \"u\"\nfrom = \"a@example.org\"")
+            .expect_err("username without password_file");
+    assert!(err.contains("password_file"), "{err}");
+    let err = parse_smtp("[smtp]\nhost = \"127.0.0.1\"\nfrom = \"not an address\"")
+        .expect_err("bad sender");
+    assert!(err.contains("[smtp] from"), "{err}");
+    let err =
+        parse_smtp("[smtp]\nhost = \"127.0.0.1\"\nfrom = \"a@example.org\"\npassword = \"x\"")
+            .expect_err("unknown key");
+    assert!(err.contains("password"), "{err}");
+    assert!(!err.contains("\"x\""), "{err}");
+}
