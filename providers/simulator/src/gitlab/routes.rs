@@ -195,6 +195,33 @@ fn group_json(state: &GitlabState, world: &GitlabScenario, g: &GitlabGroup) -> G
     }
 }
 
+/// `invited_groups` rows carry a few more fields than other group lists.
+fn invited_group_json(
+    state: &GitlabState,
+    world: &GitlabScenario,
+    g: &GitlabGroup,
+) -> serde_json::Value {
+    let mut value = serde_json::to_value(group_json(state, world, g)).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        map.remove("repository_storage");
+        map.remove("file_template_project_id");
+        map.insert("math_rendering_limits_enabled".into(), json!(true));
+        map.insert("lock_math_rendering_limits_enabled".into(), json!(false));
+        map.insert("organization_id".into(), json!(1));
+        map.insert("shared_runners_setting".into(), json!("enabled"));
+        map.insert("ldap_cn".into(), serde_json::Value::Null);
+        map.insert("ldap_access".into(), serde_json::Value::Null);
+        map.insert("wiki_access_level".into(), json!("enabled"));
+        if let Some(defaults) = map
+            .get_mut("default_branch_protection_defaults")
+            .and_then(|d| d.as_object_mut())
+        {
+            defaults.insert("developer_can_initial_push".into(), json!(false));
+        }
+    }
+    value
+}
+
 fn shares_json(world: &GitlabScenario, shares: &[GroupShare]) -> Vec<SharedWithGroup> {
     shares
         .iter()
@@ -446,12 +473,12 @@ async fn list_invited_groups(
     let Some(g) = visible_group(&world, &viewer, &id) else {
         return group_not_found();
     };
-    let items: Vec<Group> = g
+    let items: Vec<serde_json::Value> = g
         .shared_with
         .iter()
         .filter(|s| !world.expired(s.expires_at.as_deref()))
         .filter_map(|s| world.group(s.group))
-        .map(|c| group_json(&state, &world, c))
+        .map(|c| invited_group_json(&state, &world, c))
         .collect();
     paged(&state, &uri, &params, &items)
 }
