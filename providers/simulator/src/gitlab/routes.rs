@@ -663,7 +663,7 @@ async fn list_group_projects(
         .filter(|p| viewer.sees_project(&world, p.id))
         .collect();
     // GitLab's default order: created_at descending (newest, i.e. highest id, first).
-    projects.sort_by(|a, b| b.id.cmp(&a.id));
+    projects.sort_by_key(|p| std::cmp::Reverse(p.id));
     let items: Vec<Project> = projects
         .iter()
         .map(|p| project_json(&state, &world, p))
