@@ -695,6 +695,8 @@ fn orgsync(config: &std::path::Path, args: &[&str]) -> std::process::Output {
         .args(args)
         .env("USER", "tester")
         .env_remove("SUDO_USER")
+        // Everything logged (sqlx statements included), so the test can look for the token there.
+        .env("ORGSYNC_LOG", "trace")
         .output()
         .expect("run orgsync")
 }
@@ -770,6 +772,7 @@ member = "developer"
         .to_string();
     assert_eq!(token.len(), 64, "{out}");
     assert_eq!(out.matches(&token).count(), 1, "shown once: {out}");
+    assert!(!text(&created.stderr).contains(&token), "token in the log");
 
     let again = orgsync(
         &config,
@@ -789,6 +792,8 @@ member = "developer"
 
     let accepted = orgsync(&config, &["invite", "accept", &token, "--name", "Ivy"]);
     assert!(accepted.status.success(), "{}", text(&accepted.stderr));
+    assert!(!text(&accepted.stderr).contains(&token), "token in the log");
+    assert!(!text(&accepted.stdout).contains(&token), "token echoed");
     let refused = orgsync(&config, &["invite", "accept", &token, "--name", "Ivy"]);
     assert_eq!(refused.status.code(), Some(1));
     let why = text(&refused.stderr);

@@ -19,8 +19,9 @@ use serde::Serialize;
 #[derive(Debug, thiserror::Error)]
 pub enum PeopleError {
     #[error(
-        "{email} already has a pending invitation to {workspace} (#{id}, expires {expires_at}); \
-         use `orgsync invite resend {id}` for a new token, or `orgsync invite cancel {id}`"
+        "{email} already has a pending invitation to {workspace} (#{id}, expires {}); \
+         use `orgsync invite resend {id}` for a new token, or `orgsync invite cancel {id}`",
+        minutes(.expires_at)
     )]
     AlreadyInvited {
         email: String,
@@ -502,6 +503,11 @@ impl Store {
     }
 }
 
+/// Times in messages: to the minute, in UTC, as people read them.
+fn minutes(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
 fn teams_of(json: &str) -> Vec<String> {
     serde_json::from_str(json).unwrap_or_default()
 }
@@ -816,14 +822,16 @@ macro_rules! people_ops {
                 PeopleError::TokenRefused(match inv.state.as_str() {
                     "expired" => format!(
                         "invitation #{} expired at {}; ask an admin for `orgsync invite resend {}`",
-                        inv.id, inv.expires_at, inv.id
+                        inv.id,
+                        minutes(&inv.expires_at),
+                        inv.id
                     ),
                     "cancelled" => format!("invitation #{} was cancelled by an admin", inv.id),
                     "accepted" => format!(
                         "invitation #{} was already accepted{}; a token works once",
                         inv.id,
                         inv.accepted_at
-                            .map(|t| format!(" at {t}"))
+                            .map(|t| format!(" at {}", minutes(&t)))
                             .unwrap_or_default()
                     ),
                     other => format!("invitation #{} is {other}", inv.id),
