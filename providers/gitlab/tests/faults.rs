@@ -231,3 +231,43 @@ async fn a_bad_second_page_fails_the_fetch_instead_of_shortening_the_list() {
     }
     assert!(failures > 0, "the fault never fired");
 }
+
+#[tokio::test]
+async fn a_spent_rate_limit_past_the_deadline_fails_at_once_with_rate_limited() {
+    let server = start(edge()).await;
+    let provider = provider(&server, "acme");
+    server
+        .handle()
+        .set_rate_limit(3, Duration::from_secs(3_600));
+    let policy = FetchPolicy {
+        deadline: Some(std::time::Instant::now() + Duration::from_secs(5)),
+        ..FetchPolicy::default()
+    };
+    let error = provider
+        .fetch(&policy)
+        .await
+        .expect_err("the budget runs out after three requests");
+    assert!(
+        matches!(error, ProviderError::RateLimited { .. }),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_run_ends_the_fetch_with_cancelled() {
+    let server = start(edge()).await;
+    let provider = provider(&server, "acme");
+    server.handle().set_latency(Duration::from_millis(200));
+    let cancel = orgsync_core::http::CancellationToken::new();
+    let policy = FetchPolicy {
+        cancel: Some(cancel.clone()),
+        ..FetchPolicy::default()
+    };
+    let fetch = provider.fetch(&policy);
+    cancel.cancel();
+    let error = fetch.await.expect_err("cancelled");
+    assert!(
+        matches!(error, ProviderError::Cancelled { .. }),
+        "{error:?}"
+    );
+}
