@@ -100,6 +100,13 @@ exclude_repositories = ["sandbox-*"]
     .expect("config");
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
 
+    let check = run(&config, &["check-config", "--online"]).await;
+    let check_text = String::from_utf8_lossy(&check.stdout).to_string()
+        + &String::from_utf8_lossy(&check.stderr);
+    assert_eq!(check.status.code(), Some(0), "{check_text}");
+    assert!(check_text.contains("token scopes: api"), "{check_text}");
+    assert!(!check_text.contains(server.token()), "{check_text}");
+
     let sync = run(&config, &["sync"]).await;
     assert!(
         sync.status.success(),
