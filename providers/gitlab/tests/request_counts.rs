@@ -75,7 +75,7 @@ async fn cold_and_no_change_fetches_of_a_large_tree() {
     println!(
         "GitLab 1,500 members / 400 projects / 60 subgroups (teams full, default policy):\n\
          cold:      {} requests ({} quota-consuming, {} x 304); members/all pages {}, projects pages {}, \
-         descendant_groups {}, subgroup members {}, project checks {} ({} members ended undecided-and-failing)\n\
+         descendant_groups {}, subgroup members {}, project checks {} ({} members found unable to read a project)\n\
          no change: {} requests ({} quota-consuming, {} x 304)",
         cold.requests.total,
         cold.requests.total - cold.requests.not_modified,
@@ -91,6 +91,63 @@ async fn cold_and_no_change_fetches_of_a_large_tree() {
         warm.requests.not_modified,
     );
     let _ = warm_stats;
+}
+
+#[tokio::test]
+async fn request_counts_per_policy_for_the_large_tree() {
+    use orgsync_core::{AdmitRule, TeamsMode};
+    let scenario = Scenario::synthetic_gitlab(42, size());
+    let server = start(scenario.clone()).await;
+    let variants = [
+        ("default (teams full)", FetchPolicy::default()),
+        (
+            "teams off",
+            FetchPolicy {
+                teams: TeamsMode::Off,
+                ..FetchPolicy::default()
+            },
+        ),
+        (
+            "planner floor (15)",
+            FetchPolicy {
+                min_access_level: 15,
+                ..FetchPolicy::default()
+            },
+        ),
+        (
+            "shared projects included",
+            FetchPolicy {
+                include_shared_projects: true,
+                ..FetchPolicy::default()
+            },
+        ),
+        (
+            "all-members",
+            FetchPolicy {
+                admit: AdmitRule::AllMembers,
+                ..FetchPolicy::default()
+            },
+        ),
+    ];
+    for (name, policy) in variants {
+        let provider = provider(&server, SYNTHETIC_GROUP);
+        server.handle().reset_stats();
+        let snapshot = provider.fetch(&policy).await.expect("fetch");
+        assert_eq!(
+            admitted(&snapshot, &policy),
+            scenario
+                .gitlab_expected_admitted(SYNTHETIC_GROUP, &policy)
+                .expect("truth"),
+            "{name}"
+        );
+        let stats = server.handle().stats();
+        println!(
+            "{name:<26} cold {:>4} requests, of which project checks {:>3}, admitted {}",
+            snapshot.requests.total,
+            stats.requests("GET /projects/{id}/members/all"),
+            admitted(&snapshot, &policy).len()
+        );
+    }
 }
 
 #[tokio::test]
