@@ -341,6 +341,18 @@ impl GitlabScenario {
             if !names.insert(u.username.to_ascii_lowercase()) {
                 return bad(format!("gitlab username {} appears twice", u.username));
             }
+            // Member rows carry no bot flag: clients recognise access-token bots by the
+            // username GitLab gives them, so a scenario's bots must have one.
+            let bot_name = ["group_", "project_"]
+                .iter()
+                .any(|p| u.username.starts_with(p) && u.username.contains("_bot"));
+            if u.bot && !bot_name {
+                return bad(format!(
+                    "gitlab bot {} must be named like GitLab's access-token bots \
+                     (group_<id>_bot_<hex> or project_<id>_bot_<hex>)",
+                    u.username
+                ));
+            }
         }
         let group_ids: BTreeSet<u64> = self.groups.iter().map(|g| g.id).collect();
         if group_ids.len() != self.groups.len() {
