@@ -67,11 +67,49 @@ fn gitlab(ws: &WorkspaceConfig, ctx: &ProviderContext) -> Result<Box<dyn Provide
     )))
 }
 
-fn bitbucket(ws: &WorkspaceConfig, _ctx: &ProviderContext) -> Result<Box<dyn Provider>, String> {
-    Err(format!(
-        "workspace `{}`: the bitbucket provider is not part of this build yet",
-        ws.name
-    ))
+/// Bitbucket Cloud: an API token with `username` (Basic `email:token`), an access token without
+/// it (Bearer), or an OAuth consumer (client credentials, exchanged for short-lived tokens).
+fn bitbucket(ws: &WorkspaceConfig, ctx: &ProviderContext) -> Result<Box<dyn Provider>, String> {
+    use orgsync_core::http::{BasicAuth, BearerToken, Credential};
+    let reference = ws.credentials.reference();
+    let credential: Arc<dyn Credential> = match (&ws.credentials, &ws.username) {
+        (Credentials::GithubApp { .. }, _) => {
+            return Err(format!(
+                "workspace `{}`: a GitHub App cannot authenticate to Bitbucket; use token_file, \
+                 token_env or oauth_client_id",
+                ws.name
+            ));
+        }
+        (Credentials::OauthClient { client_id, .. }, _) => Arc::new(
+            orgsync_bitbucket::oauth::OauthClientCredentials::new(
+                &ctx.http,
+                &ws.name,
+                &ws.api_url,
+                reference,
+                client_id,
+                secret(ws)?,
+            )
+            .map_err(|e| e.to_string())?,
+        ),
+        (_, Some(username)) => Arc::new(BasicAuth::new(reference, username, secret(ws)?)),
+        (_, None) => Arc::new(BearerToken::new(reference, secret(ws)?)),
+    };
+    let client = ctx
+        .http
+        .workspace(
+            orgsync_core::ProviderKind::Bitbucket,
+            ws.name.clone(),
+            &ws.api_url,
+            credential,
+        )
+        .map_err(|e| e.to_string())?
+        .with_cache(Arc::clone(&ctx.cache))
+        .with_observer(Arc::clone(&ctx.observer));
+    Ok(Box::new(orgsync_bitbucket::BitbucketProvider::new(
+        client,
+        ws.account.clone(),
+        ws.host(),
+    )))
 }
 
 /// Stands in for a provider whose client could not be built (a missing token file, say), so the
