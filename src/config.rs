@@ -78,6 +78,7 @@ struct RawSmtp {
     username: Option<Spanned<String>>,
     password_file: Option<Spanned<String>>,
     from: Spanned<String>,
+    ca_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,6 +177,9 @@ pub struct SmtpConfig {
     pub password_file: Option<PathBuf>,
     /// The sender, `Name <address>` or a bare address.
     pub from: String,
+    /// An extra trusted root (PEM) for a relay whose certificate a private CA issued; the
+    /// system's roots stay trusted too.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for SmtpConfig {
@@ -188,6 +192,7 @@ impl fmt::Debug for SmtpConfig {
             .field("username", &self.username)
             .field("password_file", &self.password_file)
             .field("from", &self.from)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -1003,6 +1008,14 @@ fn check_smtp(c: &mut Checker<'_>, spanned: &Spanned<RawSmtp>) -> Option<SmtpCon
             ),
         );
     }
+    if let Some(ca) = &raw.ca_file
+        && tls == SmtpTls::None
+    {
+        c.error(
+            Some(ca.span()),
+            "[smtp] ca_file applies only with tls = \"starttls\" or \"tls\"",
+        );
+    }
     if c.errors.len() != errors_before {
         return None;
     }
@@ -1016,5 +1029,6 @@ fn check_smtp(c: &mut Checker<'_>, spanned: &Spanned<RawSmtp>) -> Option<SmtpCon
             .as_ref()
             .map(|p| PathBuf::from(p.get_ref())),
         from,
+        ca_file: raw.ca_file.as_ref().map(|p| PathBuf::from(p.get_ref())),
     })
 }

@@ -9,9 +9,21 @@ use std::time::{Duration, Instant};
 
 /// The SMTP server: accepts every message and stores it as `<n>.eml`, with the envelope
 /// recipients in a first `X-Envelope-To:` line. Prints its port once it listens.
+/// Arguments: maildir, mode (`plain`, `starttls` (required) or `tls`), then certificate and key.
 const SERVER: &str = r#"
-import asyncio, os, sys
+import asyncio, os, ssl, sys
 from aiosmtpd.smtp import SMTP
+
+mode = sys.argv[2]
+context = None
+if mode != "plain":
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(sys.argv[3], sys.argv[4])
+
+def session():
+    if mode == "starttls":
+        return SMTP(Store(), hostname="localhost", tls_context=context, require_starttls=True)
+    return SMTP(Store(), hostname="localhost")
 
 class Store:
     count = 0
@@ -26,7 +38,8 @@ class Store:
 
 async def main():
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(Store(), hostname="localhost"), "127.0.0.1", 0)
+    server = await loop.create_server(
+        session, "127.0.0.1", 0, ssl=context if mode == "tls" else None)
     print(server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()
 
@@ -47,6 +60,14 @@ impl Drop for SmtpServer {
 }
 
 fn start_smtp_server(maildir: &Path) -> SmtpServer {
+    start_smtp_server_with(maildir, "plain", None)
+}
+
+fn start_smtp_server_with(
+    maildir: &Path,
+    mode: &str,
+    cert_and_key: Option<(&Path, &Path)>,
+) -> SmtpServer {
     let probe = Command::new("python3")
         .args(["-c", "import aiosmtpd"])
         .output();
@@ -57,9 +78,12 @@ fn start_smtp_server(maildir: &Path) -> SmtpServer {
              `python3 -m pip install aiosmtpd` (the CI script does), then run the test again"
         ),
     }
-    let mut child = Command::new("python3")
-        .args(["-c", SERVER])
-        .arg(maildir)
+    let mut command = Command::new("python3");
+    command.args(["-c", SERVER]).arg(maildir).arg(mode);
+    if let Some((cert, key)) = cert_and_key {
+        command.arg(cert).arg(key);
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -296,4 +320,180 @@ fn smtp_section_refuses_clear_text_off_loopback_and_half_credentials() {
             .expect_err("unknown key");
     assert!(err.contains("password"), "{err}");
     assert!(!err.contains("\"x\""), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS: a relay whose certificate a private CA issued, trusted through `ca_file`.
+
+/// A CA and a certificate for 127.0.0.1 signed by it, made with the openssl command-line tool
+/// (a test tool only; orgsync itself uses rustls with aws-lc-rs).
+fn make_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("this test needs the openssl command-line tool to make test certificates");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            text(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("extension file");
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=orgsync test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("leaf.pem"),
+        dir.join("leaf.key"),
+    )
+}
+
+fn tls_config(dir: &Path, port: u16, tls: &str, ca_file: Option<&Path>) -> PathBuf {
+    let config = dir.join(format!("orgsync-{tls}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            r#"[directory]
+url = "sqlite://{db}"
+
+[smtp]
+host = "127.0.0.1"
+port = {port}
+tls = "{tls}"
+from = "orgsync@example.org"
+{ca}
+
+[[workspace]]
+name = "acme"
+provider = "github"
+organization = "acme"
+token_env = "ORGSYNC_TEST_TOKEN"
+"#,
+            db = dir.join(format!("{tls}.db")).display(),
+            ca = ca_file.map_or_else(String::new, |p| format!("ca_file = \"{}\"", p.display())),
+        ),
+    )
+    .expect("config written");
+    config
+}
+
+fn invite_lee(config: &Path) -> std::process::Output {
+    orgsync(
+        config,
+        &[
+            "invite",
+            "create",
+            "--workspace",
+            "acme",
+            "--email",
+            "lee@example.org",
+            "--role",
+            "member",
+        ],
+    )
+}
+
+#[test]
+fn starttls_and_implicit_tls_deliver_to_a_relay_with_a_private_ca() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ca, cert, key) = make_certificates(dir.path());
+    for mode in ["starttls", "tls"] {
+        let maildir = dir.path().join(format!("mail-{mode}"));
+        std::fs::create_dir(&maildir).expect("maildir");
+        let server = start_smtp_server_with(&maildir, mode, Some((&cert, &key)));
+        let config = tls_config(dir.path(), server.port, mode, Some(&ca));
+        let created = invite_lee(&config);
+        assert!(
+            created.status.success(),
+            "{mode}: {}",
+            text(&created.stderr)
+        );
+        let (_, mail) = first_message(&maildir);
+        let token = mail
+            .lines()
+            .find_map(|l| l.strip_prefix("Token: "))
+            .expect("the mail carries the token")
+            .trim()
+            .to_string();
+        let accepted = orgsync(&config, &["invite", "accept", &token, "--name", "Lee"]);
+        assert!(
+            accepted.status.success(),
+            "{mode}: {}",
+            text(&accepted.stderr)
+        );
+    }
+}
+
+#[test]
+fn relay_with_an_untrusted_certificate_gets_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_, cert, key) = make_certificates(dir.path());
+    let maildir = dir.path().join("mail");
+    std::fs::create_dir(&maildir).expect("maildir");
+    let server = start_smtp_server_with(&maildir, "starttls", Some((&cert, &key)));
+    // No ca_file: the private CA is not trusted, so the handshake fails before any mail is sent.
+    let config = tls_config(dir.path(), server.port, "starttls", None);
+    let created = invite_lee(&config);
+    assert_eq!(created.status.code(), Some(1), "{}", text(&created.stdout));
+    let err = text(&created.stderr);
+    assert!(err.contains("did not take the invitation mail"), "{err}");
+    let delivered = std::fs::read_dir(&maildir).expect("maildir").count();
+    assert_eq!(delivered, 0, "nothing may reach an unverified relay");
 }

@@ -9,6 +9,7 @@ use crate::config::{SmtpConfig, SmtpTls};
 use chrono::{DateTime, Utc};
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
@@ -96,6 +97,31 @@ impl InvitationNotice<'_> {
     }
 }
 
+/// Certificate checks for the relay: the system's roots (through the platform verifier), plus
+/// `ca_file` when a private CA issued the relay's certificate. STARTTLS is required, never
+/// opportunistic, so a relay that does not offer it gets neither the password nor the token.
+fn tls_parameters(smtp: &SmtpConfig) -> Result<TlsParameters, MailError> {
+    let mut builder = TlsParameters::builder(smtp.host.clone());
+    if let Some(path) = &smtp.ca_file {
+        let pem = std::fs::read(path).map_err(|e| {
+            MailError::Build(format!(
+                "cannot read [smtp] ca_file {}: {e}",
+                path.display()
+            ))
+        })?;
+        let cert = Certificate::from_pem(&pem).map_err(|e| {
+            MailError::Build(format!(
+                "[smtp] ca_file {} is not a PEM certificate: {e}",
+                path.display()
+            ))
+        })?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder
+        .build()
+        .map_err(|e| MailError::Build(format!("TLS for {}: {e}", smtp.host)))
+}
+
 /// Sends the invitation through the relay of `[smtp]`.
 pub async fn send(smtp: &SmtpConfig, notice: &InvitationNotice<'_>) -> Result<(), MailError> {
     let message = notice.message(smtp)?;
@@ -104,17 +130,16 @@ pub async fn send(smtp: &SmtpConfig, notice: &InvitationNotice<'_>) -> Result<()
         port: smtp.port,
         reason,
     };
-    let builder = match smtp.tls {
-        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host),
-        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host),
+    let tls = match smtp.tls {
         // Loopback only (checked when the configuration is loaded).
-        SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-            &smtp.host,
-        )),
-    }
-    .map_err(|e| failed(e.to_string()))?
-    .port(smtp.port)
-    .timeout(Some(std::time::Duration::from_secs(30)));
+        SmtpTls::None => Tls::None,
+        SmtpTls::Starttls => Tls::Required(tls_parameters(smtp)?),
+        SmtpTls::Tls => Tls::Wrapper(tls_parameters(smtp)?),
+    };
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+        .tls(tls)
+        .port(smtp.port)
+        .timeout(Some(std::time::Duration::from_secs(30)));
     let builder = match (
         &smtp.username,
         smtp.read_password().map_err(MailError::Password)?,
