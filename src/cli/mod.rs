@@ -1,7 +1,7 @@
 //! The command line: `orgsync <command>`, with the exit codes of the design
 //! (0 success, 1 runtime error, 2 bad usage or configuration, 3 aborted by a guard).
 
-mod output;
+pub mod output;
 pub mod people;
 
 use crate::config::{self, Config, ConfigError};
@@ -38,6 +38,13 @@ pub struct Cli {
 pub enum Command {
     /// The daemon: schedule, signals, HTTP server (metrics, health, status, webhooks).
     Run,
+    /// Sync simulated GitHub, GitLab and Bitbucket accounts into a local SQLite file and show
+    /// what orgsync does; needs no token.
+    Demo {
+        /// Keep the generated configuration and directory in this folder.
+        #[arg(long)]
+        keep: Option<PathBuf>,
+    },
     /// One reconciliation now, in the foreground.
     Sync(SyncArgs),
     /// Validate the configuration file (line:column errors).
@@ -196,6 +203,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Run => crate::daemon::run(cli.config).await,
+        Command::Demo { keep } => crate::demo::run(keep).await,
         Command::CheckConfig { online, file } => {
             let path = file.unwrap_or(cli.config);
             let config = load_config(&path)?;

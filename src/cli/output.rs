@@ -177,7 +177,7 @@ pub fn audit(rows: &[AuditRow], as_json: bool) {
 }
 
 /// The one line of an audit event's detail a person wants: the reason or the error.
-fn summarise_detail(detail: &str) -> String {
+pub fn summarise_detail(detail: &str) -> String {
     let Ok(value) = serde_json::from_str::<serde_json::Value>(detail) else {
         return String::new();
     };
@@ -194,6 +194,18 @@ fn summarise_detail(detail: &str) -> String {
         value.get("to").and_then(|v| v.as_str()),
     ) {
         return format!("{from} -> {to}");
+    }
+    if let (Some(repository), Some(permission)) = (
+        value.get("repository").and_then(|v| v.as_str()),
+        value.get("permission").and_then(|v| v.as_str()),
+    ) {
+        return format!("{permission} on {repository}");
+    }
+    if let Some(team) = value.get("team").and_then(|v| v.as_str()) {
+        return match value.get("role").and_then(|v| v.as_str()) {
+            Some(role) => format!("team {team} as {role}"),
+            None => format!("team {team}"),
+        };
     }
     if let (Some(from), Some(to)) = (
         value.get("from_login").and_then(|v| v.as_str()),
