@@ -183,12 +183,12 @@ async fn sync_all(
             "{}",
             paint.wrap("1", &format!("{} ({}):", ws.name, ws.provider))
         );
-        let changes: Vec<_> = report.plan.people_and_teams().collect();
-        if changes.is_empty() && report.outcome != RunOutcome::Failed {
+        let lines = summary(&report.plan);
+        if lines.is_empty() && report.outcome != RunOutcome::Failed {
             let _ = writeln!(out, "  no changes");
         }
-        for change in changes {
-            let _ = writeln!(out, "{}", paint.line(&format!("  {change}")));
+        for line in lines {
+            let _ = writeln!(out, "{}", paint.line(&format!("  {line}")));
         }
         match report.outcome {
             RunOutcome::Ok => {
@@ -223,6 +223,71 @@ async fn sync_all(
         reports.push(report);
     }
     Ok(reports)
+}
+
+/// The plan, condensed to fit a terminal: onboardings on one line, team bookkeeping counted,
+/// and every offboarding, rename and role change on its own line with its reason.
+fn summary(plan: &crate::sync::Plan) -> Vec<String> {
+    use crate::sync::Change;
+    let mut lines = Vec::new();
+    let onboarded: Vec<String> = plan
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Onboard { login, role, .. } => Some(format!("{login} ({role})")),
+            _ => None,
+        })
+        .collect();
+    // Wrapped to fit a terminal: the first line says what it is, the others continue the list.
+    let mut current = String::from("+ onboard");
+    for (i, who) in onboarded.iter().enumerate() {
+        let piece = if i + 1 < onboarded.len() {
+            format!(" {who},")
+        } else {
+            format!(" {who}")
+        };
+        if current.len() + piece.len() > 96 && current != "+ onboard" {
+            lines.push(std::mem::replace(&mut current, String::from("+        ")));
+        }
+        current.push_str(&piece);
+    }
+    if !onboarded.is_empty() {
+        lines.push(current);
+    }
+    let teams: Vec<String> = plan
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::TeamCreate {
+                slug,
+                parent: Some(p),
+                ..
+            } => Some(format!("{slug} (in {p})")),
+            Change::TeamCreate { slug, .. } => Some(slug.clone()),
+            _ => None,
+        })
+        .collect();
+    if !teams.is_empty() {
+        lines.push(format!(
+            "+ {} team(s): {}; {} team membership(s), {} repository grant(s)",
+            teams.len(),
+            teams.join(", "),
+            plan.count("team_member_add"),
+            plan.count("team_repository_grant")
+        ));
+    }
+    for c in &plan.changes {
+        match c {
+            Change::Onboard { .. }
+            | Change::TeamCreate { .. }
+            | Change::RepositoryUpsert { .. }
+            | Change::RepositoryRemove { .. } => {}
+            Change::TeamMemberAdd { .. } | Change::TeamRepositoryGrant { .. }
+                if !teams.is_empty() => {}
+            other => lines.push(other.to_string()),
+        }
+    }
+    lines
 }
 
 async fn directory_table(store: &Store) -> Result<String, Failure> {
@@ -405,16 +470,25 @@ pub async fn run(keep: Option<PathBuf>) -> Result<u8, Failure> {
     ));
 
     let _ = writeln!(out, "{}", paint.heading("What next"));
-    let _ = writeln!(
-        out,
-        "  orgsync --config {} users list        # the directory",
-        config_path.display()
-    );
-    let _ = writeln!(
-        out,
-        "  orgsync --config {} audit             # every change, with reasons",
-        config_path.display()
-    );
+    if dir_is_temp(&dir, &temp_marker()) {
+        for line in [
+            "  orgsync demo --keep ./orgsync-demo                        # keep its config and directory",
+            "  orgsync --config ./orgsync-demo/orgsync.toml users list   # then: the directory",
+            "  orgsync --config ./orgsync-demo/orgsync.toml audit        # every change, with reasons",
+        ] {
+            let _ = writeln!(out, "{line}");
+        }
+    } else {
+        let path = config_path.display();
+        let _ = writeln!(
+            out,
+            "  orgsync --config {path} users list   # the directory"
+        );
+        let _ = writeln!(
+            out,
+            "  orgsync --config {path} audit        # every change, with reasons"
+        );
+    }
     let _ = writeln!(
         out,
         "  orgsync check-config --online --config YOUR.toml   # with a real token: are the scopes right?"
@@ -423,12 +497,6 @@ pub async fn run(keep: Option<PathBuf>) -> Result<u8, Failure> {
         out,
         "  systemd/orgsync.service and the README's \"Install with systemd\" to run it as a service"
     );
-    if dir_is_temp(&dir, &temp_marker()) {
-        let _ = writeln!(
-            out,
-            "  (run `orgsync demo --keep DIR` to keep the config and directory)"
-        );
-    }
     print!("{out}");
     store.close().await;
     Ok(crate::cli::EXIT_OK)
