@@ -33,12 +33,60 @@ fn secret(ws: &WorkspaceConfig) -> Result<secrecy::SecretString, String> {
         .map_err(|e| format!("workspace `{}`: {e}", ws.name))
 }
 
-fn github(ws: &WorkspaceConfig, _ctx: &ProviderContext) -> Result<Box<dyn Provider>, String> {
-    let _ = (secret, Credentials::reference);
-    Err(format!(
-        "workspace `{}`: the github provider is not part of this build yet",
-        ws.name
-    ))
+/// GitHub: `api_url` is the REST root (`https://api.github.com`, or `https://HOST/api/v3` on
+/// Enterprise Server). A token (classic or fine-grained) goes as `Bearer`; a GitHub App signs a
+/// JWT with its private key and exchanges it for installation tokens through the same HTTP layer.
+fn github(ws: &WorkspaceConfig, ctx: &ProviderContext) -> Result<Box<dyn Provider>, String> {
+    use orgsync_core::http::{BearerToken, Credential};
+    let reference = ws.credentials.reference();
+    let mut app = None;
+    let credential: Arc<dyn Credential> = match &ws.credentials {
+        Credentials::GithubApp {
+            app_id,
+            installation_id,
+            ..
+        } => {
+            let credential = Arc::new(
+                orgsync_github::GithubAppCredential::new(
+                    &ctx.http,
+                    &ws.name,
+                    &ws.api_url,
+                    reference,
+                    *app_id,
+                    *installation_id,
+                    &secret(ws)?,
+                )
+                .map_err(|e| format!("workspace `{}`: {e}", ws.name))?,
+            );
+            app = Some(Arc::clone(&credential));
+            credential
+        }
+        Credentials::OauthClient { .. } => {
+            return Err(format!(
+                "workspace `{}`: an OAuth consumer cannot authenticate to GitHub; use token_file, \
+                 token_env or a GitHub App (app_id, installation_id, private_key_file)",
+                ws.name
+            ));
+        }
+        _ => Arc::new(BearerToken::new(reference, secret(ws)?)),
+    };
+    let client = ctx
+        .http
+        .workspace(
+            orgsync_core::ProviderKind::Github,
+            ws.name.clone(),
+            &ws.api_url,
+            credential,
+        )
+        .map_err(|e| e.to_string())?
+        .with_cache(Arc::clone(&ctx.cache))
+        .with_observer(Arc::clone(&ctx.observer));
+    let mut provider =
+        orgsync_github::GithubProvider::new(client, ws.account.clone()).with_host(ws.host());
+    if let Some(app) = app {
+        provider = provider.with_app(app);
+    }
+    Ok(Box::new(provider))
 }
 
 /// GitLab: `api_url` is the instance root; the REST API is under `/api/v4`. Tokens (personal,
