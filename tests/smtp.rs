@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 /// Arguments: maildir, mode (`plain`, `starttls` (required) or `tls`), then certificate and key.
 const SERVER: &str = r#"
 import asyncio, os, ssl, sys
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 mode = sys.argv[2]
 context = None
@@ -20,7 +20,15 @@ if mode != "plain":
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(sys.argv[3], sys.argv[4])
 
+def authenticate(server, session, envelope, mechanism, auth_data):
+    ok = isinstance(auth_data, LoginPassword) and \
+        (auth_data.login, auth_data.password) == (b"orgsync", b"s3cret pass")
+    return AuthResult(success=ok, handled=False)
+
 def session():
+    if mode == "starttls-auth":
+        return SMTP(Store(), hostname="localhost", tls_context=context, require_starttls=True,
+                    authenticator=authenticate, auth_required=True)
     if mode == "starttls":
         return SMTP(Store(), hostname="localhost", tls_context=context, require_starttls=True)
     return SMTP(Store(), hostname="localhost")
@@ -496,4 +504,38 @@ fn relay_with_an_untrusted_certificate_gets_nothing() {
     assert!(err.contains("did not take the invitation mail"), "{err}");
     let delivered = std::fs::read_dir(&maildir).expect("maildir").count();
     assert_eq!(delivered, 0, "nothing may reach an unverified relay");
+}
+
+#[test]
+fn relay_login_uses_the_password_file_and_a_wrong_password_is_not_echoed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ca, cert, key) = make_certificates(dir.path());
+    let maildir = dir.path().join("mail");
+    std::fs::create_dir(&maildir).expect("maildir");
+    let server = start_smtp_server_with(&maildir, "starttls-auth", Some((&cert, &key)));
+    let password_file = dir.path().join("smtp-password");
+    let config = tls_config(dir.path(), server.port, "starttls", Some(&ca));
+    let with_login = std::fs::read_to_string(&config).expect("config").replace(
+        "[[workspace]]",
+        &format!(
+            "username = \"orgsync\"\npassword_file = \"{}\"\n\n[[workspace]]",
+            password_file.display()
+        ),
+    );
+    // Keys after [smtp]'s last key but before [[workspace]] still belong to [smtp].
+    std::fs::write(&config, with_login).expect("config");
+
+    std::fs::write(&password_file, "wrong horse\n").expect("password");
+    let refused = invite_lee(&config);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stdout));
+    let err = text(&refused.stderr);
+    assert!(err.contains("did not take the invitation mail"), "{err}");
+    assert!(!err.contains("wrong horse"), "the password leaked: {err}");
+    assert_eq!(std::fs::read_dir(&maildir).expect("maildir").count(), 0);
+
+    std::fs::write(&password_file, "s3cret pass\n").expect("password");
+    let resent = orgsync(&config, &["invite", "resend", "1"]);
+    assert!(resent.status.success(), "{}", text(&resent.stderr));
+    let (_, mail) = first_message(&maildir);
+    assert!(mail.contains("Token: "), "{mail}");
 }

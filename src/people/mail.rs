@@ -122,6 +122,9 @@ fn tls_parameters(smtp: &SmtpConfig) -> Result<TlsParameters, MailError> {
         .map_err(|e| MailError::Build(format!("TLS for {}: {e}", smtp.host)))
 }
 
+/// How long one delivery may take, connection and dialogue together.
+const SEND_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Sends the invitation through the relay of `[smtp]`.
 pub async fn send(smtp: &SmtpConfig, notice: &InvitationNotice<'_>) -> Result<(), MailError> {
     let message = notice.message(smtp)?;
@@ -150,11 +153,18 @@ pub async fn send(smtp: &SmtpConfig, notice: &InvitationNotice<'_>) -> Result<()
         )),
         _ => builder,
     };
-    builder
-        .build()
-        .send(message)
-        .await
-        .map_err(|e| failed(e.to_string()))?;
+    // lettre's timeout covers single reads and writes; a relay that stops answering in the
+    // middle of a dialogue (seen with failed logins) must not hang the command either.
+    let transport = builder.build();
+    match tokio::time::timeout(SEND_LIMIT, transport.send(message)).await {
+        Ok(sent) => sent.map_err(|e| failed(e.to_string()))?,
+        Err(_) => {
+            return Err(failed(format!(
+                "no answer within {} seconds",
+                SEND_LIMIT.as_secs()
+            )));
+        }
+    };
     tracing::info!(
         invitation = notice.invitation_id,
         relay = %smtp.host,
