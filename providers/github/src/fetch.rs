@@ -383,10 +383,14 @@ impl<'a> Fetcher<'a> {
 
         let mut open: Vec<usize> = undecided;
         let mut next = 0;
+        // One list at a time while lists keep deciding members (a decided member may make the
+        // next list unnecessary); when lists stop deciding anyone, read more at once, up to
+        // the concurrency, since they must be read anyway.
+        let mut width = 1;
         while !open.is_empty() && next < hard.len() {
             // The next few repositories that still have an unproven member.
             let mut batch: Vec<&Repository> = Vec::new();
-            while next < hard.len() && batch.len() < self.options.concurrency.max(1) {
+            while next < hard.len() && batch.len() < width {
                 let repo = hard[next];
                 next += 1;
                 let by_team = proven_for(repo);
@@ -402,6 +406,7 @@ impl<'a> Fetcher<'a> {
                 self.readers(&name).await
             })
             .await?;
+            let before = open.len();
             for (repo, readers) in batch.iter().zip(lists) {
                 let by_team = proven_for(repo);
                 open.retain(|&i| {
@@ -416,6 +421,11 @@ impl<'a> Fetcher<'a> {
                     }
                 });
             }
+            width = if open.len() < before {
+                1
+            } else {
+                (width * 2).min(self.options.concurrency.max(1))
+            };
         }
         for i in open {
             members[i].access = AccessVerdict::ReadsAll;
