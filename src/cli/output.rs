@@ -58,6 +58,7 @@ pub fn users(rows: &[UserRow], as_json: bool) {
         .map(|r| {
             vec![
                 r.workspace.clone(),
+                r.user_id.to_string(),
                 dash(&r.login),
                 dash(&r.name),
                 if r.role_pinned {
@@ -81,6 +82,7 @@ pub fn users(rows: &[UserRow], as_json: bool) {
         table(
             &[
                 "WORKSPACE",
+                "ID",
                 "LOGIN",
                 "NAME",
                 "ROLE",

@@ -177,6 +177,13 @@ impl Daemon {
         if self.shutdown.is_cancelled() {
             return;
         }
+        // Invitations expire on every run, so `invite list` and the audit trail stay true even
+        // when nobody runs an invite command.
+        match self.store.expire_invitations(chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "invitations expired"),
+            Err(e) => tracing::warn!(error = %e, "cannot expire invitations"),
+        }
         if let Some(reason) = self.webhooks.flag(name) {
             tracing::warn!(workspace = name, reason = %reason, "skipped: the workspace is flagged");
             return;
