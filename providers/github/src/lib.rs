@@ -22,6 +22,7 @@ mod api;
 mod app;
 mod check;
 pub mod fetch;
+mod member;
 
 pub use app::GithubAppCredential;
 
@@ -142,6 +143,16 @@ impl Provider for GithubProvider {
 
     async fn check(&self) -> Result<Vec<String>, ProviderError> {
         check::check(&self.client.with_fresh_counts(), &self.org).await
+    }
+
+    async fn fetch_member(
+        &self,
+        policy: &FetchPolicy,
+        id: &str,
+        login: Option<&str>,
+    ) -> Result<Option<orgsync_core::Member>, ProviderError> {
+        let client = self.client.for_fetch(policy);
+        member::fetch_member(&client, &self.org, policy, id, login).await
     }
 }
 

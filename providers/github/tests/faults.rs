@@ -181,3 +181,54 @@ async fn a_fault_on_a_later_collaborator_page_fails_the_fetch_instead_of_shorten
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn a_timed_out_request_at_every_route_is_retried() {
+    use orgsync_core::ProviderKind;
+    use orgsync_core::http::{BearerToken, HttpClient, HttpConfig};
+    use orgsync_github::GithubProvider;
+    use std::num::NonZeroU32;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let server = start_unmetered(scenario()).await;
+    let http = HttpClient::new(HttpConfig {
+        request_timeout: Duration::from_millis(300),
+        min_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(10),
+        requests_per_second: NonZeroU32::new(100_000).expect("not zero"),
+        burst: NonZeroU32::new(10_000).expect("not zero"),
+        ..HttpConfig::default()
+    })
+    .expect("http");
+    let policy = FetchPolicy::default();
+    let expected = server.scenario().expected_admitted(&policy).expect("truth");
+    for (route_name, path) in ROUTES {
+        server.handle().clear_faults();
+        server.handle().add_fault(
+            FaultRule::new(*path, FaultAction::Delay { ms: 2_000 })
+                .method("GET")
+                .times(FaultTimes::Once),
+        );
+        let client = http
+            .workspace(
+                ProviderKind::Github,
+                "timeouts",
+                &server.base_url(),
+                Arc::new(BearerToken::new(
+                    "token_env = TEST_TOKEN",
+                    server.token().to_string().into(),
+                )),
+            )
+            .expect("client");
+        let snapshot = GithubProvider::new(client, "acme")
+            .fetch(&policy)
+            .await
+            .unwrap_or_else(|e| panic!("a timeout at {route_name} was not retried: {e}"));
+        assert_eq!(
+            admitted(&snapshot, &policy),
+            expected,
+            "timeout at {route_name}"
+        );
+    }
+}

@@ -119,6 +119,10 @@ async fn request_counts_on_2000_members_600_repositories_100_teams() {
         "  cold fetch, admit = all-members (teams full, no access checks): {} requests",
         members_rule.requests.total
     );
+    println!(
+        "  cold fetch, all-repositories, teams off (team grants read only as proof): {} requests",
+        no_teams.requests.total
+    );
     let collaborator_lists = cold_stats.requests("GET /repos/{owner}/{repo}/collaborators");
     println!("  collaborator list requests in the cold fetch: {collaborator_lists}");
 
