@@ -590,3 +590,25 @@ async fn http_cache_round_trips(store: Store) {
     assert_eq!(HttpCache::load(&store, "k2").await, None);
 }
 on_both_backends!(http_cache_round_trips_, http_cache_round_trips);
+
+async fn recent_runs_limits_per_workspace(store: Store) {
+    let config = config("");
+    let provider = FixedProvider::new(snapshot(ten_members(), None));
+    for _ in 0..3 {
+        run(&store, &config, &provider).await;
+    }
+    for limit in [1, 2, 5, 1000] {
+        let runs = store.recent_runs(Some("acme"), limit).await.expect("runs");
+        assert_eq!(runs.len(), (limit as usize).min(3), "limit {limit}");
+        let all = store.recent_runs(None, limit).await.expect("runs");
+        assert_eq!(
+            all.len(),
+            (limit as usize).min(3),
+            "limit {limit}, all workspaces"
+        );
+    }
+}
+on_both_backends!(
+    recent_runs_limits_per_workspace_,
+    recent_runs_limits_per_workspace
+);
