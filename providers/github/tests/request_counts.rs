@@ -98,6 +98,21 @@ async fn request_counts_on_2000_members_600_repositories_100_teams() {
     );
     let members_rule = fresh.fetch(&all_members).await.expect("all-members fetch");
 
+    let teams_off = FetchPolicy {
+        teams: orgsync_core::TeamsMode::Off,
+        ..FetchPolicy::default()
+    };
+    let no_teams = provider_with(
+        &server,
+        &server.base_url(),
+        server.token(),
+        Arc::new(MemoryCache::default()),
+    )
+    .fetch(&teams_off)
+    .await
+    .expect("teams-off fetch");
+    assert_eq!(admitted(&no_teams, &teams_off), admitted(&cold, &policy));
+
     println!(
         "GitHub request counts, synthetic org 2,000 members / 600 repos / 100 teams, base none:"
     );
