@@ -182,6 +182,7 @@ impl BitbucketProvider {
         owners: &BTreeSet<String>,
         candidates: &BTreeSet<String>,
         checked: &[String],
+        all_repositories: usize,
     ) -> Result<HashMap<String, AccessVerdict>, ProviderError> {
         let mut verdicts = HashMap::new();
         if candidates.is_empty() {
@@ -210,10 +211,18 @@ impl BitbucketProvider {
             let total = size.div_ceil(u64::from(PAGELEN)).max(1);
             total.saturating_sub(1)
         });
-        let workspace_wide = match (&first.next, pages_left) {
-            (None, _) => true,
-            (Some(_), Some(left)) => left <= checked.len() as u64,
-            (Some(_), None) => false,
+        // Per repository costs at least one request each and, with readers spread evenly, about
+        // ⌈readers per repository / 100⌉ each; it wins ties because it can stop early.
+        let workspace_wide = match (&first.next, first.size, pages_left) {
+            (None, _, _) => true,
+            (Some(_), Some(size), Some(left)) => {
+                let per_repository = size
+                    .div_ceil(all_repositories.max(1) as u64)
+                    .div_ceil(u64::from(PAGELEN))
+                    .max(1);
+                left < per_repository * checked.len() as u64
+            }
+            _ => false,
         };
         if workspace_wide {
             tracing::debug!(workspace = %w, "reading the workspace-wide permission list");
@@ -526,7 +535,9 @@ impl Provider for BitbucketProvider {
                 .filter(|m| !m.is_owner && policy.needs_access_verdict(&m.login))
                 .map(|m| m.id.clone())
                 .collect();
-            let mut verdicts = self.decide(&client, &owners, &candidates, &checked).await?;
+            let mut verdicts = self
+                .decide(&client, &owners, &candidates, &checked, repos.len())
+                .await?;
             for m in &mut members {
                 if m.is_owner && policy.needs_access_verdict(&m.login) {
                     m.access = AccessVerdict::ReadsAll;

@@ -75,27 +75,38 @@ async fn large_generated_workspace_admits_exactly_the_ground_truth() {
     admitted_matches_truth(Scenario::synthetic_bitbucket(11, size)).await;
 }
 
-/// Many members and few repositories: the workspace-wide list would be longer than one request
-/// per repository, so the provider checks repository by repository.
+/// Many members and a narrow scope: the workspace-wide list (all repositories) would cost more
+/// than reading the two in-scope repositories one by one, so the provider does that.
 #[tokio::test]
 async fn repository_by_repository_checks_admit_exactly_the_ground_truth() {
     let size = BitbucketSize {
         members: 500,
-        repos: 4,
+        repos: 12,
         groups: 3,
     };
-    let scenario = Scenario::synthetic_bitbucket(5, size);
-    let server = start(scenario).await;
+    let server = start(Scenario::synthetic_bitbucket(5, size)).await;
     let provider = provider(&server);
-    let p = policy(AdmitRule::AllRepositories, false, &[], &[]);
-    provider.fetch(&p).await.expect("fetch");
-    let stats = server.handle().stats();
-    let per_repo = stats
-        .routes
-        .get("GET /2.0/workspaces/{workspace}/permissions/repositories/{repo_slug}")
-        .map_or(0, |r| r.requests);
-    assert!(per_repo > 0, "expected per-repository checks: {stats:?}");
-    admitted_matches_truth(Scenario::synthetic_bitbucket(5, size)).await;
+    let world = server.scenario().bitbucket.expect("world");
+    for members in [&[][..], &["*-bot", "user2*"][..]] {
+        let p = policy(
+            AdmitRule::AllRepositories,
+            false,
+            &["repo-000[2-9]", "repo-001*"],
+            members,
+        );
+        server.handle().reset_stats();
+        let snapshot = provider.fetch(&p).await.expect("fetch");
+        let stats = server.handle().stats();
+        let per_repo = stats
+            .routes
+            .get("GET /2.0/workspaces/{workspace}/permissions/repositories/{repo_slug}")
+            .map_or(0, |r| r.requests);
+        assert!(per_repo > 0, "expected per-repository checks: {stats:?}");
+        assert_eq!(
+            admitted(&snapshot, &p),
+            expected_admitted(&world, WORKSPACE, &p).expect("truth")
+        );
+    }
 }
 
 #[tokio::test]

@@ -40,7 +40,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::json;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// The API token a scenario without credentials gets (every scope).
@@ -198,6 +199,20 @@ pub(crate) struct BitbucketState {
     pub infra: SimHandle,
     /// `http://127.0.0.1:PORT`: the base of the URLs inside payloads.
     pub base: String,
+    /// Bumped (under the world's write lock) by every mutation.
+    pub generation: Arc<AtomicU64>,
+    /// Effective-permission rows per (generation, query), so paging through a workspace-wide
+    /// listing of tens of thousands of rows does not recompute it for every page.
+    pub access_cache: Arc<Mutex<AccessCache>>,
+}
+
+/// One permission row: repository index in the workspace, user index in the world, permission.
+pub(crate) type AccessRow = (usize, usize, orgsync_core::Permission);
+
+#[derive(Default)]
+pub(crate) struct AccessCache {
+    pub generation: u64,
+    pub rows: std::collections::HashMap<String, Arc<Vec<AccessRow>>>,
 }
 
 /// A running simulated Bitbucket Cloud.
@@ -207,6 +222,7 @@ pub struct BitbucketServer {
     infra: SimHandle,
     world: Arc<RwLock<BitbucketScenario>>,
     tokens: Vec<BitbucketToken>,
+    generation: Arc<AtomicU64>,
 }
 
 impl BitbucketServer {
@@ -256,10 +272,13 @@ impl BitbucketServer {
                 source,
             })?
         );
+        let generation = Arc::new(AtomicU64::new(0));
         let state = BitbucketState {
             world: Arc::clone(&world),
             infra: Arc::clone(&infra),
             base,
+            generation: Arc::clone(&generation),
+            access_cache: Arc::default(),
         };
         let router = infra.wrap(routes::router(state));
         let server = RunningServer::serve(listener, router)?;
@@ -268,6 +287,7 @@ impl BitbucketServer {
             infra,
             world,
             tokens,
+            generation,
         })
     }
 
@@ -314,7 +334,14 @@ impl BitbucketServer {
     /// Changes the world atomically, then delivers the webhook Bitbucket would send (if a
     /// target is set and Bitbucket sends one for this change).
     pub async fn mutate(&self, mutation: BitbucketMutation) -> Result<Option<Delivery>, SimError> {
-        mutation::apply(&self.world, &self.infra, &self.server.url(), mutation).await
+        mutation::apply(
+            &self.world,
+            &self.generation,
+            &self.infra,
+            &self.server.url(),
+            mutation,
+        )
+        .await
     }
 
     pub async fn shutdown(self) {

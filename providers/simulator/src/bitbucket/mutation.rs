@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One change. As JSON: `{"op": "delete_repository", "workspace": "acme", "slug": "api"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -199,6 +200,7 @@ fn change(
 /// Applies `mutation` and delivers its webhook, if Bitbucket sends one and a target is set.
 pub(crate) async fn apply(
     world: &RwLock<BitbucketScenario>,
+    generation: &AtomicU64,
     infra: &SimHandle,
     base: &str,
     mutation: BitbucketMutation,
@@ -209,6 +211,7 @@ pub(crate) async fn apply(
         let event = change(&mut draft, base, mutation)?;
         draft.validate()?;
         *guard = draft;
+        generation.fetch_add(1, Ordering::SeqCst);
         event
     };
     match event {
@@ -259,7 +262,15 @@ pub(crate) async fn http_mutate(
     State(state): State<BitbucketState>,
     Json(m): Json<BitbucketMutation>,
 ) -> Response {
-    match apply(&state.world, &state.infra, &state.base, m).await {
+    match apply(
+        &state.world,
+        &state.generation,
+        &state.infra,
+        &state.base,
+        m,
+    )
+    .await
+    {
         Ok(delivery) => (StatusCode::OK, Json(json!({"delivery": delivery}))).into_response(),
         Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -7,12 +7,12 @@
 //! per user with the highest permission. Public repositories add no rows: Bitbucket lists
 //! permissions, not visibility, so clients apply the visibility rule themselves.
 
-use super::{BitbucketState, OAUTH_TOKEN_LIFETIME, error_response};
+use super::{AccessRow, BitbucketState, OAUTH_TOKEN_LIFETIME, error_response};
 use crate::scenario::{
     BitbucketGroup, BitbucketProject, BitbucketRepo, BitbucketScenario, BitbucketUser,
     BitbucketWorkspace, GroupGrant, GroupsApi, UserGrant, WorkspaceRole,
 };
-use crate::server::{Caller, TokenKind, read};
+use crate::server::{Caller, TokenKind, lock, read};
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +21,7 @@ use axum::{Json, Router};
 use base64::Engine;
 use orgsync_core::Permission;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 type Params = Query<HashMap<String, String>>;
 
@@ -228,6 +228,17 @@ fn paged(
     params: &HashMap<String, String>,
     items: &[Value],
 ) -> Response {
+    paged_lazy(state, uri, params, items.len(), |i| items[i].clone())
+}
+
+/// [`paged`] for long lists: only the rows of the requested page are turned into JSON.
+fn paged_lazy(
+    state: &BitbucketState,
+    uri: &Uri,
+    params: &HashMap<String, String>,
+    total: usize,
+    row: impl Fn(usize) -> Value,
+) -> Response {
     let number = |name: &str| {
         params
             .get(name)
@@ -236,13 +247,14 @@ fn paged(
     };
     let pagelen = number("pagelen").unwrap_or(10).min(100);
     let page = number("page").unwrap_or(1);
-    let start = (page - 1).saturating_mul(pagelen).min(items.len());
-    let end = start.saturating_add(pagelen).min(items.len());
+    let start = (page - 1).saturating_mul(pagelen).min(total);
+    let end = start.saturating_add(pagelen).min(total);
+    let values: Vec<Value> = (start..end).map(row).collect();
     let mut body = json!({
         "pagelen": pagelen,
-        "size": items.len(),
+        "size": total,
         "page": page,
-        "values": &items[start..end],
+        "values": values,
     });
     let page_url = |n: usize| {
         let kept: Vec<&str> = uri
@@ -257,7 +269,7 @@ fn paged(
         }
         format!("{}{}?{query}page={n}", state.base, uri.path())
     };
-    if end < items.len() {
+    if end < total {
         body["next"] = json!(page_url(page + 1));
     }
     if page > 1 {
@@ -409,7 +421,11 @@ fn apply_group_grants(
 /// Every workspace member's effective (highest) permission on `repo`, as Bitbucket's
 /// `permissions/repositories` routes list it: owners are admins everywhere; otherwise the best of
 /// the repository's and its project's grants to the user and to groups the user is in.
-fn effective(w: &BitbucketWorkspace, repo: &BitbucketRepo) -> BTreeMap<String, Permission> {
+fn effective(
+    w: &BitbucketWorkspace,
+    members: &HashSet<&str>,
+    repo: &BitbucketRepo,
+) -> BTreeMap<String, Permission> {
     let mut map = BTreeMap::new();
     apply_user_grants(&mut map, &repo.users);
     apply_group_grants(&mut map, w, &repo.groups);
@@ -422,7 +438,7 @@ fn effective(w: &BitbucketWorkspace, repo: &BitbucketRepo) -> BTreeMap<String, P
             map.insert(m.user.clone(), Permission::Admin);
         }
     }
-    map.retain(|user, p| *p > Permission::None && w.member(user).is_some());
+    map.retain(|user, p| *p > Permission::None && members.contains(user.as_str()));
     map
 }
 
@@ -549,66 +565,110 @@ fn repository_permissions(
     params: &HashMap<String, String>,
 ) -> Response {
     let world = read(&state.world);
+    let generation = state.generation.load(std::sync::atomic::Ordering::SeqCst);
     let Some(w) = world.workspace(slug) else {
         return no_workspace(slug);
     };
-    let clauses = match params.get("q").map(|q| parse_bbql(q)).transpose() {
-        Ok(c) => c.unwrap_or_default(),
-        Err(e) => return bad_query(&e),
+    if let Some(repo_slug) = only
+        && w.repo(repo_slug).is_none()
+    {
+        return no_repository(slug, repo_slug);
+    }
+    let key = format!(
+        "{}\n{}\n{}",
+        w.slug,
+        only.unwrap_or(""),
+        params.get("q").map_or("", String::as_str)
+    );
+    let cached = {
+        let cache = lock(&state.access_cache);
+        (cache.generation == generation)
+            .then(|| cache.rows.get(&key).cloned())
+            .flatten()
     };
-    let repos: Vec<&BitbucketRepo> = match only {
-        Some(repo_slug) => match w.repo(repo_slug) {
-            Some(r) => vec![r],
-            None => return no_repository(slug, repo_slug),
+    let rows = match cached {
+        Some(rows) => rows,
+        None => match permission_rows(&world, w, only, params.get("q")) {
+            Ok(rows) => {
+                let rows = std::sync::Arc::new(rows);
+                let mut cache = lock(&state.access_cache);
+                if cache.generation != generation {
+                    cache.generation = generation;
+                    cache.rows.clear();
+                }
+                cache.rows.insert(key, std::sync::Arc::clone(&rows));
+                rows
+            }
+            Err(e) => return bad_query(&e),
         },
-        None => w.repositories.iter().collect(),
     };
+    paged_lazy(state, uri, params, rows.len(), |i| {
+        let (r, u, p) = rows[i];
+        let (r, u) = (&w.repositories[r], &world.users[u]);
+        json!({
+            "type": "repository_permission",
+            "permission": permission_name(p),
+            "user": user_json(&state.base, u),
+            "repository": repository_ref(&state.base, w, r),
+        })
+    })
+}
+
+/// The effective permission rows of the workspace (or one repository), filtered by `q`.
+fn permission_rows(
+    world: &BitbucketScenario,
+    w: &BitbucketWorkspace,
+    only: Option<&str>,
+    q: Option<&String>,
+) -> Result<Vec<AccessRow>, String> {
+    let clauses = q.map(|q| parse_bbql(q)).transpose()?.unwrap_or_default();
+    let member_set: HashSet<&str> = w.members.iter().map(|m| m.user.as_str()).collect();
+    let users: HashMap<&str, usize> = world
+        .users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.uuid.as_str(), i))
+        .collect();
     let mut rows = Vec::new();
-    for r in repos {
-        let access = effective(w, r);
+    for (ri, r) in w.repositories.iter().enumerate() {
+        if only.is_some_and(|o| !r.slug.eq_ignore_ascii_case(o)) {
+            continue;
+        }
+        let access = effective(w, &member_set, r);
         // Rows in member order, as a stable listing.
         for m in &w.members {
             let Some(p) = access.get(&m.user) else {
                 continue;
             };
-            let Some(u) = world.user(&m.user) else {
+            let Some(ui) = users.get(m.user.as_str()).copied() else {
                 continue;
             };
-            let full_name = format!("{}/{}", w.slug, r.slug);
+            let u = &world.users[ui];
             let mut keep = true;
             for c in &clauses {
-                let outcome = match c.field.as_str() {
+                keep &= match c.field.as_str() {
                     "permission" => match repo_rank(&c.value) {
-                        Some(want) => Ok(compare_order(
-                            c.op,
-                            repo_rank(permission_name(*p)).unwrap_or(0),
-                            want,
-                        )),
-                        None => Err(format!("Invalid permission: {}", c.value)),
+                        Some(want) => {
+                            compare_order(c.op, repo_rank(permission_name(*p)).unwrap_or(0), want)
+                        }
+                        None => return Err(format!("Invalid permission: {}", c.value)),
                     },
-                    "repository.name" => compare_text(c.op, r.display_name(), &c.value),
-                    "repository.full_name" => compare_text(c.op, &full_name, &c.value),
-                    "repository.uuid" => compare_text(c.op, &r.uuid, &c.value),
-                    "user.uuid" => compare_text(c.op, &u.uuid, &c.value),
-                    "user.account_id" => compare_text(c.op, &u.account_id, &c.value),
-                    other => Err(format!("Invalid field name: {other}")),
+                    "repository.name" => compare_text(c.op, r.display_name(), &c.value)?,
+                    "repository.full_name" => {
+                        compare_text(c.op, &format!("{}/{}", w.slug, r.slug), &c.value)?
+                    }
+                    "repository.uuid" => compare_text(c.op, &r.uuid, &c.value)?,
+                    "user.uuid" => compare_text(c.op, &u.uuid, &c.value)?,
+                    "user.account_id" => compare_text(c.op, &u.account_id, &c.value)?,
+                    other => return Err(format!("Invalid field name: {other}")),
                 };
-                match outcome {
-                    Ok(ok) => keep &= ok,
-                    Err(e) => return bad_query(&e),
-                }
             }
             if keep {
-                rows.push(json!({
-                    "type": "repository_permission",
-                    "permission": permission_name(*p),
-                    "user": user_json(&state.base, u),
-                    "repository": repository_ref(&state.base, w, r),
-                }));
+                rows.push((ri, ui, *p));
             }
         }
     }
-    paged(state, uri, params, &rows)
+    Ok(rows)
 }
 
 fn user_grant_rows(
