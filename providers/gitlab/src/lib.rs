@@ -302,6 +302,62 @@ impl Provider for GitlabProvider {
         })
     }
 
+    /// A webhook's targeted re-read: `GET /groups/:id/members/all/:user_id` after confirming
+    /// the group itself is visible (so a token that lost the group cannot turn into "nobody is
+    /// a member"). 404 on the member is GitLab saying the person has no membership in the tree
+    /// any more (expired memberships included). A member below the floor would need every
+    /// project checked: that is a full fetch's work, so it answers `Unsupported`.
+    async fn fetch_member(
+        &self,
+        policy: &FetchPolicy,
+        id: &str,
+        _login: Option<&str>,
+    ) -> Result<Option<Member>, ProviderError> {
+        let client = self.client.for_fetch(policy);
+        let group: Group = api::get(
+            &client,
+            &GroupDetails {
+                group: self.group_ref(),
+            },
+        )
+        .await?;
+        let route = orgsync_core::http::Route::new(
+            "/groups/:id/members/all/:user_id",
+            format!("/groups/{}/members/all/{id}", group.id),
+        );
+        let row: MemberRow = match client.get_json(&route).await {
+            Ok(row) => row,
+            Err(ProviderError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let state = member_state(&row);
+        let bot = is_bot_username(&row.username);
+        let evaluate = state == MemberState::Active
+            && (!bot || policy.include_bots)
+            && policy.needs_access_verdict(&row.username);
+        let access = if !evaluate {
+            AccessVerdict::NotEvaluated
+        } else if row.access_level >= floor(policy) {
+            AccessVerdict::ReadsAll
+        } else {
+            return Err(ProviderError::Unsupported {
+                provider: ProviderKind::Gitlab,
+                what: "the project access of a member below the floor".to_string(),
+            });
+        };
+        Ok(Some(Member {
+            id: row.id.to_string(),
+            login: row.username.clone(),
+            name: row.name.clone(),
+            email: row.email.clone(),
+            role: role_name(row.access_level).to_string(),
+            is_owner: row.access_level >= 50,
+            state,
+            bot,
+            access,
+        }))
+    }
+
     async fn check(&self) -> Result<Vec<String>, ProviderError> {
         let client = self.client.with_fresh_counts();
         let mut report = Vec::new();
