@@ -4,9 +4,12 @@
 //! orgsync-sim --scenario scenarios/github-edge-cases.toml
 //! orgsync-sim --synthetic 7:500:200:40 --port 8080 --latency-ms 20
 //! orgsync-sim --gitlab --synthetic 7:1500:400:60     # SEED:MEMBERS:PROJECTS:SUBGROUPS
+//! orgsync-sim --bitbucket --synthetic 7:400:250:12   # SEED:MEMBERS:REPOS:GROUPS
 //! ```
 
 use clap::Parser;
+use orgsync_simulator::bitbucket::BitbucketServer;
+use orgsync_simulator::bitbucket::synthetic::BitbucketSize;
 use orgsync_simulator::github::GithubServer;
 use orgsync_simulator::gitlab::GitlabServer;
 use orgsync_simulator::gitlab::synthetic::GitlabSize;
@@ -40,8 +43,12 @@ struct Options {
     latency_ms: u64,
     /// Serve the scenario's GitLab section (REST v4 under /api/v4) instead of GitHub; with
     /// --synthetic the numbers are SEED:MEMBERS:PROJECTS:SUBGROUPS.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "bitbucket")]
     gitlab: bool,
+    /// Serve the scenario's Bitbucket section (REST 2.0 under /2.0, /1.0/groups, OAuth token
+    /// endpoint) instead of GitHub; with --synthetic the numbers are SEED:MEMBERS:REPOS:GROUPS.
+    #[arg(long)]
+    bitbucket: bool,
 }
 
 fn parse_synthetic(text: &str) -> Result<(u64, SyntheticSize), String> {
@@ -85,6 +92,14 @@ async fn main() -> ExitCode {
                 subgroups: size.teams,
             },
         ),
+        (None, Some((seed, size))) if options.bitbucket => Scenario::synthetic_bitbucket(
+            seed,
+            BitbucketSize {
+                members: size.members,
+                repos: size.repos,
+                groups: size.teams,
+            },
+        ),
         (None, Some((seed, size))) => Scenario::synthetic(seed, size),
         (None, None) => {
             eprintln!("error: give --scenario FILE or --synthetic SEED:MEMBERS:REPOS:TEAMS");
@@ -98,6 +113,9 @@ async fn main() -> ExitCode {
     };
     if options.gitlab {
         return serve_gitlab(scenario, server_options).await;
+    }
+    if options.bitbucket {
+        return serve_bitbucket(scenario, server_options).await;
     }
     let server = match GithubServer::start(scenario, server_options).await {
         Ok(s) => s,
@@ -144,6 +162,37 @@ async fn serve_gitlab(scenario: Scenario, server_options: ServerOptions) -> Exit
             .map_or_else(|| "all scopes".to_string(), |s| s.join(","));
         // The simulator's tokens are test fixtures, printed so a developer can use them.
         println!("token       {} ({scopes})", t.token);
+    }
+    println!("control     {}/_sim/stats", server.base_url());
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        eprintln!("error: cannot wait for Ctrl-C: {e}");
+    }
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn serve_bitbucket(scenario: Scenario, server_options: ServerOptions) -> ExitCode {
+    let server = match BitbucketServer::start(scenario, server_options).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    println!(
+        "bitbucket   {} (api_url; REST under /2.0)",
+        server.base_url()
+    );
+    for t in server.tokens() {
+        let scopes = t
+            .scopes
+            .as_ref()
+            .map_or_else(|| "all scopes".to_string(), |s| s.join(","));
+        // The simulator's tokens are test fixtures, printed so a developer can use them.
+        match &t.email {
+            Some(email) => println!("api token   {email} {} ({scopes})", t.token),
+            None => println!("access tok  {} ({scopes})", t.token),
+        }
     }
     println!("control     {}/_sim/stats", server.base_url());
     if let Err(e) = tokio::signal::ctrl_c().await {
