@@ -90,6 +90,13 @@ async fn get(client: &WorkspaceClient, path: &str, query: &[(&str, &str)]) -> Va
         .unwrap_or_else(|e| panic!("GET {path}: {e}"))
 }
 
+/// Swagger path, concrete path, query.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
 #[tokio::test]
 async fn every_route_validates_against_the_official_swagger() {
     let swagger = load("bitbucket-cloud-2.0.swagger.json");
@@ -103,7 +110,7 @@ async fn every_route_validates_against_the_official_swagger() {
             credential(&server),
         )
         .expect("workspace client");
-    let cases: &[(&str, &str, &[(&str, &str)])] = &[
+    let cases: &[Case] = &[
         ("/workspaces/{workspace}", "/2.0/workspaces/acme", &[]),
         (
             "/workspaces/{workspace}/members",
