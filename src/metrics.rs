@@ -22,6 +22,7 @@ pub struct Metrics {
     pub webhooks_received: IntCounterVec,
     pub webhook_latency: HistogramVec,
     pub config_reload_failures: IntCounter,
+    pub teams_unavailable: IntGaugeVec,
     pub build_info: IntGaugeVec,
 }
 
@@ -116,6 +117,11 @@ impl Metrics {
                 vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0],
             ),
             config_reload_failures,
+            teams_unavailable: int_gauge(
+                "teams_unavailable",
+                "1 when the provider's teams could not be read in the last run (synced teams kept).",
+                &["workspace"],
+            ),
             build_info: int_gauge("build_info", "The running orgsync's version.", &["version"]),
             registry,
         };

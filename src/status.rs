@@ -12,8 +12,10 @@ pub struct StatusEntry {
     pub last_run: Option<RunRow>,
     pub last_success: Option<DateTime<Utc>>,
     pub next_run: Option<DateTime<Utc>>,
-    /// The last webhook event the daemon received for this workspace, when it runs.
+    /// The last webhook event a daemon received for this workspace.
     pub last_event: Option<String>,
+    /// Why the provider's teams could not be read (synced teams are left as they were).
+    pub teams_unavailable: Option<String>,
 }
 
 /// The next time a cron schedule fires after `after`, read in `tz`.
@@ -43,13 +45,15 @@ pub async fn entries(config: &Config, store: &Store) -> Result<Vec<StatusEntry>,
     let mut out = Vec::new();
     for ws in &config.workspaces {
         let schedule = ws.schedule.as_deref().unwrap_or(&config.daemon.schedule);
+        let (teams_unavailable, last_event) = store.workspace_notes(&ws.name).await?;
         out.push(StatusEntry {
             workspace: ws.name.clone(),
             provider: ws.provider.to_string(),
             last_run: runs.iter().find(|r| r.workspace == ws.name).cloned(),
             last_success: store.last_success(&ws.name).await?,
             next_run: next_fire(schedule, config.daemon.timezone, now),
-            last_event: None,
+            last_event,
+            teams_unavailable,
         });
     }
     Ok(out)

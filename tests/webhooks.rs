@@ -451,6 +451,21 @@ async fn forged_replayed_oversized_and_misaddressed_deliveries_change_nothing() 
         s.read_to_string(&mut out).expect("read");
         (0, out)
     };
+    let status = {
+        let mut s = std::net::TcpStream::connect(&w.daemon.listen).expect("connect");
+        write!(
+            s,
+            "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        out
+    };
+    assert!(
+        status.contains("github organization (re-read 1 member(s))"),
+        "{status}"
+    );
     for line in [
         "orgsync_webhooks_received_total{outcome=\"bad_signature\",provider=\"github\"} 2",
         "orgsync_webhooks_received_total{outcome=\"duplicate\",provider=\"github\"} 1",

@@ -320,5 +320,16 @@ pub async fn status(config: &Config, store: &Store, as_json: bool) -> Result<u8,
             &body
         )
     );
+    for e in &entries {
+        if let Some(why) = &e.teams_unavailable {
+            println!(
+                "{}: teams unavailable, synced teams left as they are: {why}",
+                e.workspace
+            );
+        }
+        if let Some(event) = &e.last_event {
+            println!("{}: last webhook: {event}", e.workspace);
+        }
+    }
     Ok(EXIT_OK)
 }

@@ -52,12 +52,7 @@ async fn readyz(State(d): State<Arc<Daemon>>) -> Response {
 async fn status(State(d): State<Arc<Daemon>>) -> Response {
     let config = d.config();
     match crate::status::entries(&config, &d.store).await {
-        Ok(mut entries) => {
-            for e in &mut entries {
-                e.last_event = d.last_event(&e.workspace);
-            }
-            axum::Json(entries).into_response()
-        }
+        Ok(entries) => axum::Json(entries).into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     }
 }

@@ -89,7 +89,6 @@ pub struct Daemon {
     ctx: ProviderContext,
     slots: Mutex<HashMap<String, Slot>>,
     outcomes: Mutex<HashMap<String, String>>,
-    events: Mutex<HashMap<String, String>>,
     permits: Arc<Semaphore>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -111,13 +110,10 @@ impl Daemon {
         self.config().daemon.webhook_debounce
     }
 
-    pub fn last_event(&self, workspace: &str) -> Option<String> {
-        self.events.lock().ok()?.get(workspace).cloned()
-    }
-
-    pub fn note_event(&self, workspace: &str, text: String) {
-        if let Ok(mut e) = self.events.lock() {
-            e.insert(workspace.to_string(), text);
+    /// Records the last webhook event of a workspace in the directory, for `status`.
+    pub async fn note_event(&self, workspace: &str, text: String) {
+        if let Err(e) = self.store.set_last_event(workspace, &text).await {
+            tracing::warn!(workspace, error = %e, "cannot record the webhook event");
         }
     }
 
@@ -279,6 +275,12 @@ impl Daemon {
             m.webhook_latency
                 .with_label_values(&[provider])
                 .observe(received.elapsed().as_secs_f64());
+        }
+        m.teams_unavailable
+            .with_label_values(&[&r.workspace])
+            .set(i64::from(r.teams_unavailable.is_some()));
+        if let Some(why) = &r.teams_unavailable {
+            tracing::warn!(workspace = %r.workspace, reason = %why, "teams unavailable; synced teams are left as they are");
         }
         if let Ok(counts) = self.store.member_counts(&r.workspace).await {
             for state in ["active", "offboarded", "suspended", "invited"] {
@@ -450,7 +452,6 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
         ctx,
         slots: Mutex::new(HashMap::new()),
         outcomes: Mutex::new(HashMap::new()),
-        events: Mutex::new(HashMap::new()),
         permits,
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),

@@ -288,13 +288,22 @@ pub async fn receive(
             }
         },
     };
+    let what = match &action {
+        Action::Members(m) => format!("re-read {} member(s)", m.len()),
+        Action::Full => "full sync".to_string(),
+        Action::Ping => "ping".to_string(),
+        Action::Ignore => "ignored".to_string(),
+        Action::Suspend(why) => format!("{why}: workspace flagged"),
+        Action::Resume => "installation back: full sync".to_string(),
+    };
     d.note_event(
         &workspace,
         format!(
-            "{} {event} ({action:?})",
-            chrono::Utc::now().format("%Y-%m-%d %H:%M:%S")
+            "{} {provider} {event} ({what})",
+            chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
         ),
-    );
+    )
+    .await;
     let outcome = match action {
         Action::Ping => "ping",
         Action::Ignore => "ignored",

@@ -330,6 +330,19 @@ impl Store {
         on_conn!(self, |c, m| m::member_counts(c, workspace).await)
     }
 
+    /// Records the last webhook event of a workspace, for `status`.
+    pub async fn set_last_event(&self, workspace: &str, text: &str) -> Result<(), DirectoryError> {
+        on_conn!(self, |c, m| m::set_last_event(c, workspace, text).await)
+    }
+
+    /// Why teams are unavailable (if they are) and the last webhook event of a workspace.
+    pub async fn workspace_notes(
+        &self,
+        workspace: &str,
+    ) -> Result<(Option<String>, Option<String>), DirectoryError> {
+        on_conn!(self, |c, m| m::workspace_notes(c, workspace).await)
+    }
+
     /// Checks that the directory answers, for `/readyz`.
     pub async fn ping(&self) -> Result<(), DirectoryError> {
         on_conn!(self, |c, m| m::ping(c).await)

@@ -918,6 +918,33 @@ macro_rules! backend_ops {
                     .map_err(DirectoryError::from)
             }
 
+            pub async fn set_last_event(
+                c: &mut Conn,
+                workspace: &str,
+                text: &str,
+            ) -> Result<(), DirectoryError> {
+                sqlx::query("UPDATE workspaces SET last_event = $1 WHERE name = $2")
+                    .bind(text)
+                    .bind(workspace)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            }
+
+            pub async fn workspace_notes(
+                c: &mut Conn,
+                workspace: &str,
+            ) -> Result<(Option<String>, Option<String>), DirectoryError> {
+                let row = sqlx::query("SELECT teams_status, last_event FROM workspaces WHERE name = $1")
+                    .bind(workspace)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                Ok(match row {
+                    Some(r) => (r.try_get("teams_status")?, r.try_get("last_event")?),
+                    None => (None, None),
+                })
+            }
+
             pub async fn ping(c: &mut Conn) -> Result<(), DirectoryError> {
                 sqlx::query("SELECT 1").execute(&mut *c).await?;
                 Ok(())
