@@ -36,24 +36,38 @@
 //!
 //! # Budget: 1,000 requests per hour
 //!
-//! Bitbucket allows 1,000 requests per hour per credential and says nothing about conditional
-//! requests being free, so a no-change run costs as much as a cold one (the `304`s save
-//! bandwidth, not quota). With `M` members, `R` repositories, `P` projects and `O` owners, one
-//! fetch costs about
+//! Bitbucket allows 1,000 requests per hour per credential (rolling), sends no rate-limit
+//! headers for API tokens and no `Retry-After` with its `429`, and says nothing about
+//! conditional requests being free, so a no-change run costs as much as a cold one (the `304`s
+//! save bandwidth and parsing, not quota). With `M` members, `R` repositories (`R'` of them
+//! private and in scope), `P` projects and `rows` (member, repository) pairs with access,
+//! owners' rows excluded, one fetch costs
 //!
 //! * `1 + 2·⌈M/100⌉ + ⌈R/100⌉` for the workspace, members, roles and repositories;
-//! * plus, for `all-repositories`, `min(⌈rows/100⌉ + 1, Σ ⌈readers_r/100⌉)` where `rows` is the
-//!   number of (member, repository) pairs with access, owners excluded (at worst `R` per-repo
-//!   pages when everybody reads everything, far fewer when the list stops early);
-//! * plus 1 for groups, and `R + P` for team repositories in mode `full`.
+//! * for `all-repositories`: `1 + ⌈rows/100⌉ − 1` reading the workspace-wide list, or
+//!   `1 + Σ ⌈readers_r/100⌉` over the `R'` repositories checked one by one, stopping when nobody
+//!   is undecided (chosen by estimate from the first page's `size`); so about
+//!   `min(rows/100, R'·⌈readers/100⌉)`, at worst `M·R/100` when everybody reads everything;
+//! * for teams: 1 (`/1.0/groups`), plus `R + P` in mode `full`.
 //!
-//! Measured against the simulator (tests/request_counts.rs) for 400 members, 250 repositories,
-//! 12 projects and 12 groups: see the crate README figures in the test output; a typical run is
-//! a few hundred requests, which at 1,000 per hour is well under an hour, while teams mode `full`
-//! adds about `R + P` requests. A workspace of `M` members and `R` repositories where everybody
-//! reads everything costs roughly `2M/100 + R/100 + M·R/100` requests without teams: 10,000
-//! members by 2,000 repositories would need about 200,000 requests, 200 hours, so such a
-//! workspace needs `admit = "all-members"` or a narrower scope.
+//! Measured against the simulator (`tests/request_counts.rs`, a generated workspace of 400
+//! members, 250 repositories, 12 projects, 12 groups, 70 % of members in a group that reads most
+//! projects):
+//!
+//! | policy | requests per fetch (cold = no-change) | hours at 1,000/h |
+//! |---|---|---|
+//! | `all-repositories`, teams off | 711 | 0.71 |
+//! | `all-repositories`, teams `without-repositories` | 712 | 0.71 |
+//! | `all-repositories`, teams `full` | 974 | 0.97 |
+//! | `all-members`, teams off | 12 | 0.01 |
+//!
+//! So such a workspace fits one run per hour, alone on its credential. Roughly, a workspace
+//! takes `(2M/100 + R/100 + min(rows/100, R'·⌈readers/100⌉) + R + P) / 1000` hours: 1,000 members
+//! by 1,000 repositories where most people read most repositories is about 7,000 to 10,000
+//! requests, 7 to 10 hours, more than a run can wait for. The layer learns of the limit only from
+//! `429`s and backs off; a fetch that cannot finish fails (`RateLimited`/`Unavailable`) and
+//! nobody is offboarded. For such sizes use `admit = "all-members"`, a narrower scope, teams
+//! `without-repositories`, or an access token on a Standard/Premium plan (scaled limits).
 //!
 //! # Credentials
 //!
