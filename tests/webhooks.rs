@@ -39,6 +39,11 @@ fn start_daemon(config: &std::path::Path, token: &str) -> Daemon {
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = Arc::clone(&lines);
     let stderr = child.stderr.take().expect("stderr");
+    // Owned by the guard from here on, so a failed start still reaps the process.
+    let mut daemon = Daemon {
+        child,
+        listen: String::new(),
+    };
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             sink.lock().expect("lines").push(line);
@@ -54,8 +59,8 @@ fn start_daemon(config: &std::path::Path, token: &str) -> Daemon {
             .cloned();
         if let Some(line) = found {
             let v: serde_json::Value = serde_json::from_str(&line).expect("json");
-            let listen = v["fields"]["listen"].as_str().expect("listen").to_string();
-            return Daemon { child, listen };
+            daemon.listen = v["fields"]["listen"].as_str().expect("listen").to_string();
+            return daemon;
         }
         assert!(Instant::now() < end, "daemon did not start");
         std::thread::sleep(Duration::from_millis(50));
