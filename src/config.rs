@@ -67,6 +67,17 @@ struct RawConfig {
     #[serde(default, rename = "workspace")]
     workspaces: Vec<Spanned<RawWorkspace>>,
     smtp: Option<Spanned<RawSmtp>>,
+    #[serde(default)]
+    http: RawHttp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    requests_per_second: Option<Spanned<u32>>,
+    burst: Option<Spanned<u32>>,
+    rate_limit_reserve: Option<u64>,
+    request_timeout_seconds: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,6 +164,46 @@ pub struct Config {
     pub workspaces: Vec<WorkspaceConfig>,
     /// Where invitation mail goes; without it, `invite create` prints the link instead.
     pub smtp: Option<SmtpConfig>,
+    /// How provider traffic is paced (`[http]`).
+    pub http: HttpSettings,
+}
+
+/// `[http]`: pacing of provider traffic, per provider host, for the whole process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// A politeness limit below the providers' own (those are read from their headers).
+    pub requests_per_second: u32,
+    pub burst: u32,
+    /// Below this many requests left in a provider's window, the rest are spread until reset.
+    pub rate_limit_reserve: u64,
+    pub request_timeout_seconds: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            requests_per_second: 10,
+            burst: 10,
+            rate_limit_reserve: 50,
+            request_timeout_seconds: 60,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// The HTTP layer's configuration with these settings.
+    pub fn http_config(&self) -> orgsync_core::http::HttpConfig {
+        let mut c = orgsync_core::http::HttpConfig::default();
+        if let Some(n) = std::num::NonZeroU32::new(self.requests_per_second) {
+            c.requests_per_second = n;
+        }
+        if let Some(n) = std::num::NonZeroU32::new(self.burst) {
+            c.burst = n;
+        }
+        c.rate_limit_reserve = self.rate_limit_reserve;
+        c.request_timeout = std::time::Duration::from_secs(self.request_timeout_seconds.max(1));
+        c
+    }
 }
 
 /// How the SMTP connection is protected.
@@ -632,11 +683,41 @@ impl Config {
 
         let smtp = raw.smtp.as_ref().and_then(|s| check_smtp(&mut c, s));
 
+        let mut http = HttpSettings::default();
+        for (value, field) in [
+            (&raw.http.requests_per_second, "requests_per_second"),
+            (&raw.http.burst, "burst"),
+        ] {
+            if let Some(v) = value
+                && *v.get_ref() == 0
+            {
+                c.error(Some(v.span()), format!("[http] {field} must be at least 1"));
+            }
+        }
+        if let Some(v) = &raw.http.requests_per_second {
+            http.requests_per_second = *v.get_ref();
+        }
+        if let Some(v) = &raw.http.burst {
+            http.burst = *v.get_ref();
+        }
+        if let Some(v) = raw.http.rate_limit_reserve {
+            http.rate_limit_reserve = v;
+        }
+        if let Some(v) = &raw.http.request_timeout_seconds {
+            if *v.get_ref() == 0 {
+                c.error(
+                    Some(v.span()),
+                    "[http] request_timeout_seconds must be at least 1",
+                );
+            }
+            http.request_timeout_seconds = *v.get_ref();
+        }
         if !c.errors.is_empty() {
             c.errors.sort_by_key(|e| e.location);
             return Err(c.errors);
         }
         Ok(Config {
+            http,
             path: path.to_path_buf(),
             directory_url: url,
             daemon: DaemonConfig {

@@ -161,7 +161,7 @@ async fn sync_all(
     paint: &Paint,
     out: &mut String,
 ) -> Result<Vec<RunReport>, Failure> {
-    let ctx = crate::cli::provider_context(store)?;
+    let ctx = crate::cli::provider_context(config, store)?;
     let mut reports = Vec::new();
     for ws in &config.workspaces {
         let provider = crate::providers::build(ws, &ctx).unwrap_or_else(|reason| {

@@ -143,3 +143,19 @@ fn readme_config_snippets_are_valid() {
     }
     assert!(checked > 0, "the README shows at least one configuration");
 }
+
+#[test]
+fn http_pacing_is_configurable_and_zero_is_refused_with_its_line() {
+    let ok = Config::parse(
+        &format!("{HEAD}[http]\nrequests_per_second = 50\nburst = 20\n"),
+        Path::new("c.toml"),
+    )
+    .expect("valid");
+    assert_eq!(ok.http.http_config().requests_per_second.get(), 50);
+    assert_eq!(ok.http.http_config().burst.get(), 20);
+    let e = errors(&format!("{HEAD}[http]\nrequests_per_second = 0\n"));
+    assert!(
+        e[0].starts_with("c.toml:4:23:") && e[0].contains("at least 1"),
+        "{e:?}"
+    );
+}

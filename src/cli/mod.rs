@@ -175,8 +175,11 @@ pub fn load_config(path: &std::path::Path) -> Result<Config, Failure> {
 }
 
 /// The shared HTTP client, with the directory as the conditional-request cache.
-pub fn provider_context(store: &Store) -> Result<crate::providers::ProviderContext, Failure> {
-    let http = orgsync_core::http::HttpClient::new(orgsync_core::http::HttpConfig::default())
+pub fn provider_context(
+    config: &Config,
+    store: &Store,
+) -> Result<crate::providers::ProviderContext, Failure> {
+    let http = orgsync_core::http::HttpClient::new(config.http.http_config())
         .map_err(|e| Failure::runtime(e.to_string()))?;
     Ok(crate::providers::ProviderContext {
         http,
@@ -288,7 +291,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
 /// `check-config --online`: asks each workspace's provider whether the credential can read what
 /// a sync needs. Uses no directory (nothing is written) and no cache.
 async fn check_online(config: &Config) -> Result<u8, Failure> {
-    let http = orgsync_core::http::HttpClient::new(orgsync_core::http::HttpConfig::default())
+    let http = orgsync_core::http::HttpClient::new(config.http.http_config())
         .map_err(|e| Failure::runtime(e.to_string()))?;
     let ctx = crate::providers::ProviderContext {
         http,
@@ -379,7 +382,7 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
         deadline: None,
         cancel: None,
     };
-    let ctx = provider_context(&store)?;
+    let ctx = provider_context(config, &store)?;
     let mut reports = Vec::new();
     let mut worst = EXIT_OK;
     for ws in selected {

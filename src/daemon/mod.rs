@@ -422,7 +422,7 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
     let _lock = replica::lock_sqlite(&config.directory_url).map_err(Failure::runtime)?;
     let store = crate::cli::open_store(&config).await?;
     let metrics = Metrics::new();
-    let mut ctx = crate::cli::provider_context(&store)?;
+    let mut ctx = crate::cli::provider_context(&config, &store)?;
     ctx.observer = Arc::new(metrics.clone());
     let listener = tokio::net::TcpListener::bind(&config.daemon.listen)
         .await
