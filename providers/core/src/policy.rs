@@ -1,7 +1,7 @@
 //! What a workspace's configuration asks of a fetch.
 
 use crate::snapshot::Repository;
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
 /// The admission rule of a workspace.
@@ -42,16 +42,33 @@ pub struct PatternError {
     pub reason: String,
 }
 
+/// Patterns are simple wildcards: `*` (any run of characters) and `?` (one character); every
+/// other character is literal, so `*[bot]` means "ends in `[bot]`", as people who write it
+/// mean, not a character class.
+fn wildcards_only(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 4);
+    for ch in pattern.chars() {
+        if matches!(ch, '[' | ']' | '{' | '}' | '\\' | '!') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
 fn build_globs(patterns: &[String]) -> Result<Option<GlobSet>, PatternError> {
     if patterns.is_empty() {
         return Ok(None);
     }
     let mut builder = GlobSetBuilder::new();
     for pattern in patterns {
-        let glob = Glob::new(pattern).map_err(|e| PatternError {
-            pattern: pattern.clone(),
-            reason: e.kind().to_string(),
-        })?;
+        let glob = GlobBuilder::new(&wildcards_only(pattern))
+            .backslash_escape(true)
+            .build()
+            .map_err(|e| PatternError {
+                pattern: pattern.clone(),
+                reason: e.kind().to_string(),
+            })?;
         builder.add(glob);
     }
     builder.build().map(Some).map_err(|e| PatternError {
@@ -179,5 +196,10 @@ mod tests {
         assert_eq!(ex.matching("renovate[bot]"), Some("*[bot]"));
         assert_eq!(ex.matching("ci-runner"), Some("ci-*"));
         assert_eq!(ex.matching("alice"), None);
+        assert_eq!(
+            ex.matching("bob"),
+            None,
+            "[bot] is literal, not a character class"
+        );
     }
 }
