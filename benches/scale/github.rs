@@ -140,10 +140,9 @@ fn baselines(scenario: &Scenario, org: &GithubOrg) -> (u64, u64) {
                 .repos
                 .iter()
                 .any(|g| g.repo == repo.name && g.permission.can_read())
+                && let Some(m) = team_members.get(&team.slug)
             {
-                if let Some(m) = team_members.get(&team.slug) {
-                    set.extend(m.iter().copied());
-                }
+                set.extend(m.iter().copied());
             }
         }
         set.extend(
