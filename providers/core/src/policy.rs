@@ -42,9 +42,11 @@ pub struct PatternError {
     pub reason: String,
 }
 
-/// Patterns are simple wildcards: `*` (any run of characters) and `?` (one character); every
-/// other character is literal, so `*[bot]` means "ends in `[bot]`", as people who write it
-/// mean, not a character class.
+/// Login patterns are simple wildcards: `*` (any run of characters) and `?` (one character);
+/// every other character is literal, so `*[bot]` means "ends in `[bot]`" (GitHub's bot logins,
+/// `dependabot[bot]`), as people who write it mean, not a character class that would match
+/// `bob`. Repository names cannot contain brackets, so repository patterns keep full glob syntax
+/// (`repo-00[2-9]`, `{a,b}`).
 fn wildcards_only(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len() + 4);
     for ch in pattern.chars() {
@@ -56,13 +58,18 @@ fn wildcards_only(pattern: &str) -> String {
     out
 }
 
-fn build_globs(patterns: &[String]) -> Result<Option<GlobSet>, PatternError> {
+fn build_globs(patterns: &[String], literal: bool) -> Result<Option<GlobSet>, PatternError> {
     if patterns.is_empty() {
         return Ok(None);
     }
     let mut builder = GlobSetBuilder::new();
     for pattern in patterns {
-        let glob = GlobBuilder::new(&wildcards_only(pattern))
+        let text = if literal {
+            wildcards_only(pattern)
+        } else {
+            pattern.clone()
+        };
+        let glob = GlobBuilder::new(&text)
             .backslash_escape(true)
             .build()
             .map_err(|e| PatternError {
@@ -86,7 +93,7 @@ impl RepositoryScope {
         Ok(RepositoryScope {
             exclude_archived,
             exclude_forks,
-            excluded: build_globs(exclude_repositories)?,
+            excluded: build_globs(exclude_repositories, false)?,
             patterns: exclude_repositories.to_vec(),
         })
     }
@@ -120,7 +127,7 @@ pub struct MemberExclusions {
 impl MemberExclusions {
     pub fn new(patterns: &[String]) -> Result<Self, PatternError> {
         Ok(MemberExclusions {
-            set: build_globs(patterns)?,
+            set: build_globs(patterns, true)?,
             patterns: patterns.to_vec(),
         })
     }
@@ -183,7 +190,16 @@ mod tests {
 
     #[test]
     fn scope_excludes_archived_forks_and_globs() {
-        let scope = RepositoryScope::new(true, true, &["sandbox-*".to_string()]).expect("globs");
+        let scope = RepositoryScope::new(
+            true,
+            true,
+            &["sandbox-*".to_string(), "tmp-[0-9]".to_string()],
+        )
+        .expect("globs");
+        assert!(
+            !scope.includes(&repo("tmp-7", false, false)),
+            "classes work for repositories"
+        );
         assert!(scope.includes(&repo("api", false, false)));
         assert!(!scope.includes(&repo("old", true, false)));
         assert!(!scope.includes(&repo("fork", false, true)));
