@@ -69,10 +69,10 @@ impl BitbucketWorld {
 ///   permission list (`/workspaces/{w}/permissions/repositories/{slug}`).
 /// * Lower bound: the workspace, the members, their roles, the repositories, the groups (one
 ///   `/1.0` request) and, for teams `full`, each repository's and each project's group grants
-///   (2.0 has no cheaper way); then the access proofs: while some non-owner is admitted, every
-///   private repository's readers must be seen, in the fewest pages of either the
-///   workspace-wide list (owners filtered out) or one list per private repository; otherwise
-///   the members who are not admitted, divided by the most any one page can prove absent.
+///   (2.0 has no cheaper way); then the access proofs, the larger of: every (admitted
+///   non-owner, private repository) pair must appear on some page of 100 rows (the
+///   workspace-wide list or a per-repository one), and the members who are not admitted,
+///   divided by the most any one complete per-repository list can prove absent.
 fn baselines(scenario: &Scenario, w: &BitbucketWorkspace) -> (u64, u64) {
     let owners: HashSet<&str> = w
         .members
@@ -81,8 +81,9 @@ fn baselines(scenario: &Scenario, w: &BitbucketWorkspace) -> (u64, u64) {
         .map(|m| m.user.as_str())
         .collect();
     let mut obvious = pages(w.members.len(), 100) + pages(w.repositories.len(), 100);
-    let mut pairs_without_owners = 0usize;
-    let mut private = 0u64;
+    // (admitted non-owner, private repository) pairs: each must be seen once, 100 a page at
+    // most, whichever list shows it.
+    let mut admitted_pairs = 0usize;
     let admitted = scenario
         .bitbucket
         .as_ref()
@@ -111,21 +112,20 @@ fn baselines(scenario: &Scenario, w: &BitbucketWorkspace) -> (u64, u64) {
             .collect();
         let cost = pages(readers.len(), 100);
         obvious += cost;
-        pairs_without_owners += readers.iter().filter(|u| !owners.contains(*u)).count();
         if repo.is_private {
-            private += 1;
+            admitted_pairs += readers
+                .iter()
+                .filter(|u| !owners.contains(*u) && admitted.contains(**u))
+                .count();
             let proves = undecided.iter().filter(|u| !readers.contains(*u)).count() as f64;
             best_ratio = best_ratio.max(proves / cost as f64);
         }
     }
     let mut lower = 1 + 2 * pages(w.members.len(), 100) + pages(w.repositories.len(), 100);
     lower += 1 + w.repositories.len() as u64 + w.projects.len() as u64;
-    let admitted_non_owners = admitted.iter().any(|u| !owners.contains(u.as_str()));
-    if admitted_non_owners {
-        lower += private.min(pages(pairs_without_owners, 100));
-    } else if !undecided.is_empty() {
-        lower += (undecided.len() as f64 / best_ratio).ceil() as u64;
-    }
+    let proofs_of_access = admitted_pairs.div_ceil(100) as u64;
+    let proofs_of_lack = (undecided.len() as f64 / best_ratio).ceil() as u64;
+    lower += proofs_of_access.max(proofs_of_lack);
     (obvious, lower)
 }
 
