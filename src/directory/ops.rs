@@ -64,6 +64,42 @@ pub struct RunRow {
     pub error: Option<String>,
 }
 
+/// Row ids an apply already knows, so a plan of 100,000 changes does not look the same team or
+/// user up again for every membership.
+#[derive(Default)]
+struct Ids {
+    teams: std::collections::HashMap<String, i64>,
+    users: std::collections::HashMap<String, i64>,
+    repositories: std::collections::HashMap<String, i64>,
+}
+
+/// Audit rows written per statement.
+const AUDIT_BATCH: usize = 200;
+
+/// `INSERT INTO audit_events … VALUES ($1, …), (…)` for `rows` rows of seven columns.
+fn audit_insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO audit_events (run_id, workspace_id, at, actor, action, subject, detail) VALUES ",
+    );
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        let b = r * 7;
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7
+        ));
+    }
+    sql
+}
+
 fn as_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -386,8 +422,12 @@ macro_rules! backend_ops {
                 c: &mut Conn,
                 ws: &WorkspaceKey,
                 pid: &str,
+                ids: &mut Ids,
             ) -> Result<i64, DirectoryError> {
-                sqlx::query_scalar(
+                if let Some(id) = ids.users.get(pid) {
+                    return Ok(*id);
+                }
+                let id: i64 = sqlx::query_scalar(
                     "SELECT user_id FROM identities WHERE provider = $1 AND host = $2 AND provider_user_id = $3",
                 )
                 .bind(&ws.provider)
@@ -395,22 +435,56 @@ macro_rules! backend_ops {
                 .bind(pid)
                 .fetch_optional(&mut *c)
                 .await?
-                .ok_or_else(|| DirectoryError::Conflict(format!("no user holds identity {pid}")))
+                .ok_or_else(|| DirectoryError::Conflict(format!("no user holds identity {pid}")))?;
+                ids.users.insert(pid.to_string(), id);
+                Ok(id)
             }
 
             async fn team_of(
                 c: &mut Conn,
                 ws: &WorkspaceKey,
                 slug: &str,
+                ids: &mut Ids,
             ) -> Result<i64, DirectoryError> {
-                sqlx::query_scalar(
+                if let Some(id) = ids.teams.get(slug) {
+                    return Ok(*id);
+                }
+                let id: i64 = sqlx::query_scalar(
                     "SELECT id FROM teams WHERE workspace_id = $1 AND slug = $2 AND source = 'sync'",
                 )
                 .bind(ws.id)
                 .bind(slug)
                 .fetch_optional(&mut *c)
                 .await?
-                .ok_or_else(|| DirectoryError::Conflict(format!("synced team {slug} is missing")))
+                .ok_or_else(|| DirectoryError::Conflict(format!("synced team {slug} is missing")))?;
+                ids.teams.insert(slug.to_string(), id);
+                Ok(id)
+            }
+
+            async fn flush_audit(
+                c: &mut Conn,
+                ws: &WorkspaceKey,
+                run_id: i64,
+                run: &RunRecord,
+                pending: &mut Vec<(&'static str, String, String)>,
+            ) -> Result<(), DirectoryError> {
+                if pending.is_empty() {
+                    return Ok(());
+                }
+                let sql = audit_insert_sql(pending.len());
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (action, subject, detail) in pending.drain(..) {
+                    q = q
+                        .bind(run_id)
+                        .bind(ws.id)
+                        .bind(run.finished_at)
+                        .bind(run.actor.clone())
+                        .bind(action)
+                        .bind(subject)
+                        .bind(detail);
+                }
+                q.execute(&mut *c).await?;
+                Ok(())
             }
 
             fn expect_one(
@@ -432,6 +506,8 @@ macro_rules! backend_ops {
             ) -> Result<i64, DirectoryError> {
                 let run_id = insert_run(c, ws, run, Some(plan)).await?;
                 let now = run.finished_at;
+                let mut ids = Ids::default();
+                let mut pending: Vec<(&'static str, String, String)> = Vec::new();
                 for change in &plan.changes {
                     let subject = match change {
                         Change::Onboard { login, .. }
@@ -450,7 +526,7 @@ macro_rules! backend_ops {
                         Change::TeamRepositoryGrant { team, .. }
                         | Change::TeamRepositoryRevoke { team, .. } => team.clone(),
                     };
-                    apply_change(c, ws, change, now).await?;
+                    apply_change(c, ws, change, now, &mut ids).await?;
                     // Repository bookkeeping is not a change to people or access: keep the
                     // audit trail for what an auditor asks about.
                     if !matches!(
@@ -459,19 +535,13 @@ macro_rules! backend_ops {
                     ) {
                         let detail = serde_json::to_string(change)
                             .unwrap_or_else(|_| "{}".to_string());
-                        audit_event(
-                            c,
-                            ws.id,
-                            Some(run_id),
-                            now,
-                            &run.actor,
-                            change.kind(),
-                            &subject,
-                            &detail,
-                        )
-                        .await?;
+                        pending.push((change.kind(), subject, detail));
+                        if pending.len() >= AUDIT_BATCH {
+                            flush_audit(c, ws, run_id, run, &mut pending).await?;
+                        }
                     }
                 }
+                flush_audit(c, ws, run_id, run, &mut pending).await?;
                 Ok(run_id)
             }
 
@@ -480,6 +550,7 @@ macro_rules! backend_ops {
                 ws: &WorkspaceKey,
                 change: &Change,
                 now: DateTime<Utc>,
+                ids: &mut Ids,
             ) -> Result<(), DirectoryError> {
                 match change {
                     Change::Onboard {
@@ -517,6 +588,7 @@ macro_rules! backend_ops {
                                 id
                             }
                         };
+                        ids.users.insert(provider_user_id.clone(), user_id);
                         sqlx::query(
                             "INSERT INTO memberships (workspace_id, user_id, role, role_pinned, state, source, created_at, updated_at)
                              VALUES ($1, $2, $3, FALSE, 'active', 'sync', $4, $4)",
@@ -606,12 +678,13 @@ macro_rules! backend_ops {
                             .await?;
                     }
                     Change::RepositoryUpsert { name, info } => {
-                        sqlx::query(
+                        let id: i64 = sqlx::query_scalar(
                             "INSERT INTO repositories (workspace_id, name, provider_repo_id, archived, fork, visibility)
                              VALUES ($1, $2, $3, $4, $5, $6)
                              ON CONFLICT (workspace_id, name) DO UPDATE SET
                                  provider_repo_id = excluded.provider_repo_id, archived = excluded.archived,
-                                 fork = excluded.fork, visibility = excluded.visibility",
+                                 fork = excluded.fork, visibility = excluded.visibility
+                             RETURNING id",
                         )
                         .bind(ws.id)
                         .bind(name)
@@ -619,10 +692,12 @@ macro_rules! backend_ops {
                         .bind(info.archived)
                         .bind(info.fork)
                         .bind(&info.visibility)
-                        .execute(&mut *c)
+                        .fetch_one(&mut *c)
                         .await?;
+                        ids.repositories.insert(name.clone(), id);
                     }
                     Change::RepositoryRemove { name } => {
+                        ids.repositories.remove(name);
                         sqlx::query("DELETE FROM repositories WHERE workspace_id = $1 AND name = $2")
                             .bind(ws.id)
                             .bind(name)
@@ -635,9 +710,9 @@ macro_rules! backend_ops {
                         parent,
                         provider_team_id,
                     } => {
-                        sqlx::query(
+                        let id: i64 = sqlx::query_scalar(
                             "INSERT INTO teams (workspace_id, slug, name, parent_slug, provider_team_id, source, created_at, updated_at)
-                             VALUES ($1, $2, $3, $4, $5, 'sync', $6, $6)",
+                             VALUES ($1, $2, $3, $4, $5, 'sync', $6, $6) RETURNING id",
                         )
                         .bind(ws.id)
                         .bind(slug)
@@ -645,8 +720,9 @@ macro_rules! backend_ops {
                         .bind(parent)
                         .bind(provider_team_id)
                         .bind(now)
-                        .execute(&mut *c)
+                        .fetch_one(&mut *c)
                         .await?;
+                        ids.teams.insert(slug.clone(), id);
                     }
                     Change::TeamUpdate { slug, name, parent } => {
                         let r = sqlx::query(
@@ -663,6 +739,7 @@ macro_rules! backend_ops {
                         expect_one(r, "a synced team to update is missing")?;
                     }
                     Change::TeamDelete { slug } => {
+                        ids.teams.remove(slug);
                         sqlx::query("DELETE FROM teams WHERE workspace_id = $1 AND slug = $2 AND source = 'sync'")
                             .bind(ws.id)
                             .bind(slug)
@@ -675,8 +752,8 @@ macro_rules! backend_ops {
                         role,
                         ..
                     } => {
-                        let team_id = team_of(c, ws, team).await?;
-                        let user_id = user_of(c, ws, provider_user_id).await?;
+                        let team_id = team_of(c, ws, team, ids).await?;
+                        let user_id = user_of(c, ws, provider_user_id, ids).await?;
                         sqlx::query(
                             "INSERT INTO team_members (team_id, user_id, role, source) VALUES ($1, $2, $3, 'sync')",
                         )
@@ -692,8 +769,8 @@ macro_rules! backend_ops {
                         role,
                         ..
                     } => {
-                        let team_id = team_of(c, ws, team).await?;
-                        let user_id = user_of(c, ws, provider_user_id).await?;
+                        let team_id = team_of(c, ws, team, ids).await?;
+                        let user_id = user_of(c, ws, provider_user_id, ids).await?;
                         sqlx::query(
                             "UPDATE team_members SET role = $1 WHERE team_id = $2 AND user_id = $3 AND source = 'sync'",
                         )
@@ -708,8 +785,8 @@ macro_rules! backend_ops {
                         provider_user_id,
                         ..
                     } => {
-                        let team_id = team_of(c, ws, team).await?;
-                        let user_id = user_of(c, ws, provider_user_id).await?;
+                        let team_id = team_of(c, ws, team, ids).await?;
+                        let user_id = user_of(c, ws, provider_user_id, ids).await?;
                         sqlx::query(
                             "DELETE FROM team_members WHERE team_id = $1 AND user_id = $2 AND source = 'sync'",
                         )
@@ -723,17 +800,26 @@ macro_rules! backend_ops {
                         repository,
                         permission,
                     } => {
-                        let team_id = team_of(c, ws, team).await?;
-                        let repo_id: i64 = sqlx::query_scalar(
-                            "SELECT id FROM repositories WHERE workspace_id = $1 AND name = $2",
-                        )
-                        .bind(ws.id)
-                        .bind(repository)
-                        .fetch_optional(&mut *c)
-                        .await?
-                        .ok_or_else(|| {
-                            DirectoryError::Conflict(format!("repository {repository} is missing"))
-                        })?;
+                        let team_id = team_of(c, ws, team, ids).await?;
+                        let repo_id: i64 = match ids.repositories.get(repository) {
+                            Some(id) => *id,
+                            None => {
+                                let id: i64 = sqlx::query_scalar(
+                                    "SELECT id FROM repositories WHERE workspace_id = $1 AND name = $2",
+                                )
+                                .bind(ws.id)
+                                .bind(repository)
+                                .fetch_optional(&mut *c)
+                                .await?
+                                .ok_or_else(|| {
+                                    DirectoryError::Conflict(format!(
+                                        "repository {repository} is missing"
+                                    ))
+                                })?;
+                                ids.repositories.insert(repository.clone(), id);
+                                id
+                            }
+                        };
                         sqlx::query(
                             "INSERT INTO team_repositories (team_id, repository_id, permission) VALUES ($1, $2, $3)
                              ON CONFLICT (team_id, repository_id) DO UPDATE SET permission = excluded.permission",
@@ -745,7 +831,7 @@ macro_rules! backend_ops {
                         .await?;
                     }
                     Change::TeamRepositoryRevoke { team, repository } => {
-                        let team_id = team_of(c, ws, team).await?;
+                        let team_id = team_of(c, ws, team, ids).await?;
                         sqlx::query(
                             "DELETE FROM team_repositories WHERE team_id = $1 AND repository_id IN
                                (SELECT id FROM repositories WHERE workspace_id = $2 AND name = $3)",
