@@ -17,6 +17,9 @@ pub struct Metrics {
     pub members: IntGaugeVec,
     pub changes: IntCounterVec,
     pub guard_trips: IntCounterVec,
+    /// Destructive verdicts by answer of the provider's per-user read: `confirmed`, or
+    /// `contradicted` (not applied; decided again next run).
+    pub verdict_confirmations: IntCounterVec,
     pub provider_requests: IntCounterVec,
     pub rate_limit_remaining: IntGaugeVec,
     pub webhooks_received: IntCounterVec,
@@ -94,6 +97,11 @@ impl Metrics {
                 "guard_trips_total",
                 "Runs refused by a guard.",
                 &["workspace", "guard"],
+            ),
+            verdict_confirmations: counter(
+                "verdict_confirmations_total",
+                "Destructive verdicts (offboards, team-membership removals) put to the provider's per-user read, by answer.",
+                &["workspace", "answer"],
             ),
             provider_requests: counter(
                 "provider_requests_total",

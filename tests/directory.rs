@@ -376,6 +376,7 @@ async fn failed_apply_leaves_no_partial_rows_and_no_audit_events(store: Store) {
                 role: TeamRole::Member,
             },
         ],
+        unconfirmed: Vec::new(),
     };
     let record = orgsync::directory::RunRecord {
         trigger: "test".into(),

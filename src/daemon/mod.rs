@@ -253,23 +253,26 @@ impl Daemon {
         m.sync_duration
             .with_label_values(&[&r.workspace])
             .observe(r.duration_seconds);
-        match r.outcome {
-            RunOutcome::Ok => {
-                m.last_success
-                    .with_label_values(&[&r.workspace])
-                    .set(Utc::now().timestamp() as f64);
-                for c in &r.plan.changes {
-                    m.changes.with_label_values(&[&r.workspace, c.kind()]).inc();
-                }
+        if r.outcome == RunOutcome::Ok {
+            m.last_success
+                .with_label_values(&[&r.workspace])
+                .set(Utc::now().timestamp() as f64);
+            for c in &r.plan.changes {
+                m.changes.with_label_values(&[&r.workspace, c.kind()]).inc();
             }
-            RunOutcome::Aborted => {
-                for t in &r.guard_trips {
-                    m.guard_trips
-                        .with_label_values(&[&r.workspace, t.label()])
-                        .inc();
-                }
+        }
+        m.verdict_confirmations
+            .with_label_values(&[&r.workspace, "confirmed"])
+            .inc_by(r.confirmations as u64);
+        m.verdict_confirmations
+            .with_label_values(&[&r.workspace, "contradicted"])
+            .inc_by(r.plan.unconfirmed.len() as u64);
+        if r.outcome == RunOutcome::Aborted {
+            for t in &r.guard_trips {
+                m.guard_trips
+                    .with_label_values(&[&r.workspace, t.label()])
+                    .inc();
             }
-            _ => {}
         }
         if let (Some(received), Some(provider)) = (trigger.received, &trigger.provider) {
             m.webhook_latency
