@@ -47,6 +47,8 @@ pub struct Metrics {
     pub config_reload_failures: IntCounter,
     pub teams_unavailable: IntGaugeVec,
     pub build_info: IntGaugeVec,
+    /// 1 while a workspace is held (a guard refused its plan; waiting for `orgsync approve`).
+    pub workspace_held: IntGaugeVec,
     /// When this process started (counters restart from 0 then).
     pub start_time: Gauge,
     /// The period of each workspace's schedule: "no success for longer than this" alerts.
@@ -170,6 +172,11 @@ impl Metrics {
                 &["workspace"],
             ),
             build_info: int_gauge("build_info", "The running orgsync's version.", &["version"]),
+            workspace_held: int_gauge(
+                "workspace_held",
+                "1 while a guard holds the workspace's plan for a human (orgsync plans show / approve).",
+                &["workspace"],
+            ),
             start_time,
             schedule_period,
             registry,
@@ -201,6 +208,7 @@ impl Metrics {
                 .with_label_values(&[workspace, answer]);
         }
         self.teams_unavailable.with_label_values(&[workspace]);
+        self.workspace_held.with_label_values(&[workspace]);
         if let Some(period) = schedule_period_seconds {
             self.schedule_period
                 .with_label_values(&[workspace])
