@@ -3,6 +3,7 @@
 
 pub mod output;
 pub mod people;
+mod plans;
 
 use crate::config::{self, Config, ConfigError};
 use crate::directory::{RunOutcome, Store};
@@ -86,6 +87,26 @@ pub enum Command {
         #[command(subcommand)]
         command: people::IdentitiesCommand,
     },
+    /// Plans a guard refused and holds for a human.
+    Plans {
+        #[command(subcommand)]
+        command: plans::PlansCommand,
+    },
+    /// Applies a held plan as it was read: plans again and applies only if the guarded changes
+    /// are the held ones or fewer; otherwise refuses and prints the difference.
+    Approve {
+        /// The held workspace.
+        #[arg(long)]
+        workspace: String,
+        /// Do not ask (needed when not on a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Workspaces in the directory.
+    Workspace {
+        #[command(subcommand)]
+        command: WorkspaceCommand,
+    },
     /// The audit trail.
     Audit {
         #[arg(long)]
@@ -108,11 +129,31 @@ pub struct SyncArgs {
     /// Print the plan, change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Apply a plan that a guard refused (after reading it).
+    /// Emergency path: apply whatever plan the provider gives now even if a guard refuses it
+    /// (one workspace; asks on a terminal). Prefer `orgsync approve`, which applies the held plan
+    /// as it was read.
     #[arg(long)]
     pub force: bool,
+    /// Do not ask before --force (needed when not on a terminal).
+    #[arg(long)]
+    pub yes: bool,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCommand {
+    /// Moves a stored workspace, and its members' identities, to the host name the
+    /// configuration gives it: for the same provider instance reached under another name. A
+    /// different provider or instance has other user ids: give the workspace a new name instead.
+    Rekey {
+        /// The workspace, as named in the configuration.
+        #[arg(long)]
+        workspace: String,
+        /// Do it; without this, only say what would change.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,7 +208,13 @@ impl Failure {
 
 impl From<crate::directory::DirectoryError> for Failure {
     fn from(e: crate::directory::DirectoryError) -> Self {
-        Failure::runtime(e.to_string())
+        match e {
+            // The configuration disagrees with the directory: the operator must decide.
+            crate::directory::DirectoryError::WorkspaceMismatch { .. } => {
+                Failure::usage(e.to_string())
+            }
+            _ => Failure::runtime(e.to_string()),
+        }
     }
 }
 
@@ -235,6 +282,56 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Sync(args) => {
             let config = load_config(&cli.config)?;
             sync(&config, &args).await
+        }
+        Command::Plans {
+            command: plans::PlansCommand::Show { workspace, json },
+        } => {
+            let config = load_config(&cli.config)?;
+            plans::show(&config, &workspace, json).await
+        }
+        Command::Approve { workspace, yes } => {
+            let config = load_config(&cli.config)?;
+            plans::approve(&config, &workspace, yes).await
+        }
+        Command::Workspace {
+            command: WorkspaceCommand::Rekey { workspace, yes },
+        } => {
+            let config = load_config(&cli.config)?;
+            let ws = config.workspace(&workspace).ok_or_else(|| {
+                Failure::usage(format!(
+                    "no workspace named `{workspace}` in {}",
+                    config.path.display()
+                ))
+            })?;
+            let store = open_store(&config).await?;
+            let Some(stored) = store.workspace(&workspace).await? else {
+                return Err(Failure::usage(format!(
+                    "workspace `{workspace}` was never synced: there is nothing to rekey"
+                )));
+            };
+            let host = ws.host();
+            if stored.provider == ws.provider.as_str() && stored.host == host {
+                println!(
+                    "{workspace}: already stored for {} at {host}",
+                    stored.provider
+                );
+                return Ok(EXIT_OK);
+            }
+            if !yes {
+                println!(
+                    "{workspace}: would move from {} at {} to {} at {host}, with its members' identities; run again with --yes to do it",
+                    stored.provider, stored.host, ws.provider
+                );
+                return Ok(EXIT_OK);
+            }
+            let moved = store
+                .rekey_workspace(&workspace, ws.provider.as_str(), &host)
+                .await?;
+            println!(
+                "{workspace}: moved to {} at {host}; {moved} identit(y/ies) moved with it",
+                ws.provider
+            );
+            Ok(EXIT_OK)
         }
         Command::Status { json } => {
             let config = load_config(&cli.config)?;
@@ -374,6 +471,21 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
             )));
         }
     }
+    if args.force && args.workspaces.len() != 1 {
+        return Err(Failure::usage(
+            "--force applies one plan that a human has read: name exactly one --workspace"
+                .to_string(),
+        ));
+    }
+    if args.force && !args.dry_run {
+        plans::confirm(
+            &format!(
+                "Apply whatever plan {} has now, even if a guard refuses it?",
+                args.workspaces.join(", ")
+            ),
+            args.yes,
+        )?;
+    }
     let store = open_store(config).await?;
     let selected: Vec<_> = config
         .workspaces
@@ -387,6 +499,7 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
         actor: format!("cli:{}", invoking_user()),
         deadline: None,
         cancel: None,
+        approve: None,
     };
     let ctx = provider_context(config, &store)?;
     let mut reports = Vec::new();
@@ -412,6 +525,7 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
             RunOutcome::Failed => EXIT_RUNTIME,
             RunOutcome::Aborted => EXIT_ABORTED,
         });
+        crate::notify::run_report(&config.notify, &report).await;
         if !args.json {
             output::run_report(&report);
         }
