@@ -69,12 +69,12 @@ use gitlab::api::common::NameOrId;
 use gitlab::api::groups::members::{AllGroupMembers, GroupMembers};
 use gitlab::api::groups::projects::GroupProjects;
 use gitlab::api::projects::members::AllProjectMembers;
-use model::{CurrentUser, Group, MemberRow, ProjectRow, TokenSelf};
-use orgsync_core::http::WorkspaceClient;
+use model::{CurrentUser, Group, MemberRow, ProjectRow, TokenSelf, UserDetail};
+use orgsync_core::http::{Route, WorkspaceClient};
 use orgsync_core::{
-    AccessVerdict, Account, FetchPolicy, Member, MemberState, Permission, Provider, ProviderError,
-    ProviderKind, Repository, Snapshot, Team, TeamMember, TeamRepository, TeamRole, TeamsMode,
-    Visibility,
+    AccessVerdict, Account, Confirmation, FetchPolicy, Member, MemberState, Permission, Provider,
+    ProviderError, ProviderKind, Repository, Snapshot, Team, TeamMember, TeamRepository, TeamRole,
+    TeamsMode, Verdict, Visibility,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -89,6 +89,9 @@ pub struct GitlabProvider {
     client: WorkspaceClient,
     group: String,
     host: String,
+    /// The group's immutable id and full path, from the last fetch (or read by a confirmation
+    /// that comes first), so a confirmation costs one or two requests.
+    root: std::sync::Mutex<Option<(u64, String)>>,
 }
 
 impl GitlabProvider {
@@ -100,6 +103,7 @@ impl GitlabProvider {
             client,
             group: group.into(),
             host: host.into(),
+            root: std::sync::Mutex::new(None),
         }
     }
 
@@ -195,6 +199,9 @@ impl Provider for GitlabProvider {
         )
         .await?;
         let root_path = group.full_path.clone();
+        if let Ok(mut root) = self.root.lock() {
+            *root = Some((group.id, root_path.clone()));
+        }
         let prefix = format!("{root_path}/");
 
         let rows: Vec<MemberRow> = api::list(
@@ -358,6 +365,135 @@ impl Provider for GitlabProvider {
         }))
     }
 
+    /// Confirms a destructive verdict with GitLab's per-user reads, by the user's immutable id
+    /// (a login renamed since the list was read changes nothing):
+    ///
+    /// * left / not active: `GET /groups/:id/members/all/:user_id`. A `404` means "no
+    ///   membership in the tree" only if the group itself still answers, so it is followed by
+    ///   `GET /groups/:id` (2 requests; 1 when the person is still there).
+    /// * cannot read `name`: `GET /projects/:path` (the visibility decides first: public is read
+    ///   by everyone), then `GET /projects/:id/members/all/:user_id` against the floor; on an
+    ///   internal project someone below the floor reads it unless they are an external user,
+    ///   which only `GET /users/:id` as an administrator tells (without it the confirmation
+    ///   fails rather than guess).
+    /// * not in team `slug`: `GET /groups/:path/members/:user_id` on the subgroup (teams are
+    ///   subgroups with their direct members); a `404` counts only if the subgroup answers.
+    async fn confirm(
+        &self,
+        policy: &FetchPolicy,
+        id: &str,
+        login: &str,
+        verdict: &Verdict,
+    ) -> Result<Confirmation, ProviderError> {
+        let client = self.client.for_fetch(policy);
+        let user: u64 = id.parse().map_err(|_| {
+            ProviderError::Other(format!(
+                "the GitLab user id {id:?} recorded for {login} is not numeric, so GitLab cannot be asked about it; check the workspace's identities"
+            ))
+        })?;
+        let (group, root_path) = self.root(&client).await?;
+        let contradicted = |found: String| Confirmation::Contradicted { found };
+        match verdict {
+            Verdict::LeftAccount | Verdict::AccountInactive => {
+                let row = member_row(
+                    &client,
+                    "/groups/:id/members/all/:user_id",
+                    format!("/groups/{group}/members/all/{user}"),
+                )
+                .await?;
+                let Some(row) = row else {
+                    // The 404 is about the member only if the group itself still answers.
+                    let _: Group = api::get(
+                        &client,
+                        &GroupDetails {
+                            group: NameOrId::Id(group),
+                        },
+                    )
+                    .await?;
+                    return Ok(Confirmation::Confirmed);
+                };
+                let state = member_state(&row);
+                Ok(match (verdict, state) {
+                    (Verdict::AccountInactive, MemberState::Active) => {
+                        contradicted(format!("an active {}", role_name(row.access_level)))
+                    }
+                    (Verdict::AccountInactive, _) => Confirmation::Confirmed,
+                    _ => contradicted(format!(
+                        "still a member ({}, {})",
+                        role_name(row.access_level),
+                        state.as_str()
+                    )),
+                })
+            }
+            Verdict::CannotRead { repository } => {
+                let project = self.project(&client, &root_path, repository).await?;
+                if project.visibility == "public" {
+                    return Ok(contradicted(format!("{repository} is public")));
+                }
+                let row = member_row(
+                    &client,
+                    "/projects/:id/members/all/:user_id",
+                    format!("/projects/{}/members/all/{user}", project.id),
+                )
+                .await?;
+                if let Some(row) = row.filter(|r| reads_code(r, floor(policy))) {
+                    return Ok(contradicted(format!(
+                        "{} ({}) in {repository}",
+                        role_name(row.access_level),
+                        row.access_level
+                    )));
+                }
+                if project.visibility != "internal" {
+                    return Ok(Confirmation::Confirmed);
+                }
+                let detail: UserDetail = client
+                    .get_json(&Route::new("/users/:id", format!("/users/{user}")))
+                    .await?;
+                match detail.external {
+                    Some(true) => Ok(Confirmation::Confirmed),
+                    Some(false) => Ok(contradicted(format!(
+                        "{repository} is internal and {login} is not an external user"
+                    ))),
+                    None => Err(ProviderError::Forbidden {
+                        provider: ProviderKind::Gitlab,
+                        credential: client.credential_reference().to_string(),
+                        route: "/users/:id".to_string(),
+                        detail: format!(
+                            "GitLab did not say whether {login} is an external user, which decides whether they read the internal project {repository}"
+                        ),
+                        needed: "an instance administrator's token (only administrators see the external flag)".to_string(),
+                    }),
+                }
+            }
+            Verdict::NotInTeam { team } => {
+                let path = format!("{root_path}/{team}");
+                let row = member_row(
+                    &client,
+                    "/groups/:id/members/:user_id",
+                    format!("/groups/{}/members/{user}", escaped(&path)),
+                )
+                .await?;
+                match row {
+                    Some(r) if r.state == "active" && !r.awaiting() => Ok(contradicted(format!(
+                        "a direct member of {team} ({})",
+                        role_name(r.access_level)
+                    ))),
+                    Some(_) => Ok(Confirmation::Confirmed),
+                    None => {
+                        let _: Group = api::get(
+                            &client,
+                            &GroupDetails {
+                                group: NameOrId::Name(path.as_str().into()),
+                            },
+                        )
+                        .await?;
+                        Ok(Confirmation::Confirmed)
+                    }
+                }
+            }
+        }
+    }
+
     async fn check(&self) -> Result<Vec<String>, ProviderError> {
         let client = self.client.with_fresh_counts();
         let mut report = Vec::new();
@@ -494,7 +630,88 @@ fn builder_error<T, E: std::fmt::Display>(built: Result<T, E>) -> Result<T, Prov
     built.map_err(|e| ProviderError::Other(format!("could not build a GitLab request: {e}")))
 }
 
+/// A path as one URL segment (`acme/platform` -> `acme%2Fplatform`).
+fn escaped(path: &str) -> String {
+    gitlab::api::common::path_escaped(path).to_string()
+}
+
+/// Whether a membership row gives read access to a private project's code.
+fn reads_code(row: &MemberRow, floor: u8) -> bool {
+    row.access_level >= floor && !row.awaiting() && row.state == "active"
+}
+
+/// One member row; `None` on `404` (the caller decides what the 404 means).
+async fn member_row(
+    client: &WorkspaceClient,
+    template: &'static str,
+    path: String,
+) -> Result<Option<MemberRow>, ProviderError> {
+    match client.get_json(&Route::new(template, path)).await {
+        Ok(row) => Ok(Some(row)),
+        Err(ProviderError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 impl GitlabProvider {
+    /// The group's id and full path: from the last fetch, else read now.
+    async fn root(&self, client: &WorkspaceClient) -> Result<(u64, String), ProviderError> {
+        if let Some(root) = self.root.lock().ok().and_then(|r| r.clone()) {
+            return Ok(root);
+        }
+        let group: Group = api::get(
+            client,
+            &GroupDetails {
+                group: self.group_ref(),
+            },
+        )
+        .await?;
+        let root = (group.id, group.full_path);
+        if let Ok(mut slot) = self.root.lock() {
+            *slot = Some(root.clone());
+        }
+        Ok(root)
+    }
+
+    /// The project a repository name stands for: `root/name` inside the tree, else `name`
+    /// itself when it is a project shared into the tree from outside (the fetch names those by
+    /// their full path). Anything else (the project vanished, or is hidden from the token) is
+    /// an error: the confirmation cannot decide.
+    async fn project(
+        &self,
+        client: &WorkspaceClient,
+        root_path: &str,
+        name: &str,
+    ) -> Result<ProjectRow, ProviderError> {
+        let route =
+            |path: &str| Route::new("/projects/:id", format!("/projects/{}", escaped(path)));
+        let inside = format!("{root_path}/{name}");
+        match client.get_json::<ProjectRow>(&route(&inside)).await {
+            Ok(p) => return Ok(p),
+            Err(ProviderError::NotFound { .. }) if name.contains('/') => {}
+            Err(e) => return Err(e),
+        }
+        let outside: ProjectRow = client.get_json(&route(name)).await?;
+        let prefix = format!("{}/", root_path.to_ascii_lowercase());
+        let shared_in = outside.shared_with_groups.iter().any(|s| {
+            s.group_full_path.as_deref().is_some_and(|p| {
+                let p = p.to_ascii_lowercase();
+                p == root_path.to_ascii_lowercase() || p.starts_with(&prefix)
+            })
+        });
+        if shared_in {
+            Ok(outside)
+        } else {
+            Err(ProviderError::NotFound {
+                provider: ProviderKind::Gitlab,
+                what: format!(
+                    "project {inside} visible to this token (nor a project {name} shared into the group)"
+                ),
+                route: "/projects/:id".to_string(),
+            })
+        }
+    }
+
     /// Sets `CannotRead` for every evaluated member who misses an in-scope project, checking only
     /// undecided members and only while some are left.
     async fn decide(

@@ -109,6 +109,7 @@ impl Flavor for BitbucketFlavor {
             | "/2.0/workspaces/{workspace}/permissions/repositories"
             | "/2.0/user" => Some("account"),
             "/2.0/repositories/{workspace}"
+            | "/2.0/repositories/{workspace}/{repo_slug}"
             | "/2.0/workspaces/{workspace}/permissions/repositories/{repo_slug}" => {
                 Some("repository")
             }
