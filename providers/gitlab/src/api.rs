@@ -172,6 +172,34 @@ where
     client.get_all(&route).await
 }
 
+/// GitLab's `x-total` for a list: one request for its first row (`per_page=1`). `None` when
+/// GitLab leaves the header out (lists over 10,000 rows, some GitLab.com lists).
+pub async fn total<E: Endpoint>(
+    client: &WorkspaceClient,
+    endpoint: &E,
+) -> Result<Option<usize>, ProviderError> {
+    let mut url = endpoint_url(client, endpoint)?;
+    url.query_pairs_mut().append_pair("per_page", "1");
+    let template = template_for(url.path());
+    let request = http::Request::get(url.as_str())
+        .body(Vec::new())
+        .map_err(|e| ProviderError::Other(format!("could not build a GitLab request: {e}")))?;
+    let response = client.send(template, request).await?;
+    if !response.status().is_success() {
+        return Err(ProviderError::Status {
+            provider: client.provider(),
+            route: template.to_string(),
+            status: response.status().as_u16(),
+            detail: "reading the list's total".to_string(),
+        });
+    }
+    Ok(response
+        .headers()
+        .get("x-total")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok()))
+}
+
 /// `GET /groups/:id?with_projects=false`: the crate's `Group` cannot leave out the deprecated
 /// embedded project list, which would make the answer (and its ETag) depend on up to 100
 /// projects.
