@@ -1,6 +1,7 @@
 //! The command line: `orgsync <command>`, with the exit codes of the design
 //! (0 success, 1 runtime error, 2 bad usage or configuration, 3 aborted by a guard).
 
+mod explain;
 pub mod output;
 pub mod people;
 mod plans;
@@ -86,6 +87,19 @@ pub enum Command {
     Identities {
         #[command(subcommand)]
         command: people::IdentitiesCommand,
+    },
+    /// Why a person is in or out: state, the evidence of the last run per in-scope repository,
+    /// teams and history (no provider call; --live re-reads that one person).
+    Explain {
+        #[arg(long)]
+        workspace: String,
+        /// Login (any case) or provider user id.
+        person: String,
+        /// Also ask the provider now about this person.
+        #[arg(long)]
+        live: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// Plans a guard refused and holds for a human.
     Plans {
@@ -289,6 +303,15 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             let config = load_config(&cli.config)?;
             plans::show(&config, &workspace, json).await
         }
+        Command::Explain {
+            workspace,
+            person,
+            live,
+            json,
+        } => {
+            let config = load_config(&cli.config)?;
+            explain::explain(&config, &workspace, &person, live, json).await
+        }
         Command::Approve { workspace, yes } => {
             let config = load_config(&cli.config)?;
             plans::approve(&config, &workspace, yes).await
@@ -346,11 +369,15 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                     json,
                 },
         } => {
+            if state.as_deref() == Some("refused") {
+                let config = load_config(&cli.config)?;
+                return explain::refused(&config, workspace.as_deref(), json).await;
+            }
             if let Some(s) = &state
                 && crate::sync::MembershipState::parse(s).is_none()
             {
                 return Err(Failure::usage(format!(
-                    "--state {s} is unknown; use active, offboarded, suspended or invited"
+                    "--state {s} is unknown; use active, offboarded, suspended, invited or refused"
                 )));
             }
             let config = load_config(&cli.config)?;
