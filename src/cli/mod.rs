@@ -36,6 +36,12 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The whole command line as a clap `Command`: what `orgsync-gen` renders into man pages and
+/// shell completions, so they always match the parser.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The daemon: schedule, signals, HTTP server (metrics, health, status, webhooks).
