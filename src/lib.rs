@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod directory;
+pub mod downstream;
 pub mod metrics;
 pub mod people;
 pub mod providers;

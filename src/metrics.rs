@@ -24,6 +24,10 @@ pub struct Metrics {
     pub config_reload_failures: IntCounter,
     pub teams_unavailable: IntGaugeVec,
     pub build_info: IntGaugeVec,
+    /// Downstream deliveries by target and outcome (`delivered`, `failed`, `dead_lettered`).
+    pub downstream_deliveries: IntCounterVec,
+    /// Downstream events by target and state (`queued`, `dead`).
+    pub downstream_events: IntGaugeVec,
 }
 
 fn must<T>(r: Result<T, prometheus::Error>) -> T {
@@ -123,6 +127,16 @@ impl Metrics {
                 &["workspace"],
             ),
             build_info: int_gauge("build_info", "The running orgsync's version.", &["version"]),
+            downstream_deliveries: counter(
+                "downstream_deliveries_total",
+                "Downstream delivery attempts by target and outcome.",
+                &["target", "outcome"],
+            ),
+            downstream_events: int_gauge(
+                "downstream_events",
+                "Downstream events waiting (queued) or dead-lettered (dead) per target.",
+                &["target", "state"],
+            ),
             registry,
         };
         metrics
