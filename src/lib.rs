@@ -5,6 +5,7 @@
 //! checks them against the guards ([`sync::guard`]) and applies them to the
 //! [`directory::Store`] in one transaction.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod daemon;
