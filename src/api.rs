@@ -407,7 +407,11 @@ pub async fn serve_private(
             "cannot listen on {listen}: {e}. Change [api] listen or stop what uses the port"
         ))
     })?;
-    tracing::info!(listen = %listen, "read API and metrics listening");
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or(listen);
+    tracing::info!(listen = %bound, "read API and metrics listening");
     Ok(Some(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router)
             .with_graceful_shutdown(async move { stop.cancelled().await })

@@ -28,8 +28,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// How long a worker's lease on a target lasts without renewal.
-const LEASE: Duration = Duration::from_secs(60);
+/// How long a worker's lease on a target lasts without renewal: after a crash (`kill -9`)
+/// another worker takes the target over after at most this long.
+const LEASE: Duration = Duration::from_secs(15);
 /// How often an idle daemon worker looks for new events.
 const POLL: Duration = Duration::from_millis(500);
 
