@@ -118,6 +118,13 @@ struct RawDaemon {
 struct RawSafety {
     max_offboard_percent: Option<Spanned<f64>>,
     max_offboard_count: Option<u32>,
+    max_admit_percent: Option<Spanned<f64>>,
+    max_admit_count: Option<u32>,
+    max_team_delete_percent: Option<Spanned<f64>>,
+    max_team_delete_count: Option<u32>,
+    max_grant_revoke_percent: Option<Spanned<f64>>,
+    max_grant_revoke_count: Option<u32>,
+    max_confirmations: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -288,6 +295,19 @@ pub struct DaemonConfig {
 pub struct SafetyConfig {
     pub max_offboard_percent: f64,
     pub max_offboard_count: u32,
+    /// Onboards plus reactivations above both of these (of the active synced members) trip the
+    /// admission guard; never on the first sync of an empty workspace.
+    pub max_admit_percent: f64,
+    pub max_admit_count: u32,
+    /// Deletions of synced teams above both of these (of the synced teams) trip the team guard.
+    pub max_team_delete_percent: f64,
+    pub max_team_delete_count: u32,
+    /// One team losing more than both of these of its repository grants trips the grant guard.
+    pub max_grant_revoke_percent: f64,
+    pub max_grant_revoke_count: u32,
+    /// Destructive verdicts (offboards, team-membership removals) confirmed with the provider's
+    /// per-user read in one run; a plan with more fails the run.
+    pub max_confirmations: u32,
 }
 
 impl Default for SafetyConfig {
@@ -295,6 +315,13 @@ impl Default for SafetyConfig {
         SafetyConfig {
             max_offboard_percent: 10.0,
             max_offboard_count: 5,
+            max_admit_percent: 20.0,
+            max_admit_count: 10,
+            max_team_delete_percent: 10.0,
+            max_team_delete_count: 2,
+            max_grant_revoke_percent: 50.0,
+            max_grant_revoke_count: 3,
+            max_confirmations: 200,
         }
     }
 }
@@ -650,17 +677,65 @@ impl Config {
         };
 
         let mut safety = SafetyConfig::default();
-        if let Some(p) = &raw.safety.max_offboard_percent {
-            if !(0.0..=100.0).contains(p.get_ref()) {
-                c.error(
-                    Some(p.span()),
-                    "max_offboard_percent must be between 0 and 100",
-                );
+        let percents = [
+            (
+                &raw.safety.max_offboard_percent,
+                "max_offboard_percent",
+                &mut safety.max_offboard_percent,
+            ),
+            (
+                &raw.safety.max_admit_percent,
+                "max_admit_percent",
+                &mut safety.max_admit_percent,
+            ),
+            (
+                &raw.safety.max_team_delete_percent,
+                "max_team_delete_percent",
+                &mut safety.max_team_delete_percent,
+            ),
+            (
+                &raw.safety.max_grant_revoke_percent,
+                "max_grant_revoke_percent",
+                &mut safety.max_grant_revoke_percent,
+            ),
+        ];
+        for (value, key, target) in percents {
+            if let Some(p) = value {
+                if !(0.0..=100.0).contains(p.get_ref()) {
+                    c.error(Some(p.span()), format!("{key} must be between 0 and 100"));
+                }
+                *target = *p.get_ref();
             }
-            safety.max_offboard_percent = *p.get_ref();
         }
-        if let Some(n) = raw.safety.max_offboard_count {
-            safety.max_offboard_count = n;
+        let counts = [
+            (
+                raw.safety.max_offboard_count,
+                &mut safety.max_offboard_count,
+            ),
+            (raw.safety.max_admit_count, &mut safety.max_admit_count),
+            (
+                raw.safety.max_team_delete_count,
+                &mut safety.max_team_delete_count,
+            ),
+            (
+                raw.safety.max_grant_revoke_count,
+                &mut safety.max_grant_revoke_count,
+            ),
+        ];
+        for (value, target) in counts {
+            if let Some(n) = value {
+                *target = n;
+            }
+        }
+        if let Some(n) = &raw.safety.max_confirmations {
+            if *n.get_ref() == 0 {
+                c.error(
+                    Some(n.span()),
+                    "max_confirmations must be at least 1: every offboard is confirmed before it is applied",
+                );
+            } else {
+                safety.max_confirmations = *n.get_ref();
+            }
         }
 
         let mut workspaces = Vec::new();

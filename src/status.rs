@@ -39,6 +39,13 @@ pub fn previous_fire(
 }
 
 /// One entry per configured workspace, from the directory's run records.
+/// Seconds between the two fire times of a schedule around `at` (its period, for alerts).
+pub fn schedule_period(schedule: &str, tz: chrono_tz::Tz, at: DateTime<Utc>) -> Option<f64> {
+    let next = next_fire(schedule, tz, at)?;
+    let after = next_fire(schedule, tz, next)?;
+    Some((after - next).num_milliseconds() as f64 / 1000.0)
+}
+
 pub async fn entries(config: &Config, store: &Store) -> Result<Vec<StatusEntry>, DirectoryError> {
     let runs = store.recent_runs(None, 1).await?;
     let now = Utc::now();

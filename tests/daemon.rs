@@ -496,11 +496,95 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_real_prometheus_scrapes_the_metrics_endpoint() {
+/// A real Prometheus scraping `target` every second (evaluating `rules` every second too), on
+/// a free port; returns the process and its address.
+fn start_prometheus(
+    dir: &std::path::Path,
+    target: &str,
+    rules: Option<&str>,
+) -> (std::process::Child, String) {
     let Ok(_) = Command::new("prometheus").arg("--version").output() else {
         panic!("prometheus is missing: apt-get install prometheus (.ci/run installs it)");
     };
+    let prom_config = dir.join("prometheus.yml");
+    let rule_files = rules
+        .map(|r| format!("rule_files:\n  - '{r}'\n"))
+        .unwrap_or_default();
+    std::fs::write(
+        &prom_config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n{rule_files}scrape_configs:\n  - job_name: orgsync\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .expect("prometheus config");
+    let port = free_port();
+    let prometheus = Command::new("prometheus")
+        .arg(format!("--config.file={}", prom_config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start prometheus");
+    (prometheus, format!("127.0.0.1:{port}"))
+}
+
+/// The shipped alert rules in a real Prometheus: the very first run of a daemon fails (a
+/// refused token), before Prometheus ever scraped it, and the alert fires all the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_first_run_raises_the_shipped_alert_in_a_real_prometheus() {
+    let sim = github_sim(Duration::ZERO).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let url = sqlite_url(dir.path());
+    let config = write_config(
+        dir.path(),
+        &url,
+        "0 3 1 1 *",
+        &workspace_toml("acme", &sim, ""),
+    );
+    let daemon = Daemon::start(&config, &[("SIM_TOKEN", "not-the-token".to_string())]);
+    let store = Store::open(&url).await.expect("store");
+    daemon.signal("USR1");
+    let runs = wait_for_runs(&store, "acme", 1, Duration::from_secs(15)).await;
+    assert_eq!(runs[0].outcome, "failed");
+    let rules = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/prometheus/orgsync-rules.yml"
+    );
+    let (mut prometheus, addr) = start_prometheus(dir.path(), &daemon.listen, Some(rules));
+    let end = Instant::now() + Duration::from_secs(60);
+    let firing = loop {
+        let alerts = std::panic::catch_unwind(|| http_get(&addr, "/api/v1/alerts"))
+            .ok()
+            .filter(|(code, _)| *code == 200)
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok());
+        let found = alerts.and_then(|v| {
+            v["data"]["alerts"].as_array()?.iter().find_map(|a| {
+                (a["labels"]["alertname"] == "OrgsyncSyncFailed" && a["state"] == "firing")
+                    .then(|| a.clone())
+            })
+        });
+        if let Some(a) = found {
+            break a;
+        }
+        if Instant::now() > end {
+            let _ = prometheus.kill();
+            panic!("OrgsyncSyncFailed never fired");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let _ = prometheus.kill();
+    let _ = prometheus.wait();
+    assert_eq!(firing["labels"]["workspace"], "acme");
+    assert_eq!(firing["labels"]["trigger"], "signal");
+    assert_eq!(daemon.stop().0, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_prometheus_scrapes_the_metrics_endpoint() {
     let sim = github_sim(Duration::ZERO).await;
     let dir = tempfile::tempdir().expect("dir");
     let url = sqlite_url(dir.path());
@@ -515,28 +599,7 @@ async fn a_real_prometheus_scrapes_the_metrics_endpoint() {
     daemon.signal("USR1");
     wait_for_runs(&store, "acme", 1, Duration::from_secs(15)).await;
 
-    let prom_config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &prom_config,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: orgsync\n    static_configs:\n      - targets: ['{}']\n",
-            daemon.listen
-        ),
-    )
-    .expect("prometheus config");
-    let port = free_port();
-    let mut prometheus = Command::new("prometheus")
-        .arg(format!("--config.file={}", prom_config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start prometheus");
-    let addr = format!("127.0.0.1:{port}");
+    let (mut prometheus, addr) = start_prometheus(dir.path(), &daemon.listen, None);
     let query = |q: &str| -> Option<serde_json::Value> {
         let (code, body) =
             std::panic::catch_unwind(|| http_get(&addr, &format!("/api/v1/query?query={q}")))
@@ -551,7 +614,7 @@ async fn a_real_prometheus_scrapes_the_metrics_endpoint() {
     let end = Instant::now() + Duration::from_secs(60);
     let (runs_total, last_success) = loop {
         if let (Some(a), Some(b)) = (
-            query("orgsync_sync_runs_total"),
+            query("orgsync_sync_runs_total{outcome=\"ok\",trigger=\"signal\"}"),
             query("orgsync_last_success_timestamp_seconds"),
         ) {
             break (a, b);

@@ -86,6 +86,11 @@ pub enum Command {
         #[command(subcommand)]
         command: downstream::DownstreamCommand,
     },
+    /// Workspaces in the directory.
+    Workspace {
+        #[command(subcommand)]
+        command: WorkspaceCommand,
+    },
     /// The audit trail.
     Audit {
         #[arg(long)]
@@ -113,6 +118,21 @@ pub struct SyncArgs {
     pub force: bool,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCommand {
+    /// Moves a stored workspace, and its members' identities, to the host name the
+    /// configuration gives it: for the same provider instance reached under another name. A
+    /// different provider or instance has other user ids: give the workspace a new name instead.
+    Rekey {
+        /// The workspace, as named in the configuration.
+        #[arg(long)]
+        workspace: String,
+        /// Do it; without this, only say what would change.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,7 +187,13 @@ impl Failure {
 
 impl From<crate::directory::DirectoryError> for Failure {
     fn from(e: crate::directory::DirectoryError) -> Self {
-        Failure::runtime(e.to_string())
+        match e {
+            // The configuration disagrees with the directory: the operator must decide.
+            crate::directory::DirectoryError::WorkspaceMismatch { .. } => {
+                Failure::usage(e.to_string())
+            }
+            _ => Failure::runtime(e.to_string()),
+        }
     }
 }
 
@@ -235,6 +261,46 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Sync(args) => {
             let config = load_config(&cli.config)?;
             sync(&config, &args).await
+        }
+        Command::Workspace {
+            command: WorkspaceCommand::Rekey { workspace, yes },
+        } => {
+            let config = load_config(&cli.config)?;
+            let ws = config.workspace(&workspace).ok_or_else(|| {
+                Failure::usage(format!(
+                    "no workspace named `{workspace}` in {}",
+                    config.path.display()
+                ))
+            })?;
+            let store = open_store(&config).await?;
+            let Some(stored) = store.workspace(&workspace).await? else {
+                return Err(Failure::usage(format!(
+                    "workspace `{workspace}` was never synced: there is nothing to rekey"
+                )));
+            };
+            let host = ws.host();
+            if stored.provider == ws.provider.as_str() && stored.host == host {
+                println!(
+                    "{workspace}: already stored for {} at {host}",
+                    stored.provider
+                );
+                return Ok(EXIT_OK);
+            }
+            if !yes {
+                println!(
+                    "{workspace}: would move from {} at {} to {} at {host}, with its members' identities; run again with --yes to do it",
+                    stored.provider, stored.host, ws.provider
+                );
+                return Ok(EXIT_OK);
+            }
+            let moved = store
+                .rekey_workspace(&workspace, ws.provider.as_str(), &host)
+                .await?;
+            println!(
+                "{workspace}: moved to {} at {host}; {moved} identit(y/ies) moved with it",
+                ws.provider
+            );
+            Ok(EXIT_OK)
         }
         Command::Status { json } => {
             let config = load_config(&cli.config)?;
@@ -378,6 +444,12 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
                     .join(", ")
             )));
         }
+    }
+    if args.force && args.workspaces.len() != 1 {
+        return Err(Failure::usage(
+            "--force applies one plan that a human has read: name exactly one --workspace"
+                .to_string(),
+        ));
     }
     let store = open_store(config).await?;
     let selected: Vec<_> = config

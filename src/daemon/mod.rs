@@ -253,23 +253,26 @@ impl Daemon {
         m.sync_duration
             .with_label_values(&[&r.workspace])
             .observe(r.duration_seconds);
-        match r.outcome {
-            RunOutcome::Ok => {
-                m.last_success
-                    .with_label_values(&[&r.workspace])
-                    .set(Utc::now().timestamp() as f64);
-                for c in &r.plan.changes {
-                    m.changes.with_label_values(&[&r.workspace, c.kind()]).inc();
-                }
+        if r.outcome == RunOutcome::Ok {
+            m.last_success
+                .with_label_values(&[&r.workspace])
+                .set(Utc::now().timestamp() as f64);
+            for c in &r.plan.changes {
+                m.changes.with_label_values(&[&r.workspace, c.kind()]).inc();
             }
-            RunOutcome::Aborted => {
-                for t in &r.guard_trips {
-                    m.guard_trips
-                        .with_label_values(&[&r.workspace, t.label()])
-                        .inc();
-                }
+        }
+        m.verdict_confirmations
+            .with_label_values(&[&r.workspace, "confirmed"])
+            .inc_by(r.confirmations as u64);
+        m.verdict_confirmations
+            .with_label_values(&[&r.workspace, "contradicted"])
+            .inc_by(r.plan.unconfirmed.len() as u64);
+        if r.outcome == RunOutcome::Aborted {
+            for t in &r.guard_trips {
+                m.guard_trips
+                    .with_label_values(&[&r.workspace, t.label()])
+                    .inc();
             }
-            _ => {}
         }
         if let (Some(received), Some(provider)) = (trigger.received, &trigger.provider) {
             m.webhook_latency
@@ -398,6 +401,7 @@ impl Daemon {
                 }
                 let names: Vec<&str> = new.workspaces.iter().map(|w| w.name.as_str()).collect();
                 tracing::info!(workspaces = ?names, "configuration reloaded");
+                declare_series(&self.metrics, &new);
                 if let Ok(mut c) = self.config.write() {
                     *c = Arc::new(new);
                 }
@@ -416,12 +420,33 @@ impl Daemon {
     }
 }
 
+/// Every series of every configured workspace and webhook provider, at 0 from the start.
+fn declare_series(metrics: &Metrics, config: &Config) {
+    let now = Utc::now();
+    for ws in &config.workspaces {
+        let schedule = ws.schedule.as_deref().unwrap_or(&config.daemon.schedule);
+        let period = crate::status::schedule_period(schedule, config.daemon.timezone, now);
+        metrics.declare_workspace(&ws.name, period);
+        metrics.declare_webhooks(ws.provider.as_str());
+    }
+}
+
 /// Runs the daemon until SIGTERM or SIGINT. Returns the exit code.
 pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
     let config = crate::cli::load_config(&config_path)?;
     let _lock = replica::lock_sqlite(&config.directory_url).map_err(Failure::runtime)?;
     let store = crate::cli::open_store(&config).await?;
     let metrics = Metrics::new();
+    declare_series(&metrics, &config);
+    // The last success survives a restart: staleness alerts measure from it, not from start.
+    for ws in &config.workspaces {
+        if let Ok(Some(at)) = store.last_success(&ws.name).await {
+            metrics
+                .last_success
+                .with_label_values(&[&ws.name])
+                .set(at.timestamp() as f64);
+        }
+    }
     let mut ctx = crate::cli::provider_context(&config, &store)?;
     ctx.observer = Arc::new(metrics.clone());
     let listener = tokio::net::TcpListener::bind(&config.daemon.listen)

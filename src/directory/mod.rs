@@ -41,6 +41,18 @@ pub enum DirectoryError {
         "the directory changed while the run was planned ({0}); the run was rolled back and will be retried"
     )]
     Conflict(String),
+    /// The configuration points a stored workspace at another provider or host: its members
+    /// are keyed by the other one's user ids, so a sync would see nobody it knows.
+    #[error(
+        "workspace `{name}` is stored for {stored_provider} at {stored_host}, but the configuration says {provider} at {host}; refusing to run, because user ids of one are not user ids of the other. To start afresh, give the workspace a new name (the old one's members stay as they are); if it is the same instance under another host name, run `orgsync workspace rekey --workspace {name}`"
+    )]
+    WorkspaceMismatch {
+        name: String,
+        stored_provider: String,
+        stored_host: String,
+        provider: String,
+        host: String,
+    },
     #[error("directory error: {0}")]
     Sql(sqlx::Error),
 }
@@ -242,6 +254,18 @@ impl Store {
             c, name, provider, host, account, now
         )
         .await)
+    }
+
+    /// Points a stored workspace at another host name of the same provider instance, with its
+    /// members' identities, in one transaction. Returns how many identities moved.
+    pub async fn rekey_workspace(
+        &self,
+        name: &str,
+        provider: &str,
+        host: &str,
+    ) -> Result<u64, DirectoryError> {
+        in_tx!(self, |c, m| m::rekey_workspace(c, name, provider, host)
+            .await)
     }
 
     /// The workspace row by name, if it was ever synced.

@@ -131,8 +131,7 @@ macro_rules! backend_ops {
                 sqlx::query(
                     "INSERT INTO workspaces (name, provider, host, account, created_at)
                      VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (name) DO UPDATE SET provider = excluded.provider,
-                         host = excluded.host, account = excluded.account",
+                     ON CONFLICT (name) DO NOTHING",
                 )
                 .bind(name)
                 .bind(provider)
@@ -141,9 +140,66 @@ macro_rules! backend_ops {
                 .bind(now)
                 .execute(&mut *c)
                 .await?;
-                workspace(c, name)
+                let key = workspace(c, name)
                     .await?
-                    .ok_or_else(|| DirectoryError::Conflict(format!("workspace {name} vanished")))
+                    .ok_or_else(|| DirectoryError::Conflict(format!("workspace {name} vanished")))?;
+                // Host names compare case-insensitively; the stored spelling stays the key.
+                if key.provider != provider || !key.host.eq_ignore_ascii_case(host) {
+                    return Err(DirectoryError::WorkspaceMismatch {
+                        name: name.to_string(),
+                        stored_provider: key.provider,
+                        stored_host: key.host,
+                        provider: provider.to_string(),
+                        host: host.to_string(),
+                    });
+                }
+                // An account renamed at the provider (same provider and host) is followed.
+                sqlx::query("UPDATE workspaces SET account = $1 WHERE id = $2 AND account <> $1")
+                    .bind(account)
+                    .bind(key.id)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(key)
+            }
+
+            /// Points a stored workspace at another host of the same provider (the same
+            /// instance under another name), with the identities of its members.
+            pub async fn rekey_workspace(
+                c: &mut Conn,
+                name: &str,
+                provider: &str,
+                host: &str,
+            ) -> Result<u64, DirectoryError> {
+                let key = workspace(c, name).await?.ok_or_else(|| {
+                    DirectoryError::Conflict(format!("no workspace named {name} in the directory"))
+                })?;
+                if key.provider != provider {
+                    return Err(DirectoryError::WorkspaceMismatch {
+                        name: name.to_string(),
+                        stored_provider: key.provider,
+                        stored_host: key.host,
+                        provider: provider.to_string(),
+                        host: host.to_string(),
+                    });
+                }
+                let moved = sqlx::query(
+                    "UPDATE identities SET host = $1
+                     WHERE provider = $2 AND host = $3 AND user_id IN
+                         (SELECT user_id FROM memberships WHERE workspace_id = $4)",
+                )
+                .bind(host)
+                .bind(provider)
+                .bind(&key.host)
+                .bind(key.id)
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+                sqlx::query("UPDATE workspaces SET host = $1 WHERE id = $2")
+                    .bind(host)
+                    .bind(key.id)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(moved)
             }
 
             pub async fn workspace(
@@ -540,6 +596,11 @@ macro_rules! backend_ops {
                             flush_audit(c, ws, run_id, run, &mut pending).await?;
                         }
                     }
+                }
+                // Verdicts the provider contradicted: nothing changes, the trail says why.
+                for u in &plan.unconfirmed {
+                    let detail = serde_json::to_string(u).unwrap_or_else(|_| "{}".to_string());
+                    pending.push(("unconfirmed", u.login.clone(), detail));
                 }
                 flush_audit(c, ws, run_id, run, &mut pending).await?;
                 // The run's change events for downstream applications, in this transaction.

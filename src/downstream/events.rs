@@ -241,6 +241,7 @@ mod tests {
                     reason: OffboardReason::LeftAccount,
                 },
             ],
+            unconfirmed: Vec::new(),
         };
         let events = events_for(&plan);
         let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();

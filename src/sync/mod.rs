@@ -2,6 +2,7 @@
 //! whole reconciliation with the provider and the directory at its edges.
 
 pub mod admit;
+pub mod confirm;
 pub mod guard;
 pub mod plan;
 pub mod run;
@@ -9,5 +10,6 @@ pub mod run;
 pub use admit::{Desired, DesiredMember, DesiredTeam, OffboardReason, admit};
 pub use guard::{GuardTrip, guard};
 pub use plan::{
-    Change, Current, CurrentMember, CurrentTeam, MembershipSource, MembershipState, Plan, plan,
+    Change, Current, CurrentMember, CurrentTeam, Destructive, MembershipSource, MembershipState,
+    Plan, Unconfirmed, plan,
 };

@@ -54,6 +54,9 @@ pub struct RunReport {
     /// Active members after the run (or now, when nothing was applied).
     pub active_members: usize,
     pub teams_unavailable: Option<String>,
+    /// Destructive verdicts the provider's per-user read confirmed (the contradicted ones are in
+    /// `plan.unconfirmed`).
+    pub confirmations: usize,
 }
 
 struct Started {
@@ -79,7 +82,7 @@ async fn begin(
         run_id: None,
         plan: Plan {
             workspace: ws.name.clone(),
-            changes: Vec::new(),
+            ..Plan::default()
         },
         guard_trips: Vec::new(),
         forced: false,
@@ -89,6 +92,7 @@ async fn begin(
         duration_seconds: 0.0,
         active_members: 0,
         teams_unavailable: None,
+        confirmations: 0,
     };
     Ok((Started { key, at, clock }, report))
 }
@@ -151,6 +155,22 @@ pub async fn sync_workspace(
     let current = store.load_current(&started.key, &ws.admin_role).await?;
     report.plan = plan(&ws.name, &current, &desired);
     report.guard_trips = guard(&report.plan, &current, &desired, safety, &ws.admin_role);
+    // A plan that will be applied (or shown as what would be) has its destructive verdicts
+    // confirmed first; a refused one needs no requests.
+    if report.guard_trips.is_empty() || options.force {
+        let policy = policy_for(ws, options);
+        let confirmed = super::confirm::confirm_plan(
+            provider,
+            &policy,
+            &mut report.plan,
+            safety.max_confirmations,
+        )
+        .await;
+        report.confirmations = confirmed.as_ref().map_or(0, |n| *n);
+        if let Err(e) = confirmed {
+            return fetch_failed(store, ws, &started, report, options, e.to_string()).await;
+        }
+    }
     conclude(store, &started, report, &current, options).await
 }
 
