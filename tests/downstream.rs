@@ -6,6 +6,8 @@
 //!
 //! Needs `python3` with `standardwebhooks` and `scim2-server` (`.ci/run` installs them).
 
+mod support;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -694,4 +696,240 @@ async fn a_kill_9_of_the_daemon_during_delivery_loses_nothing() {
     )
     .expect("json");
     assert_eq!(listed["targets"][0]["dead"], 0, "{listed}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The outbox and the views on both databases.
+
+mod store {
+    use super::support::{Backend, count, fresh_store};
+    use chrono::Utc;
+    use orgsync::directory::outbox::Next;
+    use orgsync::directory::{RunOutcome, RunRecord, Store};
+    use orgsync::sync::plan::{Change, Plan};
+    use orgsync_core::TeamRole;
+
+    fn run() -> RunRecord {
+        RunRecord {
+            trigger: "test".into(),
+            started_at: Utc::now(),
+            finished_at: Utc::now(),
+            outcome: RunOutcome::Ok,
+            requests: 0,
+            requests_not_modified: 0,
+            error: None,
+            actor: "sync".into(),
+        }
+    }
+
+    fn plan(changes: Vec<Change>) -> Plan {
+        Plan {
+            workspace: "acme".into(),
+            changes,
+            unconfirmed: Vec::new(),
+        }
+    }
+
+    fn onboard(pid: &str, login: &str) -> Change {
+        Change::Onboard {
+            provider_user_id: pid.into(),
+            existing_user_id: None,
+            login: login.into(),
+            name: Some(format!("{login} name")),
+            email: None,
+            role: "member".into(),
+        }
+    }
+
+    async fn next_id(store: &Store) -> Option<(String, i32)> {
+        match store
+            .outbox_next("app", None, Utc::now().timestamp_millis())
+            .await
+            .expect("next")
+        {
+            Next::Deliver(e) => Some((e.kind.clone(), e.attempts)),
+            Next::WaitUntil(_) | Next::Idle => None,
+        }
+    }
+
+    async fn outbox_is_written_with_the_apply_and_delivered_in_order(backend: Backend) {
+        let Some((store, _dir)) = fresh_store(backend).await else {
+            return;
+        };
+        let ws = store
+            .ensure_workspace("acme", "github", "api.github.com", "acme", Utc::now())
+            .await
+            .expect("workspace");
+        store
+            .apply(
+                &ws,
+                &plan(vec![
+                    onboard("1", "ann"),
+                    Change::TeamCreate {
+                        slug: "eng".into(),
+                        name: "Eng".into(),
+                        parent: None,
+                        provider_team_id: "7".into(),
+                    },
+                    Change::TeamMemberAdd {
+                        team: "eng".into(),
+                        provider_user_id: "1".into(),
+                        login: "ann".into(),
+                        role: TeamRole::Member,
+                    },
+                ]),
+                &run(),
+            )
+            .await
+            .expect("apply");
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM outbox").await, 3);
+        let ann = count(
+            &store,
+            "SELECT user_id FROM identities WHERE provider_user_id = '1'",
+        )
+        .await;
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM outbox WHERE type = 'member.onboarded' AND user_id IS NOT NULL").await,
+            1,
+            "the new person's directory id is resolved in the transaction"
+        );
+        assert!(ann > 0);
+
+        // A rolled-back apply writes no event: the second change conflicts (bob was never
+        // offboarded), so ben's onboarding and its event vanish together.
+        let failed = store
+            .apply(
+                &ws,
+                &plan(vec![
+                    onboard("2", "ben"),
+                    Change::Reactivate {
+                        user_id: 999_999,
+                        provider_user_id: "3".into(),
+                        login: "bob".into(),
+                        role: "member".into(),
+                    },
+                ]),
+                &run(),
+            )
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM outbox").await,
+            3,
+            "no event of a rolled-back apply"
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM identities WHERE provider_user_id = '2'"
+            )
+            .await,
+            0
+        );
+
+        // Delivery: in order; a failure holds the head until its retry time; a dead letter is
+        // passed; retry requeues it ahead of newer events.
+        store.outbox_ensure_target("app").await.expect("target");
+        let now = Utc::now().timestamp_millis();
+        let Next::Deliver(first) = store.outbox_next("app", None, now).await.expect("next") else {
+            panic!("the first event is due")
+        };
+        assert_eq!(first.kind, "member.onboarded");
+        store
+            .outbox_failed("app", &first, now + 60_000, "HTTP 500", false)
+            .await
+            .expect("failed");
+        assert!(
+            matches!(store.outbox_next("app", None, now).await.expect("next"), Next::WaitUntil(t) if t == now + 60_000)
+        );
+        let Next::Deliver(again) = store
+            .outbox_next("app", None, now + 60_000)
+            .await
+            .expect("next")
+        else {
+            panic!("due again after the backoff")
+        };
+        assert_eq!((again.id, again.attempts), (first.id, 1));
+        store
+            .outbox_failed("app", &again, now, "HTTP 500", true)
+            .await
+            .expect("dead");
+        assert_eq!(
+            next_id(&store).await,
+            Some(("team.created".into(), 0)),
+            "the target moved past the dead letter"
+        );
+        let Next::Deliver(second) = store.outbox_next("app", None, now).await.expect("next") else {
+            panic!()
+        };
+        store
+            .outbox_delivered("app", &second)
+            .await
+            .expect("delivered");
+        let counts = store.outbox_counts("app", None).await.expect("counts");
+        assert_eq!((counts.queued, counts.dead), (1, 1), "{counts:?}");
+        assert_eq!(store.outbox_retry("app").await.expect("retry"), 1);
+        assert_eq!(
+            next_id(&store).await,
+            Some(("member.onboarded".into(), 0)),
+            "requeued first"
+        );
+        let Next::Deliver(requeued) = store.outbox_next("app", None, now).await.expect("next")
+        else {
+            panic!()
+        };
+        store
+            .outbox_delivered("app", &requeued)
+            .await
+            .expect("delivered");
+        assert_eq!(
+            next_id(&store).await,
+            Some(("team.member_added".into(), 0)),
+            "then onwards in order"
+        );
+        // A workspace filter that excludes acme sees nothing.
+        assert!(matches!(
+            store
+                .outbox_next("app", Some(&[ws.id + 1]), now)
+                .await
+                .expect("next"),
+            Next::Idle
+        ));
+
+        // Leases keep a second worker off the target until the first one's lapses.
+        assert!(
+            store
+                .outbox_claim("app", "a", now, now + 1000)
+                .await
+                .expect("claim")
+        );
+        assert!(
+            !store
+                .outbox_claim("app", "b", now + 10, now + 1010)
+                .await
+                .expect("claim")
+        );
+        assert!(
+            store
+                .outbox_claim("app", "b", now + 1001, now + 2000)
+                .await
+                .expect("claim")
+        );
+
+        // The stable views.
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM orgsync_v1_members WHERE workspace = 'acme' AND login = 'ann' AND admitted AND state = 'active'").await, 1);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM orgsync_v1_teams WHERE workspace = 'acme' AND team = 'eng' AND name = 'Eng'").await, 1);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM orgsync_v1_team_members WHERE team = 'eng' AND team_role = 'member'").await, 1);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM orgsync_v1_members m JOIN orgsync_v1_team_members t ON t.user_id = m.user_id WHERE m.login = 'ann'").await, 1);
+    }
+
+    #[tokio::test]
+    async fn outbox_is_written_with_the_apply_and_delivered_in_order_sqlite() {
+        outbox_is_written_with_the_apply_and_delivered_in_order(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn outbox_is_written_with_the_apply_and_delivered_in_order_postgres() {
+        outbox_is_written_with_the_apply_and_delivered_in_order(Backend::Postgres).await;
+    }
 }
