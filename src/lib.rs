@@ -13,6 +13,7 @@ pub mod demo;
 pub mod directory;
 pub mod downstream;
 pub mod metrics;
+pub mod notify;
 pub mod people;
 pub mod providers;
 pub mod status;

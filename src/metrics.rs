@@ -51,6 +51,8 @@ pub struct Metrics {
     pub downstream_deliveries: IntCounterVec,
     /// Downstream events by target and state (`queued`, `dead`).
     pub downstream_events: IntGaugeVec,
+    /// 1 while a workspace is held (a guard refused its plan; waiting for `orgsync approve`).
+    pub workspace_held: IntGaugeVec,
     /// When this process started (counters restart from 0 then).
     pub start_time: Gauge,
     /// The period of each workspace's schedule: "no success for longer than this" alerts.
@@ -184,6 +186,11 @@ impl Metrics {
                 "Downstream events waiting (queued) or dead-lettered (dead) per target.",
                 &["target", "state"],
             ),
+            workspace_held: int_gauge(
+                "workspace_held",
+                "1 while a guard holds the workspace's plan for a human (orgsync plans show / approve).",
+                &["workspace"],
+            ),
             start_time,
             schedule_period,
             registry,
@@ -215,6 +222,7 @@ impl Metrics {
                 .with_label_values(&[workspace, answer]);
         }
         self.teams_unavailable.with_label_values(&[workspace]);
+        self.workspace_held.with_label_values(&[workspace]);
         if let Some(period) = schedule_period_seconds {
             self.schedule_period
                 .with_label_values(&[workspace])

@@ -720,3 +720,220 @@ async fn three_replicas_on_postgres_serve_each_tick_once_and_survive_a_kill() {
         }
     }
 }
+
+/// A local HTTP endpoint that answers 200 and keeps every request body it receives.
+fn notification_listener() -> (String, Arc<Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&bodies);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Headers, then as many body bytes as Content-Length says.
+            let body = loop {
+                let Ok(n) = s.read(&mut chunk) else {
+                    break None;
+                };
+                if n == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        break Some(body.to_string());
+                    }
+                }
+            };
+            if let Some(b) = body {
+                sink.lock().expect("bodies").push(b);
+            }
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (addr, bodies)
+}
+
+fn cli(config: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_orgsync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("SIM_TOKEN", "sim-github-token")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run orgsync");
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Holds, end to end: a mass removal is held (status, gauge, one notification), `plans show`
+/// prints it, the world changes so the plan grows and `approve` refuses with the difference,
+/// the world settles and `approve --yes` applies exactly the held offboards.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_mass_removal_is_shown_refused_when_it_grows_and_approved_as_read() {
+    use orgsync_simulator::github::Mutation;
+    let sim = github_sim(Duration::ZERO).await;
+    let org_login = org(&sim);
+    let scenario = sim.scenario().github.expect("github");
+    let dir = tempfile::tempdir().expect("dir");
+    let url = sqlite_url(dir.path());
+    let (notify_addr, bodies) = notification_listener();
+    let config = write_config(
+        dir.path(),
+        &url,
+        "0 3 1 1 *",
+        &format!(
+            "[[notify]]\nurl = \"http://{notify_addr}/hook\"\n\n{}",
+            workspace_toml("acme", &sim, "")
+        ),
+    );
+    let token = sim.token().to_string();
+    let store = Store::open(&url).await.expect("store");
+    let (code, out) = cli(&config, &["sync"]);
+    assert_eq!(code, Some(0), "{out}");
+    let members = &scenario.orgs[0].members;
+    let login_of = |id: u64| {
+        scenario
+            .users
+            .iter()
+            .find(|u| u.id == id)
+            .map(|u| u.login.clone())
+            .expect("user")
+    };
+    // Seven non-admins leave: more than 10 % and more than 5.
+    let leaving: Vec<u64> = members
+        .iter()
+        .filter(|m| m.role == orgsync_simulator::scenario::OrgRole::Member)
+        .map(|m| m.user)
+        .take(8)
+        .collect();
+    assert_eq!(leaving.len(), 8, "the scenario has 8 plain members");
+    for id in &leaving[..7] {
+        sim.mutate(Mutation::RemoveMember {
+            org: org_login.clone(),
+            login: login_of(*id),
+        })
+        .await
+        .expect("mutation");
+    }
+
+    let daemon = Daemon::start(&config, &[("SIM_TOKEN", token.clone())]);
+    daemon.signal("USR1");
+    wait_for_runs(&store, "acme", 2, Duration::from_secs(15)).await;
+    daemon.signal("USR1");
+    let runs = wait_for_runs(&store, "acme", 3, Duration::from_secs(15)).await;
+    assert!(
+        runs.iter().take(2).all(|r| r.outcome == "aborted"),
+        "{runs:?}"
+    );
+    let (_, metrics) = daemon.get("/metrics");
+    assert!(
+        metrics.contains("orgsync_workspace_held{workspace=\"acme\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(daemon.stop().0, Some(0));
+    let sent = bodies.lock().expect("bodies").clone();
+    assert_eq!(sent.len(), 1, "one notification for one hold: {sent:?}");
+    let note: serde_json::Value = serde_json::from_str(&sent[0]).expect("json");
+    assert_eq!(note["event"], "hold_started");
+    assert_eq!(note["counts"]["offboard"], 7);
+    assert!(
+        note["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("orgsync plans show --workspace acme")),
+        "{note}"
+    );
+    let holds = store.holds(Some("acme")).await.expect("holds");
+    assert_eq!(holds.len(), 1);
+    assert_eq!(holds[0].runs, 2, "the second run noted `still held`");
+
+    let (code, status) = cli(&config, &["status"]);
+    assert_eq!(code, Some(0), "{status}");
+    assert!(status.contains("HELD"), "{status}");
+    assert!(status.contains("7 offboard"), "{status}");
+    let (code, shown) = cli(&config, &["plans", "show", "--workspace", "acme"]);
+    assert_eq!(code, Some(0), "{shown}");
+    for id in &leaving[..7] {
+        assert!(
+            shown.contains(&format!("- offboard {}", login_of(*id))),
+            "{shown}"
+        );
+    }
+    let (_, json) = cli(&config, &["plans", "show", "--workspace", "acme", "--json"]);
+    let held: serde_json::Value = serde_json::from_str(&json).expect("structured JSON");
+    assert_eq!(held["counts"]["offboard"], 7);
+    assert!(
+        held["plan"]["changes"].is_array(),
+        "the plan is JSON, not a string"
+    );
+
+    // The world moves on: an eighth member leaves. Approving now would apply what nobody read.
+    let eighth = login_of(leaving[7]);
+    sim.mutate(Mutation::RemoveMember {
+        org: org_login.clone(),
+        login: eighth.clone(),
+    })
+    .await
+    .expect("mutation");
+    let (code, refused) = cli(&config, &["approve", "--workspace", "acme", "--yes"]);
+    assert_eq!(code, Some(3), "{refused}");
+    assert!(refused.contains("NOT approved"), "{refused}");
+    assert!(
+        refused.contains(&format!("- offboard {eighth}")),
+        "{refused}"
+    );
+    assert_eq!(store.holds(Some("acme")).await.expect("holds").len(), 1);
+    let (code, no_tty) = cli(&config, &["approve", "--workspace", "acme"]);
+    assert_eq!(code, Some(2), "no terminal and no --yes: {no_tty}");
+
+    // The world settles (the eighth comes back): approve applies exactly the held offboards.
+    let user = scenario
+        .users
+        .iter()
+        .find(|u| u.id == leaving[7])
+        .expect("user")
+        .clone();
+    sim.mutate(Mutation::AddMember {
+        org: org_login.clone(),
+        user,
+        role: orgsync_simulator::scenario::OrgRole::Member,
+    })
+    .await
+    .expect("mutation");
+    let (code, applied) = cli(&config, &["approve", "--workspace", "acme", "--yes"]);
+    assert_eq!(code, Some(0), "{applied}");
+    let offboarded: std::collections::BTreeSet<String> = store
+        .list_users(Some("acme"), Some("offboarded"))
+        .await
+        .expect("users")
+        .into_iter()
+        .filter_map(|u| u.login)
+        .collect();
+    let expected: std::collections::BTreeSet<String> =
+        leaving[..7].iter().map(|id| login_of(*id)).collect();
+    assert_eq!(offboarded, expected);
+    assert!(store.holds(Some("acme")).await.expect("holds").is_empty());
+    let audit = store.audit(Some("acme"), None, None).await.expect("audit");
+    assert!(audit.iter().any(|e| e.action == "hold_released"));
+}

@@ -138,6 +138,7 @@ fn every_series_of_a_configured_workspace_exists_at_zero_before_anything_happene
         "orgsync_verdict_confirmations_total{answer=\"contradicted\",workspace=\"acme\"} 0",
         "orgsync_webhooks_received_total{outcome=\"bad_signature\",provider=\"gitlab\"} 0",
         "orgsync_schedule_period_seconds{workspace=\"acme\"} 86400",
+        "orgsync_workspace_held{workspace=\"acme\"} 0",
     ] {
         assert!(text.contains(line), "missing `{line}` in\n{text}");
     }

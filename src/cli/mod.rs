@@ -4,6 +4,7 @@
 pub mod downstream;
 pub mod output;
 pub mod people;
+mod plans;
 
 use crate::config::{self, Config, ConfigError};
 use crate::directory::{RunOutcome, Store};
@@ -86,6 +87,21 @@ pub enum Command {
         #[command(subcommand)]
         command: downstream::DownstreamCommand,
     },
+    /// Plans a guard refused and holds for a human.
+    Plans {
+        #[command(subcommand)]
+        command: plans::PlansCommand,
+    },
+    /// Applies a held plan as it was read: plans again and applies only if the guarded changes
+    /// are the held ones or fewer; otherwise refuses and prints the difference.
+    Approve {
+        /// The held workspace.
+        #[arg(long)]
+        workspace: String,
+        /// Do not ask (needed when not on a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Workspaces in the directory.
     Workspace {
         #[command(subcommand)]
@@ -113,9 +129,14 @@ pub struct SyncArgs {
     /// Print the plan, change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Apply a plan that a guard refused (after reading it).
+    /// Emergency path: apply whatever plan the provider gives now even if a guard refuses it
+    /// (one workspace; asks on a terminal). Prefer `orgsync approve`, which applies the held plan
+    /// as it was read.
     #[arg(long)]
     pub force: bool,
+    /// Do not ask before --force (needed when not on a terminal).
+    #[arg(long)]
+    pub yes: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -261,6 +282,16 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Sync(args) => {
             let config = load_config(&cli.config)?;
             sync(&config, &args).await
+        }
+        Command::Plans {
+            command: plans::PlansCommand::Show { workspace, json },
+        } => {
+            let config = load_config(&cli.config)?;
+            plans::show(&config, &workspace, json).await
+        }
+        Command::Approve { workspace, yes } => {
+            let config = load_config(&cli.config)?;
+            plans::approve(&config, &workspace, yes).await
         }
         Command::Workspace {
             command: WorkspaceCommand::Rekey { workspace, yes },
@@ -451,6 +482,15 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
                 .to_string(),
         ));
     }
+    if args.force && !args.dry_run {
+        plans::confirm(
+            &format!(
+                "Apply whatever plan {} has now, even if a guard refuses it?",
+                args.workspaces.join(", ")
+            ),
+            args.yes,
+        )?;
+    }
     let store = open_store(config).await?;
     let selected: Vec<_> = config
         .workspaces
@@ -464,6 +504,7 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
         actor: format!("cli:{}", invoking_user()),
         deadline: None,
         cancel: None,
+        approve: None,
     };
     let ctx = provider_context(config, &store)?;
     let mut reports = Vec::new();
@@ -489,6 +530,7 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
             RunOutcome::Failed => EXIT_RUNTIME,
             RunOutcome::Aborted => EXIT_ABORTED,
         });
+        crate::notify::run_report(&config.notify, &report).await;
         if !args.json {
             output::run_report(&report);
         }

@@ -38,7 +38,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn json<T: Serialize>(value: &T) {
+pub(crate) fn json<T: Serialize>(value: &T) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".to_string())
@@ -288,9 +288,13 @@ pub async fn status(config: &Config, store: &Store, as_json: bool) -> Result<u8,
             vec![
                 e.workspace.clone(),
                 e.provider.clone(),
-                e.last_run
-                    .as_ref()
-                    .map_or("never".to_string(), |r| r.outcome.clone()),
+                if e.held.is_some() {
+                    "HELD".to_string()
+                } else {
+                    e.last_run
+                        .as_ref()
+                        .map_or("never".to_string(), |r| r.outcome.clone())
+                },
                 fmt(e.last_run.as_ref().and_then(|r| r.finished_at)),
                 fmt(e.last_success),
                 fmt(e.next_run),
@@ -321,6 +325,22 @@ pub async fn status(config: &Config, store: &Store, as_json: bool) -> Result<u8,
         )
     );
     for e in &entries {
+        if let Some(h) = &e.held {
+            println!(
+                "{}: HELD since {} ({} run(s)): {} refused by {}; review with `{}`, then `orgsync approve --workspace {}`",
+                e.workspace,
+                fmt(Some(h.since)),
+                h.runs,
+                h.counts
+                    .iter()
+                    .map(|(k, n)| format!("{n} {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                h.guards.join(", "),
+                h.review,
+                e.workspace
+            );
+        }
         if let Some(why) = &e.teams_unavailable {
             println!(
                 "{}: teams unavailable, synced teams left as they are: {why}",

@@ -210,6 +210,7 @@ impl Daemon {
                 Instant::now() + Duration::from_secs(config.daemon.run_deadline_seconds),
             ),
             cancel: Some(self.shutdown.child_token()),
+            approve: None,
         };
         let full = || sync_workspace(&self.store, ws, &config.safety, provider.as_ref(), &options);
         let result = match &trigger.members {
@@ -261,6 +262,13 @@ impl Daemon {
                 m.changes.with_label_values(&[&r.workspace, c.kind()]).inc();
             }
         }
+        // From the directory: a failed run leaves a hold as it was.
+        if let Ok(holds) = self.store.holds(Some(&r.workspace)).await {
+            m.workspace_held
+                .with_label_values(&[&r.workspace])
+                .set(i64::from(!holds.is_empty()));
+        }
+        crate::notify::run_report(&self.config().notify, r).await;
         m.verdict_confirmations
             .with_label_values(&[&r.workspace, "confirmed"])
             .inc_by(r.confirmations as u64);
@@ -438,6 +446,14 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
     let store = crate::cli::open_store(&config).await?;
     let metrics = Metrics::new();
     declare_series(&metrics, &config);
+    if let Ok(holds) = store.holds(None).await {
+        for h in holds {
+            metrics
+                .workspace_held
+                .with_label_values(&[&h.workspace])
+                .set(1);
+        }
+    }
     // The last success survives a restart: staleness alerts measure from it, not from start.
     for ws in &config.workspaces {
         if let Ok(Some(at)) = store.last_success(&ws.name).await {

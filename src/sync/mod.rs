@@ -4,6 +4,7 @@
 pub mod admit;
 pub mod confirm;
 pub mod guard;
+pub mod hold;
 pub mod plan;
 pub mod run;
 

@@ -21,6 +21,7 @@
 mod api;
 mod app;
 mod check;
+mod confirm;
 pub mod fetch;
 mod member;
 
@@ -28,7 +29,9 @@ pub use app::GithubAppCredential;
 
 use async_trait::async_trait;
 use orgsync_core::http::WorkspaceClient;
-use orgsync_core::{FetchPolicy, Provider, ProviderError, ProviderKind, Snapshot};
+use orgsync_core::{
+    Confirmation, FetchPolicy, Provider, ProviderError, ProviderKind, Snapshot, Verdict,
+};
 use std::sync::Arc;
 
 /// Tuning that does not change the answer, only how it is obtained.
@@ -153,6 +156,18 @@ impl Provider for GithubProvider {
     ) -> Result<Option<orgsync_core::Member>, ProviderError> {
         let client = self.client.for_fetch(policy);
         member::fetch_member(&client, &self.org, policy, id, login).await
+    }
+
+    /// GitHub's per-user reads, by durable id: see [`confirm`](mod@confirm).
+    async fn confirm(
+        &self,
+        policy: &FetchPolicy,
+        id: &str,
+        _login: &str,
+        verdict: &Verdict,
+    ) -> Result<Confirmation, ProviderError> {
+        let client = self.client.for_fetch(policy);
+        confirm::confirm(&client, &self.org, id, verdict).await
     }
 }
 

@@ -72,6 +72,7 @@ pub(crate) fn router(state: GithubState) -> Router {
                 get(check_team_repo),
             )
             .route(&p("/users/{username}"), get(get_user))
+            .route(&p("/user/{account_id}"), get(get_user_by_id))
             .route(
                 &p("/orgs/{org}/installation"),
                 get(app::get_org_installation),
@@ -762,9 +763,25 @@ async fn list_repo_teams(
 /// requires; `suspended_at` appears for suspended accounts, as on Enterprise Server.
 async fn get_user(State(state): State<GithubState>, Path(username): Path<String>) -> Response {
     let world = read(&state.world);
-    let Some(u) = world.user_by_login(&username) else {
-        return not_found();
-    };
+    match world.user_by_login(&username) {
+        Some(u) => public_user(&state, u),
+        None => not_found(),
+    }
+}
+
+/// `GET /user/{account_id}`: the same profile by the durable id, whatever the login is now.
+async fn get_user_by_id(
+    State(state): State<GithubState>,
+    Path(account_id): Path<String>,
+) -> Response {
+    let world = read(&state.world);
+    match account_id.parse::<u64>().ok().and_then(|id| world.user(id)) {
+        Some(u) => public_user(&state, u),
+        None => not_found(),
+    }
+}
+
+fn public_user(state: &GithubState, u: &GithubUser) -> Response {
     let mut user = urls::simple_user(&state.base, u);
     user.name = u.name.clone();
     user.email = u.email.clone();
