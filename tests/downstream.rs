@@ -933,3 +933,77 @@ mod store {
         outbox_is_written_with_the_apply_and_delivered_in_order(Backend::Postgres).await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Configuration.
+
+fn config_errors(downstream: &str) -> Vec<String> {
+    let text = format!(
+        "[directory]\nurl = \"sqlite://x.db\"\n\n[[workspace]]\nname = \"acme\"\nprovider = \"github\"\norganization = \"acme\"\ntoken_env = \"T\"\n{downstream}"
+    );
+    match orgsync::config::Config::parse(&text, Path::new("orgsync.toml")) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn downstream_and_api_mistakes_are_located_and_explained() {
+    let ok = config_errors(
+        "\n[[downstream]]\nname = \"app\"\ntype = \"scim\"\nurl = \"https://app.example.com/scim/v2\"\ntoken_file = \"/t\"\nuser_name = \"email\"\nworkspaces = [\"acme\"]\n\n[api]\ntoken_file = \"/a\"\nlisten = \"127.0.0.1:9465\"\n",
+    );
+    assert!(ok.is_empty(), "{ok:?}");
+    let cases = [
+        (
+            "type = \"ldap\"\nurl = \"https://a.example\"\ntoken_file = \"/t\"",
+            "12:8",
+            "type `ldap` is unknown",
+        ),
+        (
+            "type = \"scim\"\nurl = \"http://app.example.com/scim\"\ntoken_file = \"/t\"",
+            "13:7",
+            "plain http",
+        ),
+        (
+            "type = \"scim\"\nurl = \"https://a.example\"\nsecret_file = \"/t\"",
+            "14:15",
+            "takes token_file",
+        ),
+        (
+            "type = \"webhook\"\nurl = \"https://a.example\"\ntoken_file = \"/t\"",
+            "14:14",
+            "takes secret_file",
+        ),
+        (
+            "type = \"scim\"\nurl = \"https://a.example\"\ntoken_file = \"/t\"\nworkspaces = [\"nope\"]",
+            "15:14",
+            "`nope`, which is not a configured",
+        ),
+        (
+            "type = \"scim\"\nurl = \"https://a.example\"\ntoken_file = \"/t\"\nmax_attempts = 0",
+            "15:16",
+            "max_attempts must be at least 1",
+        ),
+        (
+            "type = \"scim\"\nurl = \"https://a.example\"\ntoken_file = \"/t\"\nuser_name = \"uid\"",
+            "15:13",
+            "use \"login\" or \"email\"",
+        ),
+    ];
+    for (body, at, needle) in cases {
+        let errors = config_errors(&format!("\n[[downstream]]\nname = \"app\"\n{body}\n"));
+        assert_eq!(errors.len(), 1, "one mistake, one error: {errors:?}");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains(&format!("orgsync.toml:{at}:")) && e.contains(needle)),
+            "{body}: {errors:?}"
+        );
+    }
+    let api = config_errors("\n[api]\ntoken_file = \"/a\"\nlisten = \"everywhere\"\n");
+    assert!(
+        api.iter()
+            .any(|e| e.contains("orgsync.toml:12:10:") && e.contains("[api] listen")),
+        "{api:?}"
+    );
+}

@@ -117,7 +117,8 @@ pub(crate) fn check_downstream(
                         "[[downstream]] type `{other}` is unknown; use \"webhook\" or \"scim\""
                     ),
                 );
-                DownstreamKind::Webhook
+                // The credential keys cannot be judged without a type.
+                continue;
             }
         };
         let url = d.url.get_ref().trim().trim_end_matches('/').to_string();
