@@ -66,6 +66,7 @@ pub use credential::{
     AuthHeader, BasicAuth, BearerToken, Credential, CredentialError, GitlabPrivateToken,
 };
 pub use observer::{HttpObserver, NoopObserver, RateLimitEvent, RequestEvent};
+pub use pacing::{MAX_PROVIDER_WAIT, instant_after};
 pub use pagination::{Pager, Paging, parse_link_next};
 pub use redact::redact;
 
