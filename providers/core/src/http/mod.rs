@@ -64,6 +64,7 @@ pub use conditional::cache_key;
 pub use config::HttpConfig;
 pub use credential::{
     AuthHeader, BasicAuth, BearerToken, Credential, CredentialError, GitlabPrivateToken,
+    MAX_SECRET_FILE_BYTES, SecretFileAccess, read_secret_file,
 };
 pub use observer::{HttpObserver, NoopObserver, RateLimitEvent, RequestEvent};
 pub use pacing::{MAX_PROVIDER_WAIT, instant_after};
