@@ -6,6 +6,7 @@
 //! connection type, so the two cannot drift apart.
 
 mod ops;
+pub mod outbox;
 pub mod people;
 
 use crate::sync::plan::{Current, Plan};

@@ -779,6 +779,8 @@ macro_rules! backend_ops {
                     pending.push(("unconfirmed", u.login.clone(), detail));
                 }
                 flush_audit(c, ws, run_id, run, &mut pending).await?;
+                // The run's change events for downstream applications, in this transaction.
+                crate::directory::outbox::$module::enqueue(c, ws, run_id, plan, now).await?;
                 Ok(run_id)
             }
 
