@@ -75,7 +75,8 @@ async fn request_counts_for_400_members_and_250_repositories() {
     let mut members = policy(AdmitRule::AllMembers, false, &[], &[]);
     members.teams = TeamsMode::Off;
     let (all_members, _, _) = measure("all-members, teams off", &members).await;
-    // Workspace, 4 pages of members, 4 of roles, 3 of repositories.
-    assert_eq!(all_members, 1 + 4 + 4 + 3);
+    // Workspace, 4 pages of members, 4 of roles, 3 of repositories and the list's size read
+    // before and after it (a list that moved while it was read is read again).
+    assert_eq!(all_members, 1 + 4 + 4 + 3 + 2);
     assert!(all_repos > all_members);
 }
