@@ -35,7 +35,12 @@ async fn measure(label: &str, policy: &FetchPolicy) -> (u64, u64, u64) {
         without_counts(warm.clone()),
         "a no-change re-fetch sees the same world"
     );
-    assert_eq!(cold.requests.not_modified, 0, "nothing cached before");
+    // The repository list's size is read before and after the list: the second read is a 304
+    // of the first even on a cold cache.
+    assert_eq!(
+        cold.requests.not_modified, 1,
+        "nothing cached before but the size read just before"
+    );
     assert_eq!(
         warm.requests.not_modified, warm.requests.total,
         "every answer of a no-change re-fetch is a 304"
