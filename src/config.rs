@@ -69,6 +69,9 @@ struct RawConfig {
     smtp: Option<Spanned<RawSmtp>>,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default, rename = "downstream")]
+    downstream: Vec<Spanned<crate::downstream::config::RawDownstream>>,
+    api: Option<Spanned<crate::downstream::config::RawApi>>,
     #[serde(default)]
     notify: Vec<Spanned<RawNotify>>,
 }
@@ -182,6 +185,10 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// How provider traffic is paced (`[http]`).
     pub http: HttpSettings,
+    /// `[[downstream]]`: webhook and SCIM targets of the change events.
+    pub downstream: Vec<crate::downstream::config::DownstreamConfig>,
+    /// `[api]`: the read API; `None`: off.
+    pub api: Option<crate::downstream::config::ApiConfig>,
     /// `[[notify]]`: where holds are announced (a JSON POST with a chat-compatible `text`).
     pub notify: Vec<NotifyTarget>,
 }
@@ -559,14 +566,14 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
         .map_err(|e| format!("`{expr}` is not a valid cron schedule: {e}"))
 }
 
-struct Checker<'a> {
+pub(crate) struct Checker<'a> {
     source: &'a str,
     path: &'a Path,
-    errors: Vec<ConfigError>,
+    pub(crate) errors: Vec<ConfigError>,
 }
 
 impl Checker<'_> {
-    fn error(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+    pub(crate) fn error(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
         self.errors.push(ConfigError {
             path: self.path.to_path_buf(),
             location: span.map(|s| line_column(self.source, s.start)),
@@ -858,6 +865,13 @@ impl Config {
             }
             http.request_timeout_seconds = *v.get_ref();
         }
+        let names: Vec<String> = workspaces
+            .iter()
+            .map(|w: &WorkspaceConfig| w.name.clone())
+            .collect();
+        let downstream =
+            crate::downstream::config::check_downstream(&mut c, &raw.downstream, &names);
+        let api = crate::downstream::config::check_api(&mut c, raw.api.as_ref());
         if !c.errors.is_empty() {
             c.errors.sort_by_key(|e| e.location);
             return Err(c.errors);
@@ -880,6 +894,8 @@ impl Config {
             safety,
             workspaces,
             smtp,
+            downstream,
+            api,
             notify,
         })
     }
