@@ -204,6 +204,25 @@ pub enum Change {
     },
 }
 
+/// Every [`Change::kind`], for metrics that exist at 0 before anything changed.
+pub const CHANGE_KINDS: [&str; 15] = [
+    "onboard",
+    "reactivate",
+    "offboard",
+    "role_change",
+    "identity_update",
+    "repository_upsert",
+    "repository_remove",
+    "team_create",
+    "team_update",
+    "team_delete",
+    "team_member_add",
+    "team_member_update",
+    "team_member_remove",
+    "team_repository_grant",
+    "team_repository_revoke",
+];
+
 impl Change {
     /// The kind label used in metrics and summaries.
     pub fn kind(&self) -> &'static str {
