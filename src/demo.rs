@@ -90,17 +90,28 @@ async fn start_sims() -> Result<Sims, Failure> {
     })
 }
 
+/// Writes a token file readable only by its owner, as `token_file` requires.
+fn write_private(path: &Path, text: impl AsRef<[u8]>) -> std::io::Result<()> {
+    std::fs::write(path, text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
 fn write_config(dir: &Path, sims: &Sims) -> Result<PathBuf, Failure> {
     let io =
         |e: std::io::Error| Failure::runtime(format!("cannot write into {}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(io)?;
     let token_file = dir.join("github-token");
-    std::fs::write(&token_file, sims.github.token()).map_err(io)?;
+    write_private(&token_file, sims.github.token()).map_err(io)?;
     let gitlab_token = dir.join("gitlab-token");
-    std::fs::write(&gitlab_token, sims.gitlab.token()).map_err(io)?;
+    write_private(&gitlab_token, sims.gitlab.token()).map_err(io)?;
     let (bitbucket_user, bitbucket_secret) = sims.bitbucket.credential();
     let bitbucket_token = dir.join("bitbucket-token");
-    std::fs::write(&bitbucket_token, bitbucket_secret).map_err(io)?;
+    write_private(&bitbucket_token, bitbucket_secret).map_err(io)?;
     let bitbucket_user = bitbucket_user.unwrap_or("ops@acme.example").to_string();
     let db = dir.join("orgsync.db");
     let text = format!(
@@ -208,7 +219,7 @@ async fn sync_all(
                 }
                 let _ = writeln!(
                     out,
-                    "  nothing was changed; after reading the plan an admin would run `orgsync sync --workspace {} --force`",
+                    "  HELD, nothing was changed: an admin reviews it with `orgsync plans show --workspace {0}` and applies it as read with `orgsync approve --workspace {0}`",
                     ws.name
                 );
             }
@@ -290,6 +301,29 @@ fn summary(plan: &crate::sync::Plan) -> Vec<String> {
     lines
 }
 
+/// Who the last run of each workspace did not admit, and why: from the evidence the run kept
+/// and the engine's own admission rule (what `orgsync users list --state refused` prints).
+async fn not_admitted(config: &Config, store: &Store) -> Result<String, Failure> {
+    let mut out = String::new();
+    for ws in &config.workspaces {
+        let Some((_, _, json)) = store.evidence(&ws.name).await? else {
+            continue;
+        };
+        let Ok(snapshot) = serde_json::from_str::<orgsync_core::Snapshot>(&json) else {
+            continue;
+        };
+        let refused: Vec<String> = crate::sync::admit(&snapshot, ws)
+            .refused
+            .values()
+            .map(|(login, reason)| format!("{login} ({reason})"))
+            .collect();
+        if !refused.is_empty() {
+            let _ = writeln!(out, "  not admitted in {}: {}", ws.name, refused.join(", "));
+        }
+    }
+    Ok(out)
+}
+
 async fn directory_table(store: &Store) -> Result<String, Failure> {
     let rows: Vec<Vec<String>> = store
         .list_users(None, None)
@@ -369,18 +403,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<u8, Failure> {
     sync_all(&config, &store, &paint, &mut out).await?;
     let _ = writeln!(out, "{}", paint.heading("The directory"));
     out.push_str(&directory_table(&store).await?);
-    let _ = writeln!(
-        out,
-        "  not admitted on GitHub: dave (cannot read infra), erin (pending invitation), frank (outside collaborator)"
-    );
-    let _ = writeln!(
-        out,
-        "  not admitted on GitLab: cleo (a Guest who cannot read web's projects), eve (blocked), fay (awaiting approval), the deploy-token bot"
-    );
-    let _ = writeln!(
-        out,
-        "  not admitted on Bitbucket: sam (reads ios but not android)"
-    );
+    out.push_str(&not_admitted(&config, &store).await?);
 
     let _ = writeln!(out, "{}", paint.heading("2. The world changes"));
     let gh = &sims.github;

@@ -1,6 +1,7 @@
 //! The command line: `orgsync <command>`, with the exit codes of the design
 //! (0 success, 1 runtime error, 2 bad usage or configuration, 3 aborted by a guard).
 
+mod explain;
 pub mod downstream;
 pub mod output;
 pub mod people;
@@ -34,6 +35,12 @@ pub struct Cli {
     pub log_format: String,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The whole command line as a clap `Command`: what `orgsync-gen` renders into man pages and
+/// shell completions, so they always match the parser.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +88,19 @@ pub enum Command {
     Identities {
         #[command(subcommand)]
         command: people::IdentitiesCommand,
+    },
+    /// Why a person is in or out: state, the evidence of the last run per in-scope repository,
+    /// teams and history (no provider call; --live re-reads that one person).
+    Explain {
+        #[arg(long)]
+        workspace: String,
+        /// Login (any case) or provider user id.
+        person: String,
+        /// Also ask the provider now about this person.
+        #[arg(long)]
+        live: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// Downstream targets (webhooks, SCIM): queues, dead letters, retry, resync, deliver.
     Downstream {
@@ -289,6 +309,15 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             let config = load_config(&cli.config)?;
             plans::show(&config, &workspace, json).await
         }
+        Command::Explain {
+            workspace,
+            person,
+            live,
+            json,
+        } => {
+            let config = load_config(&cli.config)?;
+            explain::explain(&config, &workspace, &person, live, json).await
+        }
         Command::Approve { workspace, yes } => {
             let config = load_config(&cli.config)?;
             plans::approve(&config, &workspace, yes).await
@@ -350,11 +379,15 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                     json,
                 },
         } => {
+            if state.as_deref() == Some("refused") {
+                let config = load_config(&cli.config)?;
+                return explain::refused(&config, workspace.as_deref(), json).await;
+            }
             if let Some(s) = &state
                 && crate::sync::MembershipState::parse(s).is_none()
             {
                 return Err(Failure::usage(format!(
-                    "--state {s} is unknown; use active, offboarded, suspended or invited"
+                    "--state {s} is unknown; use active, offboarded, suspended, invited or refused"
                 )));
             }
             let config = load_config(&cli.config)?;

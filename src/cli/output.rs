@@ -253,10 +253,14 @@ pub fn run_report(r: &RunReport) {
             for trip in &r.guard_trips {
                 println!("  ABORTED by a guard: {trip}");
             }
-            println!(
-                "  nothing was changed. Read the plan above; if it is right, run `orgsync sync --workspace {} --force`",
-                r.workspace
-            );
+            if r.held {
+                println!(
+                    "  HELD: nothing was changed. Review it with `orgsync plans show --workspace {0}`; if it is right, `orgsync approve --workspace {0}` applies it as read",
+                    r.workspace
+                );
+            } else {
+                println!("  nothing was changed");
+            }
         }
         RunOutcome::Failed => {
             println!(

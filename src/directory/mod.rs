@@ -273,6 +273,26 @@ impl Store {
         .await)
     }
 
+    /// Keeps what a fetch showed (the snapshot as JSON), the evidence `explain` reads.
+    pub async fn keep_evidence(
+        &self,
+        ws: &WorkspaceKey,
+        run_id: Option<i64>,
+        at: DateTime<Utc>,
+        snapshot: &str,
+    ) -> Result<(), DirectoryError> {
+        on_conn!(self, |c, m| m::keep_evidence(c, ws, run_id, at, snapshot)
+            .await)
+    }
+
+    /// The last evidence of a workspace: (run id, time, snapshot JSON).
+    pub async fn evidence(
+        &self,
+        workspace: &str,
+    ) -> Result<Option<(Option<i64>, DateTime<Utc>, String)>, DirectoryError> {
+        on_conn!(self, |c, m| m::evidence(c, workspace).await)
+    }
+
     /// The held plans, of one workspace or of all.
     pub async fn holds(&self, workspace: Option<&str>) -> Result<Vec<HoldRow>, DirectoryError> {
         on_conn!(self, |c, m| m::holds(c, workspace).await)

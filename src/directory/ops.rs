@@ -585,6 +585,46 @@ macro_rules! backend_ops {
                 Ok((id, change))
             }
 
+            /// Keeps what a fetch showed, replacing the workspace's previous evidence.
+            pub async fn keep_evidence(
+                c: &mut Conn,
+                ws: &WorkspaceKey,
+                run_id: Option<i64>,
+                at: DateTime<Utc>,
+                snapshot: &str,
+            ) -> Result<(), DirectoryError> {
+                sqlx::query(
+                    "INSERT INTO evidence (workspace_id, run_id, at, snapshot) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (workspace_id) DO UPDATE SET run_id = excluded.run_id,
+                         at = excluded.at, snapshot = excluded.snapshot",
+                )
+                .bind(ws.id)
+                .bind(run_id)
+                .bind(at)
+                .bind(snapshot)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            }
+
+            /// The last evidence of a workspace: (run id, time, snapshot JSON).
+            pub async fn evidence(
+                c: &mut Conn,
+                workspace: &str,
+            ) -> Result<Option<(Option<i64>, DateTime<Utc>, String)>, DirectoryError> {
+                let row = sqlx::query(
+                    "SELECT e.run_id, e.at, e.snapshot FROM evidence e
+                     JOIN workspaces w ON w.id = e.workspace_id WHERE w.name = $1",
+                )
+                .bind(workspace)
+                .fetch_optional(&mut *c)
+                .await?;
+                Ok(match row {
+                    Some(r) => Some((r.try_get("run_id")?, r.try_get("at")?, r.try_get("snapshot")?)),
+                    None => None,
+                })
+            }
+
             /// The held plans, of one workspace or of all.
             pub async fn holds(
                 c: &mut Conn,

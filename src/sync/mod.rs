@@ -3,6 +3,7 @@
 
 pub mod admit;
 pub mod confirm;
+pub mod explain;
 pub mod guard;
 pub mod hold;
 pub mod plan;

@@ -199,7 +199,23 @@ pub async fn sync_workspace(
             return fetch_failed(store, ws, &started, report, options, e.to_string()).await;
         }
     }
-    conclude(store, &started, report, &current, options).await
+    let report = conclude(store, &started, report, &current, options).await?;
+    // What the provider showed, for `explain`: evidence, not directory state, so a failure to
+    // keep it is logged and does not fail the run.
+    match serde_json::to_string(&snapshot) {
+        Ok(json) => {
+            if let Err(e) = store
+                .keep_evidence(&started.key, report.run_id, started.at, &json)
+                .await
+            {
+                tracing::warn!(workspace = %ws.name, error = %e, "could not keep the run's evidence");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(workspace = %ws.name, error = %e, "could not keep the run's evidence")
+        }
+    }
+    Ok(report)
 }
 
 /// A targeted run after a webhook: re-reads only the named members through the provider and

@@ -24,8 +24,9 @@ mod check;
 mod confirm;
 pub mod fetch;
 mod member;
+mod view;
 
-pub use app::GithubAppCredential;
+pub use app::{GithubAppCredential, InstallationView};
 
 use async_trait::async_trait;
 use orgsync_core::http::WorkspaceClient;
@@ -132,6 +133,7 @@ impl Provider for GithubProvider {
         let client = self.client.for_fetch(policy);
         let exchanges_before = self.app.as_ref().map(|a| a.exchange_counts());
         let mut snapshot = fetch::Fetcher::new(&client, &self.org, &self.options)
+            .with_app(self.app.as_deref())
             .run(policy, &self.host)
             .await?;
         snapshot.requests = client.request_counts();
@@ -145,7 +147,12 @@ impl Provider for GithubProvider {
     }
 
     async fn check(&self) -> Result<Vec<String>, ProviderError> {
-        check::check(&self.client.with_fresh_counts(), &self.org).await
+        check::check(
+            &self.client.with_fresh_counts(),
+            &self.org,
+            self.app.as_deref(),
+        )
+        .await
     }
 
     async fn fetch_member(

@@ -9,6 +9,7 @@ pub mod json;
 mod mutation;
 mod routes;
 mod urls;
+mod view;
 
 pub use mutation::Mutation;
 

@@ -141,6 +141,7 @@ fn change(world: &mut GithubScenario, base: &str, m: Mutation) -> Result<Option<
                 user: u.id,
                 role,
                 state: MembershipState::Active,
+                concealed: false,
             });
             let o = world
                 .org(&org)

@@ -348,7 +348,8 @@ impl Infra {
     }
 
     /// Runs `action` once, right after page `after_page` of a successful `GET` whose path
-    /// matches the glob `path` (`/orgs/acme/members`, `/orgs/*/teams/*/members`), before the
+    /// matches the glob `path` (one hook per answer: hooks armed for the same page fire on
+    /// successive readings) (`/orgs/acme/members`, `/orgs/*/teams/*/members`), before the
     /// client can ask for the next page. Provider servers wrap this with their mutations
     /// (`GithubServer::on_page`).
     pub fn on_page(
@@ -376,25 +377,24 @@ impl Infra {
         lock(&self.page_hooks).len()
     }
 
+    /// Fires the first armed hook matching this answer (at most one per answer, in the order
+    /// armed, so two hooks on the same page fire on two successive readings of the list).
     fn fire_page_hooks(&self, path: &str, query: Option<&str>) {
         let page = page_hook::page_of(query);
-        let due: Vec<page_hook::PageHook> = {
+        let hook = {
             let mut hooks = lock(&self.page_hooks);
-            let (due, keep) = std::mem::take(&mut *hooks)
-                .into_iter()
-                .partition(|h| h.matches(path, page));
-            *hooks = keep;
-            due
+            match hooks.iter().position(|h| h.matches(path, page)) {
+                Some(i) => hooks.remove(i),
+                None => return,
+            }
         };
-        for hook in due {
-            let result = (hook.action)();
-            lock(&self.fired_hooks).push(FiredHook {
-                path: hook.path,
-                after_page: hook.after_page,
-                label: hook.label,
-                result,
-            });
-        }
+        let result = (hook.action)();
+        lock(&self.fired_hooks).push(FiredHook {
+            path: hook.path,
+            after_page: hook.after_page,
+            label: hook.label,
+            result,
+        });
     }
 
     /// Where mutations deliver webhooks; `None` stops deliveries.
