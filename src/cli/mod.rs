@@ -1,8 +1,8 @@
 //! The command line: `orgsync <command>`, with the exit codes of the design
 //! (0 success, 1 runtime error, 2 bad usage or configuration, 3 aborted by a guard).
 
-mod explain;
 pub mod downstream;
+mod explain;
 pub mod output;
 pub mod people;
 mod plans;
