@@ -887,10 +887,10 @@ mod store {
             Some(("team.member_added".into(), 0)),
             "then onwards in order"
         );
-        // A workspace filter that excludes acme sees nothing.
+        // A target whose workspace filter excludes acme sees nothing.
         assert!(matches!(
             store
-                .outbox_next("app", Some(&[ws.id + 1]), now)
+                .outbox_next("other", Some(&[ws.id + 1]), now)
                 .await
                 .expect("next"),
             Next::Idle
@@ -914,6 +914,33 @@ mod store {
                 .outbox_claim("app", "b", now + 1001, now + 2000)
                 .await
                 .expect("claim")
+        );
+
+        // Pruning removes only what every target has passed, and keeps dead letters.
+        let Next::Deliver(third) = store.outbox_next("app", None, now).await.expect("next") else {
+            panic!("team.member_added is due")
+        };
+        store
+            .outbox_failed("app", &third, now, "HTTP 410", true)
+            .await
+            .expect("dead");
+        let later = Utc::now() + chrono::Duration::days(1);
+        assert_eq!(
+            store
+                .outbox_prune(&["app".into()], later)
+                .await
+                .expect("prune"),
+            2,
+            "the two delivered events; the dead letter stays"
+        );
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM outbox").await, 1);
+        assert_eq!(
+            store
+                .outbox_prune(&["app".into(), "new".into()], later)
+                .await
+                .expect("prune"),
+            0,
+            "a target at 0 holds everything"
         );
 
         // The stable views.

@@ -279,8 +279,9 @@ macro_rules! outbox_ops {
                 if let Some(e) = requeued {
                     return Ok(Next::Deliver(e));
                 }
+                // A local position, so a target without a row (never ensured) cannot loop.
+                let mut from = through(c, target).await?;
                 loop {
-                    let from = through(c, target).await?;
                     let batch = sqlx::query_as::<_, OutboxEvent>(sqlx::AssertSqlSafe(format!(
                         "SELECT {EVENT_COLUMNS} FROM outbox o JOIN workspaces w ON w.id = o.workspace_id
                          WHERE o.id > $1 ORDER BY o.id LIMIT 500"
@@ -296,6 +297,7 @@ macro_rules! outbox_ops {
                         .find(|e| workspaces.is_none_or(|w| w.contains(&e.workspace_id)));
                     let Some(mut e) = found else {
                         advance(c, target, last).await?;
+                        from = last;
                         continue;
                     };
                     if e.id > from + 1 {
@@ -314,6 +316,7 @@ macro_rules! outbox_ops {
                         if state == "dead" {
                             // Moved past already; only a crash between the two writes leaves this.
                             advance(c, target, e.id).await?;
+                            from = e.id;
                             continue;
                         }
                         e.attempts = f.try_get("attempts")?;
@@ -460,6 +463,28 @@ macro_rules! outbox_ops {
                 )
                 .bind(target)
                 .bind(now)
+                .execute(&mut *c)
+                .await?;
+                Ok(r.rows_affected())
+            }
+
+            /// Deletes events older than `before` that every target in `targets` has passed and
+            /// that no target holds as a failure; returns how many.
+            pub async fn prune(
+                c: &mut Conn,
+                targets: &[String],
+                before: DateTime<Utc>,
+            ) -> Result<u64, DirectoryError> {
+                let mut upto = i64::MAX;
+                for t in targets {
+                    upto = upto.min(through(c, t).await?);
+                }
+                let r = sqlx::query(
+                    "DELETE FROM outbox WHERE id <= $1 AND created_at < $2
+                       AND id NOT IN (SELECT outbox_id FROM downstream_failures)",
+                )
+                .bind(upto)
+                .bind(before)
                 .execute(&mut *c)
                 .await?;
                 Ok(r.rows_affected())
@@ -652,6 +677,15 @@ impl Store {
 
     pub async fn outbox_retry(&self, target: &str) -> Result<u64, DirectoryError> {
         with_conn!(self, |c, m| m::retry(c, target, Utc::now()).await)
+    }
+
+    /// Deletes delivered events older than `before` (see [`sqlite::prune`]).
+    pub async fn outbox_prune(
+        &self,
+        targets: &[String],
+        before: DateTime<Utc>,
+    ) -> Result<u64, DirectoryError> {
+        with_conn!(self, |c, m| m::prune(c, targets, before).await)
     }
 
     pub async fn workspace_ids(&self, names: &[String]) -> Result<Vec<i64>, DirectoryError> {

@@ -31,6 +31,8 @@ use tokio_util::sync::CancellationToken;
 /// How long a worker's lease on a target lasts without renewal: after a crash (`kill -9`)
 /// another worker takes the target over after at most this long.
 const LEASE: Duration = Duration::from_secs(15);
+/// How long delivered events stay in the outbox (a new target starts at the oldest one kept).
+pub const RETENTION_DAYS: i64 = 7;
 /// How often an idle daemon worker looks for new events.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -352,8 +354,23 @@ pub fn spawn(
     tokio::spawn(async move {
         let mut tasks: std::collections::HashMap<String, tokio::task::JoinHandle<()>> =
             std::collections::HashMap::new();
+        let mut pruned_at: Option<Instant> = None;
         loop {
             let current = config();
+            if pruned_at.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+                pruned_at = Some(Instant::now());
+                let names: Vec<String> =
+                    current.downstream.iter().map(|t| t.name.clone()).collect();
+                let before = chrono::Utc::now() - chrono::Duration::days(RETENTION_DAYS);
+                match deliverer.store.outbox_prune(&names, before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        events = n,
+                        "outbox: delivered events older than {RETENTION_DAYS} days removed"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "outbox: pruning failed"),
+                }
+            }
             tasks.retain(|name, task| {
                 let keep =
                     current.downstream.iter().any(|t| &t.name == name) && !task.is_finished();

@@ -43,7 +43,8 @@
 //! private and in scope), `P` projects and `rows` (member, repository) pairs with access,
 //! owners' rows excluded, one fetch costs
 //!
-//! * `1 + 2·⌈M/100⌉ + ⌈R/100⌉` for the workspace, members, roles and repositories;
+//! * `3 + 2·⌈M/100⌉ + ⌈R/100⌉` for the workspace, members, roles and repositories (whose
+//!   `size` is read before and after the list, to notice a list that moved);
 //! * for `all-repositories`: `1 + ⌈rows/100⌉ − 1` reading the workspace-wide list, or
 //!   `1 + Σ ⌈readers_r/100⌉` over the `R'` repositories checked one by one, stopping when nobody
 //!   is undecided (chosen by estimate from the first page's `size`); so about
@@ -56,10 +57,10 @@
 //!
 //! | policy | requests per fetch (cold = no-change) | hours at 1,000/h |
 //! |---|---|---|
-//! | `all-repositories`, teams off | 711 | 0.71 |
-//! | `all-repositories`, teams `without-repositories` | 712 | 0.71 |
-//! | `all-repositories`, teams `full` | 974 | 0.97 |
-//! | `all-members`, teams off | 12 | 0.01 |
+//! | `all-repositories`, teams off | 713 | 0.71 |
+//! | `all-repositories`, teams `without-repositories` | 714 | 0.71 |
+//! | `all-repositories`, teams `full` | 976 | 0.98 |
+//! | `all-members`, teams off | 14 | 0.01 |
 //!
 //! So such a workspace fits one run per hour, alone on its credential. Roughly, a workspace
 //! takes `(2M/100 + R/100 + min(rows/100, R'·⌈readers/100⌉) + R + P) / 1000` hours: 1,000 members
@@ -68,6 +69,29 @@
 //! `429`s and backs off; a fetch that cannot finish fails (`RateLimited`/`Unavailable`) and
 //! nobody is offboarded. For such sizes use `admit = "all-members"`, a narrower scope, teams
 //! `without-repositories`, or an access token on a Standard/Premium plan (scaled limits).
+//!
+//! # What the credential must see (checked by every fetch and by `check-config --online`)
+//!
+//! Bitbucket shows every member's workspace role (`/workspaces/{w}/permissions`) and the
+//! effective repository permissions (`/workspaces/{w}/permissions/repositories[/{slug}]`) to
+//! workspace administrators only; everyone else gets a `403`. Effective permissions include
+//! direct, group and project-level grants, so nothing is missed by reading them. Both
+//! admission policies read the roles, so both need a workspace administrator's credential (an
+//! API token or OAuth consumer of an administrator, or a workspace access token) with the
+//! `account` and `repository` scopes (`team` for groups). `admit = "all-members"` needs no
+//! repository permissions, but still the roles. A member's credential fails the run, nothing
+//! applied, with: `bitbucket denied /2.0/workspaces/{workspace}/permissions: … (only workspace
+//! administrators are shown every member's role and repository permissions; nothing was
+//! decided). The credential … needs to be a workspace administrator's: …` ([`ADMIN_NEEDED`]).
+//!
+//! # Confirming destructive verdicts ([`Provider::confirm`])
+//!
+//! Before a plan is applied every offboard and group removal is put back to Bitbucket's
+//! per-user reads, by uuid (with or without braces) or account id: the workspace membership
+//! (`/workspaces/{w}/permissions?q=user.uuid="{…}"`), the user's effective permission on the
+//! repository (`/workspaces/{w}/permissions/repositories/{slug}?q=…`, then the repository
+//! itself: a public one is read by everyone), the 1.0 group list for groups. One or two
+//! requests each; a repository that vanished fails the run instead of confirming.
 //!
 //! # Credentials
 //!
@@ -132,7 +156,13 @@ fn scope_hint(scope: &str) -> String {
     )
 }
 
-/// Replaces the layer's generic "needed" text of a 403 with the scope the route needs.
+/// What a credential needs to be shown the whole workspace: Bitbucket answers the permission
+/// routes (workspace roles, effective repository permissions) to workspace administrators only,
+/// and without them nobody's access can be decided.
+pub const ADMIN_NEEDED: &str = "to be a workspace administrator's: an API token (or OAuth consumer) of a user who is an administrator of the workspace (Workspace settings > User groups: Administrators, or the user's workspace role), or a workspace access token; with the `account` and `repository` scopes (`team` for groups)";
+
+/// Replaces the layer's generic "needed" text of a 403 with what the route needs: workspace
+/// administration for the permission routes, else the scope.
 fn name_scope(error: ProviderError, scope: &str) -> ProviderError {
     match error {
         ProviderError::Forbidden {
@@ -141,13 +171,27 @@ fn name_scope(error: ProviderError, scope: &str) -> ProviderError {
             route,
             detail,
             ..
-        } => ProviderError::Forbidden {
-            provider,
-            credential,
-            route,
-            detail,
-            needed: scope_hint(scope),
-        },
+        } => {
+            let admin_route =
+                route.contains("/permissions") && !route.contains("permissions-config");
+            ProviderError::Forbidden {
+                provider,
+                credential,
+                needed: if admin_route {
+                    ADMIN_NEEDED.to_string()
+                } else {
+                    scope_hint(scope)
+                },
+                route,
+                detail: if admin_route {
+                    format!(
+                        "{detail} (only workspace administrators are shown every member's role and repository permissions; nothing was decided)"
+                    )
+                } else {
+                    detail
+                },
+            }
+        }
         other => other,
     }
 }
@@ -219,6 +263,78 @@ impl BitbucketProvider {
             .get_all(&Route::new(template, path).query("pagelen", PAGELEN))
             .await
             .map_err(|e| name_scope(e, scope))
+    }
+
+    /// The `size` Bitbucket reports for the repository list (one request for one row).
+    async fn repository_count(
+        &self,
+        client: &WorkspaceClient,
+    ) -> Result<Option<u64>, ProviderError> {
+        let w = &self.workspace;
+        let first: FirstPage<BbRepository> = client
+            .get_json(
+                &Route::new(
+                    "/2.0/repositories/{workspace}",
+                    self.path(&format!("repositories/{w}")),
+                )
+                .query("pagelen", 1),
+            )
+            .await
+            .map_err(|e| name_scope(e, "repository"))?;
+        Ok(first.size)
+    }
+
+    /// Every repository, read so that a list that moved while it was read is noticed: pages are
+    /// offsets, so a repository deleted after page 1 hides the first one of page 2 (whose
+    /// readers would then not be checked). The list is bracketed by its `size` before and
+    /// after, rows are de-duplicated by uuid and counted; on a difference the list is read once
+    /// more, and a second difference fails the fetch. Two requests more than the list.
+    async fn repositories(
+        &self,
+        client: &WorkspaceClient,
+    ) -> Result<Vec<BbRepository>, ProviderError> {
+        let w = &self.workspace;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let before = self.repository_count(client).await?;
+            let rows: Vec<BbRepository> = self
+                .list(
+                    client,
+                    "/2.0/repositories/{workspace}",
+                    self.path(&format!("repositories/{w}")),
+                    "repository",
+                )
+                .await?;
+            let mut seen = BTreeSet::new();
+            let rows: Vec<BbRepository> = rows
+                .into_iter()
+                .filter(|r| seen.insert(r.uuid.clone()))
+                .collect();
+            let after = self.repository_count(client).await?;
+            let moved = match (before, after) {
+                (Some(b), Some(a)) => b != a || a != rows.len() as u64,
+                _ => false,
+            };
+            if !moved {
+                return Ok(rows);
+            }
+            if attempt >= 2 {
+                return Err(ProviderError::Malformed {
+                    provider: ProviderKind::Bitbucket,
+                    route: "/2.0/repositories/{workspace}".to_string(),
+                    detail: format!(
+                        "the repository list changed while it was read, twice (Bitbucket counts {}, {} were listed); nothing was decided, the next run reads it again",
+                        after.unwrap_or_default(),
+                        rows.len()
+                    ),
+                });
+            }
+            tracing::warn!(
+                listed = rows.len(),
+                "the Bitbucket repository list changed while it was read; reading it again"
+            );
+        }
     }
 
     /// Decides [`AccessVerdict`]s for `candidates` (uuid -> verdict slot) against the private
@@ -518,12 +634,7 @@ impl Provider for BitbucketProvider {
                 self.path(&format!("workspaces/{w}/permissions")),
                 "account",
             ),
-            self.list::<BbRepository>(
-                &client,
-                "/2.0/repositories/{workspace}",
-                self.path(&format!("repositories/{w}")),
-                "repository",
-            ),
+            self.repositories(&client),
         )?;
         let role_of: HashMap<&str, &str> = roles
             .iter()

@@ -256,7 +256,7 @@ async fn all_members_rule_reads_no_permissions() {
         "{stats:?}"
     );
     assert_eq!(
-        snapshot.requests.total, 4,
-        "workspace, members, roles, repositories"
+        snapshot.requests.total, 6,
+        "workspace, members, roles, repositories bracketed by their size read twice"
     );
 }

@@ -35,7 +35,12 @@ async fn measure(label: &str, policy: &FetchPolicy) -> (u64, u64, u64) {
         without_counts(warm.clone()),
         "a no-change re-fetch sees the same world"
     );
-    assert_eq!(cold.requests.not_modified, 0, "nothing cached before");
+    // The repository list's size is read before and after the list: the second read is a 304
+    // of the first even on a cold cache.
+    assert_eq!(
+        cold.requests.not_modified, 1,
+        "nothing cached before but the size read just before"
+    );
     assert_eq!(
         warm.requests.not_modified, warm.requests.total,
         "every answer of a no-change re-fetch is a 304"
@@ -75,7 +80,8 @@ async fn request_counts_for_400_members_and_250_repositories() {
     let mut members = policy(AdmitRule::AllMembers, false, &[], &[]);
     members.teams = TeamsMode::Off;
     let (all_members, _, _) = measure("all-members, teams off", &members).await;
-    // Workspace, 4 pages of members, 4 of roles, 3 of repositories.
-    assert_eq!(all_members, 1 + 4 + 4 + 3);
+    // Workspace, 4 pages of members, 4 of roles, 3 of repositories and the list's size read
+    // before and after it (a list that moved while it was read is read again).
+    assert_eq!(all_members, 1 + 4 + 4 + 3 + 2);
     assert!(all_repos > all_members);
 }

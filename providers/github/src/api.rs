@@ -63,6 +63,36 @@ pub(crate) struct TeamSimple {
     pub slug: String,
 }
 
+/// `GET /orgs/{org}/organization-roles`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct OrganizationRoles {
+    #[serde(default)]
+    pub roles: Vec<OrganizationRole>,
+}
+
+/// `organization-role`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct OrganizationRole {
+    pub id: u64,
+    pub name: String,
+    /// The repository role granted on every repository (`read` … `admin`), or null.
+    #[serde(default)]
+    pub base_role: Option<String>,
+}
+
+impl OrganizationRole {
+    /// Predefined `all_repo_*` roles and custom roles carry a `base_role`; security managers
+    /// read every repository whatever it says.
+    pub fn reads_every_repository(&self) -> bool {
+        self.name == "security_manager"
+            || self
+                .base_role
+                .as_deref()
+                .and_then(Permission::parse)
+                .is_some_and(Permission::can_read)
+    }
+}
+
 /// `team` (`GET /orgs/{org}/teams`).
 #[derive(Debug, Deserialize)]
 pub(crate) struct Team {

@@ -401,6 +401,19 @@ impl<'a> Fetcher<'a> {
             }
         }
 
+        if !undecided.is_empty() && !hard.is_empty() {
+            let by_role = self.all_repository_readers(&teams).await?;
+            undecided.retain(|&i| {
+                let reads_all = members[i]
+                    .id
+                    .parse::<u64>()
+                    .is_ok_and(|id| by_role.contains(&id));
+                if reads_all {
+                    members[i].access = AccessVerdict::ReadsAll;
+                }
+                !reads_all
+            });
+        }
         if !undecided.is_empty() {
             self.decide_access(&mut members, undecided, &hard, &teams)
                 .await?;
@@ -426,6 +439,73 @@ impl<'a> Fetcher<'a> {
             teams_unavailable: None,
             requests: RequestCounts::default(),
         })
+    }
+
+    /// Members who read every repository through an organisation role: the predefined
+    /// `all_repo_*` roles and custom roles with a base role of read or more, and security
+    /// managers (GitHub's documentation: they read every repository), assigned to the member or
+    /// to a team the member is in (the team's member list, child teams included). Only proves
+    /// access, never denies it, so a credential that cannot read the roles (classic tokens need
+    /// `admin:org`; older Enterprise Servers lack the endpoint) just skips the shortcut and the
+    /// collaborator lists decide.
+    async fn all_repository_readers(
+        &self,
+        teams: &[TeamData],
+    ) -> Result<HashSet<u64>, ProviderError> {
+        let route = Route::new(
+            "/orgs/{org}/organization-roles",
+            format!("/orgs/{}/organization-roles", self.org),
+        );
+        let roles: api::OrganizationRoles = match self.client.get_json(&route).await {
+            Ok(r) => r,
+            Err(
+                ProviderError::Forbidden { .. }
+                | ProviderError::NotFound { .. }
+                | ProviderError::Status { .. },
+            ) => {
+                tracing::debug!(
+                    org = self.org,
+                    "organisation roles not readable; skipping them"
+                );
+                return Ok(HashSet::new());
+            }
+            Err(e) => return Err(e),
+        };
+        let mut readers = HashSet::new();
+        for role in roles.roles.iter().filter(|r| r.reads_every_repository()) {
+            let base = format!("/orgs/{}/organization-roles/{}", self.org, role.id);
+            let users: Vec<api::SimpleUser> = self
+                .client
+                .get_all(&self.list(
+                    "/orgs/{org}/organization-roles/{role_id}/users",
+                    format!("{base}/users"),
+                ))
+                .await?;
+            readers.extend(users.iter().map(|u| u.id));
+            let assigned: Vec<api::TeamSimple> = self
+                .client
+                .get_all(&self.list(
+                    "/orgs/{org}/organization-roles/{role_id}/teams",
+                    format!("{base}/teams"),
+                ))
+                .await?;
+            for team in assigned {
+                let known = teams
+                    .iter()
+                    .find(|t| t.team.slug.eq_ignore_ascii_case(&team.slug))
+                    .and_then(|t| t.members.as_ref());
+                match known {
+                    Some(list) => readers.extend(list.iter().map(|(id, _)| *id)),
+                    None => readers.extend(
+                        self.team_members(&team.slug, false)
+                            .await?
+                            .into_iter()
+                            .map(|(id, _)| id),
+                    ),
+                }
+            }
+        }
+        Ok(readers)
     }
 
     /// Settles every undecided member: team grants prove reads; a collaborator list that lacks

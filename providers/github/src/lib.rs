@@ -16,6 +16,26 @@
 //!   only for in-scope repositories where some member is still undecided, and the loop stops as
 //!   soon as nobody is left undecided.
 //!
+//! Before any of that, a fetch proves the credential sees the whole organisation for the
+//! workspace's policy, and fails (nothing applied, the missing right named) when it cannot:
+//!
+//! | policy | the credential needs |
+//! |---|---|
+//! | `admit = "all-repositories"`, or any teams mode | a token whose user is an active **owner** (`read:org` + `repo`, or fine-grained on all repositories with Members: read and Metadata: read), or an App installation on **all** repositories with Members: read and Metadata: read |
+//! | `admit = "all-members"`, `teams = "off"` | a token whose user is an active **member** (`read:org`, or Members: read), or an App with Members: read |
+//!
+//! The exact message of a member's token: `github denied /user/memberships/orgs/{org}: the
+//! token's user LOGIN is a member of ORG, not an owner: GitHub shows a non-owner only the private
+//! repositories it can read, no secret teams and no owner-only organisation fields, so a sync
+//! would admit people on a partial view. The credential … needs a token of an organisation owner
+//! (the organisation's People page: Role Owner) …`. Where GitHub shows the organisation's
+//! repository counts they must match the list (read again once). Destructive verdicts are
+//! confirmed per user, by id ([`Provider::confirm`]). Facts relied on (PROVIDERS.md 1.2 and
+//! GitHub's REST documentation): `GET /user/{account_id}` reads a user by durable id; team
+//! membership counts child teams' members; the collaborator permission is the effective one
+//! (repository, teams, organisation, enterprise); `GET /user/memberships/orgs/{org}` is not in
+//! the OpenAPI subset in `api/github/` (GitHub documents it under "Organization members").
+//!
 //! What it is not for: webhooks (the daemon receives them) and writing to GitHub.
 
 mod api;

@@ -393,3 +393,68 @@ async fn a_member_renamed_during_the_fetch_keeps_their_place_under_the_new_login
     assert_eq!(alice.login, "alice-renamed");
     assert!(admitted(&snapshot, &policy).contains("1"), "still admitted");
 }
+
+#[tokio::test]
+async fn organisation_roles_that_read_every_repository_admit_their_members() {
+    use orgsync_core::{Confirmation, Verdict};
+    use orgsync_simulator::scenario::OrganizationRole;
+    let mut scenario = edge();
+    let org = &mut scenario.github.as_mut().expect("github").orgs[0];
+    org.organization_roles = vec![
+        // carol directly; bob through his team (backend).
+        OrganizationRole {
+            id: 1,
+            name: "all_repo_read".into(),
+            base_role: Some(orgsync_core::Permission::Read),
+            users: vec![3],
+            teams: Vec::new(),
+        },
+        OrganizationRole {
+            id: 2,
+            name: "security_manager".into(),
+            base_role: None,
+            users: Vec::new(),
+            teams: vec!["backend".into()],
+        },
+        // A role without a base role grants no repository.
+        OrganizationRole {
+            id: 3,
+            name: "ci_cd_admin".into(),
+            base_role: None,
+            users: vec![2, 3],
+            teams: Vec::new(),
+        },
+    ];
+    let server = start(scenario).await;
+    let policy = FetchPolicy::default();
+    let expected = server.scenario().expected_admitted(&policy).expect("truth");
+    assert!(
+        expected.contains("3") && expected.contains("2"),
+        "{expected:?}"
+    );
+    let snapshot = provider(&server).fetch(&policy).await.expect("fetch");
+    assert_eq!(admitted(&snapshot, &policy), expected);
+    assert_eq!(
+        server
+            .handle()
+            .stats()
+            .requests("GET /orgs/{org}/organization-roles"),
+        1
+    );
+    // The per-user read agrees: a role is a read grant, so "cannot read" is contradicted.
+    let answer = provider(&server)
+        .confirm(
+            &policy,
+            "3",
+            "carol",
+            &Verdict::CannotRead {
+                repository: "secret".into(),
+            },
+        )
+        .await
+        .expect("confirm");
+    assert!(
+        matches!(answer, Confirmation::Contradicted { .. }),
+        "{answer:?}"
+    );
+}

@@ -16,8 +16,9 @@ use std::time::Duration;
 use support::*;
 
 /// Every route the default fetch of the edge-case group uses, as fault path patterns.
-const ROUTES: [&str; 6] = [
+const ROUTES: [&str; 7] = [
     "/api/v4/groups/acme",
+    "/api/v4/user",
     "/api/v4/groups/1/members/all",
     "/api/v4/groups/1/projects",
     "/api/v4/groups/1/descendant_groups",

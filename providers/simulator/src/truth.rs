@@ -124,8 +124,37 @@ pub fn effective_permission(org: &GithubOrg, user: u64, repo: &GithubRepo) -> Pe
         .members
         .iter()
         .find(|m| m.user == user && m.state == MembershipState::Active);
-    let grants = team_grants(org, &teams_reaching(org, user));
+    let teams = teams_reaching(org, user);
+    let mut grants = team_grants(org, &teams);
+    add_role_grant(org, user, &teams, &mut grants);
     permission_from(org, membership, user, &grants, repo)
+}
+
+/// Organisation roles with a base role (the predefined all-repository roles, security
+/// managers) grant it on every repository, to the users they are assigned to and to the members
+/// of the teams they are assigned to (child teams' members included, as with repository
+/// grants). Kept in `grants` under the key `*`.
+fn add_role_grant(
+    org: &GithubOrg,
+    user: u64,
+    teams: &BTreeSet<String>,
+    grants: &mut BTreeMap<String, Permission>,
+) {
+    let best = org
+        .organization_roles
+        .iter()
+        .filter(|r| {
+            r.users.contains(&user)
+                || r.teams
+                    .iter()
+                    .any(|t| teams.contains(&t.to_ascii_lowercase()))
+        })
+        .map(|r| r.base_role())
+        .max()
+        .unwrap_or(Permission::None);
+    if best > Permission::None {
+        grants.insert("*".to_string(), best);
+    }
 }
 
 /// Repository name (lower case) -> the best permission any team reaching `user` grants on it.
@@ -165,6 +194,9 @@ fn permission_from(
             best = best.max(Permission::Read);
         }
         if let Some(p) = team_grants.get(&repo.name.to_ascii_lowercase()) {
+            best = best.max(*p);
+        }
+        if let Some(p) = team_grants.get("*") {
             best = best.max(*p);
         }
     }
@@ -212,7 +244,9 @@ pub fn expected_admitted(
             AdmitRule::AllMembers => true,
             AdmitRule::AllRepositories => {
                 let direct = direct_teams.get(&m.user).map_or(&[][..], Vec::as_slice);
-                let grants = team_grants(org, &ancestors_of(org, direct));
+                let teams = ancestors_of(org, direct);
+                let mut grants = team_grants(org, &teams);
+                add_role_grant(org, m.user, &teams, &mut grants);
                 in_scope
                     .iter()
                     .all(|r| permission_from(org, Some(m), m.user, &grants, r) >= Permission::Read)

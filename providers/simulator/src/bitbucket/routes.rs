@@ -296,6 +296,34 @@ fn no_repository(workspace: &str, slug: &str) -> Response {
     )
 }
 
+/// Bitbucket's permission routes answer only workspace administrators (a repository's own
+/// list also its administrators): a token that acts as a plain member gets a `403`. Tokens with
+/// no `user` act as the first owner, or are workspace access tokens.
+fn not_admin(
+    world: &BitbucketScenario,
+    w: &BitbucketWorkspace,
+    caller: Option<&Caller>,
+    repo_admin: Option<&BitbucketRepo>,
+) -> Option<Response> {
+    let user = caller
+        .and_then(|c| world.tokens.iter().find(|t| t.key() == c.token))
+        .and_then(|t| t.user.clone())?;
+    let owner = w
+        .members
+        .iter()
+        .any(|m| m.user == user && m.role == WorkspaceRole::Owner);
+    let admin_of_repo = repo_admin.is_some_and(|r| {
+        let members: HashSet<&str> = w.members.iter().map(|m| m.user.as_str()).collect();
+        effective(w, &members, r).get(&user) == Some(&Permission::Admin)
+    });
+    (!owner && !admin_of_repo).then(|| {
+        error_response(
+            StatusCode::FORBIDDEN,
+            "You must be an administrator of this workspace to access its permissions.",
+        )
+    })
+}
+
 fn bad_query(message: &str) -> Response {
     error_response(StatusCode::BAD_REQUEST, message)
 }
@@ -470,10 +498,19 @@ async fn list_members(
 
 async fn list_roles(
     State(state): State<BitbucketState>,
+    caller: Option<Extension<Caller>>,
     Path(slug): Path<String>,
     uri: Uri,
     Query(params): Params,
 ) -> Response {
+    {
+        let world = read(&state.world);
+        if let Some(w) = world.workspace(&slug)
+            && let Some(refused) = not_admin(&world, w, caller.as_deref(), None)
+        {
+            return refused;
+        }
+    }
     memberships(&state, &slug, &uri, &params, true)
 }
 
@@ -559,19 +596,38 @@ async fn get_repository(
 
 async fn list_repository_permissions(
     State(state): State<BitbucketState>,
+    caller: Option<Extension<Caller>>,
     Path(slug): Path<String>,
     uri: Uri,
     Query(params): Params,
 ) -> Response {
+    {
+        let world = read(&state.world);
+        if let Some(w) = world.workspace(&slug)
+            && let Some(refused) = not_admin(&world, w, caller.as_deref(), None)
+        {
+            return refused;
+        }
+    }
     repository_permissions(&state, &slug, None, &uri, &params)
 }
 
 async fn list_one_repository_permissions(
     State(state): State<BitbucketState>,
+    caller: Option<Extension<Caller>>,
     Path((slug, repo_slug)): Path<(String, String)>,
     uri: Uri,
     Query(params): Params,
 ) -> Response {
+    {
+        let world = read(&state.world);
+        if let Some(w) = world.workspace(&slug)
+            && let Some(r) = w.repo(&repo_slug)
+            && let Some(refused) = not_admin(&world, w, caller.as_deref(), Some(r))
+        {
+            return refused;
+        }
+    }
     repository_permissions(&state, &slug, Some(&repo_slug), &uri, &params)
 }
 

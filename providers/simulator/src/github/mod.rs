@@ -65,7 +65,10 @@ impl Flavor for GithubFlavor {
         if t.starts_with("/app/") || (t == "/orgs/{org}/installation" && method == Method::GET) {
             return RouteClass::SelfAuthenticated;
         }
-        let scope = if t.starts_with("/repos/") || t == "/orgs/{org}/repos" {
+        let scope = if t.starts_with("/orgs/{org}/organization-roles") {
+            // GitHub: classic tokens need `admin:org` for organisation roles.
+            Some("admin:org")
+        } else if t.starts_with("/repos/") || t == "/orgs/{org}/repos" {
             Some("repo")
         } else if t.starts_with("/orgs/{org}/") {
             Some("read:org")
@@ -298,7 +301,8 @@ impl GithubServer {
 
     /// Applies `mutation` right after page `after_page` of the list at `path` (a glob, e.g.
     /// `/orgs/acme/members` or `/orgs/acme/teams/*/members`; both URL prefixes are the same
-    /// list) has been answered, so the next page is read from the changed world: the offset shift
+    /// list; with a `?`, matched against path and query: `/orgs/acme/members?per_page=100` is
+    /// the full member list and not `?per_page=100&role=admin`) has been answered, so the next page is read from the changed world: the offset shift
     /// of a real provider. Fires once, sends no webhook; [`SimHandle::page_hooks_fired`] tells
     /// whether it fired and whether the change was accepted.
     pub fn on_page(&self, path: &str, after_page: usize, mutation: Mutation) {

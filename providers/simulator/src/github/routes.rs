@@ -101,6 +101,15 @@ pub(crate) fn router(state: GithubState) -> Router {
             .route(&p("/users/{username}"), get(get_user))
             .route(&p("/user/{account_id}"), get(get_user_by_id))
             .route(&p("/user/memberships/orgs/{org}"), get(get_own_membership))
+            .route(&p("/orgs/{org}/organization-roles"), get(list_org_roles))
+            .route(
+                &p("/orgs/{org}/organization-roles/{role_id}/users"),
+                get(list_org_role_users),
+            )
+            .route(
+                &p("/orgs/{org}/organization-roles/{role_id}/teams"),
+                get(list_org_role_teams),
+            )
             .route(
                 &p("/orgs/{org}/installation"),
                 get(app::get_org_installation),
@@ -252,7 +261,129 @@ fn all_collaborators(org: &GithubOrg, repo: &GithubRepo) -> BTreeMap<u64, Permis
             raise(c.user, c.permission);
         }
     }
+    // Organisation roles with a base role grant it on every repository, to their users and to
+    // the members of their teams (child teams included).
+    for role in &org.organization_roles {
+        let p = role.base_role();
+        for user in &role.users {
+            if active.contains(user) {
+                raise(*user, p);
+            }
+        }
+        for slug in &role.teams {
+            for t in with_descendants(org, slug) {
+                for m in &t.members {
+                    if active.contains(&m.user) {
+                        raise(m.user, p);
+                    }
+                }
+            }
+        }
+    }
     out
+}
+
+fn role_json(
+    base: &str,
+    o: &GithubOrg,
+    role: &crate::scenario::OrganizationRole,
+) -> serde_json::Value {
+    let predefined = role.name.starts_with("all_repo_") || role.name == "security_manager";
+    serde_json::json!({
+        "id": role.id,
+        "name": role.name,
+        "description": null,
+        "base_role": role.base_role.map(|p| p.as_str()),
+        "source": if predefined { "Predefined" } else { "Organization" },
+        "permissions": [],
+        "organization": urls::org_simple(base, o),
+        "created_at": "2020-01-01T00:00:00Z",
+        "updated_at": "2020-01-01T00:00:00Z"
+    })
+}
+
+/// `GET /orgs/{org}/organization-roles`: owners only (others get `404`, as GitHub answers a
+/// caller without the right).
+async fn list_org_roles(
+    State(state): State<GithubState>,
+    Path(org): Path<String>,
+    caller: CallerExt,
+) -> Response {
+    let world = read(&state.world);
+    let Some(o) = find_org(&world, &org).filter(|o| view_for(&world, o, &caller).owner) else {
+        return not_found();
+    };
+    let roles: Vec<_> = o
+        .organization_roles
+        .iter()
+        .map(|r| role_json(&state.base, o, r))
+        .collect();
+    Json(serde_json::json!({"total_count": roles.len(), "roles": roles})).into_response()
+}
+
+fn find_role<'a>(o: &'a GithubOrg, role_id: &str) -> Option<&'a crate::scenario::OrganizationRole> {
+    let id = role_id.parse::<u64>().ok()?;
+    o.organization_roles.iter().find(|r| r.id == id)
+}
+
+async fn list_org_role_users(
+    State(state): State<GithubState>,
+    Path((org, role_id)): Path<(String, String)>,
+    uri: Uri,
+    Query(params): Params,
+    caller: CallerExt,
+) -> Response {
+    let world = read(&state.world);
+    let Some(o) = find_org(&world, &org).filter(|o| view_for(&world, o, &caller).owner) else {
+        return not_found();
+    };
+    let Some(role) = find_role(o, &role_id) else {
+        return not_found();
+    };
+    let index = users_by_id(&world);
+    let users: Vec<_> = role
+        .users
+        .iter()
+        .filter_map(|id| index.get(id))
+        .map(|u| {
+            let mut v = serde_json::to_value(urls::simple_user(&state.base, u)).unwrap_or_default();
+            if let Some(map) = v.as_object_mut() {
+                map.insert("assignment".into(), "direct".into());
+            }
+            v
+        })
+        .collect();
+    paged(&state, &uri, &params, &users)
+}
+
+async fn list_org_role_teams(
+    State(state): State<GithubState>,
+    Path((org, role_id)): Path<(String, String)>,
+    uri: Uri,
+    Query(params): Params,
+    caller: CallerExt,
+) -> Response {
+    let world = read(&state.world);
+    let Some(o) = find_org(&world, &org).filter(|o| view_for(&world, o, &caller).owner) else {
+        return not_found();
+    };
+    let Some(role) = find_role(o, &role_id) else {
+        return not_found();
+    };
+    let teams: Vec<_> = role
+        .teams
+        .iter()
+        .filter_map(|slug| o.team(slug))
+        .map(|t| {
+            let mut v =
+                serde_json::to_value(urls::team(&state.base, o, t, None)).unwrap_or_default();
+            if let Some(map) = v.as_object_mut() {
+                map.insert("assignment".into(), "direct".into());
+            }
+            v
+        })
+        .collect();
+    paged(&state, &uri, &params, &teams)
 }
 
 fn collaborator(

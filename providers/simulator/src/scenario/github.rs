@@ -124,6 +124,40 @@ pub struct GithubOrg {
     pub teams: Vec<GithubTeam>,
     #[serde(default)]
     pub repos: Vec<GithubRepo>,
+    /// Organisation roles assigned to members or teams (`GET /orgs/{org}/organization-roles`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub organization_roles: Vec<OrganizationRole>,
+}
+
+/// An organisation role: the predefined `all_repo_read` … `all_repo_admin` grant their base
+/// role on every repository, `security_manager` grants read on every repository; custom roles
+/// may set a base role too. Assigned to users (ids) and teams (slugs; child teams' members
+/// included, as with repository grants).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationRole {
+    pub id: u64,
+    pub name: String,
+    /// The repository role it grants on every repository; `None` for roles that grant none
+    /// (security managers grant read whatever this says).
+    #[serde(default)]
+    pub base_role: Option<Permission>,
+    #[serde(default)]
+    pub users: Vec<u64>,
+    #[serde(default)]
+    pub teams: Vec<String>,
+}
+
+impl OrganizationRole {
+    /// What it grants on every repository.
+    pub fn base_role(&self) -> Permission {
+        let base = self.base_role.unwrap_or(Permission::None);
+        if self.name == "security_manager" {
+            base.max(Permission::Read)
+        } else {
+            base
+        }
+    }
 }
 
 fn default_base_permission() -> Permission {

@@ -294,6 +294,7 @@ pub fn synthetic_github(seed: u64, size: SyntheticSize) -> GithubScenario {
             invitations,
             teams,
             repos,
+            organization_roles: Vec::new(),
         }],
         tokens: vec![
             TokenSpec::full(SYNTHETIC_TOKEN),

@@ -348,7 +348,8 @@ impl Infra {
     }
 
     /// Runs `action` once, right after page `after_page` of a successful `GET` whose path
-    /// matches the glob `path` (one hook per answer: hooks armed for the same page fire on
+    /// matches the glob `path` (with a `?`, the glob is matched against `path?query`; one hook
+    /// per answer: hooks armed for the same page fire on
     /// successive readings) (`/orgs/acme/members`, `/orgs/*/teams/*/members`), before the
     /// client can ask for the next page. Provider servers wrap this with their mutations
     /// (`GithubServer::on_page`).
@@ -383,7 +384,7 @@ impl Infra {
         let page = page_hook::page_of(query);
         let hook = {
             let mut hooks = lock(&self.page_hooks);
-            match hooks.iter().position(|h| h.matches(path, page)) {
+            match hooks.iter().position(|h| h.matches(path, query, page)) {
                 Some(i) => hooks.remove(i),
                 None => return,
             }

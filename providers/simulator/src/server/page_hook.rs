@@ -21,8 +21,18 @@ pub(crate) struct PageHook {
 }
 
 impl PageHook {
-    pub(crate) fn matches(&self, path: &str, page: usize) -> bool {
-        page == self.after_page && glob_match(self.path.as_bytes(), path.as_bytes())
+    /// A glob with a `?` is matched against `path?query` (to tell `?role=admin` from the
+    /// plain list), any other against the path alone.
+    pub(crate) fn matches(&self, path: &str, query: Option<&str>, page: usize) -> bool {
+        if page != self.after_page {
+            return false;
+        }
+        if self.path.contains('?') {
+            let full = format!("{path}?{}", query.unwrap_or(""));
+            glob_match(self.path.as_bytes(), full.as_bytes())
+        } else {
+            glob_match(self.path.as_bytes(), path.as_bytes())
+        }
     }
 }
 
