@@ -372,6 +372,13 @@ impl Provider for GitlabProvider {
             && policy.needs_access_verdict(&row.username);
         let access = if !evaluate {
             AccessVerdict::NotEvaluated
+        } else if policy.include_shared_projects {
+            // Projects shared into the tree from outside it are in scope, and a level on the
+            // group says nothing about them: only a full fetch reads their members.
+            return Err(ProviderError::Unsupported {
+                provider: ProviderKind::Gitlab,
+                what: "the access of a member to projects shared into the group".to_string(),
+            });
         } else if row.access_level >= floor(policy) {
             AccessVerdict::ReadsAll
         } else {

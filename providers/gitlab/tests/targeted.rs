@@ -48,6 +48,32 @@ async fn an_owner_reads_all_a_removed_member_is_gone_and_a_guest_needs_a_full_sy
     assert!(carol.is_none(), "{carol:?}");
 }
 
+/// With projects shared into the group in scope, an owner's group level proves nothing about
+/// them: the webhook re-read asks for a full sync; a departure is still a departure.
+#[tokio::test]
+async fn with_shared_projects_in_scope_a_member_needs_a_full_sync() {
+    let server = start(edge()).await;
+    let provider = provider(&server, "acme");
+    let policy = FetchPolicy {
+        include_shared_projects: true,
+        ..FetchPolicy::default()
+    };
+    let alice = provider.fetch_member(&policy, "1", Some("alice")).await;
+    assert!(
+        matches!(alice, Err(ProviderError::Unsupported { .. })),
+        "{alice:?}"
+    );
+    server
+        .mutate(GitlabMutation::RemoveGroupMember { group: 1, user: 3 })
+        .await
+        .expect("mutation");
+    let carol = provider
+        .fetch_member(&policy, "3", Some("carol"))
+        .await
+        .expect("read");
+    assert!(carol.is_none(), "{carol:?}");
+}
+
 #[tokio::test]
 async fn a_group_the_token_cannot_see_fails_instead_of_saying_nobody_is_a_member() {
     let server = start(edge()).await;
