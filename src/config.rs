@@ -70,6 +70,18 @@ struct RawConfig {
     smtp: Option<Spanned<RawSmtp>>,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default, rename = "downstream")]
+    downstream: Vec<Spanned<crate::downstream::config::RawDownstream>>,
+    api: Option<Spanned<crate::downstream::config::RawApi>>,
+    #[serde(default)]
+    notify: Vec<Spanned<RawNotify>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    url: Option<Spanned<String>>,
+    url_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -123,6 +135,13 @@ struct RawDaemon {
 struct RawSafety {
     max_offboard_percent: Option<Spanned<f64>>,
     max_offboard_count: Option<u32>,
+    max_admit_percent: Option<Spanned<f64>>,
+    max_admit_count: Option<u32>,
+    max_team_delete_percent: Option<Spanned<f64>>,
+    max_team_delete_count: Option<u32>,
+    max_grant_revoke_percent: Option<Spanned<f64>>,
+    max_grant_revoke_count: Option<u32>,
+    max_confirmations: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +193,40 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// How provider traffic is paced (`[http]`).
     pub http: HttpSettings,
+    /// `[[downstream]]`: webhook and SCIM targets of the change events.
+    pub downstream: Vec<crate::downstream::config::DownstreamConfig>,
+    /// `[api]`: the read API; `None`: off.
+    pub api: Option<crate::downstream::config::ApiConfig>,
+    /// `[[notify]]`: where holds are announced (a JSON POST with a chat-compatible `text`).
+    pub notify: Vec<NotifyTarget>,
+}
+
+/// One `[[notify]]` target. Chat webhook URLs carry their secret in the path, so `url_file`
+/// reads the URL from a file at send time; `url` is for endpoints that are not secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyTarget {
+    Url(String),
+    UrlFile(PathBuf),
+}
+
+impl NotifyTarget {
+    /// The URL to post to (read from its file now), or why not.
+    pub fn url(&self) -> Result<String, String> {
+        match self {
+            NotifyTarget::Url(u) => Ok(u.clone()),
+            NotifyTarget::UrlFile(p) => std::fs::read_to_string(p)
+                .map(|s| s.trim().to_string())
+                .map_err(|e| format!("cannot read [[notify]] url_file {}: {e}", p.display())),
+        }
+    }
+
+    /// How messages name this target (never the secret URL itself).
+    pub fn reference(&self) -> String {
+        match self {
+            NotifyTarget::Url(u) => format!("url = {}", host_of(u).unwrap_or_default()),
+            NotifyTarget::UrlFile(p) => format!("url_file = {}", p.display()),
+        }
+    }
 }
 
 /// `[http]`: pacing of provider traffic, per provider host, for the whole process.
@@ -329,6 +382,19 @@ pub const MAX_RUN_DEADLINE_SECONDS: u64 = 7 * 24 * 3600;
 pub struct SafetyConfig {
     pub max_offboard_percent: f64,
     pub max_offboard_count: u32,
+    /// Onboards plus reactivations above both of these (of the active synced members) trip the
+    /// admission guard; never on the first sync of an empty workspace.
+    pub max_admit_percent: f64,
+    pub max_admit_count: u32,
+    /// Deletions of synced teams above both of these (of the synced teams) trip the team guard.
+    pub max_team_delete_percent: f64,
+    pub max_team_delete_count: u32,
+    /// One team losing more than both of these of its repository grants trips the grant guard.
+    pub max_grant_revoke_percent: f64,
+    pub max_grant_revoke_count: u32,
+    /// Destructive verdicts (offboards, team-membership removals) confirmed with the provider's
+    /// per-user read in one run; a plan with more fails the run.
+    pub max_confirmations: u32,
 }
 
 impl Default for SafetyConfig {
@@ -336,6 +402,13 @@ impl Default for SafetyConfig {
         SafetyConfig {
             max_offboard_percent: 10.0,
             max_offboard_count: 5,
+            max_admit_percent: 20.0,
+            max_admit_count: 10,
+            max_team_delete_percent: 10.0,
+            max_team_delete_count: 2,
+            max_grant_revoke_percent: 50.0,
+            max_grant_revoke_count: 3,
+            max_confirmations: 200,
         }
     }
 }
@@ -560,14 +633,14 @@ fn out_of_range_port(listen: &str) -> Option<String> {
     .then(|| digits.to_string())
 }
 
-struct Checker<'a> {
+pub(crate) struct Checker<'a> {
     source: &'a str,
     path: &'a Path,
-    errors: Vec<ConfigError>,
+    pub(crate) errors: Vec<ConfigError>,
 }
 
 impl Checker<'_> {
-    fn error(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+    pub(crate) fn error(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
         self.errors.push(ConfigError {
             path: self.path.to_path_buf(),
             location: span.map(|s| line_column(self.source, s.start)),
@@ -853,17 +926,65 @@ impl Config {
         };
 
         let mut safety = SafetyConfig::default();
-        if let Some(p) = &raw.safety.max_offboard_percent {
-            if !(0.0..=100.0).contains(p.get_ref()) {
-                c.error(
-                    Some(p.span()),
-                    "max_offboard_percent must be between 0 and 100",
-                );
+        let percents = [
+            (
+                &raw.safety.max_offboard_percent,
+                "max_offboard_percent",
+                &mut safety.max_offboard_percent,
+            ),
+            (
+                &raw.safety.max_admit_percent,
+                "max_admit_percent",
+                &mut safety.max_admit_percent,
+            ),
+            (
+                &raw.safety.max_team_delete_percent,
+                "max_team_delete_percent",
+                &mut safety.max_team_delete_percent,
+            ),
+            (
+                &raw.safety.max_grant_revoke_percent,
+                "max_grant_revoke_percent",
+                &mut safety.max_grant_revoke_percent,
+            ),
+        ];
+        for (value, key, target) in percents {
+            if let Some(p) = value {
+                if !(0.0..=100.0).contains(p.get_ref()) {
+                    c.error(Some(p.span()), format!("{key} must be between 0 and 100"));
+                }
+                *target = *p.get_ref();
             }
-            safety.max_offboard_percent = *p.get_ref();
         }
-        if let Some(n) = raw.safety.max_offboard_count {
-            safety.max_offboard_count = n;
+        let counts = [
+            (
+                raw.safety.max_offboard_count,
+                &mut safety.max_offboard_count,
+            ),
+            (raw.safety.max_admit_count, &mut safety.max_admit_count),
+            (
+                raw.safety.max_team_delete_count,
+                &mut safety.max_team_delete_count,
+            ),
+            (
+                raw.safety.max_grant_revoke_count,
+                &mut safety.max_grant_revoke_count,
+            ),
+        ];
+        for (value, target) in counts {
+            if let Some(n) = value {
+                *target = n;
+            }
+        }
+        if let Some(n) = &raw.safety.max_confirmations {
+            if *n.get_ref() == 0 {
+                c.error(
+                    Some(n.span()),
+                    "max_confirmations must be at least 1: every offboard is confirmed before it is applied",
+                );
+            } else {
+                safety.max_confirmations = *n.get_ref();
+            }
         }
 
         let mut workspaces = Vec::new();
@@ -892,6 +1013,38 @@ impl Config {
         }
 
         let smtp = raw.smtp.as_ref().and_then(|s| check_smtp(&mut c, s));
+        let mut notify = Vec::new();
+        for n in &raw.notify {
+            let target = match (&n.get_ref().url, &n.get_ref().url_file) {
+                (Some(u), None) => match host_of(u.get_ref()) {
+                    Some(host)
+                        if u.get_ref().starts_with("https://")
+                            || (u.get_ref().starts_with("http://") && is_loopback(&host)) =>
+                    {
+                        Some(NotifyTarget::Url(u.get_ref().clone()))
+                    }
+                    _ => {
+                        c.error(
+                            Some(u.span()),
+                            format!(
+                                "[[notify]] url `{}` must be https:// (plain http only to loopback)",
+                                u.get_ref()
+                            ),
+                        );
+                        None
+                    }
+                },
+                (None, Some(f)) => Some(NotifyTarget::UrlFile(PathBuf::from(f.get_ref()))),
+                _ => {
+                    c.error(
+                        Some(n.span()),
+                        "[[notify]] needs exactly one of url or url_file (chat webhook URLs are secrets: prefer url_file)",
+                    );
+                    None
+                }
+            };
+            notify.extend(target);
+        }
 
         let mut http = HttpSettings::default();
         for (value, field) in [
@@ -922,6 +1075,13 @@ impl Config {
             }
             http.request_timeout_seconds = *v.get_ref();
         }
+        let names: Vec<String> = workspaces
+            .iter()
+            .map(|w: &WorkspaceConfig| w.name.clone())
+            .collect();
+        let downstream =
+            crate::downstream::config::check_downstream(&mut c, &raw.downstream, &names);
+        let api = crate::downstream::config::check_api(&mut c, raw.api.as_ref());
         if !c.errors.is_empty() {
             c.errors.sort_by_key(|e| e.location);
             return Err(c.errors);
@@ -949,6 +1109,9 @@ impl Config {
             safety,
             workspaces,
             smtp,
+            downstream,
+            api,
+            notify,
         })
     }
 

@@ -1,8 +1,11 @@
 //! The command line: `orgsync <command>`, with the exit codes of the design
 //! (0 success, 1 runtime error, 2 bad usage or configuration, 3 aborted by a guard).
 
+pub mod downstream;
+mod explain;
 pub mod output;
 pub mod people;
+mod plans;
 
 use crate::config::{self, Config, ConfigError};
 use crate::directory::{RunOutcome, Store};
@@ -32,6 +35,12 @@ pub struct Cli {
     pub log_format: String,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The whole command line as a clap `Command`: what `orgsync-gen` renders into man pages and
+/// shell completions, so they always match the parser.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +89,44 @@ pub enum Command {
         #[command(subcommand)]
         command: people::IdentitiesCommand,
     },
+    /// Why a person is in or out: state, the evidence of the last run per in-scope repository,
+    /// teams and history (no provider call; --live re-reads that one person).
+    Explain {
+        #[arg(long)]
+        workspace: String,
+        /// Login (any case) or provider user id.
+        person: String,
+        /// Also ask the provider now about this person.
+        #[arg(long)]
+        live: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Downstream targets (webhooks, SCIM): queues, dead letters, retry, resync, deliver.
+    Downstream {
+        #[command(subcommand)]
+        command: downstream::DownstreamCommand,
+    },
+    /// Plans a guard refused and holds for a human.
+    Plans {
+        #[command(subcommand)]
+        command: plans::PlansCommand,
+    },
+    /// Applies a held plan as it was read: plans again and applies only if the guarded changes
+    /// are the held ones or fewer; otherwise refuses and prints the difference.
+    Approve {
+        /// The held workspace.
+        #[arg(long)]
+        workspace: String,
+        /// Do not ask (needed when not on a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Workspaces in the directory.
+    Workspace {
+        #[command(subcommand)]
+        command: WorkspaceCommand,
+    },
     /// The audit trail.
     Audit {
         #[arg(long)]
@@ -102,11 +149,31 @@ pub struct SyncArgs {
     /// Print the plan, change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Apply a plan that a guard refused (after reading it).
+    /// Emergency path: apply whatever plan the provider gives now even if a guard refuses it
+    /// (one workspace; asks on a terminal). Prefer `orgsync approve`, which applies the held plan
+    /// as it was read.
     #[arg(long)]
     pub force: bool,
+    /// Do not ask before --force (needed when not on a terminal).
+    #[arg(long)]
+    pub yes: bool,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCommand {
+    /// Moves a stored workspace, and its members' identities, to the host name the
+    /// configuration gives it: for the same provider instance reached under another name. A
+    /// different provider or instance has other user ids: give the workspace a new name instead.
+    Rekey {
+        /// The workspace, as named in the configuration.
+        #[arg(long)]
+        workspace: String,
+        /// Do it; without this, only say what would change.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,7 +228,13 @@ impl Failure {
 
 impl From<crate::directory::DirectoryError> for Failure {
     fn from(e: crate::directory::DirectoryError) -> Self {
-        Failure::runtime(e.to_string())
+        match e {
+            // The configuration disagrees with the directory: the operator must decide.
+            crate::directory::DirectoryError::WorkspaceMismatch { .. } => {
+                Failure::usage(e.to_string())
+            }
+            _ => Failure::runtime(e.to_string()),
+        }
     }
 }
 
@@ -230,10 +303,73 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             let config = load_config(&cli.config)?;
             sync(&config, &args).await
         }
+        Command::Plans {
+            command: plans::PlansCommand::Show { workspace, json },
+        } => {
+            let config = load_config(&cli.config)?;
+            plans::show(&config, &workspace, json).await
+        }
+        Command::Explain {
+            workspace,
+            person,
+            live,
+            json,
+        } => {
+            let config = load_config(&cli.config)?;
+            explain::explain(&config, &workspace, &person, live, json).await
+        }
+        Command::Approve { workspace, yes } => {
+            let config = load_config(&cli.config)?;
+            plans::approve(&config, &workspace, yes).await
+        }
+        Command::Workspace {
+            command: WorkspaceCommand::Rekey { workspace, yes },
+        } => {
+            let config = load_config(&cli.config)?;
+            let ws = config.workspace(&workspace).ok_or_else(|| {
+                Failure::usage(format!(
+                    "no workspace named `{workspace}` in {}",
+                    config.path.display()
+                ))
+            })?;
+            let store = open_store(&config).await?;
+            let Some(stored) = store.workspace(&workspace).await? else {
+                return Err(Failure::usage(format!(
+                    "workspace `{workspace}` was never synced: there is nothing to rekey"
+                )));
+            };
+            let host = ws.host();
+            if stored.provider == ws.provider.as_str() && stored.host == host {
+                println!(
+                    "{workspace}: already stored for {} at {host}",
+                    stored.provider
+                );
+                return Ok(EXIT_OK);
+            }
+            if !yes {
+                println!(
+                    "{workspace}: would move from {} at {} to {} at {host}, with its members' identities; run again with --yes to do it",
+                    stored.provider, stored.host, ws.provider
+                );
+                return Ok(EXIT_OK);
+            }
+            let moved = store
+                .rekey_workspace(&workspace, ws.provider.as_str(), &host)
+                .await?;
+            println!(
+                "{workspace}: moved to {} at {host}; {moved} identit(y/ies) moved with it",
+                ws.provider
+            );
+            Ok(EXIT_OK)
+        }
         Command::Status { json } => {
             let config = load_config(&cli.config)?;
             let store = open_store(&config).await?;
-            output::status(&config, &store, json).await
+            let code = output::status(&config, &store, json).await?;
+            if !json {
+                print!("{}", downstream::status_lines(&config, &store).await?);
+            }
+            Ok(code)
         }
         Command::Users {
             command:
@@ -243,11 +379,15 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                     json,
                 },
         } => {
+            if state.as_deref() == Some("refused") {
+                let config = load_config(&cli.config)?;
+                return explain::refused(&config, workspace.as_deref(), json).await;
+            }
             if let Some(s) = &state
                 && crate::sync::MembershipState::parse(s).is_none()
             {
                 return Err(Failure::usage(format!(
-                    "--state {s} is unknown; use active, offboarded, suspended or invited"
+                    "--state {s} is unknown; use active, offboarded, suspended, invited or refused"
                 )));
             }
             let config = load_config(&cli.config)?;
@@ -262,6 +402,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             command: UsersCommand::People(command),
         } => people::users(&cli.config, command).await,
         Command::Invite { command } => people::invite(&cli.config, command).await,
+        Command::Downstream { command } => downstream::run(&cli.config, command).await,
         Command::Identities { command } => people::identities(&cli.config, command).await,
         Command::Teams {
             command: TeamsCommand::List { workspace, json },
@@ -368,6 +509,21 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
             )));
         }
     }
+    if args.force && args.workspaces.len() != 1 {
+        return Err(Failure::usage(
+            "--force applies one plan that a human has read: name exactly one --workspace"
+                .to_string(),
+        ));
+    }
+    if args.force && !args.dry_run {
+        plans::confirm(
+            &format!(
+                "Apply whatever plan {} has now, even if a guard refuses it?",
+                args.workspaces.join(", ")
+            ),
+            args.yes,
+        )?;
+    }
     let store = open_store(config).await?;
     let selected: Vec<_> = config
         .workspaces
@@ -381,6 +537,7 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
         actor: format!("cli:{}", invoking_user()),
         deadline: None,
         cancel: None,
+        approve: None,
     };
     let ctx = provider_context(config, &store)?;
     let mut reports = Vec::new();
@@ -406,6 +563,7 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
             RunOutcome::Failed => EXIT_RUNTIME,
             RunOutcome::Aborted => EXIT_ABORTED,
         });
+        crate::notify::run_report(&config.notify, &report).await;
         if !args.json {
             output::run_report(&report);
         }
@@ -416,6 +574,15 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
             "{}",
             serde_json::to_string_pretty(&reports).unwrap_or_else(|_| "[]".to_string())
         );
+    }
+    // Deliver what the runs wrote before exiting (bounded by each target's sync_wait_seconds).
+    if !args.dry_run && !config.downstream.is_empty() {
+        let d = crate::downstream::Deliverer::new(store.clone(), None).map_err(Failure::runtime)?;
+        for (target, why) in d.drain_all(config, None).await {
+            eprintln!(
+                "orgsync: downstream {target}: events remain queued ({why}); `orgsync status` shows them"
+            );
+        }
     }
     Ok(worst)
 }

@@ -374,6 +374,7 @@ impl Daemon {
             deadline: Instant::now()
                 .checked_add(Duration::from_secs(config.daemon.run_deadline_seconds)),
             cancel: Some(self.shutdown.child_token()),
+            approve: None,
         };
         let full = || sync_workspace(&self.store, ws, &config.safety, provider.as_ref(), &options);
         let result = match &trigger.members {
@@ -420,23 +421,33 @@ impl Daemon {
         m.sync_duration
             .with_label_values(&[&r.workspace])
             .observe(r.duration_seconds);
-        match r.outcome {
-            RunOutcome::Ok => {
-                m.last_success
-                    .with_label_values(&[&r.workspace])
-                    .set(Utc::now().timestamp() as f64);
-                for c in &r.plan.changes {
-                    m.changes.with_label_values(&[&r.workspace, c.kind()]).inc();
-                }
+        if r.outcome == RunOutcome::Ok {
+            m.last_success
+                .with_label_values(&[&r.workspace])
+                .set(Utc::now().timestamp() as f64);
+            for c in &r.plan.changes {
+                m.changes.with_label_values(&[&r.workspace, c.kind()]).inc();
             }
-            RunOutcome::Aborted => {
-                for t in &r.guard_trips {
-                    m.guard_trips
-                        .with_label_values(&[&r.workspace, t.label()])
-                        .inc();
-                }
+        }
+        // From the directory: a failed run leaves a hold as it was.
+        if let Ok(holds) = self.store.holds(Some(&r.workspace)).await {
+            m.workspace_held
+                .with_label_values(&[&r.workspace])
+                .set(i64::from(!holds.is_empty()));
+        }
+        crate::notify::run_report(&self.config().notify, r).await;
+        m.verdict_confirmations
+            .with_label_values(&[&r.workspace, "confirmed"])
+            .inc_by(r.confirmations as u64);
+        m.verdict_confirmations
+            .with_label_values(&[&r.workspace, "contradicted"])
+            .inc_by(r.plan.unconfirmed.len() as u64);
+        if r.outcome == RunOutcome::Aborted {
+            for t in &r.guard_trips {
+                m.guard_trips
+                    .with_label_values(&[&r.workspace, t.label()])
+                    .inc();
             }
-            _ => {}
         }
         if let (Some(received), Some(provider)) = (trigger.received, &trigger.provider) {
             m.webhook_latency
@@ -565,6 +576,7 @@ impl Daemon {
                 }
                 let names: Vec<&str> = new.workspaces.iter().map(|w| w.name.as_str()).collect();
                 tracing::info!(workspaces = ?names, "configuration reloaded");
+                declare_series(&self.metrics, &new);
                 if let Ok(mut c) = self.config.write() {
                     *c = Arc::new(new);
                 }
@@ -586,6 +598,17 @@ impl Daemon {
     }
 }
 
+/// Every series of every configured workspace and webhook provider, at 0 from the start.
+fn declare_series(metrics: &Metrics, config: &Config) {
+    let now = Utc::now();
+    for ws in &config.workspaces {
+        let schedule = ws.schedule.as_deref().unwrap_or(&config.daemon.schedule);
+        let period = crate::status::schedule_period(schedule, config.daemon.timezone, now);
+        metrics.declare_workspace(&ws.name, period);
+        metrics.declare_webhooks(ws.provider.as_str());
+    }
+}
+
 /// Runs the daemon until SIGTERM or SIGINT. Returns the exit code.
 pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
     let config = crate::cli::load_config(&config_path)?;
@@ -593,6 +616,24 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
     let store = crate::cli::open_store(&config).await?;
     fail_interrupted_runs(&store, &config).await;
     let metrics = Metrics::new();
+    declare_series(&metrics, &config);
+    if let Ok(holds) = store.holds(None).await {
+        for h in holds {
+            metrics
+                .workspace_held
+                .with_label_values(&[&h.workspace])
+                .set(1);
+        }
+    }
+    // The last success survives a restart: staleness alerts measure from it, not from start.
+    for ws in &config.workspaces {
+        if let Ok(Some(at)) = store.last_success(&ws.name).await {
+            metrics
+                .last_success
+                .with_label_values(&[&ws.name])
+                .set(at.timestamp() as f64);
+        }
+    }
     let mut ctx = crate::cli::provider_context(&config, &store)?;
     ctx.observer = Arc::new(metrics.clone());
     let listener = tokio::net::TcpListener::bind(&config.daemon.listen)
@@ -641,8 +682,24 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
     let mut int = signal(SignalKind::interrupt()).map_err(signal_failure)?;
 
     let server_stop = daemon.shutdown.clone();
-    let app = http::router(Arc::clone(&daemon));
+    let (app, private) = crate::api::mount(
+        http::router(Arc::clone(&daemon)),
+        daemon.config().api.as_ref(),
+        daemon.store.clone(),
+        daemon.metrics.clone(),
+    );
+    let private =
+        crate::api::serve_private(&daemon.config(), private, daemon.shutdown.clone()).await?;
     let server = tokio::spawn(http::serve(listener, app, limits, server_stop));
+    let deliverer =
+        crate::downstream::Deliverer::new(daemon.store.clone(), Some(daemon.metrics.clone()))
+            .map_err(Failure::runtime)?;
+    let config_of = Arc::clone(&daemon);
+    let downstream = crate::downstream::spawn(
+        deliverer,
+        Arc::new(move || config_of.config()),
+        daemon.shutdown.clone(),
+    );
     tracing::info!(listen = %listen, "orgsync daemon started");
     systemd::ready();
     let judge = Arc::clone(&daemon);
@@ -695,6 +752,10 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
         );
     }
     let _ = server.await;
+    let _ = downstream.await;
+    if let Some(p) = private {
+        let _ = p.await;
+    }
     daemon.store.close().await;
     Ok(crate::cli::EXIT_OK)
 }

@@ -6,6 +6,7 @@
 //! connection type, so the two cannot drift apart.
 
 mod ops;
+pub mod outbox;
 pub mod people;
 
 use crate::sync::plan::{Current, Plan};
@@ -17,7 +18,7 @@ use sqlx::{PgPool, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use ops::{AuditRow, RunRow, TeamRow, UserRow};
+pub use ops::{AuditRow, HoldChange, HoldRow, RunRow, TeamRow, UserRow};
 
 /// A directory failure, with what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,18 @@ pub enum DirectoryError {
         "the directory changed while the run was planned ({0}); the run was rolled back and the next run applies it afresh"
     )]
     Conflict(String),
+    /// The configuration points a stored workspace at another provider or host: its members
+    /// are keyed by the other one's user ids, so a sync would see nobody it knows.
+    #[error(
+        "workspace `{name}` is stored for {stored_provider} at {stored_host}, but the configuration says {provider} at {host}; refusing to run, because user ids of one are not user ids of the other. To start afresh, give the workspace a new name (the old one's members stay as they are); if it is the same instance under another host name, run `orgsync workspace rekey --workspace {name}`"
+    )]
+    WorkspaceMismatch {
+        name: String,
+        stored_provider: String,
+        stored_host: String,
+        provider: String,
+        host: String,
+    },
     #[error("directory error: {0}")]
     Sql(sqlx::Error),
 }
@@ -285,6 +298,60 @@ impl Store {
             c, name, provider, host, account, now
         )
         .await)
+    }
+
+    /// Records a run a guard refused and holds its plan (once per distinct plan), in one
+    /// transaction.
+    pub async fn record_held_run(
+        &self,
+        ws: &WorkspaceKey,
+        run: &RunRecord,
+        plan: &Plan,
+        detail: serde_json::Value,
+        digest: &str,
+        trips: &str,
+    ) -> Result<(i64, HoldChange), DirectoryError> {
+        in_tx!(self, |c, m| m::record_held_run(
+            c, ws, run, plan, detail, digest, trips
+        )
+        .await)
+    }
+
+    /// Keeps what a fetch showed (the snapshot as JSON), the evidence `explain` reads.
+    pub async fn keep_evidence(
+        &self,
+        ws: &WorkspaceKey,
+        run_id: Option<i64>,
+        at: DateTime<Utc>,
+        snapshot: &str,
+    ) -> Result<(), DirectoryError> {
+        on_conn!(self, |c, m| m::keep_evidence(c, ws, run_id, at, snapshot)
+            .await)
+    }
+
+    /// The last evidence of a workspace: (run id, time, snapshot JSON).
+    pub async fn evidence(
+        &self,
+        workspace: &str,
+    ) -> Result<Option<(Option<i64>, DateTime<Utc>, String)>, DirectoryError> {
+        on_conn!(self, |c, m| m::evidence(c, workspace).await)
+    }
+
+    /// The held plans, of one workspace or of all.
+    pub async fn holds(&self, workspace: Option<&str>) -> Result<Vec<HoldRow>, DirectoryError> {
+        on_conn!(self, |c, m| m::holds(c, workspace).await)
+    }
+
+    /// Points a stored workspace at another host name of the same provider instance, with its
+    /// members' identities, in one transaction. Returns how many identities moved.
+    pub async fn rekey_workspace(
+        &self,
+        name: &str,
+        provider: &str,
+        host: &str,
+    ) -> Result<u64, DirectoryError> {
+        in_tx!(self, |c, m| m::rekey_workspace(c, name, provider, host)
+            .await)
     }
 
     /// The workspace row by name, if it was ever synced.

@@ -2,10 +2,10 @@
 //! Pure. A tripped guard aborts the whole run; `sync --force` applies the plan once.
 
 use super::admit::Desired;
-use super::plan::{Change, Current, Plan};
+use super::plan::{Change, Current, MembershipSource, Plan};
 use crate::config::SafetyConfig;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// Why a plan was refused.
@@ -23,7 +23,41 @@ pub enum GuardTrip {
     EmptySource { active: usize },
     /// After the plan no active member would hold the admin role.
     NoAdminLeft { admin_role: String },
+    /// More onboards and reactivations than both thresholds allow: a view that suddenly shows
+    /// more than it should (a scope that shrank, a policy that changed) admits nobody unseen.
+    AdmitThreshold {
+        admits: usize,
+        active: usize,
+        max_percent: f64,
+        max_count: u32,
+    },
+    /// More synced teams deleted than both thresholds allow.
+    TeamDeleteThreshold {
+        deletes: usize,
+        teams: usize,
+        max_percent: f64,
+        max_count: u32,
+    },
+    /// One team would lose more of its repository grants than both thresholds allow (a credential
+    /// that lost sight of repositories strips every team's grants).
+    GrantRevokeThreshold {
+        team: String,
+        revokes: usize,
+        grants: usize,
+        max_percent: f64,
+        max_count: u32,
+    },
 }
+
+/// Every [`GuardTrip::label`], for metrics that exist at 0 before any guard tripped.
+pub const GUARD_LABELS: [&str; 6] = [
+    "offboard_threshold",
+    "empty_source",
+    "no_admin_left",
+    "admit_threshold",
+    "team_delete_threshold",
+    "grant_revoke_threshold",
+];
 
 impl GuardTrip {
     /// The metric label of this guard.
@@ -32,6 +66,9 @@ impl GuardTrip {
             GuardTrip::OffboardThreshold { .. } => "offboard_threshold",
             GuardTrip::EmptySource { .. } => "empty_source",
             GuardTrip::NoAdminLeft { .. } => "no_admin_left",
+            GuardTrip::AdmitThreshold { .. } => "admit_threshold",
+            GuardTrip::TeamDeleteThreshold { .. } => "team_delete_threshold",
+            GuardTrip::GrantRevokeThreshold { .. } => "grant_revoke_threshold",
         }
     }
 }
@@ -56,8 +93,41 @@ impl fmt::Display for GuardTrip {
                 f,
                 "the plan would leave the workspace without an active `{admin_role}`"
             ),
+            GuardTrip::AdmitThreshold {
+                admits,
+                active,
+                max_percent,
+                max_count,
+            } => write!(
+                f,
+                "the plan admits {admits} people (onboards and reactivations) to {active} active members, more than max_admit_percent = {max_percent} and max_admit_count = {max_count}"
+            ),
+            GuardTrip::TeamDeleteThreshold {
+                deletes,
+                teams,
+                max_percent,
+                max_count,
+            } => write!(
+                f,
+                "the plan deletes {deletes} of {teams} synced teams, more than max_team_delete_percent = {max_percent} and max_team_delete_count = {max_count}"
+            ),
+            GuardTrip::GrantRevokeThreshold {
+                team,
+                revokes,
+                grants,
+                max_percent,
+                max_count,
+            } => write!(
+                f,
+                "the plan revokes {revokes} of the {grants} repository grants of team {team}, more than max_grant_revoke_percent = {max_percent} and max_grant_revoke_count = {max_count}"
+            ),
         }
     }
+}
+
+/// `n` of `base` is more than both `max_count` and `max_percent` of `base`.
+fn exceeds(n: usize, base: usize, max_percent: f64, max_count: u32) -> bool {
+    n > 0 && n > max_count as usize && base > 0 && (n as f64) * 100.0 > max_percent * base as f64
 }
 
 /// Checks a plan; returns every guard it trips (empty: safe to apply).
@@ -76,16 +146,80 @@ pub fn guard(
     }
 
     let offboards = plan.count("offboard");
-    let over_count = offboards > safety.max_offboard_count as usize;
-    let over_percent =
-        active > 0 && (offboards as f64) * 100.0 > safety.max_offboard_percent * active as f64;
-    if offboards > 0 && over_count && over_percent {
+    if exceeds(
+        offboards,
+        active,
+        safety.max_offboard_percent,
+        safety.max_offboard_count,
+    ) {
         trips.push(GuardTrip::OffboardThreshold {
             offboards,
             active,
             max_percent: safety.max_offboard_percent,
             max_count: safety.max_offboard_count,
         });
+    }
+
+    // Admissions: not on the first sync of an empty workspace, where everyone is new.
+    let admits = plan.count("onboard") + plan.count("reactivate");
+    if active > 0
+        && exceeds(
+            admits,
+            active,
+            safety.max_admit_percent,
+            safety.max_admit_count,
+        )
+    {
+        trips.push(GuardTrip::AdmitThreshold {
+            admits,
+            active,
+            max_percent: safety.max_admit_percent,
+            max_count: safety.max_admit_count,
+        });
+    }
+
+    // Teams: deleting synced teams, or stripping one team of most of its grants.
+    let synced_teams = current
+        .teams
+        .values()
+        .filter(|t| t.source == MembershipSource::Sync)
+        .count();
+    let deletes = plan.count("team_delete");
+    if exceeds(
+        deletes,
+        synced_teams,
+        safety.max_team_delete_percent,
+        safety.max_team_delete_count,
+    ) {
+        trips.push(GuardTrip::TeamDeleteThreshold {
+            deletes,
+            teams: synced_teams,
+            max_percent: safety.max_team_delete_percent,
+            max_count: safety.max_team_delete_count,
+        });
+    }
+    let mut revokes: BTreeMap<&str, usize> = BTreeMap::new();
+    for change in &plan.changes {
+        if let Change::TeamRepositoryRevoke { team, .. } = change {
+            *revokes.entry(team.as_str()).or_default() += 1;
+        }
+    }
+    for (team, n) in revokes {
+        let grants = current.teams.get(team).map_or(0, |t| t.repositories.len());
+        if exceeds(
+            n,
+            grants,
+            safety.max_grant_revoke_percent,
+            safety.max_grant_revoke_count,
+        ) {
+            trips.push(GuardTrip::GrantRevokeThreshold {
+                team: team.to_string(),
+                revokes: n,
+                grants,
+                max_percent: safety.max_grant_revoke_percent,
+                max_count: safety.max_grant_revoke_count,
+            });
+        }
     }
 
     // Admins after the plan: today's admins, minus those the plan demotes or offboards, plus

@@ -2,12 +2,16 @@
 //! whole reconciliation with the provider and the directory at its edges.
 
 pub mod admit;
+pub mod confirm;
+pub mod explain;
 pub mod guard;
+pub mod hold;
 pub mod plan;
 pub mod run;
 
 pub use admit::{Desired, DesiredMember, DesiredTeam, OffboardReason, admit};
 pub use guard::{GuardTrip, guard};
 pub use plan::{
-    Change, Current, CurrentMember, CurrentTeam, MembershipSource, MembershipState, Plan, plan,
+    Change, Current, CurrentMember, CurrentTeam, Destructive, MembershipSource, MembershipState,
+    Plan, Unconfirmed, plan,
 };

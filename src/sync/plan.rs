@@ -5,7 +5,7 @@
 //! suspended membership is never reactivated or offboarded, and a pinned role is kept.
 
 use super::admit::{Desired, OffboardReason, RepositoryInfo};
-use orgsync_core::{Permission, TeamRole};
+use orgsync_core::{Permission, TeamRole, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -204,6 +204,25 @@ pub enum Change {
     },
 }
 
+/// Every [`Change::kind`], for metrics that exist at 0 before anything changed.
+pub const CHANGE_KINDS: [&str; 15] = [
+    "onboard",
+    "reactivate",
+    "offboard",
+    "role_change",
+    "identity_update",
+    "repository_upsert",
+    "repository_remove",
+    "team_create",
+    "team_update",
+    "team_delete",
+    "team_member_add",
+    "team_member_update",
+    "team_member_remove",
+    "team_repository_grant",
+    "team_repository_revoke",
+];
+
 impl Change {
     /// The kind label used in metrics and summaries.
     pub fn kind(&self) -> &'static str {
@@ -276,11 +295,43 @@ impl fmt::Display for Change {
     }
 }
 
+/// A destructive verdict the provider's per-user read contradicted: not applied in this run,
+/// audited, and decided again by the next run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unconfirmed {
+    pub provider_user_id: String,
+    pub login: String,
+    pub verdict: Verdict,
+    /// What the per-user read found instead.
+    pub found: String,
+}
+
+impl fmt::Display for Unconfirmed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "? kept {}: \"{}\" not confirmed by the provider ({}); decided again next run",
+            self.login, self.verdict, self.found
+        )
+    }
+}
+
 /// The ordered list of changes for one workspace.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub workspace: String,
     pub changes: Vec<Change>,
+    /// Verdicts dropped from `changes` because the provider contradicted them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unconfirmed: Vec<Unconfirmed>,
+}
+
+/// One destructive verdict of a plan, as the provider is asked to confirm it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destructive {
+    pub provider_user_id: String,
+    pub login: String,
+    pub verdict: Verdict,
 }
 
 impl Plan {
@@ -290,6 +341,92 @@ impl Plan {
 
     pub fn count(&self, kind: &str) -> usize {
         self.changes.iter().filter(|c| c.kind() == kind).count()
+    }
+
+    /// The verdicts to confirm with the provider before applying: offboards that rest on what
+    /// the provider's lists showed (left, lost access, account state; not exclusions and bots,
+    /// which follow from the configuration), and removals from synced teams of people who stay.
+    pub fn destructive(&self) -> Vec<Destructive> {
+        let offboarded: BTreeSet<&str> = self
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Offboard {
+                    provider_user_id, ..
+                } => Some(provider_user_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        let mut out = Vec::new();
+        for change in &self.changes {
+            let (provider_user_id, login, verdict) = match change {
+                Change::Offboard {
+                    provider_user_id,
+                    login,
+                    reason,
+                    ..
+                } => {
+                    let verdict = match reason {
+                        OffboardReason::LeftAccount => Verdict::LeftAccount,
+                        OffboardReason::LostAccess { repository } => Verdict::CannotRead {
+                            repository: repository.clone(),
+                        },
+                        OffboardReason::AccountState { .. } => Verdict::AccountInactive,
+                        OffboardReason::Excluded { .. } | OffboardReason::Bot => continue,
+                    };
+                    (provider_user_id, login, verdict)
+                }
+                Change::TeamMemberRemove {
+                    team,
+                    provider_user_id,
+                    login,
+                } if !offboarded.contains(provider_user_id.as_str()) => (
+                    provider_user_id,
+                    login,
+                    Verdict::NotInTeam { team: team.clone() },
+                ),
+                _ => continue,
+            };
+            out.push(Destructive {
+                provider_user_id: provider_user_id.clone(),
+                login: login.clone(),
+                verdict,
+            });
+        }
+        out
+    }
+
+    /// Drops a contradicted verdict from the changes: an offboard together with the removals
+    /// from teams it brought, or one team-membership removal.
+    pub fn drop_unconfirmed(&mut self, d: &Destructive, found: String) {
+        let id = d.provider_user_id.as_str();
+        self.changes.retain(|c| match (&d.verdict, c) {
+            (
+                Verdict::NotInTeam { team },
+                Change::TeamMemberRemove {
+                    team: t,
+                    provider_user_id,
+                    ..
+                },
+            ) => !(t == team && provider_user_id == id),
+            (Verdict::NotInTeam { .. }, _) => true,
+            (
+                _,
+                Change::Offboard {
+                    provider_user_id, ..
+                }
+                | Change::TeamMemberRemove {
+                    provider_user_id, ..
+                },
+            ) => provider_user_id != id,
+            _ => true,
+        });
+        self.unconfirmed.push(Unconfirmed {
+            provider_user_id: d.provider_user_id.clone(),
+            login: d.login.clone(),
+            verdict: d.verdict.clone(),
+            found,
+        });
     }
 
     /// Changes a person reviews; repository bookkeeping is left out of the printed diff.
@@ -307,12 +444,15 @@ impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shown: Vec<&Change> = self.people_and_teams().collect();
         let repos = self.changes.len() - shown.len();
-        if shown.is_empty() && repos == 0 {
+        if shown.is_empty() && repos == 0 && self.unconfirmed.is_empty() {
             return writeln!(f, "{}: no changes", self.workspace);
         }
         writeln!(f, "{}: {} change(s)", self.workspace, self.changes.len())?;
         for c in shown {
             writeln!(f, "  {c}")?;
+        }
+        for u in &self.unconfirmed {
+            writeln!(f, "  {u}")?;
         }
         if repos > 0 {
             writeln!(f, "  ({repos} repository record(s) updated)")?;
@@ -547,6 +687,7 @@ pub fn plan(workspace: &str, current: &Current, desired: &Desired) -> Plan {
     Plan {
         workspace: workspace.to_string(),
         changes,
+        unconfirmed: Vec::new(),
     }
 }
 

@@ -15,7 +15,9 @@ pub mod provider;
 pub mod snapshot;
 
 pub use policy::{AdmitRule, FetchPolicy, RepositoryScope, TeamsMode};
-pub use provider::{FixedProvider, Provider, ProviderError};
+pub use provider::{
+    Confirmation, FixedProvider, Provider, ProviderError, Verdict, confirm_from_member,
+};
 pub use snapshot::{
     AccessVerdict, Account, Member, MemberState, Permission, ProviderKind, Repository, Snapshot,
     Team, TeamMember, TeamRepository, TeamRole, Visibility,

@@ -1,8 +1,48 @@
 //! The [`Provider`] trait every provider crate implements.
 
 use crate::policy::FetchPolicy;
-use crate::snapshot::{ProviderKind, Snapshot};
+use crate::snapshot::{AccessVerdict, MemberState, ProviderKind, Snapshot};
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A destructive verdict of a plan, put back to the provider before it is applied
+/// ([`Provider::confirm`]). Lists are read by offset and only show what the credential may see, so
+/// "absent from a list" is evidence, not proof: the provider's own per-user answer decides.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// The person is no longer a member of the account.
+    LeftAccount,
+    /// The person's account or membership is not active (blocked, suspended, pending, …).
+    AccountInactive,
+    /// The person cannot read this in-scope repository ([`crate::Repository::name`]).
+    CannotRead { repository: String },
+    /// The person is no longer a member of this team ([`crate::Team::slug`]).
+    NotInTeam { team: String },
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::LeftAccount => f.write_str("left the account"),
+            Verdict::AccountInactive => f.write_str("account not active"),
+            Verdict::CannotRead { repository } => write!(f, "cannot read repository {repository}"),
+            Verdict::NotInTeam { team } => write!(f, "not in team {team}"),
+        }
+    }
+}
+
+/// What the provider's per-user read said of a [`Verdict`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
+pub enum Confirmation {
+    /// The per-user read agrees: the verdict may be applied.
+    Confirmed,
+    /// The per-user read disagrees; `found` says what it saw (for the audit trail). The verdict
+    /// is dropped from this run and decided again by the next one.
+    Contradicted { found: String },
+}
 
 /// Why a fetch failed. A failed fetch never leads to an offboarding: the run ends `failed` and
 /// nothing is applied.
@@ -114,6 +154,67 @@ pub trait Provider: Send + Sync {
             what: "a single member".to_string(),
         })
     }
+
+    /// Confirms one destructive verdict about one person (`id`: the immutable user id; `login`:
+    /// the login last known) with the provider's authoritative per-user read, before it is
+    /// applied. `Err` fails the run (nothing is applied); [`ProviderError::Unsupported`] too: a
+    /// verdict that cannot be confirmed is not applied.
+    ///
+    /// The default answers membership and account-state verdicts through
+    /// [`Provider::fetch_member`]; repository and team verdicts need the provider's own reads.
+    async fn confirm(
+        &self,
+        policy: &FetchPolicy,
+        id: &str,
+        login: &str,
+        verdict: &Verdict,
+    ) -> Result<Confirmation, ProviderError> {
+        match verdict {
+            Verdict::LeftAccount | Verdict::AccountInactive => {
+                let member = self.fetch_member(policy, id, Some(login)).await?;
+                Ok(confirm_from_member(member.as_ref(), verdict))
+            }
+            Verdict::CannotRead { .. } | Verdict::NotInTeam { .. } => {
+                Err(ProviderError::Unsupported {
+                    provider: self.kind(),
+                    what: format!("a confirmation that {login} {verdict}"),
+                })
+            }
+        }
+    }
+}
+
+/// Answers a membership or account-state [`Verdict`] from an authoritative per-user read
+/// (`None`: the provider says the person is not a member), and a repository verdict from the
+/// member's own access verdict when it was evaluated. A team verdict of a person who is still a
+/// member is not answered here (it needs the team's per-user read) and counts as contradicted.
+pub fn confirm_from_member(
+    member: Option<&crate::snapshot::Member>,
+    verdict: &Verdict,
+) -> Confirmation {
+    let contradicted = |found: String| Confirmation::Contradicted { found };
+    match (verdict, member) {
+        (Verdict::LeftAccount, None) | (Verdict::AccountInactive, None) => Confirmation::Confirmed,
+        (Verdict::LeftAccount, Some(m)) => {
+            contradicted(format!("still a member ({})", m.state.as_str()))
+        }
+        (Verdict::AccountInactive, Some(m)) if m.state != MemberState::Active => {
+            Confirmation::Confirmed
+        }
+        (Verdict::AccountInactive, Some(_)) => contradicted("an active member".to_string()),
+        (Verdict::CannotRead { .. }, None) => Confirmation::Confirmed,
+        (Verdict::CannotRead { repository }, Some(m)) => match &m.access {
+            AccessVerdict::CannotRead { .. } => Confirmation::Confirmed,
+            AccessVerdict::ReadsAll => contradicted(format!("reads {repository}")),
+            AccessVerdict::NotEvaluated => contradicted("access not evaluated".to_string()),
+        },
+        // Not a member of the account is not a member of any of its teams.
+        (Verdict::NotInTeam { .. }, None) => Confirmation::Confirmed,
+        // A member's record says nothing of teams: only the team's own per-user read decides.
+        (Verdict::NotInTeam { team }, Some(_)) => {
+            contradicted(format!("membership of team {team} not read"))
+        }
+    }
 }
 
 /// A provider that returns a snapshot it was given: for tests, and for replaying a captured
@@ -121,6 +222,9 @@ pub trait Provider: Send + Sync {
 pub struct FixedProvider {
     kind: ProviderKind,
     next: std::sync::Mutex<Result<Snapshot, String>>,
+    /// What per-user reads ([`Provider::confirm`], [`Provider::fetch_member`]) answer from, when
+    /// it differs from what the lists show (a list that moved while it was read).
+    truth: std::sync::Mutex<Option<Snapshot>>,
 }
 
 impl FixedProvider {
@@ -128,6 +232,23 @@ impl FixedProvider {
         FixedProvider {
             kind: snapshot.provider,
             next: std::sync::Mutex::new(Ok(snapshot)),
+            truth: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Per-user reads answer from this snapshot from now on, while fetches keep returning the
+    /// list view: a world that changed, or a list that missed someone, between the two.
+    pub fn set_truth(&self, snapshot: Snapshot) {
+        if let Ok(mut truth) = self.truth.lock() {
+            *truth = Some(snapshot);
+        }
+    }
+
+    async fn per_user_view(&self, policy: &FetchPolicy) -> Result<Snapshot, ProviderError> {
+        let truth = self.truth.lock().ok().and_then(|t| t.clone());
+        match truth {
+            Some(t) => Ok(t),
+            None => self.fetch(policy).await,
         }
     }
 
@@ -164,8 +285,35 @@ impl Provider for FixedProvider {
         id: &str,
         _login: Option<&str>,
     ) -> Result<Option<crate::snapshot::Member>, ProviderError> {
-        let snapshot = self.fetch(policy).await?;
+        let snapshot = self.per_user_view(policy).await?;
         Ok(snapshot.members.into_iter().find(|m| m.id == id))
+    }
+
+    async fn confirm(
+        &self,
+        policy: &FetchPolicy,
+        id: &str,
+        _login: &str,
+        verdict: &Verdict,
+    ) -> Result<Confirmation, ProviderError> {
+        let snapshot = self.per_user_view(policy).await?;
+        let member = snapshot.members.iter().find(|m| m.id == id);
+        if let Verdict::NotInTeam { team } = verdict {
+            let in_team = snapshot
+                .teams
+                .iter()
+                .flatten()
+                .filter(|t| &t.slug == team)
+                .any(|t| t.members.iter().any(|tm| tm.member_id == id));
+            return Ok(if in_team {
+                Confirmation::Contradicted {
+                    found: format!("a member of team {team}"),
+                }
+            } else {
+                Confirmation::Confirmed
+            });
+        }
+        Ok(confirm_from_member(member, verdict))
     }
 
     async fn fetch(&self, _policy: &FetchPolicy) -> Result<Snapshot, ProviderError> {
