@@ -46,6 +46,7 @@ pub struct Metrics {
     pub webhook_latency: HistogramVec,
     pub config_reload_failures: IntCounter,
     pub teams_unavailable: IntGaugeVec,
+    pub workspace_paused: IntGaugeVec,
     pub build_info: IntGaugeVec,
     /// Downstream deliveries by target and outcome (`delivered`, `failed`, `dead_lettered`).
     pub downstream_deliveries: IntCounterVec,
@@ -173,6 +174,11 @@ impl Metrics {
             teams_unavailable: int_gauge(
                 "teams_unavailable",
                 "1 when the provider's teams could not be read in the last run (synced teams kept).",
+                &["workspace"],
+            ),
+            workspace_paused: int_gauge(
+                "workspace_paused",
+                "1 while a GitHub App installation event keeps the workspace paused.",
                 &["workspace"],
             ),
             build_info: int_gauge("build_info", "The running orgsync's version.", &["version"]),

@@ -80,6 +80,35 @@ struct Slot {
     queued: Option<Trigger>,
 }
 
+/// What the health check knows about one workspace's runs.
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    /// When the last run (or skip) of this workspace ended.
+    last_finished: Instant,
+    /// When the run in progress started, after it got its permit.
+    running_since: Option<Instant>,
+}
+
+/// The time between two fires of `schedule` from `now`: the period the health check measures a
+/// stall against.
+fn schedule_period(schedule: &str, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Option<Duration> {
+    let first = crate::status::next_fire(schedule, tz, now)?;
+    let second = crate::status::next_fire(schedule, tz, first)?;
+    (second - first).to_std().ok()
+}
+
+/// The message of a caught panic, for the run record and the log.
+fn panic_message(error: tokio::task::JoinError) -> String {
+    match error.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_string()),
+        Err(error) => error.to_string(),
+    }
+}
+
 /// The running daemon's shared state.
 pub struct Daemon {
     config: RwLock<Arc<Config>>,
@@ -88,6 +117,10 @@ pub struct Daemon {
     pub metrics: Metrics,
     ctx: ProviderContext,
     slots: Mutex<HashMap<String, Slot>>,
+    progress: Mutex<HashMap<String, Progress>>,
+    /// When the configuration in force was loaded: a workspace that has not run yet is judged
+    /// from here.
+    loaded_at: Mutex<Instant>,
     outcomes: Mutex<HashMap<String, String>>,
     permits: Arc<Semaphore>,
     shutdown: CancellationToken,
@@ -145,7 +178,18 @@ impl Daemon {
     async fn work(self: Arc<Self>, workspace: String, first: Trigger) {
         let mut next = Some(first);
         while let Some(trigger) = next {
-            self.run_once(&workspace, trigger).await;
+            // Each run in its own task: a panic anywhere in it (a provider's answer nobody
+            // foresaw) is caught here, recorded as a failed run, and the slot still frees, so
+            // the next trigger runs.
+            let kind = trigger.kind.clone();
+            let me = Arc::clone(&self);
+            let name = workspace.clone();
+            let outcome = tokio::spawn(async move { me.run_once(&name, trigger).await }).await;
+            if let Err(error) = outcome {
+                self.record_panic(&workspace, &kind, panic_message(error))
+                    .await;
+            }
+            self.finished(&workspace);
             next = match self.slots.lock() {
                 Ok(mut slots) => {
                     let slot = slots.entry(workspace.clone()).or_default();
@@ -159,6 +203,115 @@ impl Daemon {
                 }
                 Err(_) => None,
             };
+        }
+    }
+
+    /// A run's task panicked: its marker row becomes a failed run, the failure is counted and
+    /// logged.
+    async fn record_panic(&self, workspace: &str, trigger: &str, message: String) {
+        tracing::error!(workspace, trigger, panic = %message, "the run panicked; recorded as failed, the next trigger runs");
+        self.metrics
+            .sync_runs
+            .with_label_values(&[workspace, trigger, "failed"])
+            .inc();
+        let reason = format!("the run stopped on an internal error (panic: {message})");
+        if let Err(e) = self
+            .store
+            .fail_interrupted_runs(Some(workspace), &self.replica, None, &reason)
+            .await
+        {
+            tracing::error!(workspace, error = %e, "cannot record the failed run");
+        }
+    }
+
+    /// Notes that a run of `workspace` ended (finished, failed, panicked or skipped).
+    fn finished(&self, workspace: &str) {
+        if let Ok(mut progress) = self.progress.lock() {
+            progress.insert(
+                workspace.to_string(),
+                Progress {
+                    last_finished: Instant::now(),
+                    running_since: None,
+                },
+            );
+        }
+    }
+
+    fn started(&self, workspace: &str) {
+        if let Ok(mut progress) = self.progress.lock() {
+            let now = Instant::now();
+            progress
+                .entry(workspace.to_string())
+                .or_insert(Progress {
+                    last_finished: now,
+                    running_since: None,
+                })
+                .running_since = Some(now);
+        }
+    }
+
+    /// Healthy unless a workspace has had no finished run for `health_stall_periods` periods
+    /// of its schedule, or a run is `health_overrun_seconds` past its deadline. What `/healthz`
+    /// answers and what decides whether the watchdog is fed.
+    pub fn health(&self) -> Result<(), String> {
+        let config = self.config();
+        let now = Instant::now();
+        let wall = Utc::now();
+        let loaded_at = self.loaded_at.lock().map(|t| *t).unwrap_or(now);
+        let progress = self.progress.lock().map(|p| p.clone()).unwrap_or_default();
+        let deadline = Duration::from_secs(config.daemon.run_deadline_seconds);
+        let overrun = deadline.saturating_add(config.daemon.health_overrun);
+        let mut problems = Vec::new();
+        for ws in &config.workspaces {
+            let seen = progress.get(&ws.name);
+            if let Some(since) = seen.and_then(|p| p.running_since) {
+                let running = now.saturating_duration_since(since);
+                if running > overrun {
+                    problems.push(format!(
+                        "workspace {} has been running for {} s, past its {} s deadline",
+                        ws.name,
+                        running.as_secs(),
+                        deadline.as_secs()
+                    ));
+                }
+                continue;
+            }
+            let schedule = ws.schedule.as_deref().unwrap_or(&config.daemon.schedule);
+            let Some(period) = schedule_period(schedule, config.daemon.timezone, wall) else {
+                continue;
+            };
+            let allowed = period.saturating_mul(config.daemon.health_stall_periods);
+            let last = seen.map_or(loaded_at, |p| p.last_finished.max(loaded_at));
+            let idle = now.saturating_duration_since(last);
+            if idle > allowed {
+                problems.push(format!(
+                    "workspace {} has had no finished run for {} s ({} schedule periods)",
+                    ws.name,
+                    idle.as_secs(),
+                    config.daemon.health_stall_periods
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    /// Clears a webhook pause (`installation.unsuspend`, or SIGUSR2 from an admin) and syncs.
+    pub fn resume(self: &Arc<Self>, workspace: &str, why: &str) {
+        if self.webhooks.unpause(workspace) {
+            tracing::warn!(
+                workspace,
+                reason = why,
+                "workspace resumed; syncs run again"
+            );
+            self.metrics
+                .workspace_paused
+                .with_label_values(&[workspace])
+                .set(0);
+            self.trigger(workspace, Trigger::new("resume"));
         }
     }
 
@@ -181,7 +334,7 @@ impl Daemon {
             Err(e) => tracing::warn!(error = %e, "cannot expire invitations"),
         }
         if let Some(reason) = self.webhooks.flag(name) {
-            tracing::warn!(workspace = name, reason = %reason, "skipped: the workspace is flagged");
+            tracing::warn!(workspace = name, reason = %reason, "skipped: the workspace is paused; send SIGUSR2 to resume it");
             return;
         }
         let claim = match replica::claim(&self.store, &self.replica, name, trigger.tick).await {
@@ -195,6 +348,18 @@ impl Daemon {
                 return;
             }
         };
+        self.started(name);
+        let marker = match self
+            .store
+            .mark_run_started(name, &trigger.kind, &self.replica)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(workspace = name, error = %e, "cannot mark the run as started");
+                None
+            }
+        };
         let provider = crate::providers::build(ws, &self.ctx).unwrap_or_else(|reason| {
             Box::new(Unbuildable {
                 kind: ws.provider,
@@ -206,9 +371,8 @@ impl Daemon {
             dry_run: false,
             force: false,
             actor: "sync".to_string(),
-            deadline: Some(
-                Instant::now() + Duration::from_secs(config.daemon.run_deadline_seconds),
-            ),
+            deadline: Instant::now()
+                .checked_add(Duration::from_secs(config.daemon.run_deadline_seconds)),
             cancel: Some(self.shutdown.child_token()),
             approve: None,
         };
@@ -233,6 +397,9 @@ impl Daemon {
             None => full().await,
         };
         claim.release().await;
+        if let Some(id) = marker {
+            self.store.clear_run_marker(id).await;
+        }
         match result {
             Ok(report) => self.observe(&report, &trigger).await,
             Err(e) => {
@@ -413,6 +580,9 @@ impl Daemon {
                 if let Ok(mut c) = self.config.write() {
                     *c = Arc::new(new);
                 }
+                if let Ok(mut at) = self.loaded_at.lock() {
+                    *at = Instant::now();
+                }
                 true
             }
             Err(errors) => {
@@ -444,6 +614,7 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
     let config = crate::cli::load_config(&config_path)?;
     let _lock = replica::lock_sqlite(&config.directory_url).map_err(Failure::runtime)?;
     let store = crate::cli::open_store(&config).await?;
+    fail_interrupted_runs(&store, &config).await;
     let metrics = Metrics::new();
     declare_series(&metrics, &config);
     if let Ok(holds) = store.holds(None).await {
@@ -485,6 +656,8 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
         std::env::var("HOSTNAME").unwrap_or_else(|_| "orgsync".to_string()),
         std::process::id()
     );
+    let limits = config.daemon.listener;
+    let webhooks = webhooks::Webhooks::new(&limits);
     let daemon = Arc::new(Daemon {
         config: RwLock::new(Arc::new(config)),
         config_path,
@@ -492,15 +665,18 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
         metrics,
         ctx,
         slots: Mutex::new(HashMap::new()),
+        progress: Mutex::new(HashMap::new()),
+        loaded_at: Mutex::new(Instant::now()),
         outcomes: Mutex::new(HashMap::new()),
         permits,
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
         replica,
-        webhooks: webhooks::Webhooks::default(),
+        webhooks,
     });
 
     let mut usr1 = signal(SignalKind::user_defined1()).map_err(signal_failure)?;
+    let mut usr2 = signal(SignalKind::user_defined2()).map_err(signal_failure)?;
     let mut hup = signal(SignalKind::hangup()).map_err(signal_failure)?;
     let mut term = signal(SignalKind::terminate()).map_err(signal_failure)?;
     let mut int = signal(SignalKind::interrupt()).map_err(signal_failure)?;
@@ -514,11 +690,7 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
     );
     let private =
         crate::api::serve_private(&daemon.config(), private, daemon.shutdown.clone()).await?;
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { server_stop.cancelled().await })
-            .await
-    });
+    let server = tokio::spawn(http::serve(listener, app, limits, server_stop));
     let deliverer =
         crate::downstream::Deliverer::new(daemon.store.clone(), Some(daemon.metrics.clone()))
             .map_err(Failure::runtime)?;
@@ -530,7 +702,8 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
     );
     tracing::info!(listen = %listen, "orgsync daemon started");
     systemd::ready();
-    systemd::spawn_watchdog(daemon.shutdown.clone());
+    let judge = Arc::clone(&daemon);
+    systemd::spawn_watchdog(daemon.shutdown.clone(), move || judge.health());
 
     let mut generation = daemon.shutdown.child_token();
     daemon.start_schedules(&generation);
@@ -544,6 +717,12 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
                 tracing::info!("SIGUSR1: resyncing every workspace now");
                 for ws in &daemon.config().workspaces {
                     daemon.trigger(&ws.name, Trigger::new("signal"));
+                }
+            }
+            _ = usr2.recv() => {
+                tracing::info!("SIGUSR2: resuming every paused workspace");
+                for name in daemon.webhooks.paused() {
+                    daemon.resume(&name, "SIGUSR2 from an administrator");
                 }
             }
             _ = hup.recv() => {
@@ -581,6 +760,67 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
     Ok(crate::cli::EXIT_OK)
 }
 
+/// Runs a previous process left as started (it was killed, or the machine stopped) become
+/// failed runs. On SQLite this daemon holds the file's lock, so every such run is over; on
+/// PostgreSQL only this host's runs and runs older than any deadline allows are, since another
+/// replica may be running right now.
+async fn fail_interrupted_runs(store: &Store, config: &Config) {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "orgsync".to_string());
+    let allowed = Duration::from_secs(config.daemon.run_deadline_seconds)
+        .saturating_add(config.daemon.health_overrun);
+    let stale_before = if store.is_postgres() {
+        chrono::Duration::from_std(allowed)
+            .ok()
+            .and_then(|d| Utc::now().checked_sub_signed(d))
+    } else {
+        Some(Utc::now())
+    };
+    let reason = "interrupted: the process stopped before the run was recorded (killed, or the \
+                  machine went down); a run applies all or nothing, so its changes are either all \
+                  in a run recorded next to this one or none are";
+    match store
+        .fail_interrupted_runs(None, &format!("{host}:"), stale_before, reason)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            runs = n,
+            "runs interrupted by a previous stop are recorded as failed"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot record interrupted runs"),
+    }
+}
+
 fn signal_failure(e: std::io::Error) -> Failure {
     Failure::runtime(format!("cannot install signal handlers: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_run_task_is_caught_with_its_message() {
+        let outcome = tokio::spawn(async {
+            let far = std::time::Instant::now();
+            // The panic of the fault matrix, from a provider's Retry-After of u64::MAX.
+            let _ = far + Duration::from_secs(u64::MAX);
+        })
+        .await;
+        let message = panic_message(outcome.expect_err("the task panicked"));
+        assert!(message.contains("overflow"), "{message}");
+    }
+
+    #[test]
+    fn the_schedule_period_is_the_time_between_two_fires() {
+        let now = Utc::now();
+        assert_eq!(
+            schedule_period("*/15 * * * *", chrono_tz::UTC, now),
+            Some(Duration::from_secs(900))
+        );
+        assert_eq!(
+            schedule_period("30 2 * * *", chrono_tz::UTC, now),
+            Some(Duration::from_secs(86_400))
+        );
+    }
 }

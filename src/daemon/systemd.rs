@@ -33,15 +33,25 @@ pub fn stopping() {
 }
 
 /// Pings the watchdog at half of `WATCHDOG_USEC` from a task on the runtime, so a stalled
-/// runtime stops the pings and systemd restarts the service.
-pub fn spawn_watchdog(stop: CancellationToken) {
+/// runtime stops the pings and systemd restarts the service. A ping is also skipped while
+/// `health` reports a problem (a workspace whose runs stopped, a run far past its deadline):
+/// a daemon that is alive but wedged gets restarted too.
+pub fn spawn_watchdog(
+    stop: CancellationToken,
+    health: impl Fn() -> Result<(), String> + Send + 'static,
+) {
     let Some(interval) = sd_notify::watchdog_enabled() else {
         return;
     };
     let half = interval / 2;
     tokio::spawn(async move {
         loop {
-            send(&[NotifyState::Watchdog]);
+            match health() {
+                Ok(()) => send(&[NotifyState::Watchdog]),
+                Err(problem) => {
+                    tracing::error!(problem = %problem, "unhealthy: the watchdog is not fed");
+                }
+            }
             tokio::select! {
                 _ = tokio::time::sleep(half) => {}
                 _ = stop.cancelled() => return,

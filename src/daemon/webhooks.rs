@@ -3,22 +3,32 @@
 //! The signature is checked on the raw body, in constant time, before anything is parsed. A
 //! payload is never trusted for what it says: an event only names what to re-read (one member,
 //! or the whole workspace), and the provider's API decides. Redeliveries are recognised by their
-//! delivery id and change nothing; bursts are debounced per workspace and coalesce with runs.
+//! delivery id, and replays under a new delivery id by a digest of the event and the signed
+//! body; both change nothing. Bursts are debounced per workspace and coalesce with runs.
+//!
+//! GitHub App installation events act only on a workspace that authenticates as that very
+//! installation (its id and account both match): a signed `installation.suspend` for another
+//! installation, or for a workspace on a plain token, is ignored.
+//!
+//! The route is unauthenticated until the body is read, so reading is bounded: a request waits
+//! for no slot (too many in flight overall, or from one source address, gets 503 / 429 at once),
+//! a body larger than `webhook_max_body_bytes` is refused from its `Content-Length` or as soon as
+//! it grows past it, and the whole body must arrive within `read_timeout_seconds`.
 
 use super::{Daemon, Trigger};
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::Extension;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
 use orgsync_core::ProviderKind;
+use secrecy::ExposeSecret;
 use sha2::Sha256;
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The largest body accepted (GitHub caps payloads at 25 MB; membership events are a few KB).
-pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How long a delivery id is remembered: providers redeliver within hours, not days.
 const DEDUP_RETENTION: Duration = Duration::from_secs(24 * 3600);
@@ -161,15 +171,99 @@ struct Pending {
     provider: String,
 }
 
-/// Webhook state: delivery ids seen, debounce batches, flagged workspaces.
-#[derive(Default)]
+/// The address a request came from, set by the daemon's accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+/// Webhook state: delivery ids and payload digests seen, debounce batches, paused workspaces,
+/// and the slots that bound how many bodies are read at once.
 pub struct Webhooks {
     seen: Mutex<HashMap<String, Instant>>,
     pending: Mutex<HashMap<String, Pending>>,
     flagged: Mutex<HashMap<String, String>>,
+    in_flight: Arc<Semaphore>,
+    per_source: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    per_source_limit: usize,
+}
+
+impl Default for Webhooks {
+    fn default() -> Self {
+        Webhooks::new(&crate::config::ListenerLimits::default())
+    }
+}
+
+/// A request's claim on the in-flight budget, released when the request ends.
+struct Slot {
+    _global: OwnedSemaphorePermit,
+    source: IpAddr,
+    per_source: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.per_source.lock()
+            && let Some(n) = map.get_mut(&self.source)
+        {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.source);
+            }
+        }
+    }
+}
+
+/// Why a request got no slot.
+enum Refused {
+    Busy,
+    SourceLimit,
 }
 
 impl Webhooks {
+    pub fn new(limits: &crate::config::ListenerLimits) -> Self {
+        Webhooks {
+            seen: Mutex::default(),
+            pending: Mutex::default(),
+            flagged: Mutex::default(),
+            in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
+            per_source: Arc::default(),
+            per_source_limit: limits.max_in_flight_per_source.max(1),
+        }
+    }
+
+    /// A slot to read one body from `source`, or why not. Never waits.
+    fn slot(&self, source: IpAddr) -> Result<Slot, Refused> {
+        let global = Arc::clone(&self.in_flight)
+            .try_acquire_owned()
+            .map_err(|_| Refused::Busy)?;
+        let mut map = self.per_source.lock().map_err(|_| Refused::Busy)?;
+        let n = map.entry(source).or_default();
+        if *n >= self.per_source_limit {
+            return Err(Refused::SourceLimit);
+        }
+        *n += 1;
+        Ok(Slot {
+            _global: global,
+            source,
+            per_source: Arc::clone(&self.per_source),
+        })
+    }
+
+    /// Workspaces paused by an installation event, by name.
+    pub fn paused(&self) -> Vec<String> {
+        self.flagged
+            .lock()
+            .map(|f| f.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Clears a pause; true when the workspace was paused.
+    pub fn unpause(&self, workspace: &str) -> bool {
+        self.flagged
+            .lock()
+            .map(|mut f| f.remove(workspace).is_some())
+            .unwrap_or(false)
+    }
+
     /// True the first time a delivery id is seen within the retention window.
     fn first_delivery(&self, key: &str) -> bool {
         let Ok(mut seen) = self.seen.lock() else {
@@ -198,11 +292,75 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Whether a GitHub `installation*` event is about the App installation this workspace
+/// authenticates as: the payload's `installation.id` and `installation.account.login` must
+/// both match. A workspace on a token, a PAT or another installation is never touched.
+pub fn installation_matches(
+    ws: &crate::config::WorkspaceConfig,
+    payload: &serde_json::Value,
+) -> bool {
+    let crate::config::Credentials::GithubApp {
+        installation_id, ..
+    } = &ws.credentials
+    else {
+        return false;
+    };
+    let id_matches = payload
+        .get("installation")
+        .and_then(|i| i.get("id"))
+        .and_then(serde_json::Value::as_u64)
+        == Some(*installation_id);
+    let account_matches = str_at(payload, &["installation", "account", "login"])
+        .is_some_and(|login| login.eq_ignore_ascii_case(&ws.account));
+    id_matches && account_matches
+}
+
+/// The identity of a payload, whatever delivery header it came with: the event name and the
+/// signed body (which holds the action).
+fn payload_digest(event: &str, body: &[u8]) -> String {
+    use sha2::Digest;
+    let mut hash = Sha256::new();
+    hash.update(event.as_bytes());
+    hash.update([0]);
+    hash.update(body);
+    format!("{:x}", hash.finalize())
+}
+
+/// Why a body could not be read.
+enum BodyError {
+    TooLarge,
+    Timeout,
+    Broken,
+}
+
+/// Reads a body into a buffer that never grows past `limit`, within `timeout` in all.
+async fn read_bounded(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, BodyError> {
+    use http_body_util::BodyExt;
+    let read = async move {
+        let mut body = body;
+        let mut buffer = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| BodyError::Broken)?;
+            if let Ok(data) = frame.into_data() {
+                if buffer.len() + data.len() > limit {
+                    return Err(BodyError::TooLarge);
+                }
+                buffer.extend_from_slice(&data);
+            }
+        }
+        Ok(Bytes::from(buffer))
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(BodyError::Timeout))
+}
+
 pub async fn receive(
     State(d): State<Arc<Daemon>>,
     Path((provider, workspace)): Path<(String, String)>,
+    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> (StatusCode, &'static str) {
     let count = |outcome: &str| {
         d.metrics
@@ -221,26 +379,61 @@ pub async fn receive(
             "no such workspace for this provider\n",
         );
     };
-    let body = match body {
+    let source = peer.map_or(IpAddr::from([127, 0, 0, 1]), |Extension(Peer(a))| a.ip());
+    let _slot = match d.webhooks.slot(source) {
+        Ok(slot) => slot,
+        Err(Refused::Busy) => {
+            count("busy");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many deliveries in flight; retry later\n",
+            );
+        }
+        Err(Refused::SourceLimit) => {
+            count("source_limit");
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many deliveries in flight from this address; retry later\n",
+            );
+        }
+    };
+    let limits = config.daemon.listener;
+    let declared = header(&headers, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
+        count("too_large");
+        return (StatusCode::PAYLOAD_TOO_LARGE, "body refused\n");
+    }
+    let body = match read_bounded(body, limits.max_body_bytes, limits.read_timeout).await {
         Ok(b) => b,
-        Err(rejection) => {
-            let too_large = rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
-            count(if too_large {
-                "too_large"
-            } else {
-                "bad_request"
-            });
-            return (rejection.status(), "body refused\n");
+        Err(BodyError::TooLarge) => {
+            count("too_large");
+            return (StatusCode::PAYLOAD_TOO_LARGE, "body refused\n");
+        }
+        Err(BodyError::Timeout) => {
+            count("timeout");
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive in time\n",
+            );
+        }
+        Err(BodyError::Broken) => {
+            count("bad_request");
+            return (StatusCode::BAD_REQUEST, "body refused\n");
         }
     };
     let secret = match ws
         .webhook_secret_file
         .as_ref()
-        .map(|p| std::fs::read_to_string(p).map(|s| s.trim().to_string()))
+        .map(|p| orgsync_core::http::read_secret_file(p, orgsync_core::http::SecretFileAccess::Any))
     {
-        Some(Ok(s)) if !s.is_empty() => s,
-        _ => {
-            tracing::warn!(workspace = %ws.name, "webhook refused: no readable webhook_secret_file is configured for this workspace");
+        Some(Ok(s)) => s.expose_secret().to_owned(),
+        Some(Err(e)) => {
+            tracing::warn!(workspace = %ws.name, error = %e, "webhook refused: the webhook_secret_file cannot be used");
+            count("no_secret");
+            return (StatusCode::UNAUTHORIZED, "signature required\n");
+        }
+        None => {
+            tracing::warn!(workspace = %ws.name, "webhook refused: no webhook_secret_file is configured for this workspace");
             count("no_secret");
             return (StatusCode::UNAUTHORIZED, "signature required\n");
         }
@@ -277,9 +470,26 @@ pub async fn receive(
         return (StatusCode::OK, "already received\n");
     }
     let event = event.unwrap_or("");
+    if !d.webhooks.first_delivery(&format!(
+        "{provider}:{workspace}:payload:{}",
+        payload_digest(event, &body)
+    )) {
+        tracing::warn!(workspace = %workspace, event, "webhook refused: the same signed payload was already received under another delivery id");
+        count("replayed");
+        return (StatusCode::OK, "already received\n");
+    }
     let action = match ws.provider {
         ProviderKind::Bitbucket => bitbucket_action(event),
         _ => match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(payload)
+                if ws.provider == ProviderKind::Github
+                    && event.starts_with("installation")
+                    && !installation_matches(ws, &payload) =>
+            {
+                tracing::warn!(workspace = %workspace, event, "webhook ignored: the installation event is not about the GitHub App installation this workspace uses");
+                count("not_this_installation");
+                return (StatusCode::OK, "not this workspace's installation\n");
+            }
             Ok(payload) if ws.provider == ProviderKind::Github => github_action(event, &payload),
             Ok(payload) => gitlab_action(event, &payload),
             Err(_) => {
@@ -293,7 +503,7 @@ pub async fn receive(
         Action::Full => "full sync".to_string(),
         Action::Ping => "ping".to_string(),
         Action::Ignore => "ignored".to_string(),
-        Action::Suspend(why) => format!("{why}: workspace flagged"),
+        Action::Suspend(why) => format!("{why}: workspace paused"),
         Action::Resume => "installation back: full sync".to_string(),
     };
     d.note_event(
@@ -308,17 +518,22 @@ pub async fn receive(
         Action::Ping => "ping",
         Action::Ignore => "ignored",
         Action::Suspend(reason) => {
-            tracing::warn!(workspace = %workspace, reason = %reason, "workspace flagged; syncs pause and nobody is offboarded");
+            tracing::warn!(workspace = %workspace, reason = %reason, "workspace paused: syncs stop and nobody is offboarded until installation.unsuspend or SIGUSR2");
             if let Ok(mut f) = d.webhooks.flagged.lock() {
                 f.insert(workspace.clone(), reason);
             }
+            d.metrics
+                .workspace_paused
+                .with_label_values(&[workspace.as_str()])
+                .set(1);
             "accepted"
         }
         Action::Resume => {
-            if let Ok(mut f) = d.webhooks.flagged.lock() {
-                f.remove(&workspace);
+            if d.webhooks.flag(&workspace).is_some() {
+                d.resume(&workspace, "the GitHub App installation is back");
+            } else {
+                schedule(&d, &workspace, &provider, None);
             }
-            schedule(&d, &workspace, &provider, None);
             "accepted"
         }
         Action::Members(members) => {
@@ -451,6 +666,57 @@ mod tests {
         assert_eq!(gitlab_action("Member Hook", &request), Action::Ignore);
         let created = example("gitlab/webhooks/project_hook.project_create.json");
         assert_eq!(gitlab_action("Project Hook", &created), Action::Full);
+    }
+
+    fn workspace(credentials: &str) -> crate::config::WorkspaceConfig {
+        let text = format!(
+            "[directory]\nurl = \"sqlite://x.db\"\n[[workspace]]\nname = \"w\"\nprovider = \"github\"\norganization = \"Acme\"\n{credentials}\n"
+        );
+        crate::config::Config::parse(&text, std::path::Path::new("c.toml"))
+            .expect("valid")
+            .workspaces
+            .remove(0)
+    }
+
+    #[test]
+    fn installation_events_match_only_the_same_installation_and_account() {
+        let app = workspace("app_id = 1\ninstallation_id = 77\nprivate_key_file = \"/k.pem\"");
+        let token = workspace("token_env = \"T\"");
+        let event = |id: u64, login: &str| serde_json::json!({"action": "suspend", "installation": {"id": id, "account": {"login": login}}});
+        assert!(installation_matches(&app, &event(77, "acme")));
+        assert!(!installation_matches(&app, &event(78, "acme")));
+        assert!(!installation_matches(&app, &event(77, "other")));
+        assert!(!installation_matches(
+            &app,
+            &serde_json::json!({"action": "suspend"})
+        ));
+        assert!(!installation_matches(&token, &event(77, "acme")));
+    }
+
+    #[test]
+    fn a_payload_is_identified_by_its_event_and_signed_body() {
+        let body = br#"{"action":"suspend"}"#;
+        assert_eq!(
+            payload_digest("installation", body),
+            payload_digest("installation", body)
+        );
+        assert_ne!(
+            payload_digest("installation", body),
+            payload_digest("organization", body)
+        );
+        assert_ne!(
+            payload_digest("installation", body),
+            payload_digest("installation", br#"{"action":"unsuspend"}"#)
+        );
+    }
+
+    #[tokio::test]
+    async fn bodies_are_read_up_to_the_limit_and_no_further() {
+        let limit = 16;
+        let fits = read_bounded(Body::from(vec![b'x'; 16]), limit, Duration::from_secs(5)).await;
+        let over = read_bounded(Body::from(vec![b'x'; 17]), limit, Duration::from_secs(5)).await;
+        assert!(matches!(fits, Ok(b) if b.len() == 16));
+        assert!(matches!(over, Err(BodyError::TooLarge)));
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub enum DirectoryError {
     )]
     Locked,
     #[error(
-        "the directory changed while the run was planned ({0}); the run was rolled back and will be retried"
+        "the directory changed while the run was planned ({0}); the run was rolled back and the next run applies it afresh"
     )]
     Conflict(String),
     /// The configuration points a stored workspace at another provider or host: its members
@@ -55,6 +55,49 @@ pub enum DirectoryError {
     },
     #[error("directory error: {0}")]
     Sql(sqlx::Error),
+}
+
+/// Holds `<file>.migrate.lock` while a SQLite directory is migrated: sqlx takes no lock on
+/// SQLite, so two first starts on a new file both tried to create the tables ("table workspaces
+/// already exists"). The second now waits and finds the migrations applied. PostgreSQL needs
+/// nothing: sqlx migrates it under an advisory lock.
+async fn sqlite_migration_lock(
+    options: &SqliteConnectOptions,
+) -> Result<Option<std::fs::File>, DirectoryError> {
+    let file = options.get_filename();
+    let name = file.to_string_lossy();
+    if name.is_empty() || name == ":memory:" {
+        return Ok(None);
+    }
+    let lock_path = std::path::PathBuf::from(format!("{name}.migrate.lock"));
+    let locked = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)?;
+        lock.lock()?;
+        Ok(lock)
+    })
+    .await
+    .map_err(|e| DirectoryError::Sql(sqlx::Error::Io(std::io::Error::other(e))))?;
+    locked
+        .map(Some)
+        .map_err(|e| DirectoryError::Sql(sqlx::Error::Io(e)))
+}
+
+/// Two applies that insert the same row at once (two first syncs, a sync and a CLI command):
+/// the loser gets a unique-constraint error, which says nothing useful to an operator. It is the
+/// same situation as [`DirectoryError::Conflict`]: the run rolled back and the next one applies.
+fn concurrent_insert_is_a_conflict(e: DirectoryError) -> DirectoryError {
+    match &e {
+        DirectoryError::Sql(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+            DirectoryError::Conflict(
+                "another run or command added the same rows at the same moment".to_string(),
+            )
+        }
+        _ => e,
+    }
 }
 
 impl From<sqlx::Error> for DirectoryError {
@@ -202,9 +245,10 @@ impl Store {
                 .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .map_err(connect)?;
+            let _migrating = sqlite_migration_lock(&options).await?;
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
             Backend::Sqlite(pool)
         } else {
@@ -332,7 +376,9 @@ impl Store {
         plan: &Plan,
         run: &RunRecord,
     ) -> Result<i64, DirectoryError> {
-        in_tx!(self, |c, m| m::apply(c, ws, plan, run).await)
+        let applied: Result<i64, DirectoryError> =
+            in_tx!(self, |c, m| m::apply(c, ws, plan, run).await);
+        applied.map_err(concurrent_insert_is_a_conflict)
     }
 
     /// Records a run that applied nothing (dry run, aborted, failed), with an audit event that
@@ -439,6 +485,94 @@ impl Store {
         on_conn!(self, |c, m| m::cache_store(c, key, response, now).await)
     }
 
+    /// Marks a run of `workspace` as started (outcome `running`, `error` naming the replica), so
+    /// that a run whose process is killed still leaves a record: the next start turns it into a
+    /// failed run ([`Store::fail_interrupted_runs`]). `None` for a workspace never synced yet.
+    /// [`Store::recent_runs`] does not list these markers.
+    pub async fn mark_run_started(
+        &self,
+        workspace: &str,
+        trigger: &str,
+        replica: &str,
+    ) -> Result<Option<i64>, DirectoryError> {
+        let sql = "INSERT INTO sync_runs (workspace_id, trigger, started_at, outcome, error)
+                   SELECT id, $2, $3, 'running', $4 FROM workspaces WHERE name = $1
+                   RETURNING id";
+        let note = format!("running on {replica}");
+        let now = Utc::now();
+        Ok(match &self.backend {
+            Backend::Sqlite(pool) => {
+                sqlx::query_scalar(sql)
+                    .bind(workspace)
+                    .bind(trigger)
+                    .bind(now)
+                    .bind(note)
+                    .fetch_optional(pool)
+                    .await?
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query_scalar(sql)
+                    .bind(workspace)
+                    .bind(trigger)
+                    .bind(now)
+                    .bind(note)
+                    .fetch_optional(pool)
+                    .await?
+            }
+        })
+    }
+
+    /// Removes a run's start marker once the run recorded itself.
+    pub async fn clear_run_marker(&self, id: i64) {
+        let sql = "DELETE FROM sync_runs WHERE id = $1 AND outcome = 'running'";
+        let result = match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query(sql).bind(id).execute(pool).await.map(drop),
+            Backend::Postgres(pool) => sqlx::query(sql).bind(id).execute(pool).await.map(drop),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot clear the run marker");
+        }
+    }
+
+    /// Turns start markers into failed runs with `reason`: those of `workspace` (or all), left
+    /// by a replica whose name starts with `replica_prefix`, or started before `stale_before`.
+    /// Returns how many.
+    pub async fn fail_interrupted_runs(
+        &self,
+        workspace: Option<&str>,
+        replica_prefix: &str,
+        stale_before: Option<DateTime<Utc>>,
+        reason: &str,
+    ) -> Result<u64, DirectoryError> {
+        let sql = "UPDATE sync_runs SET outcome = 'failed', finished_at = $1, error = $2
+                   WHERE outcome = 'running'
+                     AND ($3 IS NULL OR workspace_id IN (SELECT id FROM workspaces WHERE name = $3))
+                     AND (substr(error, 1, length($4)) = $4 OR ($5 IS NOT NULL AND started_at < $5))";
+        let prefix = format!("running on {replica_prefix}");
+        let now = Utc::now();
+        let done = match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query(sql)
+                .bind(now)
+                .bind(reason)
+                .bind(workspace)
+                .bind(&prefix)
+                .bind(stale_before)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            Backend::Postgres(pool) => sqlx::query(sql)
+                .bind(now)
+                .bind(reason)
+                .bind(workspace)
+                .bind(&prefix)
+                .bind(stale_before)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        };
+        Ok(done)
+    }
+
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         match &self.backend {
@@ -465,6 +599,17 @@ impl orgsync_core::cache::HttpCache for Store {
     async fn store(&self, key: &str, response: &orgsync_core::cache::CachedResponse) {
         if let Err(e) = self.cache_store(key, response, Utc::now()).await {
             tracing::warn!(error = %e, "http cache write failed");
+        }
+    }
+
+    async fn remove(&self, key: &str) {
+        let sql = "DELETE FROM http_cache WHERE key = $1";
+        let result = match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query(sql).bind(key).execute(pool).await.map(drop),
+            Backend::Postgres(pool) => sqlx::query(sql).bind(key).execute(pool).await.map(drop),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "http cache eviction failed");
         }
     }
 }

@@ -1214,9 +1214,10 @@ macro_rules! backend_ops {
                             r.onboarded, r.offboarded, r.reactivated, r.changes, r.requests,
                             r.requests_not_modified, r.error
                      FROM sync_runs r JOIN workspaces w ON w.id = r.workspace_id
-                     WHERE ($1 IS NULL OR w.name = $1)
+                     WHERE ($1 IS NULL OR w.name = $1) AND r.outcome <> 'running'
                        AND (SELECT COUNT(*) FROM sync_runs r2
-                            WHERE r2.workspace_id = r.workspace_id AND r2.id > r.id) < $2
+                            WHERE r2.workspace_id = r.workspace_id AND r2.id > r.id
+                              AND r2.outcome <> 'running') < $2
                      ORDER BY w.name, r.id DESC",
                 )
                 .bind(workspace)

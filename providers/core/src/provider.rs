@@ -68,22 +68,22 @@ pub enum ProviderError {
         detail: String,
         needed: String,
     },
-    #[error(
-        "{provider} has no {what} (404 on {route}). Check the workspace's account name and api_url"
-    )]
+    #[error("{provider} has no {what} (404 on {route}). {}", not_found_hint(.route))]
     NotFound {
         provider: ProviderKind,
         what: String,
         route: String,
     },
-    /// Waiting for the rate limit would run past the run's deadline.
+    /// The rate limit held past what this run can wait: its deadline, or its attempts.
     #[error(
-        "{provider} rate limit exhausted on {route}; it resets in {wait_seconds} s, after this run's deadline. The next run will continue"
+        "{provider} rate limit exhausted on {route}; it resets in {wait_seconds} s, {why}. The next run will continue"
     )]
     RateLimited {
         provider: ProviderKind,
         route: String,
         wait_seconds: u64,
+        /// What ran out: "after this run's deadline", or "and this request's attempts are used up".
+        why: String,
     },
     /// An answer that is not what the API describes (bad JSON, truncated page, page cap hit).
     #[error("{provider} sent an unusable answer on {route}: {detail}")]
@@ -330,5 +330,18 @@ impl Provider for FixedProvider {
                 detail: m.clone(),
             }),
         }
+    }
+}
+
+/// What a 404 most likely means: on the account itself (`/orgs/{org}`, `/groups/:id`) a wrong
+/// account name or api_url; deeper (one team, one repository) something deleted or renamed
+/// while the run read it, or hidden from this credential.
+fn not_found_hint(route: &str) -> &'static str {
+    let depth = route.split('/').filter(|s| !s.is_empty()).count();
+    if depth <= 2 {
+        "Check the workspace's account name and api_url"
+    } else {
+        "It was probably deleted or renamed while the run read it, or this credential cannot see \
+         it; the next run reads the account afresh"
     }
 }

@@ -67,6 +67,11 @@ fn is_loopback(url: &Url) -> bool {
     )
 }
 
+/// Whole seconds, rounded up.
+fn seconds_up(duration: Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
+}
+
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
@@ -735,7 +740,8 @@ impl WorkspaceClient {
         ProviderError::RateLimited {
             provider: self.provider,
             route: template.to_owned(),
-            wait_seconds: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            wait_seconds: seconds_up(wait),
+            why: "after this run's deadline".to_owned(),
         }
     }
 
@@ -1062,8 +1068,18 @@ impl WorkspaceClient {
                     let delay =
                         wait.unwrap_or_else(|| backoff.next().unwrap_or(self.config.max_backoff));
                     if rate_limited {
-                        if attempt >= max_attempts || self.past_deadline(delay) {
+                        if self.past_deadline(delay) {
                             return Err(self.rate_limited(template, delay));
+                        }
+                        if attempt >= max_attempts {
+                            return Err(ProviderError::RateLimited {
+                                provider: self.provider,
+                                route: template.to_owned(),
+                                wait_seconds: seconds_up(delay),
+                                why: format!(
+                                    "and this request's {max_attempts} attempts are used up"
+                                ),
+                            });
                         }
                         tracing::warn!(
                             parent: &span,

@@ -1185,3 +1185,58 @@ async fn raw_send_does_not_cache_a_body_that_is_not_json() {
     let requests = server.received_requests().await.expect("recorded");
     assert!(requests.iter().all(|r| if_none_match_of(r).is_none()));
 }
+
+#[tokio::test]
+async fn messages_say_what_actually_happened() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/orgs/acme/teams/gone/members"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/orgs/nope"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/orgs/busy"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .mount(&server)
+        .await;
+    let client = client_with(
+        &server,
+        ProviderKind::Github,
+        HttpConfig {
+            max_attempts: 1,
+            ..fast_config()
+        },
+    )
+    .with_deadline(Instant::now() + Duration::from_secs(30));
+
+    let team: Result<Vec<Item>, _> = client
+        .get_all(&Route::new(
+            "/orgs/{org}/teams/{team_slug}/members",
+            "/orgs/acme/teams/gone/members",
+        ))
+        .await;
+    let account: Result<Item, _> = client
+        .get_json(&Route::new("/orgs/{org}", "/orgs/nope"))
+        .await;
+    let limited: Result<Item, _> = client
+        .get_json(&Route::new("/orgs/{org}", "/orgs/busy"))
+        .await;
+
+    let team = team.expect_err("404").to_string();
+    assert!(
+        team.contains("deleted or renamed") && !team.contains("account name"),
+        "{team}"
+    );
+    let account = account.expect_err("404").to_string();
+    assert!(account.contains("account name"), "{account}");
+    let limited = limited.expect_err("429").to_string();
+    assert!(
+        limited.contains("attempts are used up") && !limited.contains("deadline"),
+        "{limited}"
+    );
+}
