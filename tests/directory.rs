@@ -613,3 +613,106 @@ on_both_backends!(
     recent_runs_limits_per_workspace_,
     recent_runs_limits_per_workspace
 );
+
+/// 5,000 onboards and team memberships: more rows than one SQLite statement holds (its
+/// parameter limit), so the apply's batches span several statements; every row arrives once.
+async fn a_plan_larger_than_one_statement_is_written_whole(store: Store) {
+    let config = config("");
+    let mut members = vec![owner(1, "olivia")];
+    for i in 2..=5_000 {
+        members.push(reads_all(i, &format!("user{i}")));
+    }
+    let everyone: Vec<(u64, TeamRole)> = (1..=5_000).map(|i| (i, TeamRole::Member)).collect();
+    let teams = vec![
+        team("all", None, &everyone, &[("api", Permission::Write)]),
+        team("half", Some("all"), &everyone[..2_500], &[]),
+    ];
+    let provider = FixedProvider::new(snapshot(members, Some(teams)));
+    let report = run(&store, &config, &provider).await;
+    assert_eq!(report.outcome, RunOutcome::Ok, "{:?}", report.error);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM memberships WHERE state = 'active'"
+        )
+        .await,
+        5_000
+    );
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM users").await, 5_000);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM identities i JOIN users u ON u.id = i.user_id"
+        )
+        .await,
+        5_000
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM team_members").await,
+        7_500
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM team_repositories").await,
+        1
+    );
+    let audit = store
+        .audit(Some("acme"), None, report.run_id)
+        .await
+        .expect("audit");
+    assert_eq!(
+        audit.iter().filter(|a| a.action == "onboard").count(),
+        5_000
+    );
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a.action == "team_member_add")
+            .count(),
+        7_500
+    );
+    let second = run(&store, &config, &provider).await;
+    assert!(second.plan.is_empty(), "second plan: {}", second.plan);
+}
+on_both_backends!(
+    a_plan_larger_than_one_statement_is_written_whole_,
+    a_plan_larger_than_one_statement_is_written_whole
+);
+
+/// New users get ids the directory never handed out before, even when the newest user was
+/// deleted: an id names one person in the audit trail forever.
+async fn a_deleted_users_id_is_never_given_to_a_new_user(store: Store) {
+    let config = config("");
+    let provider = FixedProvider::new(snapshot(
+        vec![owner(1, "olivia"), reads_all(2, "bob")],
+        None,
+    ));
+    run(&store, &config, &provider).await;
+    let newest = count(&store, "SELECT MAX(id) FROM users").await;
+    exec(
+        &store,
+        "DELETE FROM users WHERE id = (SELECT MAX(id) FROM users)",
+    )
+    .await;
+    provider.set(snapshot(
+        vec![owner(1, "olivia"), reads_all(3, "carol")],
+        None,
+    ));
+    let report = run(&store, &config, &provider).await;
+    assert_eq!(report.outcome, RunOutcome::Ok, "{:?}", report.error);
+    let carol = store
+        .list_users(Some("acme"), Some("active"))
+        .await
+        .expect("users")
+        .into_iter()
+        .find(|u| u.login.as_deref() == Some("carol"))
+        .expect("carol is onboarded");
+    assert!(
+        carol.user_id > newest,
+        "carol got id {}, the deleted user had {newest}",
+        carol.user_id
+    );
+}
+on_both_backends!(
+    a_deleted_users_id_is_never_given_to_a_new_user_,
+    a_deleted_users_id_is_never_given_to_a_new_user
+);

@@ -5,6 +5,7 @@
 //! (`$1` parameters, `ON CONFLICT`, `RETURNING`), and [`ops`] instantiates it for each backend's
 //! connection type, so the two cannot drift apart.
 
+mod batch;
 mod ops;
 pub mod people;
 

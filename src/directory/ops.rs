@@ -73,31 +73,23 @@ struct Ids {
     repositories: std::collections::HashMap<String, i64>,
 }
 
-/// Audit rows written per statement.
-const AUDIT_BATCH: usize = 200;
+/// Audit rows gathered before they are written with the rows they describe; bounds the memory
+/// an apply of 100,000 changes holds.
+const AUDIT_FLUSH: usize = 20_000;
 
-/// `INSERT INTO audit_events … VALUES ($1, …), (…)` for `rows` rows of seven columns.
-fn audit_insert_sql(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO audit_events (run_id, workspace_id, at, actor, action, subject, detail) VALUES ",
-    );
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        let b = r * 7;
-        sql.push_str(&format!(
-            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-            b + 1,
-            b + 2,
-            b + 3,
-            b + 4,
-            b + 5,
-            b + 6,
-            b + 7
-        ));
-    }
-    sql
+/// Changes written one statement each that never read what the batches still hold (a new
+/// team, a team's name, a repository), so the batches need not be written before them.
+fn independent_of_batches(change: &crate::sync::plan::Change) -> bool {
+    use crate::sync::plan::Change;
+    matches!(
+        change,
+        Change::Onboard { .. }
+            | Change::TeamMemberAdd { .. }
+            | Change::TeamRepositoryGrant { .. }
+            | Change::TeamCreate { .. }
+            | Change::TeamUpdate { .. }
+            | Change::RepositoryUpsert { .. }
+    )
 }
 
 fn as_i64(n: u64) -> i64 {
@@ -105,9 +97,11 @@ fn as_i64(n: u64) -> i64 {
 }
 
 macro_rules! backend_ops {
-    ($module:ident, $conn:ty) => {
+    ($module:ident, $conn:ty, $batch:path) => {
         pub mod $module {
             use super::*;
+            use crate::directory::batch::{Pending, Shared};
+            use $batch as batch;
             use crate::directory::{DirectoryError, RunRecord, WorkspaceKey};
             use crate::sync::admit::RepositoryInfo;
             use crate::sync::plan::{
@@ -517,29 +511,15 @@ macro_rules! backend_ops {
                 Ok(id)
             }
 
-            async fn flush_audit(
+            /// Writes what the batches hold, parents first.
+            async fn flush(
                 c: &mut Conn,
-                ws: &WorkspaceKey,
-                run_id: i64,
-                run: &RunRecord,
-                pending: &mut Vec<(&'static str, String, String)>,
+                pending: &mut Pending,
+                shared: &Shared<'_>,
             ) -> Result<(), DirectoryError> {
-                if pending.is_empty() {
-                    return Ok(());
+                for rows in pending.take(shared) {
+                    batch::insert(&mut *c, rows).await?;
                 }
-                let sql = audit_insert_sql(pending.len());
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for (action, subject, detail) in pending.drain(..) {
-                    q = q
-                        .bind(run_id)
-                        .bind(ws.id)
-                        .bind(run.finished_at)
-                        .bind(run.actor.clone())
-                        .bind(action)
-                        .bind(subject)
-                        .bind(detail);
-                }
-                q.execute(&mut *c).await?;
                 Ok(())
             }
 
@@ -561,9 +541,24 @@ macro_rules! backend_ops {
                 run: &RunRecord,
             ) -> Result<i64, DirectoryError> {
                 let run_id = insert_run(c, ws, run, Some(plan)).await?;
-                let now = run.finished_at;
+                let shared = Shared {
+                    workspace_id: ws.id,
+                    provider: &ws.provider,
+                    host: &ws.host,
+                    run_id: Some(run_id),
+                    actor: &run.actor,
+                    now: run.finished_at,
+                };
+                let new_users = plan
+                    .changes
+                    .iter()
+                    .filter(|c| matches!(c, Change::Onboard { existing_user_id: None, .. }))
+                    .count();
+                let mut new_ids = batch::reserve_ids(&mut *c, "users", new_users)
+                    .await?
+                    .into_iter();
                 let mut ids = Ids::default();
-                let mut pending: Vec<(&'static str, String, String)> = Vec::new();
+                let mut pending = Pending::default();
                 for change in &plan.changes {
                     let subject = match change {
                         Change::Onboard { login, .. }
@@ -582,7 +577,11 @@ macro_rules! backend_ops {
                         Change::TeamRepositoryGrant { team, .. }
                         | Change::TeamRepositoryRevoke { team, .. } => team.clone(),
                     };
-                    apply_change(c, ws, change, now, &mut ids).await?;
+                    if !independent_of_batches(change) && pending.holds_rows() {
+                        flush(c, &mut pending, &shared).await?;
+                    }
+                    apply_change(c, ws, change, &shared, &mut ids, &mut pending, &mut new_ids)
+                        .await?;
                     // Repository bookkeeping is not a change to people or access: keep the
                     // audit trail for what an auditor asks about.
                     if !matches!(
@@ -591,18 +590,18 @@ macro_rules! backend_ops {
                     ) {
                         let detail = serde_json::to_string(change)
                             .unwrap_or_else(|_| "{}".to_string());
-                        pending.push((change.kind(), subject, detail));
-                        if pending.len() >= AUDIT_BATCH {
-                            flush_audit(c, ws, run_id, run, &mut pending).await?;
+                        pending.audit.push((change.kind(), subject, detail));
+                        if pending.audit.len() >= AUDIT_FLUSH {
+                            flush(c, &mut pending, &shared).await?;
                         }
                     }
                 }
                 // Verdicts the provider contradicted: nothing changes, the trail says why.
                 for u in &plan.unconfirmed {
                     let detail = serde_json::to_string(u).unwrap_or_else(|_| "{}".to_string());
-                    pending.push(("unconfirmed", u.login.clone(), detail));
+                    pending.audit.push(("unconfirmed", u.login.clone(), detail));
                 }
-                flush_audit(c, ws, run_id, run, &mut pending).await?;
+                flush(c, &mut pending, &shared).await?;
                 Ok(run_id)
             }
 
@@ -610,9 +609,12 @@ macro_rules! backend_ops {
                 c: &mut Conn,
                 ws: &WorkspaceKey,
                 change: &Change,
-                now: DateTime<Utc>,
+                shared: &Shared<'_>,
                 ids: &mut Ids,
+                pending: &mut Pending,
+                new_ids: &mut std::vec::IntoIter<i64>,
             ) -> Result<(), DirectoryError> {
+                let now = shared.now;
                 match change {
                     Change::Onboard {
                         provider_user_id,
@@ -625,41 +627,23 @@ macro_rules! backend_ops {
                         let user_id = match existing_user_id {
                             Some(id) => *id,
                             None => {
-                                let id: i64 = sqlx::query_scalar(
-                                    "INSERT INTO users (name, email, kind, created_at, updated_at)
-                                     VALUES ($1, $2, 'person', $3, $3) RETURNING id",
-                                )
-                                .bind(name)
-                                .bind(email)
-                                .bind(now)
-                                .fetch_one(&mut *c)
-                                .await?;
-                                sqlx::query(
-                                    "INSERT INTO identities (user_id, provider, host, provider_user_id, login, created_at)
-                                     VALUES ($1, $2, $3, $4, $5, $6)",
-                                )
-                                .bind(id)
-                                .bind(&ws.provider)
-                                .bind(&ws.host)
-                                .bind(provider_user_id)
-                                .bind(login)
-                                .bind(now)
-                                .execute(&mut *c)
-                                .await?;
+                                let id = new_ids.next().ok_or_else(|| {
+                                    DirectoryError::Conflict(
+                                        "fewer user ids were reserved than the plan onboards"
+                                            .to_string(),
+                                    )
+                                })?;
+                                pending.users.push((id, name.clone(), email.clone()));
+                                pending.identities.push((
+                                    id,
+                                    provider_user_id.clone(),
+                                    login.clone(),
+                                ));
                                 id
                             }
                         };
                         ids.users.insert(provider_user_id.clone(), user_id);
-                        sqlx::query(
-                            "INSERT INTO memberships (workspace_id, user_id, role, role_pinned, state, source, created_at, updated_at)
-                             VALUES ($1, $2, $3, FALSE, 'active', 'sync', $4, $4)",
-                        )
-                        .bind(ws.id)
-                        .bind(user_id)
-                        .bind(role)
-                        .bind(now)
-                        .execute(&mut *c)
-                        .await?;
+                        pending.memberships.push((user_id, role.clone()));
                     }
                     Change::Reactivate { user_id, role, .. } => {
                         let r = sqlx::query(
@@ -815,14 +799,7 @@ macro_rules! backend_ops {
                     } => {
                         let team_id = team_of(c, ws, team, ids).await?;
                         let user_id = user_of(c, ws, provider_user_id, ids).await?;
-                        sqlx::query(
-                            "INSERT INTO team_members (team_id, user_id, role, source) VALUES ($1, $2, $3, 'sync')",
-                        )
-                        .bind(team_id)
-                        .bind(user_id)
-                        .bind(role.as_str())
-                        .execute(&mut *c)
-                        .await?;
+                        pending.team_members.push((team_id, user_id, role.as_str()));
                     }
                     Change::TeamMemberUpdate {
                         team,
@@ -881,15 +858,9 @@ macro_rules! backend_ops {
                                 id
                             }
                         };
-                        sqlx::query(
-                            "INSERT INTO team_repositories (team_id, repository_id, permission) VALUES ($1, $2, $3)
-                             ON CONFLICT (team_id, repository_id) DO UPDATE SET permission = excluded.permission",
-                        )
-                        .bind(team_id)
-                        .bind(repo_id)
-                        .bind(permission.as_str())
-                        .execute(&mut *c)
-                        .await?;
+                        pending
+                            .team_repositories
+                            .push((team_id, repo_id, permission.as_str()));
                     }
                     Change::TeamRepositoryRevoke { team, repository } => {
                         let team_id = team_of(c, ws, team, ids).await?;
@@ -1163,5 +1134,13 @@ macro_rules! backend_ops {
     };
 }
 
-backend_ops!(sqlite, sqlx::SqliteConnection);
-backend_ops!(postgres, sqlx::PgConnection);
+backend_ops!(
+    sqlite,
+    sqlx::SqliteConnection,
+    crate::directory::batch::sqlite
+);
+backend_ops!(
+    postgres,
+    sqlx::PgConnection,
+    crate::directory::batch::postgres
+);
