@@ -716,3 +716,48 @@ on_both_backends!(
     a_deleted_users_id_is_never_given_to_a_new_user_,
     a_deleted_users_id_is_never_given_to_a_new_user
 );
+
+/// A value the directory cannot read stops the run with the table, column and value named,
+/// instead of being read as some other value (here, a grant read as "none" would revoke it).
+async fn an_unknown_value_in_a_row_is_an_error_naming_it(store: Store) {
+    let config = config("");
+    let teams = vec![team(
+        "ops",
+        None,
+        &[(1, TeamRole::Maintainer)],
+        &[("api", Permission::Write)],
+    )];
+    let provider = FixedProvider::new(snapshot(ten_members(), Some(teams)));
+    run(&store, &config, &provider).await;
+    exec(
+        &store,
+        "UPDATE team_repositories SET permission = 'superuser'",
+    )
+    .await;
+    let err = sync_workspace(
+        &store,
+        workspace(&config),
+        &config.safety,
+        &provider,
+        &RunOptions::new("test"),
+    )
+    .await
+    .expect_err("an unreadable row stops the run");
+    let text = err.to_string();
+    assert!(
+        text.contains("team_repositories.permission") && text.contains("\"superuser\""),
+        "{text}"
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM team_repositories WHERE permission = 'superuser'"
+        )
+        .await,
+        1
+    );
+}
+on_both_backends!(
+    an_unknown_value_in_a_row_is_an_error_naming_it_,
+    an_unknown_value_in_a_row_is_an_error_naming_it
+);

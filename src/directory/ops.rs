@@ -92,6 +92,28 @@ fn independent_of_batches(change: &crate::sync::plan::Change) -> bool {
     )
 }
 
+/// Decodes an enum column, or names the table, column and value it cannot read.
+fn decode<T>(
+    table: &'static str,
+    column: &'static str,
+    value: String,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, crate::directory::DirectoryError> {
+    parse(&value).ok_or(crate::directory::DirectoryError::Corrupt {
+        table,
+        column,
+        value,
+    })
+}
+
+fn team_role(s: &str) -> Option<orgsync_core::TeamRole> {
+    match s {
+        "member" => Some(orgsync_core::TeamRole::Member),
+        "maintainer" => Some(orgsync_core::TeamRole::Maintainer),
+        _ => None,
+    }
+}
+
 fn as_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -108,7 +130,7 @@ macro_rules! backend_ops {
                 Change, Current, CurrentMember, CurrentTeam, MembershipSource, MembershipState,
                 Plan,
             };
-            use orgsync_core::{Permission, TeamRole};
+            use orgsync_core::Permission;
             use sqlx::Row;
             use std::collections::BTreeMap;
 
@@ -259,10 +281,13 @@ macro_rules! backend_ops {
                             email: r.try_get("email")?,
                             role: r.try_get("role")?,
                             role_pinned: r.try_get("role_pinned")?,
-                            state: MembershipState::parse(&state)
-                                .unwrap_or(MembershipState::Suspended),
-                            source: MembershipSource::parse(&source)
-                                .unwrap_or(MembershipSource::Manual),
+                            state: decode("memberships", "state", state, MembershipState::parse)?,
+                            source: decode(
+                                "memberships",
+                                "source",
+                                source,
+                                MembershipSource::parse,
+                            )?,
                         },
                     );
                 }
@@ -324,8 +349,7 @@ macro_rules! backend_ops {
                         CurrentTeam {
                             name: r.try_get("name")?,
                             parent: r.try_get("parent_slug")?,
-                            source: MembershipSource::parse(&source)
-                                .unwrap_or(MembershipSource::Manual),
+                            source: decode("teams", "source", source, MembershipSource::parse)?,
                             members: BTreeMap::new(),
                             repositories: BTreeMap::new(),
                         },
@@ -349,11 +373,7 @@ macro_rules! backend_ops {
                     if let Some(t) = current.teams.get_mut(&slug) {
                         t.members.insert(
                             r.try_get("provider_user_id")?,
-                            if role == "maintainer" {
-                                TeamRole::Maintainer
-                            } else {
-                                TeamRole::Member
-                            },
+                            decode("team_members", "role", role, team_role)?,
                         );
                     }
                 }
@@ -373,7 +393,7 @@ macro_rules! backend_ops {
                     if let Some(t) = current.teams.get_mut(&slug) {
                         t.repositories.insert(
                             r.try_get("name")?,
-                            Permission::parse(&perm).unwrap_or(Permission::None),
+                            decode("team_repositories", "permission", perm, Permission::parse)?,
                         );
                     }
                 }
@@ -923,6 +943,8 @@ macro_rules! backend_ops {
                 Ok(rows)
             }
 
+            /// Teams with their members and repositories: three queries, whatever the number
+            /// of teams.
             pub async fn list_teams(
                 c: &mut Conn,
                 workspace: Option<&str>,
@@ -936,42 +958,52 @@ macro_rules! backend_ops {
                 .bind(workspace)
                 .fetch_all(&mut *c)
                 .await?;
-                let mut out = Vec::new();
+                let mut members: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
+                for m in sqlx::query(
+                    "SELECT tm.team_id, COALESCE(i.login, u.email, CAST(u.id AS TEXT)) AS who, tm.role
+                     FROM team_members tm JOIN users u ON u.id = tm.user_id
+                     JOIN teams t ON t.id = tm.team_id
+                     JOIN workspaces w ON w.id = t.workspace_id
+                     LEFT JOIN identities i ON i.user_id = u.id AND i.provider = w.provider AND i.host = w.host
+                     WHERE ($1 IS NULL OR w.name = $1) ORDER BY tm.team_id, who",
+                )
+                .bind(workspace)
+                .fetch_all(&mut *c)
+                .await?
+                {
+                    members
+                        .entry(m.try_get("team_id")?)
+                        .or_default()
+                        .push((m.try_get("who")?, m.try_get("role")?));
+                }
+                let mut repositories: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
+                for m in sqlx::query(
+                    "SELECT tr.team_id, r.name, tr.permission FROM team_repositories tr
+                     JOIN repositories r ON r.id = tr.repository_id
+                     JOIN teams t ON t.id = tr.team_id
+                     JOIN workspaces w ON w.id = t.workspace_id
+                     WHERE ($1 IS NULL OR w.name = $1) ORDER BY tr.team_id, r.name",
+                )
+                .bind(workspace)
+                .fetch_all(&mut *c)
+                .await?
+                {
+                    repositories
+                        .entry(m.try_get("team_id")?)
+                        .or_default()
+                        .push((m.try_get("name")?, m.try_get("permission")?));
+                }
+                let mut out = Vec::with_capacity(rows.len());
                 for r in rows {
                     let id: i64 = r.try_get("id")?;
-                    let members = sqlx::query(
-                        "SELECT COALESCE(i.login, u.email, CAST(u.id AS TEXT)) AS who, tm.role
-                         FROM team_members tm JOIN users u ON u.id = tm.user_id
-                         JOIN teams t ON t.id = tm.team_id
-                         JOIN workspaces w ON w.id = t.workspace_id
-                         LEFT JOIN identities i ON i.user_id = u.id AND i.provider = w.provider AND i.host = w.host
-                         WHERE tm.team_id = $1 ORDER BY who",
-                    )
-                    .bind(id)
-                    .fetch_all(&mut *c)
-                    .await?
-                    .into_iter()
-                    .map(|m| Ok((m.try_get("who")?, m.try_get("role")?)))
-                    .collect::<Result<Vec<(String, String)>, sqlx::Error>>()?;
-                    let repositories = sqlx::query(
-                        "SELECT r.name, tr.permission FROM team_repositories tr
-                         JOIN repositories r ON r.id = tr.repository_id
-                         WHERE tr.team_id = $1 ORDER BY r.name",
-                    )
-                    .bind(id)
-                    .fetch_all(&mut *c)
-                    .await?
-                    .into_iter()
-                    .map(|m| Ok((m.try_get("name")?, m.try_get("permission")?)))
-                    .collect::<Result<Vec<(String, String)>, sqlx::Error>>()?;
                     out.push(TeamRow {
                         workspace: r.try_get("workspace")?,
                         slug: r.try_get("slug")?,
                         name: r.try_get("name")?,
                         parent: r.try_get("parent_slug")?,
                         source: r.try_get("source")?,
-                        members,
-                        repositories,
+                        members: members.remove(&id).unwrap_or_default(),
+                        repositories: repositories.remove(&id).unwrap_or_default(),
                     });
                 }
                 Ok(out)
