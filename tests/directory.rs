@@ -4,7 +4,7 @@
 mod support;
 
 use orgsync::directory::{RunOutcome, Store};
-use orgsync::sync::plan::{Change, Plan};
+use orgsync::sync::plan::{Change, ChangeKind, Plan};
 use orgsync::sync::run::{RunOptions, RunReport, sync_workspace};
 use orgsync_core::{FixedProvider, Permission, TeamRole};
 use support::*;
@@ -84,7 +84,7 @@ async fn onboards_then_second_plan_is_empty(store: Store) {
     ));
     let first = run(&store, &config, &provider).await;
     assert_eq!(first.outcome, RunOutcome::Ok);
-    assert_eq!(first.plan.count("onboard"), 2, "{}", first.plan);
+    assert_eq!(first.plan.tally()[ChangeKind::Onboard], 2, "{}", first.plan);
     let users = store
         .list_users(Some("acme"), Some("active"))
         .await
@@ -158,8 +158,13 @@ async fn returning_member_is_reactivated_as_the_same_user(store: Store) {
     assert_eq!(state_of(&store, "user5").await.0, "offboarded");
     provider.set(snapshot(ten_members(), None));
     let back = run(&store, &config, &provider).await;
-    assert_eq!(back.plan.count("reactivate"), 1, "{}", back.plan);
-    assert_eq!(back.plan.count("onboard"), 0);
+    assert_eq!(
+        back.plan.tally()[ChangeKind::Reactivate],
+        1,
+        "{}",
+        back.plan
+    );
+    assert_eq!(back.plan.tally()[ChangeKind::Onboard], 0);
     let after = store.list_users(Some("acme"), None).await.expect("users");
     let id_after = after
         .iter()
@@ -439,7 +444,12 @@ async fn suspended_user_is_never_reactivated_and_pinned_role_is_kept(store: Stor
     gone.retain(|m| m.login != "user2");
     provider.set(snapshot(gone, None));
     let report = run(&store, &config, &provider).await;
-    assert_eq!(report.plan.count("offboard"), 0, "{}", report.plan);
+    assert_eq!(
+        report.plan.tally()[ChangeKind::Offboard],
+        0,
+        "{}",
+        report.plan
+    );
     assert_eq!(state_of(&store, "user2").await.0, "suspended");
 }
 on_both_backends!(
@@ -551,7 +561,12 @@ async fn teams_off_removes_synced_teams_but_not_manual_ones(store: Store) {
     .await;
     let off = support::config("teams = \"off\"");
     let report = run(&store, &off, &provider).await;
-    assert_eq!(report.plan.count("team_delete"), 1, "{}", report.plan);
+    assert_eq!(
+        report.plan.tally()[ChangeKind::TeamDelete],
+        1,
+        "{}",
+        report.plan
+    );
     let left: Vec<_> = store
         .list_teams(Some("acme"))
         .await
@@ -573,7 +588,7 @@ async fn dry_run_changes_nothing(store: Store) {
     options.dry_run = true;
     let report = run_with(&store, &config, &provider, options).await;
     assert_eq!(report.outcome, RunOutcome::DryRun);
-    assert_eq!(report.plan.count("onboard"), 10);
+    assert_eq!(report.plan.tally()[ChangeKind::Onboard], 10);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM users").await, 0);
 }
 on_both_backends!(dry_run_changes_nothing_, dry_run_changes_nothing);

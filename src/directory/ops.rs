@@ -127,8 +127,8 @@ macro_rules! backend_ops {
             use crate::directory::{DirectoryError, RunRecord, WorkspaceKey};
             use crate::sync::admit::RepositoryInfo;
             use crate::sync::plan::{
-                Change, Current, CurrentMember, CurrentTeam, MembershipSource, MembershipState,
-                Plan,
+                Change, ChangeKind, Current, CurrentMember, CurrentTeam, MembershipSource,
+                MembershipState, Plan,
             };
             use orgsync_core::Permission;
             use sqlx::Row;
@@ -406,7 +406,8 @@ macro_rules! backend_ops {
                 run: &RunRecord,
                 plan: Option<&Plan>,
             ) -> Result<i64, DirectoryError> {
-                let count = |k: &str| plan.map_or(0, |p| p.count(k) as i64);
+                let tally = plan.map(Plan::tally).unwrap_or_default();
+                let count = |k: ChangeKind| as_i64(tally[k] as u64);
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO sync_runs (workspace_id, trigger, started_at, finished_at, outcome,
                         onboarded, offboarded, reactivated, changes, requests,
@@ -419,9 +420,9 @@ macro_rules! backend_ops {
                 .bind(run.started_at)
                 .bind(run.finished_at)
                 .bind(run.outcome.as_str())
-                .bind(count("onboard"))
-                .bind(count("offboard"))
-                .bind(count("reactivate"))
+                .bind(count(ChangeKind::Onboard))
+                .bind(count(ChangeKind::Offboard))
+                .bind(count(ChangeKind::Reactivate))
                 .bind(plan.map_or(0, |p| p.changes.len() as i64))
                 .bind(as_i64(run.requests))
                 .bind(as_i64(run.requests_not_modified))
@@ -610,7 +611,7 @@ macro_rules! backend_ops {
                     ) {
                         let detail = serde_json::to_string(change)
                             .unwrap_or_else(|_| "{}".to_string());
-                        pending.audit.push((change.kind(), subject, detail));
+                        pending.audit.push((change.kind().as_str(), subject, detail));
                         if pending.audit.len() >= AUDIT_FLUSH {
                             flush(c, &mut pending, &shared).await?;
                         }
