@@ -69,6 +69,15 @@ struct RawConfig {
     smtp: Option<Spanned<RawSmtp>>,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default)]
+    notify: Vec<Spanned<RawNotify>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    url: Option<Spanned<String>>,
+    url_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -173,6 +182,36 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// How provider traffic is paced (`[http]`).
     pub http: HttpSettings,
+    /// `[[notify]]`: where holds are announced (a JSON POST with a chat-compatible `text`).
+    pub notify: Vec<NotifyTarget>,
+}
+
+/// One `[[notify]]` target. Chat webhook URLs carry their secret in the path, so `url_file`
+/// reads the URL from a file at send time; `url` is for endpoints that are not secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyTarget {
+    Url(String),
+    UrlFile(PathBuf),
+}
+
+impl NotifyTarget {
+    /// The URL to post to (read from its file now), or why not.
+    pub fn url(&self) -> Result<String, String> {
+        match self {
+            NotifyTarget::Url(u) => Ok(u.clone()),
+            NotifyTarget::UrlFile(p) => std::fs::read_to_string(p)
+                .map(|s| s.trim().to_string())
+                .map_err(|e| format!("cannot read [[notify]] url_file {}: {e}", p.display())),
+        }
+    }
+
+    /// How messages name this target (never the secret URL itself).
+    pub fn reference(&self) -> String {
+        match self {
+            NotifyTarget::Url(u) => format!("url = {}", host_of(u).unwrap_or_default()),
+            NotifyTarget::UrlFile(p) => format!("url_file = {}", p.display()),
+        }
+    }
 }
 
 /// `[http]`: pacing of provider traffic, per provider host, for the whole process.
@@ -757,6 +796,38 @@ impl Config {
         }
 
         let smtp = raw.smtp.as_ref().and_then(|s| check_smtp(&mut c, s));
+        let mut notify = Vec::new();
+        for n in &raw.notify {
+            let target = match (&n.get_ref().url, &n.get_ref().url_file) {
+                (Some(u), None) => match host_of(u.get_ref()) {
+                    Some(host)
+                        if u.get_ref().starts_with("https://")
+                            || (u.get_ref().starts_with("http://") && is_loopback(&host)) =>
+                    {
+                        Some(NotifyTarget::Url(u.get_ref().clone()))
+                    }
+                    _ => {
+                        c.error(
+                            Some(u.span()),
+                            format!(
+                                "[[notify]] url `{}` must be https:// (plain http only to loopback)",
+                                u.get_ref()
+                            ),
+                        );
+                        None
+                    }
+                },
+                (None, Some(f)) => Some(NotifyTarget::UrlFile(PathBuf::from(f.get_ref()))),
+                _ => {
+                    c.error(
+                        Some(n.span()),
+                        "[[notify]] needs exactly one of url or url_file (chat webhook URLs are secrets: prefer url_file)",
+                    );
+                    None
+                }
+            };
+            notify.extend(target);
+        }
 
         let mut http = HttpSettings::default();
         for (value, field) in [
@@ -809,6 +880,7 @@ impl Config {
             safety,
             workspaces,
             smtp,
+            notify,
         })
     }
 

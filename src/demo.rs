@@ -208,7 +208,7 @@ async fn sync_all(
                 }
                 let _ = writeln!(
                     out,
-                    "  nothing was changed; after reading the plan an admin would run `orgsync sync --workspace {} --force`",
+                    "  HELD, nothing was changed: an admin reviews it with `orgsync plans show --workspace {0}` and applies it as read with `orgsync approve --workspace {0}`",
                     ws.name
                 );
             }
@@ -290,6 +290,29 @@ fn summary(plan: &crate::sync::Plan) -> Vec<String> {
     lines
 }
 
+/// Who the last run of each workspace did not admit, and why: from the evidence the run kept
+/// and the engine's own admission rule (what `orgsync users list --state refused` prints).
+async fn not_admitted(config: &Config, store: &Store) -> Result<String, Failure> {
+    let mut out = String::new();
+    for ws in &config.workspaces {
+        let Some((_, _, json)) = store.evidence(&ws.name).await? else {
+            continue;
+        };
+        let Ok(snapshot) = serde_json::from_str::<orgsync_core::Snapshot>(&json) else {
+            continue;
+        };
+        let refused: Vec<String> = crate::sync::admit(&snapshot, ws)
+            .refused
+            .values()
+            .map(|(login, reason)| format!("{login} ({reason})"))
+            .collect();
+        if !refused.is_empty() {
+            let _ = writeln!(out, "  not admitted in {}: {}", ws.name, refused.join(", "));
+        }
+    }
+    Ok(out)
+}
+
 async fn directory_table(store: &Store) -> Result<String, Failure> {
     let rows: Vec<Vec<String>> = store
         .list_users(None, None)
@@ -369,18 +392,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<u8, Failure> {
     sync_all(&config, &store, &paint, &mut out).await?;
     let _ = writeln!(out, "{}", paint.heading("The directory"));
     out.push_str(&directory_table(&store).await?);
-    let _ = writeln!(
-        out,
-        "  not admitted on GitHub: dave (cannot read infra), erin (pending invitation), frank (outside collaborator)"
-    );
-    let _ = writeln!(
-        out,
-        "  not admitted on GitLab: cleo (a Guest who cannot read web's projects), eve (blocked), fay (awaiting approval), the deploy-token bot"
-    );
-    let _ = writeln!(
-        out,
-        "  not admitted on Bitbucket: sam (reads ios but not android)"
-    );
+    out.push_str(&not_admitted(&config, &store).await?);
 
     let _ = writeln!(out, "{}", paint.heading("2. The world changes"));
     let gh = &sims.github;

@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod demo;
 pub mod directory;
 pub mod metrics;
+pub mod notify;
 pub mod people;
 pub mod providers;
 pub mod status;

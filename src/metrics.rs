@@ -3,9 +3,29 @@
 
 use orgsync_core::http::{HttpObserver, RateLimitEvent, RequestEvent};
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
+
+/// Every trigger a daemon run can have (`cli` runs are not the daemon's).
+pub const TRIGGERS: [&str; 4] = ["schedule", "signal", "start", "webhook"];
+/// Every run outcome.
+pub const OUTCOMES: [&str; 4] = ["ok", "dry_run", "aborted", "failed"];
+/// Every answer of a verdict confirmation.
+pub const VERDICT_ANSWERS: [&str; 2] = ["confirmed", "contradicted"];
+/// Every outcome of a webhook delivery.
+pub const WEBHOOK_OUTCOMES: [&str; 10] = [
+    "accepted",
+    "duplicate",
+    "bad_signature",
+    "too_large",
+    "unknown_workspace",
+    "ignored",
+    "ping",
+    "no_secret",
+    "bad_payload",
+    "bad_request",
+];
 
 /// Every metric orgsync exports, registered in one registry.
 #[derive(Clone)]
@@ -27,6 +47,12 @@ pub struct Metrics {
     pub config_reload_failures: IntCounter,
     pub teams_unavailable: IntGaugeVec,
     pub build_info: IntGaugeVec,
+    /// 1 while a workspace is held (a guard refused its plan; waiting for `orgsync approve`).
+    pub workspace_held: IntGaugeVec,
+    /// When this process started (counters restart from 0 then).
+    pub start_time: Gauge,
+    /// The period of each workspace's schedule: "no success for longer than this" alerts.
+    pub schedule_period: GaugeVec,
 }
 
 fn must<T>(r: Result<T, prometheus::Error>) -> T {
@@ -65,6 +91,21 @@ impl Metrics {
             &["workspace"],
         ));
         must(registry.register(Box::new(last_success.clone())));
+        let start_time = must(Gauge::new(
+            "start_time_seconds",
+            "Unix time at which this orgsync process started; counters restart from 0 then.",
+        ));
+        must(registry.register(Box::new(start_time.clone())));
+        start_time.set(chrono::Utc::now().timestamp() as f64);
+        let schedule_period = GaugeVec::new(
+            Opts::new(
+                "schedule_period_seconds",
+                "Seconds between two scheduled runs of a workspace (for staleness alerts).",
+            ),
+            &["workspace"],
+        );
+        let schedule_period = must(schedule_period);
+        must(registry.register(Box::new(schedule_period.clone())));
         let config_reload_failures = must(IntCounter::new(
             "config_reload_failures_total",
             "Configuration reloads (SIGHUP) refused because the file was invalid.",
@@ -131,6 +172,13 @@ impl Metrics {
                 &["workspace"],
             ),
             build_info: int_gauge("build_info", "The running orgsync's version.", &["version"]),
+            workspace_held: int_gauge(
+                "workspace_held",
+                "1 while a guard holds the workspace's plan for a human (orgsync plans show / approve).",
+                &["workspace"],
+            ),
+            start_time,
+            schedule_period,
             registry,
         };
         metrics
@@ -138,6 +186,42 @@ impl Metrics {
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
         metrics
+    }
+
+    /// Creates every series of a configured workspace at 0, so that `increase()` alerts see the
+    /// first failure (a series born at 1 has no increase), and records its schedule's period.
+    pub fn declare_workspace(&self, workspace: &str, schedule_period_seconds: Option<f64>) {
+        for trigger in TRIGGERS {
+            for outcome in OUTCOMES {
+                self.sync_runs
+                    .with_label_values(&[workspace, trigger, outcome]);
+            }
+        }
+        for kind in crate::sync::ChangeKind::ALL {
+            self.changes.with_label_values(&[workspace, kind.as_str()]);
+        }
+        for guard in crate::sync::guard::GUARD_LABELS {
+            self.guard_trips.with_label_values(&[workspace, guard]);
+        }
+        for answer in VERDICT_ANSWERS {
+            self.verdict_confirmations
+                .with_label_values(&[workspace, answer]);
+        }
+        self.teams_unavailable.with_label_values(&[workspace]);
+        self.workspace_held.with_label_values(&[workspace]);
+        if let Some(period) = schedule_period_seconds {
+            self.schedule_period
+                .with_label_values(&[workspace])
+                .set(period);
+        }
+    }
+
+    /// Creates every webhook series of a provider at 0.
+    pub fn declare_webhooks(&self, provider: &str) {
+        for outcome in WEBHOOK_OUTCOMES {
+            self.webhooks_received
+                .with_label_values(&[provider, outcome]);
+        }
     }
 
     /// The registry in the Prometheus text format.

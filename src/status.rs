@@ -16,6 +16,43 @@ pub struct StatusEntry {
     pub last_event: Option<String>,
     /// Why the provider's teams could not be read (synced teams are left as they were).
     pub teams_unavailable: Option<String>,
+    /// The plan a guard refused, waiting for a human.
+    pub held: Option<HeldSummary>,
+}
+
+/// A held plan, in brief: what `status` shows and how to review it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldSummary {
+    pub since: DateTime<Utc>,
+    /// Runs that planned this same held plan.
+    pub runs: i64,
+    /// Guarded changes by kind (`offboard`: 12, …).
+    pub counts: Vec<(String, usize)>,
+    pub guards: Vec<String>,
+    pub review: String,
+}
+
+impl HeldSummary {
+    pub fn of(row: &crate::directory::HoldRow) -> HeldSummary {
+        let plan: Option<crate::sync::Plan> = serde_json::from_str(&row.plan).ok();
+        let trips: Vec<crate::sync::GuardTrip> =
+            serde_json::from_str(&row.trips).unwrap_or_default();
+        HeldSummary {
+            since: row.created_at,
+            runs: row.runs,
+            counts: plan
+                .as_ref()
+                .map(|p| {
+                    crate::sync::hold::counts(p)
+                        .into_iter()
+                        .map(|(k, n)| (k.to_string(), n))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            guards: trips.iter().map(|t| t.label().to_string()).collect(),
+            review: format!("orgsync plans show --workspace {}", row.workspace),
+        }
+    }
 }
 
 /// The next time a cron schedule fires after `after`, read in `tz`.
@@ -39,8 +76,16 @@ pub fn previous_fire(
 }
 
 /// One entry per configured workspace, from the directory's run records.
+/// Seconds between the two fire times of a schedule around `at` (its period, for alerts).
+pub fn schedule_period(schedule: &str, tz: chrono_tz::Tz, at: DateTime<Utc>) -> Option<f64> {
+    let next = next_fire(schedule, tz, at)?;
+    let after = next_fire(schedule, tz, next)?;
+    Some((after - next).num_milliseconds() as f64 / 1000.0)
+}
+
 pub async fn entries(config: &Config, store: &Store) -> Result<Vec<StatusEntry>, DirectoryError> {
     let runs = store.recent_runs(None, 1).await?;
+    let holds = store.holds(None).await?;
     let now = Utc::now();
     let mut out = Vec::new();
     for ws in &config.workspaces {
@@ -54,6 +99,10 @@ pub async fn entries(config: &Config, store: &Store) -> Result<Vec<StatusEntry>,
             next_run: next_fire(schedule, config.daemon.timezone, now),
             last_event,
             teams_unavailable,
+            held: holds
+                .iter()
+                .find(|h| h.workspace == ws.name)
+                .map(HeldSummary::of),
         });
     }
     Ok(out)

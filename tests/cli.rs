@@ -87,6 +87,41 @@ fn unknown_workspace_is_a_usage_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no workspace named `nope`"));
 }
 
+#[test]
+fn force_needs_exactly_one_workspace() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("o.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[directory]\nurl = \"sqlite://{}\"\n[[workspace]]\nname = \"a\"\nprovider = \"github\"\norganization = \"o\"\ntoken_env = \"T\"\n[[workspace]]\nname = \"b\"\nprovider = \"github\"\norganization = \"p\"\ntoken_env = \"T\"\n",
+            dir.path().join("d.db").display()
+        ),
+    )
+    .expect("write");
+    for args in [
+        vec!["sync", "--force"],
+        vec!["sync", "--force", "--workspace", "a", "--workspace", "b"],
+    ] {
+        let out = orgsync()
+            .arg("--config")
+            .arg(&path)
+            .args(&args)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("name exactly one --workspace"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        !dir.path().join("d.db").exists(),
+        "refused before the directory is opened"
+    );
+}
+
 #[tokio::test]
 async fn users_list_json_has_the_documented_fields() {
     let dir = tempfile::tempdir().expect("dir");

@@ -453,8 +453,30 @@ fn systemd_analyze_verify_prints_nothing_for_the_unit() {
         "/systemd/orgsync.service"
     ))
     .expect("unit");
-    assert!(unit.contains("ExecStart=/usr/local/bin/orgsync "));
-    let unit = unit.replace("/usr/local/bin/orgsync", env!("CARGO_BIN_EXE_orgsync"));
+    assert!(unit.contains("ExecStart=/usr/bin/orgsync "));
+    // Credentials by directory, so a GitLab-only or Bitbucket-only installation starts too:
+    // one LoadCredential= of the whole folder, no per-provider file that must exist.
+    let credentials: Vec<&str> = unit
+        .lines()
+        .filter(|l| l.starts_with("LoadCredential"))
+        .collect();
+    assert_eq!(
+        credentials,
+        ["LoadCredential=orgsync:/etc/orgsync/credentials"],
+        "the unit loads the credentials folder, nothing else"
+    );
+    // A reload validates the file before the daemon is told to re-read it.
+    let reload: Vec<&str> = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("ExecReload="))
+        .collect();
+    assert_eq!(reload.len(), 2, "{reload:?}");
+    assert!(
+        reload[0].starts_with("/usr/bin/orgsync ") && reload[0].ends_with(" check-config"),
+        "{reload:?}"
+    );
+    assert_eq!(reload[1], "/bin/kill -HUP $MAINPID");
+    let unit = unit.replace("/usr/bin/orgsync", env!("CARGO_BIN_EXE_orgsync"));
     let path = dir.path().join("orgsync.service");
     std::fs::write(&path, unit).expect("write unit");
     let out = Command::new("systemd-analyze")
@@ -486,7 +508,7 @@ fn systemd_analyze_verify_prints_nothing_for_the_unit() {
         .split_whitespace()
         .find_map(|w| w.parse().ok())
         .expect("an exposure score");
-    assert!(score <= 2.0, "exposure {score} above 2.0");
+    assert!(score <= 1.2, "exposure {score} above 1.2");
 }
 
 fn free_port() -> u16 {
@@ -496,11 +518,95 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_real_prometheus_scrapes_the_metrics_endpoint() {
+/// A real Prometheus scraping `target` every second (evaluating `rules` every second too), on
+/// a free port; returns the process and its address.
+fn start_prometheus(
+    dir: &std::path::Path,
+    target: &str,
+    rules: Option<&str>,
+) -> (std::process::Child, String) {
     let Ok(_) = Command::new("prometheus").arg("--version").output() else {
         panic!("prometheus is missing: apt-get install prometheus (.ci/run installs it)");
     };
+    let prom_config = dir.join("prometheus.yml");
+    let rule_files = rules
+        .map(|r| format!("rule_files:\n  - '{r}'\n"))
+        .unwrap_or_default();
+    std::fs::write(
+        &prom_config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n{rule_files}scrape_configs:\n  - job_name: orgsync\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .expect("prometheus config");
+    let port = free_port();
+    let prometheus = Command::new("prometheus")
+        .arg(format!("--config.file={}", prom_config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start prometheus");
+    (prometheus, format!("127.0.0.1:{port}"))
+}
+
+/// The shipped alert rules in a real Prometheus: the very first run of a daemon fails (a
+/// refused token), before Prometheus ever scraped it, and the alert fires all the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_first_run_raises_the_shipped_alert_in_a_real_prometheus() {
+    let sim = github_sim(Duration::ZERO).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let url = sqlite_url(dir.path());
+    let config = write_config(
+        dir.path(),
+        &url,
+        "0 3 1 1 *",
+        &workspace_toml("acme", &sim, ""),
+    );
+    let daemon = Daemon::start(&config, &[("SIM_TOKEN", "not-the-token".to_string())]);
+    let store = Store::open(&url).await.expect("store");
+    daemon.signal("USR1");
+    let runs = wait_for_runs(&store, "acme", 1, Duration::from_secs(15)).await;
+    assert_eq!(runs[0].outcome, "failed");
+    let rules = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/prometheus/orgsync-rules.yml"
+    );
+    let (mut prometheus, addr) = start_prometheus(dir.path(), &daemon.listen, Some(rules));
+    let end = Instant::now() + Duration::from_secs(60);
+    let firing = loop {
+        let alerts = std::panic::catch_unwind(|| http_get(&addr, "/api/v1/alerts"))
+            .ok()
+            .filter(|(code, _)| *code == 200)
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok());
+        let found = alerts.and_then(|v| {
+            v["data"]["alerts"].as_array()?.iter().find_map(|a| {
+                (a["labels"]["alertname"] == "OrgsyncSyncFailed" && a["state"] == "firing")
+                    .then(|| a.clone())
+            })
+        });
+        if let Some(a) = found {
+            break a;
+        }
+        if Instant::now() > end {
+            let _ = prometheus.kill();
+            panic!("OrgsyncSyncFailed never fired");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let _ = prometheus.kill();
+    let _ = prometheus.wait();
+    assert_eq!(firing["labels"]["workspace"], "acme");
+    assert_eq!(firing["labels"]["trigger"], "signal");
+    assert_eq!(daemon.stop().0, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_prometheus_scrapes_the_metrics_endpoint() {
     let sim = github_sim(Duration::ZERO).await;
     let dir = tempfile::tempdir().expect("dir");
     let url = sqlite_url(dir.path());
@@ -515,28 +621,7 @@ async fn a_real_prometheus_scrapes_the_metrics_endpoint() {
     daemon.signal("USR1");
     wait_for_runs(&store, "acme", 1, Duration::from_secs(15)).await;
 
-    let prom_config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &prom_config,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: orgsync\n    static_configs:\n      - targets: ['{}']\n",
-            daemon.listen
-        ),
-    )
-    .expect("prometheus config");
-    let port = free_port();
-    let mut prometheus = Command::new("prometheus")
-        .arg(format!("--config.file={}", prom_config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start prometheus");
-    let addr = format!("127.0.0.1:{port}");
+    let (mut prometheus, addr) = start_prometheus(dir.path(), &daemon.listen, None);
     let query = |q: &str| -> Option<serde_json::Value> {
         let (code, body) =
             std::panic::catch_unwind(|| http_get(&addr, &format!("/api/v1/query?query={q}")))
@@ -551,7 +636,7 @@ async fn a_real_prometheus_scrapes_the_metrics_endpoint() {
     let end = Instant::now() + Duration::from_secs(60);
     let (runs_total, last_success) = loop {
         if let (Some(a), Some(b)) = (
-            query("orgsync_sync_runs_total"),
+            query("orgsync_sync_runs_total{outcome=\"ok\",trigger=\"signal\"}"),
             query("orgsync_last_success_timestamp_seconds"),
         ) {
             break (a, b);
@@ -656,4 +741,221 @@ async fn three_replicas_on_postgres_serve_each_tick_once_and_survive_a_kill() {
             );
         }
     }
+}
+
+/// A local HTTP endpoint that answers 200 and keeps every request body it receives.
+fn notification_listener() -> (String, Arc<Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&bodies);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Headers, then as many body bytes as Content-Length says.
+            let body = loop {
+                let Ok(n) = s.read(&mut chunk) else {
+                    break None;
+                };
+                if n == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        break Some(body.to_string());
+                    }
+                }
+            };
+            if let Some(b) = body {
+                sink.lock().expect("bodies").push(b);
+            }
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (addr, bodies)
+}
+
+fn cli(config: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_orgsync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("SIM_TOKEN", "sim-github-token")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run orgsync");
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Holds, end to end: a mass removal is held (status, gauge, one notification), `plans show`
+/// prints it, the world changes so the plan grows and `approve` refuses with the difference,
+/// the world settles and `approve --yes` applies exactly the held offboards.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_mass_removal_is_shown_refused_when_it_grows_and_approved_as_read() {
+    use orgsync_simulator::github::Mutation;
+    let sim = github_sim(Duration::ZERO).await;
+    let org_login = org(&sim);
+    let scenario = sim.scenario().github.expect("github");
+    let dir = tempfile::tempdir().expect("dir");
+    let url = sqlite_url(dir.path());
+    let (notify_addr, bodies) = notification_listener();
+    let config = write_config(
+        dir.path(),
+        &url,
+        "0 3 1 1 *",
+        &format!(
+            "[[notify]]\nurl = \"http://{notify_addr}/hook\"\n\n{}",
+            workspace_toml("acme", &sim, "")
+        ),
+    );
+    let token = sim.token().to_string();
+    let store = Store::open(&url).await.expect("store");
+    let (code, out) = cli(&config, &["sync"]);
+    assert_eq!(code, Some(0), "{out}");
+    let members = &scenario.orgs[0].members;
+    let login_of = |id: u64| {
+        scenario
+            .users
+            .iter()
+            .find(|u| u.id == id)
+            .map(|u| u.login.clone())
+            .expect("user")
+    };
+    // Seven non-admins leave: more than 10 % and more than 5.
+    let leaving: Vec<u64> = members
+        .iter()
+        .filter(|m| m.role == orgsync_simulator::scenario::OrgRole::Member)
+        .map(|m| m.user)
+        .take(8)
+        .collect();
+    assert_eq!(leaving.len(), 8, "the scenario has 8 plain members");
+    for id in &leaving[..7] {
+        sim.mutate(Mutation::RemoveMember {
+            org: org_login.clone(),
+            login: login_of(*id),
+        })
+        .await
+        .expect("mutation");
+    }
+
+    let daemon = Daemon::start(&config, &[("SIM_TOKEN", token.clone())]);
+    daemon.signal("USR1");
+    wait_for_runs(&store, "acme", 2, Duration::from_secs(15)).await;
+    daemon.signal("USR1");
+    let runs = wait_for_runs(&store, "acme", 3, Duration::from_secs(15)).await;
+    assert!(
+        runs.iter().take(2).all(|r| r.outcome == "aborted"),
+        "{runs:?}"
+    );
+    let (_, metrics) = daemon.get("/metrics");
+    assert!(
+        metrics.contains("orgsync_workspace_held{workspace=\"acme\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(daemon.stop().0, Some(0));
+    let sent = bodies.lock().expect("bodies").clone();
+    assert_eq!(sent.len(), 1, "one notification for one hold: {sent:?}");
+    let note: serde_json::Value = serde_json::from_str(&sent[0]).expect("json");
+    assert_eq!(note["event"], "hold_started");
+    assert_eq!(note["counts"]["offboard"], 7);
+    assert!(
+        note["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("orgsync plans show --workspace acme")),
+        "{note}"
+    );
+    let holds = store.holds(Some("acme")).await.expect("holds");
+    assert_eq!(holds.len(), 1);
+    assert_eq!(holds[0].runs, 2, "the second run noted `still held`");
+
+    let (code, status) = cli(&config, &["status"]);
+    assert_eq!(code, Some(0), "{status}");
+    assert!(status.contains("HELD"), "{status}");
+    assert!(status.contains("7 offboard"), "{status}");
+    let (code, shown) = cli(&config, &["plans", "show", "--workspace", "acme"]);
+    assert_eq!(code, Some(0), "{shown}");
+    for id in &leaving[..7] {
+        assert!(
+            shown.contains(&format!("- offboard {}", login_of(*id))),
+            "{shown}"
+        );
+    }
+    let (_, json) = cli(&config, &["plans", "show", "--workspace", "acme", "--json"]);
+    let held: serde_json::Value = serde_json::from_str(&json).expect("structured JSON");
+    assert_eq!(held["counts"]["offboard"], 7);
+    assert!(
+        held["plan"]["changes"].is_array(),
+        "the plan is JSON, not a string"
+    );
+
+    // The world moves on: an eighth member leaves. Approving now would apply what nobody read.
+    let eighth = login_of(leaving[7]);
+    sim.mutate(Mutation::RemoveMember {
+        org: org_login.clone(),
+        login: eighth.clone(),
+    })
+    .await
+    .expect("mutation");
+    let (code, refused) = cli(&config, &["approve", "--workspace", "acme", "--yes"]);
+    assert_eq!(code, Some(3), "{refused}");
+    assert!(refused.contains("NOT approved"), "{refused}");
+    assert!(
+        refused.contains(&format!("- offboard {eighth}")),
+        "{refused}"
+    );
+    assert_eq!(store.holds(Some("acme")).await.expect("holds").len(), 1);
+    let (code, no_tty) = cli(&config, &["approve", "--workspace", "acme"]);
+    assert_eq!(code, Some(2), "no terminal and no --yes: {no_tty}");
+
+    // The world settles (the eighth comes back): approve applies exactly the held offboards.
+    let user = scenario
+        .users
+        .iter()
+        .find(|u| u.id == leaving[7])
+        .expect("user")
+        .clone();
+    sim.mutate(Mutation::AddMember {
+        org: org_login.clone(),
+        user,
+        role: orgsync_simulator::scenario::OrgRole::Member,
+    })
+    .await
+    .expect("mutation");
+    let (code, applied) = cli(&config, &["approve", "--workspace", "acme", "--yes"]);
+    assert_eq!(code, Some(0), "{applied}");
+    let offboarded: std::collections::BTreeSet<String> = store
+        .list_users(Some("acme"), Some("offboarded"))
+        .await
+        .expect("users")
+        .into_iter()
+        .filter_map(|u| u.login)
+        .collect();
+    let expected: std::collections::BTreeSet<String> =
+        leaving[..7].iter().map(|id| login_of(*id)).collect();
+    assert_eq!(offboarded, expected);
+    assert!(store.holds(Some("acme")).await.expect("holds").is_empty());
+    let audit = store.audit(Some("acme"), None, None).await.expect("audit");
+    assert!(audit.iter().any(|e| e.action == "hold_released"));
 }

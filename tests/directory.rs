@@ -1,6 +1,7 @@
 //! The directory and the sync engine end to end, on SQLite and on PostgreSQL: every test here
 //! runs once per backend.
 
+#[macro_use]
 mod support;
 
 use orgsync::directory::{RunOutcome, Store};
@@ -8,25 +9,6 @@ use orgsync::sync::plan::{Change, ChangeKind, Plan};
 use orgsync::sync::run::{RunOptions, RunReport, sync_workspace};
 use orgsync_core::{FixedProvider, Permission, TeamRole};
 use support::*;
-
-macro_rules! on_both_backends {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test]
-            async fn sqlite() {
-                let (store, _dir) = fresh_store(Backend::Sqlite).await.expect("sqlite");
-                $body(store).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                if let Some((store, _)) = fresh_store(Backend::Postgres).await {
-                    $body(store).await;
-                }
-            }
-        }
-    };
-}
 
 async fn run(
     store: &Store,

@@ -262,6 +262,7 @@ impl World for GitlabWorld {
                 state: UserState::Active,
                 bot: false,
                 admin: false,
+                external: false,
             };
             self.mutate(GitlabMutation::AddGroupMember {
                 group: SYNTHETIC_GROUP_ID,

@@ -1,8 +1,10 @@
 //! The command line: `orgsync <command>`, with the exit codes of the design
 //! (0 success, 1 runtime error, 2 bad usage or configuration, 3 aborted by a guard).
 
+mod explain;
 pub mod output;
 pub mod people;
+mod plans;
 
 use crate::config::{self, Config, ConfigError};
 use crate::directory::{RunOutcome, Store};
@@ -32,6 +34,12 @@ pub struct Cli {
     pub log_format: String,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The whole command line as a clap `Command`: what `orgsync-gen` renders into man pages and
+/// shell completions, so they always match the parser.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +89,34 @@ pub enum Command {
         #[command(subcommand)]
         command: people::IdentitiesCommand,
     },
+    /// Why a person is in or out: state, the evidence of the last run per in-scope repository,
+    /// teams and history (no provider call; --live re-reads that one person).
+    Explain {
+        #[arg(long)]
+        workspace: String,
+        /// Login (any case) or provider user id.
+        person: String,
+        /// Also ask the provider now about this person.
+        #[arg(long)]
+        live: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Plans a guard refused and holds for a human.
+    Plans {
+        #[command(subcommand)]
+        command: plans::PlansCommand,
+    },
+    /// Applies a held plan as it was read: plans again and applies only if the guarded changes
+    /// are the held ones or fewer; otherwise refuses and prints the difference.
+    Approve {
+        /// The held workspace.
+        #[arg(long)]
+        workspace: String,
+        /// Do not ask (needed when not on a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Workspaces in the directory.
     Workspace {
         #[command(subcommand)]
@@ -108,9 +144,14 @@ pub struct SyncArgs {
     /// Print the plan, change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Apply a plan that a guard refused (after reading it).
+    /// Emergency path: apply whatever plan the provider gives now even if a guard refuses it
+    /// (one workspace; asks on a terminal). Prefer `orgsync approve`, which applies the held plan
+    /// as it was read.
     #[arg(long)]
     pub force: bool,
+    /// Do not ask before --force (needed when not on a terminal).
+    #[arg(long)]
+    pub yes: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -258,6 +299,25 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             let config = load_config(&cli.config)?;
             sync(&config, &args).await
         }
+        Command::Plans {
+            command: plans::PlansCommand::Show { workspace, json },
+        } => {
+            let config = load_config(&cli.config)?;
+            plans::show(&config, &workspace, json).await
+        }
+        Command::Explain {
+            workspace,
+            person,
+            live,
+            json,
+        } => {
+            let config = load_config(&cli.config)?;
+            explain::explain(&config, &workspace, &person, live, json).await
+        }
+        Command::Approve { workspace, yes } => {
+            let config = load_config(&cli.config)?;
+            plans::approve(&config, &workspace, yes).await
+        }
         Command::Workspace {
             command: WorkspaceCommand::Rekey { workspace, yes },
         } => {
@@ -311,11 +371,15 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                     json,
                 },
         } => {
+            if state.as_deref() == Some("refused") {
+                let config = load_config(&cli.config)?;
+                return explain::refused(&config, workspace.as_deref(), json).await;
+            }
             if let Some(s) = &state
                 && crate::sync::MembershipState::parse(s).is_none()
             {
                 return Err(Failure::usage(format!(
-                    "--state {s} is unknown; use active, offboarded, suspended or invited"
+                    "--state {s} is unknown; use active, offboarded, suspended, invited or refused"
                 )));
             }
             let config = load_config(&cli.config)?;
@@ -442,6 +506,15 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
                 .to_string(),
         ));
     }
+    if args.force && !args.dry_run {
+        plans::confirm(
+            &format!(
+                "Apply whatever plan {} has now, even if a guard refuses it?",
+                args.workspaces.join(", ")
+            ),
+            args.yes,
+        )?;
+    }
     let store = open_store(config).await?;
     let selected: Vec<_> = config
         .workspaces
@@ -455,6 +528,7 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
         actor: format!("cli:{}", invoking_user()),
         deadline: None,
         cancel: None,
+        approve: None,
     };
     let ctx = provider_context(config, &store)?;
     let mut reports = Vec::new();
@@ -480,6 +554,7 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
             RunOutcome::Failed => EXIT_RUNTIME,
             RunOutcome::Aborted => EXIT_ABORTED,
         });
+        crate::notify::run_report(&config.notify, &report).await;
         if !args.json {
             output::run_report(&report);
         }

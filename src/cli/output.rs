@@ -38,7 +38,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn json<T: Serialize>(value: &T) {
+pub(crate) fn json<T: Serialize>(value: &T) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".to_string())
@@ -253,10 +253,14 @@ pub fn run_report(r: &RunReport) {
             for trip in &r.guard_trips {
                 println!("  ABORTED by a guard: {trip}");
             }
-            println!(
-                "  nothing was changed. Read the plan above; if it is right, run `orgsync sync --workspace {} --force`",
-                r.workspace
-            );
+            if r.held {
+                println!(
+                    "  HELD: nothing was changed. Review it with `orgsync plans show --workspace {0}`; if it is right, `orgsync approve --workspace {0}` applies it as read",
+                    r.workspace
+                );
+            } else {
+                println!("  nothing was changed");
+            }
         }
         RunOutcome::Failed => {
             println!(
@@ -288,9 +292,13 @@ pub async fn status(config: &Config, store: &Store, as_json: bool) -> Result<u8,
             vec![
                 e.workspace.clone(),
                 e.provider.clone(),
-                e.last_run
-                    .as_ref()
-                    .map_or("never".to_string(), |r| r.outcome.clone()),
+                if e.held.is_some() {
+                    "HELD".to_string()
+                } else {
+                    e.last_run
+                        .as_ref()
+                        .map_or("never".to_string(), |r| r.outcome.clone())
+                },
                 fmt(e.last_run.as_ref().and_then(|r| r.finished_at)),
                 fmt(e.last_success),
                 fmt(e.next_run),
@@ -321,6 +329,22 @@ pub async fn status(config: &Config, store: &Store, as_json: bool) -> Result<u8,
         )
     );
     for e in &entries {
+        if let Some(h) = &e.held {
+            println!(
+                "{}: HELD since {} ({} run(s)): {} refused by {}; review with `{}`, then `orgsync approve --workspace {}`",
+                e.workspace,
+                fmt(Some(h.since)),
+                h.runs,
+                h.counts
+                    .iter()
+                    .map(|(k, n)| format!("{n} {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                h.guards.join(", "),
+                h.review,
+                e.workspace
+            );
+        }
         if let Some(why) = &e.teams_unavailable {
             println!(
                 "{}: teams unavailable, synced teams left as they are: {why}",

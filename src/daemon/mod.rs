@@ -210,6 +210,7 @@ impl Daemon {
                 Instant::now() + Duration::from_secs(config.daemon.run_deadline_seconds),
             ),
             cancel: Some(self.shutdown.child_token()),
+            approve: None,
         };
         let full = || sync_workspace(&self.store, ws, &config.safety, provider.as_ref(), &options);
         let result = match &trigger.members {
@@ -263,6 +264,13 @@ impl Daemon {
                     .inc();
             }
         }
+        // From the directory: a failed run leaves a hold as it was.
+        if let Ok(holds) = self.store.holds(Some(&r.workspace)).await {
+            m.workspace_held
+                .with_label_values(&[&r.workspace])
+                .set(i64::from(!holds.is_empty()));
+        }
+        crate::notify::run_report(&self.config().notify, r).await;
         m.verdict_confirmations
             .with_label_values(&[&r.workspace, "confirmed"])
             .inc_by(r.confirmations as u64);
@@ -403,6 +411,7 @@ impl Daemon {
                 }
                 let names: Vec<&str> = new.workspaces.iter().map(|w| w.name.as_str()).collect();
                 tracing::info!(workspaces = ?names, "configuration reloaded");
+                declare_series(&self.metrics, &new);
                 if let Ok(mut c) = self.config.write() {
                     *c = Arc::new(new);
                 }
@@ -421,12 +430,41 @@ impl Daemon {
     }
 }
 
+/// Every series of every configured workspace and webhook provider, at 0 from the start.
+fn declare_series(metrics: &Metrics, config: &Config) {
+    let now = Utc::now();
+    for ws in &config.workspaces {
+        let schedule = ws.schedule.as_deref().unwrap_or(&config.daemon.schedule);
+        let period = crate::status::schedule_period(schedule, config.daemon.timezone, now);
+        metrics.declare_workspace(&ws.name, period);
+        metrics.declare_webhooks(ws.provider.as_str());
+    }
+}
+
 /// Runs the daemon until SIGTERM or SIGINT. Returns the exit code.
 pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
     let config = crate::cli::load_config(&config_path)?;
     let _lock = replica::lock_sqlite(&config.directory_url).map_err(Failure::runtime)?;
     let store = crate::cli::open_store(&config).await?;
     let metrics = Metrics::new();
+    declare_series(&metrics, &config);
+    if let Ok(holds) = store.holds(None).await {
+        for h in holds {
+            metrics
+                .workspace_held
+                .with_label_values(&[&h.workspace])
+                .set(1);
+        }
+    }
+    // The last success survives a restart: staleness alerts measure from it, not from start.
+    for ws in &config.workspaces {
+        if let Ok(Some(at)) = store.last_success(&ws.name).await {
+            metrics
+                .last_success
+                .with_label_values(&[&ws.name])
+                .set(at.timestamp() as f64);
+        }
+    }
     let mut ctx = crate::cli::provider_context(&config, &store)?;
     ctx.observer = Arc::new(metrics.clone());
     let listener = tokio::net::TcpListener::bind(&config.daemon.listen)

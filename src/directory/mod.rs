@@ -18,7 +18,7 @@ use sqlx::{PgPool, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use ops::{AuditRow, RunRow, TeamRow, UserRow};
+pub use ops::{AuditRow, HoldChange, HoldRow, RunRow, TeamRow, UserRow};
 
 /// A directory failure, with what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -264,6 +264,48 @@ impl Store {
             c, name, provider, host, account, now
         )
         .await)
+    }
+
+    /// Records a run a guard refused and holds its plan (once per distinct plan), in one
+    /// transaction.
+    pub async fn record_held_run(
+        &self,
+        ws: &WorkspaceKey,
+        run: &RunRecord,
+        plan: &Plan,
+        detail: serde_json::Value,
+        digest: &str,
+        trips: &str,
+    ) -> Result<(i64, HoldChange), DirectoryError> {
+        in_tx!(self, |c, m| m::record_held_run(
+            c, ws, run, plan, detail, digest, trips
+        )
+        .await)
+    }
+
+    /// Keeps what a fetch showed (the snapshot as JSON), the evidence `explain` reads.
+    pub async fn keep_evidence(
+        &self,
+        ws: &WorkspaceKey,
+        run_id: Option<i64>,
+        at: DateTime<Utc>,
+        snapshot: &str,
+    ) -> Result<(), DirectoryError> {
+        on_conn!(self, |c, m| m::keep_evidence(c, ws, run_id, at, snapshot)
+            .await)
+    }
+
+    /// The last evidence of a workspace: (run id, time, snapshot JSON).
+    pub async fn evidence(
+        &self,
+        workspace: &str,
+    ) -> Result<Option<(Option<i64>, DateTime<Utc>, String)>, DirectoryError> {
+        on_conn!(self, |c, m| m::evidence(c, workspace).await)
+    }
+
+    /// The held plans, of one workspace or of all.
+    pub async fn holds(&self, workspace: Option<&str>) -> Result<Vec<HoldRow>, DirectoryError> {
+        on_conn!(self, |c, m| m::holds(c, workspace).await)
     }
 
     /// Points a stored workspace at another host name of the same provider instance, with its

@@ -49,6 +49,16 @@ pub enum GuardTrip {
     },
 }
 
+/// Every [`GuardTrip::label`], for metrics that exist at 0 before any guard tripped.
+pub const GUARD_LABELS: [&str; 6] = [
+    "offboard_threshold",
+    "empty_source",
+    "no_admin_left",
+    "admit_threshold",
+    "team_delete_threshold",
+    "grant_revoke_threshold",
+];
+
 impl GuardTrip {
     /// The metric label of this guard.
     pub fn label(&self) -> &'static str {

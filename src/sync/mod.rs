@@ -3,7 +3,9 @@
 
 pub mod admit;
 pub mod confirm;
+pub mod explain;
 pub mod guard;
+pub mod hold;
 pub mod plan;
 pub mod run;
 

@@ -3,7 +3,7 @@
 
 use super::{GuardTrip, Plan, admit, guard, plan};
 use crate::config::{SafetyConfig, WorkspaceConfig};
-use crate::directory::{DirectoryError, RunOutcome, RunRecord, Store, WorkspaceKey};
+use crate::directory::{DirectoryError, HoldChange, RunOutcome, RunRecord, Store, WorkspaceKey};
 use chrono::Utc;
 use orgsync_core::Provider;
 use serde::Serialize;
@@ -22,6 +22,9 @@ pub struct RunOptions {
     pub deadline: Option<std::time::Instant>,
     /// Cancelled when the daemon stops.
     pub cancel: Option<orgsync_core::http::CancellationToken>,
+    /// `orgsync approve`: the held plan a human read. A refused plan is applied only when its
+    /// guarded changes are this plan's or a subset of them.
+    pub approve: Option<Plan>,
 }
 
 impl RunOptions {
@@ -33,8 +36,23 @@ impl RunOptions {
             actor: "sync".to_string(),
             deadline: None,
             cancel: None,
+            approve: None,
         }
     }
+}
+
+/// What a run did to the workspace's hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldEvent {
+    /// A guard refused the plan; the workspace is held now.
+    Started,
+    /// Held already for another plan; this one replaced it.
+    Replaced,
+    /// Held already for this same plan.
+    Still,
+    /// A plan was applied: the hold ended.
+    Released,
 }
 
 /// What a run did, for the CLI, the logs and the metrics.
@@ -54,6 +72,13 @@ pub struct RunReport {
     /// Active members after the run (or now, when nothing was applied).
     pub active_members: usize,
     pub teams_unavailable: Option<String>,
+    /// Whether the workspace is held after this run.
+    pub held: bool,
+    /// What this run did to the hold, if anything.
+    pub hold: Option<HoldEvent>,
+    /// `approve`: the guarded changes beyond the held plan that made it refuse.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub beyond_held: Vec<super::Change>,
     /// Destructive verdicts the provider's per-user read confirmed (the contradicted ones are in
     /// `plan.unconfirmed`).
     pub confirmations: usize,
@@ -93,6 +118,9 @@ async fn begin(
         active_members: 0,
         teams_unavailable: None,
         confirmations: 0,
+        held: false,
+        hold: None,
+        beyond_held: Vec::new(),
     };
     Ok((Started { key, at, clock }, report))
 }
@@ -157,7 +185,7 @@ pub async fn sync_workspace(
     report.guard_trips = guard(&report.plan, &current, &desired, safety, &ws.admin_role);
     // A plan that will be applied (or shown as what would be) has its destructive verdicts
     // confirmed first; a refused one needs no requests.
-    if report.guard_trips.is_empty() || options.force {
+    if report.guard_trips.is_empty() || options.force || options.approve.is_some() {
         let policy = policy_for(ws, options);
         let confirmed = super::confirm::confirm_plan(
             provider,
@@ -171,7 +199,23 @@ pub async fn sync_workspace(
             return fetch_failed(store, ws, &started, report, options, e.to_string()).await;
         }
     }
-    conclude(store, &started, report, &current, options).await
+    let report = conclude(store, &started, report, &current, options).await?;
+    // What the provider showed, for `explain`: evidence, not directory state, so a failure to
+    // keep it is logged and does not fail the run.
+    match serde_json::to_string(&snapshot) {
+        Ok(json) => {
+            if let Err(e) = store
+                .keep_evidence(&started.key, report.run_id, started.at, &json)
+                .await
+            {
+                tracing::warn!(workspace = %ws.name, error = %e, "could not keep the run's evidence");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(workspace = %ws.name, error = %e, "could not keep the run's evidence")
+        }
+    }
+    Ok(report)
 }
 
 /// A targeted run after a webhook: re-reads only the named members through the provider and
@@ -186,6 +230,10 @@ pub async fn sync_members(
     targets: &[(String, Option<String>)],
     options: &RunOptions,
 ) -> Result<Option<RunReport>, DirectoryError> {
+    // A held workspace waits for a human: a narrow run must not apply (and so release) it.
+    if !store.holds(Some(&ws.name)).await?.is_empty() {
+        return Ok(None);
+    }
     let policy = policy_for(ws, options);
     let mut found = Vec::new();
     let mut error = None;
@@ -261,9 +309,32 @@ async fn conclude(
     options: &RunOptions,
 ) -> Result<RunReport, DirectoryError> {
     report.active_members = current.active_synced();
+    let tripped = !report.guard_trips.is_empty();
+    // Approving a held plan applies only what a human read: nothing guarded beyond it.
+    let beyond: Vec<super::Change> = match (&options.approve, tripped) {
+        (Some(held), true) => super::hold::beyond_held(&report.plan, held)
+            .into_iter()
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    };
+    let approved = options.approve.is_some() && tripped && beyond.is_empty();
     if options.dry_run {
         report.outcome = RunOutcome::DryRun;
-    } else if !report.guard_trips.is_empty() && !options.force {
+    } else if !beyond.is_empty() {
+        report.outcome = RunOutcome::Aborted;
+        report.error = Some(format!(
+            "not approved: the plan now has {} guarded change(s) beyond the held plan, which stays held: {}",
+            beyond.len(),
+            beyond
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+        report.beyond_held = beyond;
+        report.held = true;
+    } else if tripped && !options.force && !approved {
         report.outcome = RunOutcome::Aborted;
         report.error = Some(
             report
@@ -273,15 +344,21 @@ async fn conclude(
                 .collect::<Vec<_>>()
                 .join("; "),
         );
+        return hold(store, started, report, options).await;
     } else {
-        report.forced = !report.guard_trips.is_empty();
+        report.forced = tripped;
         report.outcome = RunOutcome::Ok;
+        let was_held = !store.holds(Some(&started.key.name)).await?.is_empty();
         let record = record_of(&report, options, started.at);
         match store.apply(&started.key, &report.plan, &record).await {
             Ok(id) => {
                 report.run_id = Some(id);
                 report.duration_seconds = started.clock.elapsed().as_secs_f64();
                 report.active_members = desired_active(current, &report.plan);
+                if was_held {
+                    report.hold = Some(HoldEvent::Released);
+                    tracing::info!(workspace = %report.workspace, run = id, approved, forced = report.forced, "hold ended: a plan was applied");
+                }
                 return Ok(report);
             }
             Err(e) => {
@@ -301,6 +378,45 @@ async fn conclude(
         Some(&plan),
     )
     .await?;
+    Ok(report)
+}
+
+/// Records a refused run and holds its plan: once per distinct plan, "still held" after that.
+async fn hold(
+    store: &Store,
+    started: &Started,
+    mut report: RunReport,
+    options: &RunOptions,
+) -> Result<RunReport, DirectoryError> {
+    let record = record_of(&report, options, started.at);
+    let detail = serde_json::json!({
+        "error": report.error,
+        "guard_trips": report.guard_trips,
+    });
+    let trips = serde_json::to_string(&report.guard_trips).unwrap_or_else(|_| "[]".to_string());
+    let digest = super::hold::digest(&report.plan);
+    let (id, change) = store
+        .record_held_run(&started.key, &record, &report.plan, detail, &digest, &trips)
+        .await?;
+    report.run_id = Some(id);
+    report.duration_seconds = started.clock.elapsed().as_secs_f64();
+    report.held = true;
+    report.hold = Some(match change {
+        HoldChange::Started => HoldEvent::Started,
+        HoldChange::Replaced => HoldEvent::Replaced,
+        HoldChange::Still => HoldEvent::Still,
+    });
+    match change {
+        HoldChange::Started | HoldChange::Replaced => tracing::warn!(
+            workspace = %report.workspace,
+            run = id,
+            digest = %digest,
+            replaced = change == HoldChange::Replaced,
+            "workspace held: a guard refused the plan; review it with `orgsync plans show --workspace {}`",
+            report.workspace
+        ),
+        HoldChange::Still => tracing::debug!(workspace = %report.workspace, run = id, "still held"),
+    }
     Ok(report)
 }
 

@@ -11,6 +11,28 @@ use orgsync_core::{
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Defines `mod $name` with a `sqlite` and a `postgres` test that each run `$body(store)` on a
+/// fresh directory of that backend.
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                let (store, _dir) = fresh_store(Backend::Sqlite).await.expect("sqlite");
+                $body(store).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if let Some((store, _)) = fresh_store(Backend::Postgres).await {
+                    $body(store).await;
+                }
+            }
+        }
+    };
+}
+
 pub enum Backend {
     Sqlite,
     Postgres,

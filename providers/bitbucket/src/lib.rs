@@ -84,9 +84,9 @@ use model::{
 };
 use orgsync_core::http::{Route, WorkspaceClient};
 use orgsync_core::{
-    AccessVerdict, Account, AdmitRule, FetchPolicy, Member, MemberState, Permission, Provider,
-    ProviderError, ProviderKind, Repository, Snapshot, Team, TeamMember, TeamRepository, TeamRole,
-    TeamsMode, Visibility,
+    AccessVerdict, Account, AdmitRule, Confirmation, FetchPolicy, Member, MemberState, Permission,
+    Provider, ProviderError, ProviderKind, Repository, Snapshot, Team, TeamMember, TeamRepository,
+    TeamRole, TeamsMode, Verdict, Visibility,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -157,6 +157,39 @@ fn visibility(repo: &BbRepository) -> Visibility {
         Visibility::Private
     } else {
         Visibility::Public
+    }
+}
+
+/// Bitbucket's uuid in the form its API writes it (`{…}`), for an id recorded with or without
+/// braces; `None` for anything that is not a uuid (an Atlassian account id such as
+/// `557058:…` or a 24-digit hex id).
+pub fn braced_uuid(id: &str) -> Option<String> {
+    let bare = id.trim().trim_start_matches('{').trim_end_matches('}');
+    let is_uuid = bare.len() == 36
+        && bare.char_indices().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        });
+    is_uuid.then(|| format!("{{{bare}}}"))
+}
+
+/// Whether two recorded identities name the same Bitbucket user: uuids compare without braces
+/// and case, anything else (account ids) exactly.
+pub fn same_user(a: &str, b: &str) -> bool {
+    match (braced_uuid(a), braced_uuid(b)) {
+        (Some(x), Some(y)) => x.eq_ignore_ascii_case(&y),
+        _ => a.trim() == b.trim(),
+    }
+}
+
+/// The BBQL comparison that selects one user by uuid or account id.
+fn user_query(id: &str) -> String {
+    match braced_uuid(id) {
+        Some(uuid) => format!("user.uuid=\"{uuid}\""),
+        None => format!("user.account_id=\"{}\"", id.trim().replace('"', "")),
     }
 }
 
@@ -584,6 +617,104 @@ impl Provider for BitbucketProvider {
             teams_unavailable,
             requests: client.request_counts(),
         })
+    }
+
+    /// Confirms a destructive verdict with Bitbucket's per-user reads (by uuid, with or without
+    /// braces, or by account id):
+    ///
+    /// * left: `GET /2.0/workspaces/{w}/permissions?q=user.uuid="{…}"`, an empty answer from
+    ///   a workspace that exists (Bitbucket has no inactive members) — 1 request;
+    /// * cannot read `slug`: `GET /2.0/workspaces/{w}/permissions/repositories/{slug}` with the
+    ///   same `q=` (the user's effective permission, direct, group and project grants), then
+    ///   `GET /2.0/repositories/{w}/{slug}` when there is no row (a public repository is read by
+    ///   everyone) — 2 requests; a repository that vanished answers 404 and fails the run;
+    /// * not in team `slug`: `GET /1.0/groups/{w}` (the complete, unpaged list with members).
+    async fn confirm(
+        &self,
+        policy: &FetchPolicy,
+        id: &str,
+        login: &str,
+        verdict: &Verdict,
+    ) -> Result<Confirmation, ProviderError> {
+        let client = self.client.for_fetch(policy);
+        let w = &self.workspace;
+        let contradicted = |found: String| Confirmation::Contradicted { found };
+        match verdict {
+            Verdict::LeftAccount | Verdict::AccountInactive => {
+                let page: FirstPage<WorkspaceMembership> = client
+                    .get_json(
+                        &Route::new(
+                            "/2.0/workspaces/{workspace}/permissions",
+                            self.path(&format!("workspaces/{w}/permissions")),
+                        )
+                        .query("q", user_query(id)),
+                    )
+                    .await
+                    .map_err(|e| name_scope(e, "account"))?;
+                Ok(match page.values.first() {
+                    None => Confirmation::Confirmed,
+                    Some(m) => contradicted(format!(
+                        "still a member ({})",
+                        m.permission.as_deref().unwrap_or("member")
+                    )),
+                })
+            }
+            Verdict::CannotRead { repository } => {
+                let rows: FirstPage<RepositoryPermission> = client
+                    .get_json(
+                        &Route::new(
+                            "/2.0/workspaces/{workspace}/permissions/repositories/{repo_slug}",
+                            self.path(&format!(
+                                "workspaces/{w}/permissions/repositories/{repository}"
+                            )),
+                        )
+                        .query("q", user_query(id)),
+                    )
+                    .await
+                    .map_err(|e| name_scope(e, "repository"))?;
+                if let Some(row) = rows
+                    .values
+                    .iter()
+                    .find(|r| repository_permission(&r.permission).can_read())
+                {
+                    return Ok(contradicted(format!("{} on {repository}", row.permission)));
+                }
+                let repo: BbRepository = client
+                    .get_json(&Route::new(
+                        "/2.0/repositories/{workspace}/{repo_slug}",
+                        self.path(&format!("repositories/{w}/{repository}")),
+                    ))
+                    .await
+                    .map_err(|e| name_scope(e, "repository"))?;
+                Ok(if visibility(&repo) == Visibility::Public {
+                    contradicted(format!("{repository} is public"))
+                } else {
+                    Confirmation::Confirmed
+                })
+            }
+            Verdict::NotInTeam { team } => {
+                let groups: Vec<V1Group> = client
+                    .get_json(&Route::new(
+                        "/1.0/groups/{workspace}",
+                        format!("/1.0/groups/{w}"),
+                    ))
+                    .await
+                    .map_err(|e| name_scope(e, "team"))?;
+                let member = groups
+                    .iter()
+                    .filter(|g| g.slug.eq_ignore_ascii_case(team))
+                    .flat_map(|g| g.members.iter())
+                    .any(|m| {
+                        m.uuid.as_deref().is_some_and(|u| same_user(u, id))
+                            || m.account_id.as_deref().is_some_and(|a| same_user(a, id))
+                    });
+                Ok(if member {
+                    contradicted(format!("{login} is in group {team}"))
+                } else {
+                    Confirmation::Confirmed
+                })
+            }
+        }
     }
 
     async fn check(&self) -> Result<Vec<String>, ProviderError> {

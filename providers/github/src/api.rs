@@ -17,6 +17,15 @@ pub(crate) struct Organization {
     /// which case the provider assumes `none` and lets the collaborator lists decide.
     #[serde(default)]
     pub default_repository_permission: Option<String>,
+    /// Owner-only, like the base permission: how many private (and internal) repositories the
+    /// organisation has. The fetch checks the repository list against it.
+    #[serde(default)]
+    pub total_private_repos: Option<u64>,
+    #[serde(default)]
+    pub owned_private_repos: Option<u64>,
+    /// Shown to every caller: how many public repositories the organisation has.
+    #[serde(default)]
+    pub public_repos: Option<u64>,
 }
 
 /// `simple-user` (organisation members).
@@ -37,6 +46,9 @@ pub(crate) struct SimpleUser {
 #[derive(Debug, Deserialize)]
 pub(crate) struct PublicUser {
     pub id: u64,
+    /// The current login (`GET /user/{account_id}` reads by id, whatever the login is now).
+    #[serde(default)]
+    pub login: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
@@ -140,4 +152,9 @@ pub(crate) struct Collaborator {
 pub(crate) struct InstallationToken {
     pub token: String,
     pub expires_at: String,
+    /// `all` or `selected`.
+    #[serde(default)]
+    pub repository_selection: Option<String>,
+    #[serde(default)]
+    pub permissions: std::collections::BTreeMap<String, String>,
 }

@@ -71,6 +71,16 @@ impl Credential for AppJwt {
 struct Installed {
     token: SecretString,
     renew_at: Instant,
+    view: InstallationView,
+}
+
+/// What the installation may read, as GitHub reported it with the installation token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstallationView {
+    /// `all` or `selected`; `None` when GitHub did not say.
+    pub repository_selection: Option<String>,
+    /// Permission name (`members`, `metadata`, …) -> `read` / `write` / `admin`.
+    pub permissions: std::collections::BTreeMap<String, String>,
 }
 
 /// A GitHub App installation as a [`Credential`]: every request carries the current installation
@@ -130,6 +140,25 @@ impl GithubAppCredential {
         })
     }
 
+    /// The installation id, for messages.
+    pub fn installation_id(&self) -> u64 {
+        self.installation_id
+    }
+
+    /// What the current installation token may read (exchanging one first if there is none):
+    /// the fetch proves from it that the installation sees every repository.
+    pub async fn installation_view(&self) -> Result<InstallationView, ProviderError> {
+        let mut state = self.state.lock().await;
+        if state.is_none() {
+            *state = Some(
+                self.exchange()
+                    .await
+                    .map_err(|e| ProviderError::Other(format!("{}: {e}", self.reference)))?,
+            );
+        }
+        Ok(state.as_ref().map(|i| i.view.clone()).unwrap_or_default())
+    }
+
     /// Requests the token exchanges have sent so far, so a fetch can add its share to
     /// `Snapshot::requests`.
     pub fn exchange_counts(&self) -> RequestCounts {
@@ -166,6 +195,10 @@ impl GithubAppCredential {
         Ok(Installed {
             token: SecretString::from(answer.token),
             renew_at: Instant::now() + life.saturating_sub(margin),
+            view: InstallationView {
+                repository_selection: answer.repository_selection,
+                permissions: answer.permissions,
+            },
         })
     }
 }

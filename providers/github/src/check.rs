@@ -1,6 +1,7 @@
 //! `check-config --online`: one small request per capability a sync needs, each answered with
 //! what it proved or precisely what is missing.
 
+use crate::view;
 use orgsync_core::http::WorkspaceClient;
 use orgsync_core::{ProviderError, ProviderKind};
 use serde::Deserialize;
@@ -140,8 +141,23 @@ fn parse<T: for<'de> Deserialize<'de>>(need: &Need, body: &[u8]) -> Result<T, Pr
 pub(crate) async fn check(
     client: &WorkspaceClient,
     org: &str,
+    app: Option<&crate::app::GithubAppCredential>,
 ) -> Result<Vec<String>, ProviderError> {
     let mut verified = Vec::new();
+    // The view first, with the same proof and the same message as a fetch. `check` does not
+    // know the workspace's policy: a credential enough only for `admit = "all-members"` without
+    // teams passes with a line that says so, and a fetch under any other policy fails with the
+    // error quoted in that line.
+    match view::prove(client, org, app, view::Needs::Everything).await {
+        Ok(line) => verified.push(line),
+        Err(everything) => {
+            let line = view::prove(client, org, app, view::Needs::Members).await?;
+            verified.push(format!(
+                "{line}; NOT enough for admit = \"all-repositories\" or team replication, which \
+                 fail with: {everything}"
+            ));
+        }
+    }
     let body = probe(client, &ORG, &format!("/orgs/{org}")).await?;
     let info: Org = parse(&ORG, &body)?;
     match info.default_repository_permission {

@@ -1,21 +1,30 @@
 //! One fetch of an organisation, in the order that lets later steps skip work:
 //!
-//! 1. `GET /orgs/{org}` for the base permission (`default_repository_permission`);
+//! 0. prove the view ([`crate::view`]): the token's user is an owner, or the App installation
+//!    reads all repositories; fail with the missing right otherwise;
+//! 1. `GET /orgs/{org}` for the base permission (`default_repository_permission`) and the count
+//!    of private repositories the repository list must match;
 //! 2. `GET /orgs/{org}/members?role=admin`, then every member (`/members` lists active members
 //!    only: pending invitees are never in it, and an invitation's id is not a user id, so the
 //!    invitations list is not read at all);
-//! 3. `GET /orgs/{org}/repos?type=all` (every repository, in scope or not);
+//! 3. `GET /orgs/{org}/repos?type=all` (every repository, in scope or not), checked against the
+//!    organisation's count of private and internal repositories (read again once, then fail);
 //! 4. teams, when replication asks for them or when team grants can still prove access: the team
 //!    list, each team's repositories, and the members of the teams that matter;
 //! 5. collaborator lists (`affiliation=all`) of in-scope private repositories where some member
 //!    is still undecided, a few at a time, stopping when nobody is left undecided;
-//! 6. `GET /users/{login}` for the members who would be admitted, to keep suspended accounts out.
+//! 6. `GET /user/{account_id}` for the members who would be admitted, to keep suspended accounts
+//!    out; by id, so a member renamed during the fetch keeps their place with the new login (a
+//!    `404`, an account deleted during the fetch, fails this fetch only: the next member list no
+//!    longer has them).
 //!
 //! Any request that finally fails fails the whole fetch: a decision is never made on a partial
 //! list.
 
 use crate::GithubOptions;
 use crate::api;
+use crate::app::GithubAppCredential;
+use crate::view;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use orgsync_core::http::{Route, WorkspaceClient};
 use orgsync_core::snapshot::RequestCounts;
@@ -57,6 +66,26 @@ fn visibility_of(repo: &api::Repository) -> Visibility {
     }
 }
 
+/// The first of the organisation's repository counts that the list contradicts: (what, counted,
+/// listed).
+fn count_mismatch(
+    org: &api::Organization,
+    repos: &[api::Repository],
+) -> Option<(&'static str, u64, u64)> {
+    let public = repos
+        .iter()
+        .filter(|r| visibility_of(r) == Visibility::Public)
+        .count() as u64;
+    let private = repos.len() as u64 - public;
+    let (counted_private, counted_public) = view::counts(org);
+    if let Some(c) = counted_private.filter(|c| *c != private) {
+        return Some(("private and internal", c, private));
+    }
+    counted_public
+        .filter(|c| *c != public)
+        .map(|c| ("public", c, public))
+}
+
 /// A team's permission on a repository from a team repository listing.
 fn team_permission(repo: &api::Repository) -> Permission {
     let from_role = repo.role_name.as_deref().and_then(Permission::parse);
@@ -82,6 +111,7 @@ pub(crate) struct Fetcher<'a> {
     client: &'a WorkspaceClient,
     org: &'a str,
     options: &'a GithubOptions,
+    app: Option<&'a GithubAppCredential>,
 }
 
 impl<'a> Fetcher<'a> {
@@ -94,6 +124,60 @@ impl<'a> Fetcher<'a> {
             client,
             org,
             options,
+            app: None,
+        }
+    }
+
+    /// The credential is this App's installation: the view is proved from its token.
+    pub(crate) fn with_app(mut self, app: Option<&'a GithubAppCredential>) -> Self {
+        self.app = app;
+        self
+    }
+
+    async fn organization(&self) -> Result<api::Organization, ProviderError> {
+        self.client
+            .get_json(&Route::new("/orgs/{org}", format!("/orgs/{}", self.org)))
+            .await
+    }
+
+    async fn repositories(&self) -> Result<Vec<api::Repository>, ProviderError> {
+        self.client
+            .get_all(
+                &self
+                    .list("/orgs/{org}/repos", format!("/orgs/{}/repos", self.org))
+                    .query("type", "all"),
+            )
+            .await
+    }
+
+    /// The repository list, checked against the organisation's counts of private (and
+    /// internal) and public repositories where GitHub shows them: a list that disagrees (a
+    /// repository created or deleted while it was read, one skipped by an offset shift, a
+    /// credential that sees only some) is read again once with the organisation, and a second
+    /// disagreement fails.
+    async fn counted_repositories(
+        &self,
+        org: api::Organization,
+    ) -> Result<(api::Organization, Vec<api::Repository>), ProviderError> {
+        let repos = self.repositories().await?;
+        if count_mismatch(&org, &repos).is_none() {
+            return Ok((org, repos));
+        }
+        tracing::info!(
+            org = self.org,
+            "the repository list disagrees with the organisation's counts; reading both again"
+        );
+        let org = self.organization().await?;
+        let repos = self.repositories().await?;
+        match count_mismatch(&org, &repos) {
+            Some((kind, counted, listed)) => Err(view::count_mismatch(
+                self.client,
+                self.org,
+                kind,
+                counted,
+                listed,
+            )),
+            None => Ok((org, repos)),
         }
     }
 
@@ -178,10 +262,8 @@ impl<'a> Fetcher<'a> {
         policy: &FetchPolicy,
         host: &str,
     ) -> Result<Snapshot, ProviderError> {
-        let org: api::Organization = self
-            .client
-            .get_json(&Route::new("/orgs/{org}", format!("/orgs/{}", self.org)))
-            .await?;
+        view::prove(self.client, self.org, self.app, view::Needs::of(policy)).await?;
+        let org = self.organization().await?;
         let base_permission = org
             .default_repository_permission
             .as_deref()
@@ -221,14 +303,12 @@ impl<'a> Fetcher<'a> {
             })
             .collect();
 
-        let listed_repos: Vec<api::Repository> = self
-            .client
-            .get_all(
-                &self
-                    .list("/orgs/{org}/repos", format!("/orgs/{}/repos", self.org))
-                    .query("type", "all"),
-            )
-            .await?;
+        let (org, listed_repos) = self.counted_repositories(org).await?;
+        let base_permission = org
+            .default_repository_permission
+            .as_deref()
+            .and_then(Permission::parse)
+            .unwrap_or(base_permission);
         let repositories: Vec<Repository> = listed_repos
             .iter()
             .map(|r| Repository {
@@ -450,34 +530,30 @@ impl<'a> Fetcher<'a> {
                         AdmitRule::AllRepositories => m.access == AccessVerdict::ReadsAll,
                     }
             })
-            .map(|(i, m)| (i, m.login.clone()))
+            .map(|(i, m)| (i, m.id.clone()))
             .collect();
-        let users = buffered(
-            candidates,
-            self.options.concurrency,
-            |(i, login)| async move {
-                self.client
-                    .get_json::<api::PublicUser>(&Route::new(
-                        "/users/{username}",
-                        format!("/users/{login}"),
-                    ))
-                    .await
-                    .map(|u| (i, u))
-            },
-        )
+        let users = buffered(candidates, self.options.concurrency, |(i, id)| async move {
+            self.client
+                .get_json::<api::PublicUser>(&Route::new(
+                    "/user/{account_id}",
+                    format!("/user/{id}"),
+                ))
+                .await
+                .map(|u| (i, u))
+        })
         .await?;
         for (i, user) in users {
             let member = &mut members[i];
             if user.id.to_string() != member.id {
-                // The login moved to another account between two requests: this is not our
-                // member's profile, so it proves nothing either way.
                 return Err(ProviderError::Malformed {
                     provider: ProviderKind::Github,
-                    route: "/users/{username}".to_owned(),
-                    detail: "a member's login now belongs to another account (renamed during the \
-                             fetch); the next run will see a consistent picture"
-                        .to_owned(),
+                    route: "/user/{account_id}".to_owned(),
+                    detail: format!("asked for user {} and got user {}", member.id, user.id),
                 });
+            }
+            if let Some(login) = user.login.filter(|l| *l != member.login) {
+                // Renamed while the fetch ran: the id is the person, the new login is current.
+                member.login = login;
             }
             member.name = member.name.take().or(user.name);
             member.email = member.email.take().or(user.email);

@@ -21,14 +21,18 @@
 mod api;
 mod app;
 mod check;
+mod confirm;
 pub mod fetch;
 mod member;
+mod view;
 
-pub use app::GithubAppCredential;
+pub use app::{GithubAppCredential, InstallationView};
 
 use async_trait::async_trait;
 use orgsync_core::http::WorkspaceClient;
-use orgsync_core::{FetchPolicy, Provider, ProviderError, ProviderKind, Snapshot};
+use orgsync_core::{
+    Confirmation, FetchPolicy, Provider, ProviderError, ProviderKind, Snapshot, Verdict,
+};
 use std::sync::Arc;
 
 /// Tuning that does not change the answer, only how it is obtained.
@@ -129,6 +133,7 @@ impl Provider for GithubProvider {
         let client = self.client.for_fetch(policy);
         let exchanges_before = self.app.as_ref().map(|a| a.exchange_counts());
         let mut snapshot = fetch::Fetcher::new(&client, &self.org, &self.options)
+            .with_app(self.app.as_deref())
             .run(policy, &self.host)
             .await?;
         snapshot.requests = client.request_counts();
@@ -142,7 +147,12 @@ impl Provider for GithubProvider {
     }
 
     async fn check(&self) -> Result<Vec<String>, ProviderError> {
-        check::check(&self.client.with_fresh_counts(), &self.org).await
+        check::check(
+            &self.client.with_fresh_counts(),
+            &self.org,
+            self.app.as_deref(),
+        )
+        .await
     }
 
     async fn fetch_member(
@@ -153,6 +163,18 @@ impl Provider for GithubProvider {
     ) -> Result<Option<orgsync_core::Member>, ProviderError> {
         let client = self.client.for_fetch(policy);
         member::fetch_member(&client, &self.org, policy, id, login).await
+    }
+
+    /// GitHub's per-user reads, by durable id: see [`confirm`](mod@confirm).
+    async fn confirm(
+        &self,
+        policy: &FetchPolicy,
+        id: &str,
+        _login: &str,
+        verdict: &Verdict,
+    ) -> Result<Confirmation, ProviderError> {
+        let client = self.client.for_fetch(policy);
+        confirm::confirm(&client, &self.org, id, verdict).await
     }
 }
 

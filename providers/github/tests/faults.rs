@@ -19,7 +19,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("team repositories", "/orgs/acme/teams/*/repos"),
     ("team members", "/orgs/acme/teams/*/members"),
     ("collaborators", "/repos/acme/*/collaborators"),
-    ("users", "/users/*"),
+    ("view", "/user/memberships/orgs/acme"),
+    ("users", "/user/*"),
 ];
 
 /// Small enough to run the matrix quickly, large enough that lists have several pages... of one
@@ -143,6 +144,11 @@ async fn permanent_faults_at_every_route_fail_the_fetch() {
             };
             let fitting = match fault_name {
                 "401" => matches!(error, ProviderError::Unauthorized { .. }),
+                // `GET /user/memberships/orgs/{org}` answering 404 says the token's user is not
+                // a member: a missing right, named as such (`/user/*` reaches it first).
+                "404" if matches!(*route_name, "view" | "users") => {
+                    matches!(error, ProviderError::Forbidden { .. })
+                }
                 "404" => matches!(error, ProviderError::NotFound { .. }),
                 _ => matches!(error, ProviderError::Malformed { .. }),
             };

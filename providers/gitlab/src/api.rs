@@ -72,11 +72,16 @@ pub fn template_for(path: &str) -> &'static str {
         ("groups", ["members", "all"]) => "/groups/:id/members/all",
         ("groups", ["members"]) => "/groups/:id/members",
         ("groups", ["members", "all", _]) => "/groups/:id/members/all/:user_id",
+        ("groups", ["members", _]) => "/groups/:id/members/:user_id",
         ("groups", ["projects"]) => "/groups/:id/projects",
         ("groups", ["subgroups"]) => "/groups/:id/subgroups",
         ("groups", ["descendant_groups"]) => "/groups/:id/descendant_groups",
         ("groups", ["invited_groups"]) => "/groups/:id/invited_groups",
         ("projects", ["members", "all"]) => "/projects/:id/members/all",
+        ("projects", ["members", "all", _]) => "/projects/:id/members/all/:user_id",
+        ("projects", []) => "/projects/:id",
+        ("users", []) => "/users/:id",
+        ("version", _) => "/version",
         ("user", _) => "/user",
         ("personal_access_tokens", _) => "/personal_access_tokens/self",
         _ => "/api/v4/other",
@@ -165,6 +170,34 @@ where
     let url = endpoint_url(client, endpoint)?;
     let route = Route::new(template_for(url.path()), url.to_string()).query("per_page", PER_PAGE);
     client.get_all(&route).await
+}
+
+/// GitLab's `x-total` for a list: one request for its first row (`per_page=1`). `None` when
+/// GitLab leaves the header out (lists over 10,000 rows, some GitLab.com lists).
+pub async fn total<E: Endpoint>(
+    client: &WorkspaceClient,
+    endpoint: &E,
+) -> Result<Option<usize>, ProviderError> {
+    let mut url = endpoint_url(client, endpoint)?;
+    url.query_pairs_mut().append_pair("per_page", "1");
+    let template = template_for(url.path());
+    let request = http::Request::get(url.as_str())
+        .body(Vec::new())
+        .map_err(|e| ProviderError::Other(format!("could not build a GitLab request: {e}")))?;
+    let response = client.send(template, request).await?;
+    if !response.status().is_success() {
+        return Err(ProviderError::Status {
+            provider: client.provider(),
+            route: template.to_string(),
+            status: response.status().as_u16(),
+            detail: "reading the list's total".to_string(),
+        });
+    }
+    Ok(response
+        .headers()
+        .get("x-total")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok()))
 }
 
 /// `GET /groups/:id?with_projects=false`: the crate's `Group` cannot leave out the deprecated

@@ -3,7 +3,9 @@
 //!
 //! # What it reads (fewest requests first)
 //!
-//! 1. `GET /groups/:id?with_projects=false`: the group's id and full path.
+//! 1. `GET /groups/:id?with_projects=false`: the group's id and full path; then the proof that
+//!    the token sees the whole group (below): `GET /user`, and for a non-administrator
+//!    `GET /groups/:id/members/all/:user_id`.
 //! 2. `GET /groups/:id/members/all`: the workspace's members, one row per user at the highest of
 //!    direct, inherited and invited-group levels. Blocked, deactivated (and banned) accounts
 //!    become [`MemberState::Blocked`]/[`MemberState::Deactivated`], memberships awaiting approval
@@ -14,11 +16,46 @@
 //! 3. `GET /groups/:id/projects?include_subgroups=true&with_shared=…`: every project of the tree;
 //!    projects merely shared into the tree only with [`FetchPolicy::include_shared_projects`].
 //!    A repository's name is its path relative to the group (`backend/api`); shared projects
-//!    from outside keep their full path.
+//!    from outside keep their full path. The list is bracketed by its `x-total` (two
+//!    `per_page=1` reads) and read once more when it moved while it was read (GitLab pages by
+//!    offset: a project deleted after page 1 hides the first project of page 2, which would
+//!    admit people who cannot read it); a list that moves again fails the fetch.
 //! 4. Teams (unless off): `GET /groups/:id/descendant_groups`, then `GET /groups/:sub/members`
 //!    per subgroup (direct members, as ARCHITECTURE.md asks for GitLab).
 //! 5. Per-project checks, only for members still undecided, only while some are left:
 //!    `GET /projects/:id/members/all?user_ids[]=…` restricted to those members.
+//!
+//! # What the credential must see (checked by every fetch and by `check-config --online`)
+//!
+//! GitLab answers with what the token's user may see, with a `200`: a user who is not a member
+//! of an internal group is shown the group, its members and only its internal and public
+//! projects (private ones are missing from lists and answer `404` one by one); Minimal Access
+//! shows no project at all. So before deciding anything the fetch proves the view, and fails
+//! (nothing is applied) otherwise:
+//!
+//! | policy | the token's user needs |
+//! |---|---|
+//! | `admit = "all-repositories"` (default) | at least Reporter (20) in the group (or inherited from a parent group), or an instance administrator |
+//! | `admit = "all-members"` | at least Guest (10) in the group, or an instance administrator |
+//!
+//! and the `read_api` (or `api`) scope. The message names what is missing, for example:
+//! `gitlab denied /groups/:id/members/all/:user_id: the token's user gina is only
+//! minimal_access (5) in acme, so GitLab shows it only part of the group (private projects are
+//! left out of lists and answer 404 one by one); nothing was decided. The credential
+//! token_file = … needs a user with at least Reporter (20) in acme for admit =
+//! "all-repositories" (add it under the group's Manage > Members), or an instance
+//! administrator's token`. Group access tokens qualify by their bot user's role.
+//!
+//! # Confirming destructive verdicts ([`Provider::confirm`])
+//!
+//! Lists are evidence, not proof. Before a plan is applied every offboard and team removal is
+//! put back to GitLab's per-user reads by the user's immutable id (one or two requests each):
+//! `GET /groups/:id/members/all/:user_id` (left, not active), `GET /projects/:path` then
+//! `GET /projects/:id/members/all/:user_id` (cannot read; an internal project also needs
+//! `GET /users/:id`, whose `external` flag only administrators see, so a non-administrator's
+//! token cannot confirm "cannot read an internal project" and the run fails instead of
+//! guessing), `GET /groups/:path/members/:user_id` (not in a team). A `404` is taken as "not a
+//! member" only when the group, project or subgroup itself still answers.
 //!
 //! # How "reads every repository" is decided
 //!
@@ -69,12 +106,12 @@ use gitlab::api::common::NameOrId;
 use gitlab::api::groups::members::{AllGroupMembers, GroupMembers};
 use gitlab::api::groups::projects::GroupProjects;
 use gitlab::api::projects::members::AllProjectMembers;
-use model::{CurrentUser, Group, MemberRow, ProjectRow, TokenSelf};
-use orgsync_core::http::WorkspaceClient;
+use model::{CurrentUser, Group, MemberRow, ProjectRow, TokenSelf, UserDetail};
+use orgsync_core::http::{Route, WorkspaceClient};
 use orgsync_core::{
-    AccessVerdict, Account, FetchPolicy, Member, MemberState, Permission, Provider, ProviderError,
-    ProviderKind, Repository, Snapshot, Team, TeamMember, TeamRepository, TeamRole, TeamsMode,
-    Visibility,
+    AccessVerdict, Account, AdmitRule, Confirmation, FetchPolicy, Member, MemberState, Permission,
+    Provider, ProviderError, ProviderKind, Repository, Snapshot, Team, TeamMember, TeamRepository,
+    TeamRole, TeamsMode, Verdict, Visibility,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -89,6 +126,9 @@ pub struct GitlabProvider {
     client: WorkspaceClient,
     group: String,
     host: String,
+    /// The group's immutable id and full path, from the last fetch (or read by a confirmation
+    /// that comes first), so a confirmation costs one or two requests.
+    root: std::sync::Mutex<Option<(u64, String)>>,
 }
 
 impl GitlabProvider {
@@ -100,6 +140,7 @@ impl GitlabProvider {
             client,
             group: group.into(),
             host: host.into(),
+            root: std::sync::Mutex::new(None),
         }
     }
 
@@ -194,7 +235,11 @@ impl Provider for GitlabProvider {
             },
         )
         .await?;
+        self.prove_view(&client, policy.admit, &group).await?;
         let root_path = group.full_path.clone();
+        if let Ok(mut root) = self.root.lock() {
+            *root = Some((group.id, root_path.clone()));
+        }
         let prefix = format!("{root_path}/");
 
         let rows: Vec<MemberRow> = api::list(
@@ -202,17 +247,7 @@ impl Provider for GitlabProvider {
             &builder_error(AllGroupMembers::builder().group(group.id).build())?,
         )
         .await?;
-        let projects: Vec<ProjectRow> = api::list(
-            &client,
-            &builder_error(
-                GroupProjects::builder()
-                    .group(group.id)
-                    .include_subgroups(true)
-                    .with_shared(policy.include_shared_projects)
-                    .build(),
-            )?,
-        )
-        .await?;
+        let projects = self.projects(&client, policy, group.id).await?;
         let projects: Vec<Project> = projects
             .into_iter()
             .map(|p| {
@@ -358,6 +393,135 @@ impl Provider for GitlabProvider {
         }))
     }
 
+    /// Confirms a destructive verdict with GitLab's per-user reads, by the user's immutable id
+    /// (a login renamed since the list was read changes nothing):
+    ///
+    /// * left / not active: `GET /groups/:id/members/all/:user_id`. A `404` means "no
+    ///   membership in the tree" only if the group itself still answers, so it is followed by
+    ///   `GET /groups/:id` (2 requests; 1 when the person is still there).
+    /// * cannot read `name`: `GET /projects/:path` (the visibility decides first: public is read
+    ///   by everyone), then `GET /projects/:id/members/all/:user_id` against the floor; on an
+    ///   internal project someone below the floor reads it unless they are an external user,
+    ///   which only `GET /users/:id` as an administrator tells (without it the confirmation
+    ///   fails rather than guess).
+    /// * not in team `slug`: `GET /groups/:path/members/:user_id` on the subgroup (teams are
+    ///   subgroups with their direct members); a `404` counts only if the subgroup answers.
+    async fn confirm(
+        &self,
+        policy: &FetchPolicy,
+        id: &str,
+        login: &str,
+        verdict: &Verdict,
+    ) -> Result<Confirmation, ProviderError> {
+        let client = self.client.for_fetch(policy);
+        let user: u64 = id.parse().map_err(|_| {
+            ProviderError::Other(format!(
+                "the GitLab user id {id:?} recorded for {login} is not numeric, so GitLab cannot be asked about it; check the workspace's identities"
+            ))
+        })?;
+        let (group, root_path) = self.root(&client).await?;
+        let contradicted = |found: String| Confirmation::Contradicted { found };
+        match verdict {
+            Verdict::LeftAccount | Verdict::AccountInactive => {
+                let row = member_row(
+                    &client,
+                    "/groups/:id/members/all/:user_id",
+                    format!("/groups/{group}/members/all/{user}"),
+                )
+                .await?;
+                let Some(row) = row else {
+                    // The 404 is about the member only if the group itself still answers.
+                    let _: Group = api::get(
+                        &client,
+                        &GroupDetails {
+                            group: NameOrId::Id(group),
+                        },
+                    )
+                    .await?;
+                    return Ok(Confirmation::Confirmed);
+                };
+                let state = member_state(&row);
+                Ok(match (verdict, state) {
+                    (Verdict::AccountInactive, MemberState::Active) => {
+                        contradicted(format!("an active {}", role_name(row.access_level)))
+                    }
+                    (Verdict::AccountInactive, _) => Confirmation::Confirmed,
+                    _ => contradicted(format!(
+                        "still a member ({}, {})",
+                        role_name(row.access_level),
+                        state.as_str()
+                    )),
+                })
+            }
+            Verdict::CannotRead { repository } => {
+                let project = self.project(&client, &root_path, repository).await?;
+                if project.visibility == "public" {
+                    return Ok(contradicted(format!("{repository} is public")));
+                }
+                let row = member_row(
+                    &client,
+                    "/projects/:id/members/all/:user_id",
+                    format!("/projects/{}/members/all/{user}", project.id),
+                )
+                .await?;
+                if let Some(row) = row.filter(|r| reads_code(r, floor(policy))) {
+                    return Ok(contradicted(format!(
+                        "{} ({}) in {repository}",
+                        role_name(row.access_level),
+                        row.access_level
+                    )));
+                }
+                if project.visibility != "internal" {
+                    return Ok(Confirmation::Confirmed);
+                }
+                let detail: UserDetail = client
+                    .get_json(&Route::new("/users/:id", format!("/users/{user}")))
+                    .await?;
+                match detail.external {
+                    Some(true) => Ok(Confirmation::Confirmed),
+                    Some(false) => Ok(contradicted(format!(
+                        "{repository} is internal and {login} is not an external user"
+                    ))),
+                    None => Err(ProviderError::Forbidden {
+                        provider: ProviderKind::Gitlab,
+                        credential: client.credential_reference().to_string(),
+                        route: "/users/:id".to_string(),
+                        detail: format!(
+                            "GitLab did not say whether {login} is an external user, which decides whether they read the internal project {repository}"
+                        ),
+                        needed: "an instance administrator's token (only administrators see the external flag)".to_string(),
+                    }),
+                }
+            }
+            Verdict::NotInTeam { team } => {
+                let path = format!("{root_path}/{team}");
+                let row = member_row(
+                    &client,
+                    "/groups/:id/members/:user_id",
+                    format!("/groups/{}/members/{user}", escaped(&path)),
+                )
+                .await?;
+                match row {
+                    Some(r) if r.state == "active" && !r.awaiting() => Ok(contradicted(format!(
+                        "a direct member of {team} ({})",
+                        role_name(r.access_level)
+                    ))),
+                    Some(_) => Ok(Confirmation::Confirmed),
+                    None => {
+                        let _: Group = api::get(
+                            &client,
+                            &GroupDetails {
+                                group: NameOrId::Name(path.as_str().into()),
+                            },
+                        )
+                        .await?;
+                        Ok(Confirmation::Confirmed)
+                    }
+                }
+            }
+        }
+    }
+
     async fn check(&self) -> Result<Vec<String>, ProviderError> {
         let client = self.client.with_fresh_counts();
         let mut report = Vec::new();
@@ -424,62 +588,14 @@ impl Provider for GitlabProvider {
             "group {} (id {}) is visible",
             group.full_path, group.id
         ));
-        if !admin {
-            let rows: Vec<MemberRow> = api::list(
-                &client,
-                &builder_error(
-                    AllGroupMembers::builder()
-                        .group(group.id)
-                        .user_id(user.id)
-                        .build(),
-                )?,
-            )
+        let level = self
+            .prove_view(&client, orgsync_core::AdmitRule::AllRepositories, &group)
             .await?;
-            match rows.first() {
-                Some(row) if row.access_level >= DEFAULT_MIN_ACCESS_LEVEL && !row.awaiting() => {
-                    report.push(format!(
-                        "the token's user is {} ({}) in the group, enough to see every project and its members",
-                        role_name(row.access_level),
-                        row.access_level
-                    ));
-                }
-                Some(row) => {
-                    return Err(ProviderError::Forbidden {
-                        provider: ProviderKind::Gitlab,
-                        credential: client.credential_reference().to_string(),
-                        route: "/groups/:id/members/all".to_string(),
-                        detail: format!(
-                            "the token's user {} is only {} ({}){} in {}, so private projects may be hidden from it",
-                            user.username,
-                            role_name(row.access_level),
-                            row.access_level,
-                            if row.awaiting() {
-                                ", awaiting approval,"
-                            } else {
-                                ""
-                            },
-                            group.full_path
-                        ),
-                        needed:
-                            "a user with at least Reporter (20) in the group, or an administrator"
-                                .to_string(),
-                    });
-                }
-                None => {
-                    return Err(ProviderError::Forbidden {
-                        provider: ProviderKind::Gitlab,
-                        credential: client.credential_reference().to_string(),
-                        route: "/groups/:id/members/all".to_string(),
-                        detail: format!(
-                            "the token's user {} is not a member of {}",
-                            user.username, group.full_path
-                        ),
-                        needed:
-                            "a user with at least Reporter (20) in the group, or an administrator"
-                                .to_string(),
-                    });
-                }
-            }
+        if let Some(level) = level {
+            report.push(format!(
+                "the token's user is {} ({level}) in the group, enough to see every project and its members",
+                role_name(level)
+            ));
         }
         let invited: Vec<Group> = api::list(&client, &InvitedGroups { group: group.id }).await?;
         report.push(format!(
@@ -494,7 +610,221 @@ fn builder_error<T, E: std::fmt::Display>(built: Result<T, E>) -> Result<T, Prov
     built.map_err(|e| ProviderError::Other(format!("could not build a GitLab request: {e}")))
 }
 
+/// A path as one URL segment (`acme/platform` -> `acme%2Fplatform`).
+fn escaped(path: &str) -> String {
+    gitlab::api::common::path_escaped(path).to_string()
+}
+
+/// Whether a membership row gives read access to a private project's code.
+fn reads_code(row: &MemberRow, floor: u8) -> bool {
+    row.access_level >= floor && !row.awaiting() && row.state == "active"
+}
+
+/// One member row; `None` on `404` (the caller decides what the 404 means).
+async fn member_row(
+    client: &WorkspaceClient,
+    template: &'static str,
+    path: String,
+) -> Result<Option<MemberRow>, ProviderError> {
+    match client.get_json(&Route::new(template, path)).await {
+        Ok(row) => Ok(Some(row)),
+        Err(ProviderError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The level the token's user needs in the group for a policy: Reporter to be shown every
+/// private project (and read code), Guest to be shown the member list.
+pub fn level_needed(admit: AdmitRule) -> u8 {
+    match admit {
+        AdmitRule::AllRepositories => DEFAULT_MIN_ACCESS_LEVEL,
+        AdmitRule::AllMembers => 10,
+    }
+}
+
 impl GitlabProvider {
+    /// Proves that the token sees the whole group for `admit` before anything is decided: its
+    /// user is an instance administrator, or has at least [`level_needed`] in the group
+    /// (`GET /user`, then `GET /groups/:id/members/all/:user_id`). A non-member of an internal
+    /// group is shown the group, its members and only its internal and public projects, with a
+    /// `200`: without this proof a sync would admit people who read none of the private ones.
+    /// `Ok(Some(level))` for a member, `Ok(None)` for an administrator.
+    async fn prove_view(
+        &self,
+        client: &WorkspaceClient,
+        admit: AdmitRule,
+        group: &Group,
+    ) -> Result<Option<u8>, ProviderError> {
+        let user: CurrentUser = api::get(
+            client,
+            &gitlab::api::users::CurrentUser::builder()
+                .build()
+                .map_err(|e| ProviderError::Other(e.to_string()))?,
+        )
+        .await?;
+        if user.is_admin == Some(true) {
+            return Ok(None);
+        }
+        let needed = level_needed(admit);
+        let row = member_row(
+            client,
+            "/groups/:id/members/all/:user_id",
+            format!("/groups/{}/members/all/{}", group.id, user.id),
+        )
+        .await?;
+        let what = match &row {
+            Some(r) if r.access_level >= needed && !r.awaiting() && r.state == "active" => {
+                return Ok(Some(r.access_level));
+            }
+            Some(r) if r.awaiting() => format!(
+                "{} ({}) awaiting approval",
+                role_name(r.access_level),
+                r.access_level
+            ),
+            Some(r) if r.state != "active" => {
+                format!("{} (account {})", role_name(r.access_level), r.state)
+            }
+            Some(r) => format!("only {} ({})", role_name(r.access_level), r.access_level),
+            None => "not a member".to_string(),
+        };
+        Err(ProviderError::Forbidden {
+            provider: ProviderKind::Gitlab,
+            credential: client.credential_reference().to_string(),
+            route: "/groups/:id/members/all/:user_id".to_string(),
+            detail: format!(
+                "the token's user {} is {what} in {}, so GitLab shows it only part of the group (private projects are left out of lists and answer 404 one by one); nothing was decided",
+                user.username, group.full_path
+            ),
+            needed: format!(
+                "a user with at least {} ({needed}) in {} for admit = \"{}\" (add it under the group's Manage > Members), or an instance administrator's token",
+                if needed >= DEFAULT_MIN_ACCESS_LEVEL {
+                    "Reporter"
+                } else {
+                    "Guest"
+                },
+                group.full_path,
+                match admit {
+                    AdmitRule::AllRepositories => "all-repositories",
+                    AdmitRule::AllMembers => "all-members",
+                }
+            ),
+        })
+    }
+
+    /// Every project of the tree, read so that a list that moved while it was read is noticed:
+    /// GitLab pages by offset, so a project deleted after page 1 was read hides the first
+    /// project of page 2 (and a created one repeats one). The list is bracketed by its
+    /// `x-total` read before and after, and the rows (de-duplicated by id) are counted against
+    /// it; when the totals differ or the count does not match, the list is read once more, and
+    /// a second difference fails the fetch (nothing is decided on a list that keeps moving).
+    /// Costs two requests more than the list; lists over 10,000 projects, where GitLab sends no
+    /// total, are not checked.
+    async fn projects(
+        &self,
+        client: &WorkspaceClient,
+        policy: &FetchPolicy,
+        group: u64,
+    ) -> Result<Vec<ProjectRow>, ProviderError> {
+        let endpoint = builder_error(
+            GroupProjects::builder()
+                .group(group)
+                .include_subgroups(true)
+                .with_shared(policy.include_shared_projects)
+                .build(),
+        )?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let before = api::total(client, &endpoint).await?;
+            let rows: Vec<ProjectRow> = api::list(client, &endpoint).await?;
+            let mut seen = BTreeSet::new();
+            let rows: Vec<ProjectRow> = rows.into_iter().filter(|p| seen.insert(p.id)).collect();
+            let total = api::total(client, &endpoint).await?;
+            let moved = match (before, total) {
+                (Some(b), Some(t)) => b != t || t != rows.len(),
+                _ => false,
+            };
+            match total {
+                Some(total) if moved => {
+                    if attempt >= 2 {
+                        return Err(ProviderError::Malformed {
+                            provider: ProviderKind::Gitlab,
+                            route: "/groups/:id/projects".to_string(),
+                            detail: format!(
+                                "the project list changed while it was read, twice (GitLab counts {total}, {} were listed); nothing was decided, the next run reads it again",
+                                rows.len()
+                            ),
+                        });
+                    }
+                    tracing::warn!(
+                        listed = rows.len(),
+                        total,
+                        "the GitLab project list changed while it was read; reading it again"
+                    );
+                }
+                _ => return Ok(rows),
+            }
+        }
+    }
+
+    /// The group's id and full path: from the last fetch, else read now.
+    async fn root(&self, client: &WorkspaceClient) -> Result<(u64, String), ProviderError> {
+        if let Some(root) = self.root.lock().ok().and_then(|r| r.clone()) {
+            return Ok(root);
+        }
+        let group: Group = api::get(
+            client,
+            &GroupDetails {
+                group: self.group_ref(),
+            },
+        )
+        .await?;
+        let root = (group.id, group.full_path);
+        if let Ok(mut slot) = self.root.lock() {
+            *slot = Some(root.clone());
+        }
+        Ok(root)
+    }
+
+    /// The project a repository name stands for: `root/name` inside the tree, else `name`
+    /// itself when it is a project shared into the tree from outside (the fetch names those by
+    /// their full path). Anything else (the project vanished, or is hidden from the token) is
+    /// an error: the confirmation cannot decide.
+    async fn project(
+        &self,
+        client: &WorkspaceClient,
+        root_path: &str,
+        name: &str,
+    ) -> Result<ProjectRow, ProviderError> {
+        let route =
+            |path: &str| Route::new("/projects/:id", format!("/projects/{}", escaped(path)));
+        let inside = format!("{root_path}/{name}");
+        match client.get_json::<ProjectRow>(&route(&inside)).await {
+            Ok(p) => return Ok(p),
+            Err(ProviderError::NotFound { .. }) if name.contains('/') => {}
+            Err(e) => return Err(e),
+        }
+        let outside: ProjectRow = client.get_json(&route(name)).await?;
+        let prefix = format!("{}/", root_path.to_ascii_lowercase());
+        let shared_in = outside.shared_with_groups.iter().any(|s| {
+            s.group_full_path.as_deref().is_some_and(|p| {
+                let p = p.to_ascii_lowercase();
+                p == root_path.to_ascii_lowercase() || p.starts_with(&prefix)
+            })
+        });
+        if shared_in {
+            Ok(outside)
+        } else {
+            Err(ProviderError::NotFound {
+                provider: ProviderKind::Gitlab,
+                what: format!(
+                    "project {inside} visible to this token (nor a project {name} shared into the group)"
+                ),
+                route: "/projects/:id".to_string(),
+            })
+        }
+    }
+
     /// Sets `CannotRead` for every evaluated member who misses an in-scope project, checking only
     /// undecided members and only while some are left.
     async fn decide(

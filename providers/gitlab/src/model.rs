@@ -53,6 +53,21 @@ pub struct ProjectRow {
     pub namespace: Namespace,
     #[serde(default)]
     pub forked_from_project: Option<serde_json::Value>,
+    /// Groups the project is shared with (a project from outside the tree is in scope through
+    /// one of them).
+    #[serde(default)]
+    pub shared_with_groups: Vec<SharedWithGroup>,
+}
+
+/// A row of `shared_with_groups` (projects and groups).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SharedWithGroup {
+    pub group_id: u64,
+    #[serde(default)]
+    pub group_full_path: Option<String>,
+    pub group_access_level: u8,
+    #[serde(default)]
+    pub expires_at: Option<String>,
 }
 
 /// `GET /user`.
@@ -64,6 +79,17 @@ pub struct CurrentUser {
     pub is_admin: Option<bool>,
     #[serde(default)]
     pub bot: Option<bool>,
+}
+
+/// `GET /users/:id`: `external` is shown to administrators only.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserDetail {
+    pub id: u64,
+    pub username: String,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub external: Option<bool>,
 }
 
 /// `GET /personal_access_tokens/self`.

@@ -474,6 +474,7 @@ async fn mutations_deliver_gitlab_hooks_with_gitlabs_headers_and_bodies() {
                 state: UserState::Active,
                 bot: false,
                 admin: false,
+                external: false,
             },
             access_level: 30,
             expires_at: None,

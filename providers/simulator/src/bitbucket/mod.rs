@@ -109,6 +109,7 @@ impl Flavor for BitbucketFlavor {
             | "/2.0/workspaces/{workspace}/permissions/repositories"
             | "/2.0/user" => Some("account"),
             "/2.0/repositories/{workspace}"
+            | "/2.0/repositories/{workspace}/{repo_slug}"
             | "/2.0/workspaces/{workspace}/permissions/repositories/{repo_slug}" => {
                 Some("repository")
             }
@@ -342,6 +343,23 @@ impl BitbucketServer {
             mutation,
         )
         .await
+    }
+
+    /// Applies `mutation` right after page `after_page` of the list whose path matches the glob
+    /// `path` (`/2.0/workspaces/acme/members`) has been answered, so the next page is read from
+    /// the changed world. Fires once, sends no webhook;
+    /// [`SimHandle::page_hooks_fired`](crate::server::Infra::page_hooks_fired) tells whether it
+    /// fired and whether the change was accepted.
+    pub fn on_page(&self, path: &str, after_page: usize, mutation: BitbucketMutation) {
+        let world = Arc::clone(&self.world);
+        let generation = Arc::clone(&self.generation);
+        let base = self.server.url();
+        let label = format!("{mutation:?}");
+        let action: crate::server::HookAction = Box::new(move || {
+            mutation::apply_silently(&world, &generation, &base, mutation)
+                .map_err(|e| e.to_string())
+        });
+        self.infra.on_page(path, after_page, label, action);
     }
 
     pub async fn shutdown(self) {

@@ -197,6 +197,22 @@ fn change(
     }
 }
 
+/// Applies `mutation` without any webhook (page hooks: the world moves while a list is read).
+pub(crate) fn apply_silently(
+    world: &RwLock<BitbucketScenario>,
+    generation: &AtomicU64,
+    base: &str,
+    mutation: BitbucketMutation,
+) -> Result<(), SimError> {
+    let mut guard = write(world);
+    let mut draft = guard.clone();
+    change(&mut draft, base, mutation)?;
+    draft.validate()?;
+    *guard = draft;
+    generation.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
 /// Applies `mutation` and delivers its webhook, if Bitbucket sends one and a target is set.
 pub(crate) async fn apply(
     world: &RwLock<BitbucketScenario>,

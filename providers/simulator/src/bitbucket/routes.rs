@@ -32,6 +32,10 @@ pub(crate) fn router(state: BitbucketState) -> Router {
         .route("/2.0/workspaces/{workspace}/permissions", get(list_roles))
         .route("/2.0/repositories/{workspace}", get(list_repositories))
         .route(
+            "/2.0/repositories/{workspace}/{repo_slug}",
+            get(get_repository),
+        )
+        .route(
             "/2.0/workspaces/{workspace}/permissions/repositories",
             get(list_repository_permissions),
         )
@@ -537,6 +541,20 @@ async fn list_repositories(
         .map(|r| repository_json(&state.base, w, r))
         .collect();
     paged(&state, &uri, &params, &rows)
+}
+
+async fn get_repository(
+    State(state): State<BitbucketState>,
+    Path((slug, repo_slug)): Path<(String, String)>,
+) -> Response {
+    let world = read(&state.world);
+    let Some(w) = world.workspace(&slug) else {
+        return no_workspace(&slug);
+    };
+    match w.repo(&repo_slug) {
+        Some(r) => Json(repository_json(&state.base, w, r)).into_response(),
+        None => no_repository(&slug, &repo_slug),
+    }
 }
 
 async fn list_repository_permissions(

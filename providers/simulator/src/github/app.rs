@@ -85,10 +85,14 @@ pub(crate) async fn create_installation_token(
     if let Err(message) = verify_jwt(&state, &headers) {
         return jwt_error(message);
     }
-    let lifetime = {
+    let (lifetime, selection, permissions) = {
         let world = read(&state.world);
         match world.app.as_ref() {
-            Some(app) if app.installation_id == installation_id => app.token_lifetime_secs,
+            Some(app) if app.installation_id == installation_id => (
+                app.token_lifetime_secs,
+                app.repository_selection(),
+                app.permissions(),
+            ),
             _ => return not_found(),
         }
     };
@@ -109,21 +113,13 @@ pub(crate) async fn create_installation_token(
     let expires_at = chrono::DateTime::from_timestamp(expires as i64, 0)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default();
-    let permissions: BTreeMap<String, String> = [
-        ("members", "read"),
-        ("metadata", "read"),
-        ("organization_administration", "read"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
     (
         StatusCode::CREATED,
         Json(InstallationToken {
             token,
             expires_at,
             permissions,
-            repository_selection: Some("all".to_string()),
+            repository_selection: Some(selection.to_string()),
         }),
     )
         .into_response()
@@ -159,12 +155,12 @@ pub(crate) async fn get_org_installation(
         "client_id": format!("Iv1.{:016x}", app.app_id),
         "target_id": o.id,
         "target_type": "Organization",
-        "permissions": {"members": "read", "metadata": "read", "organization_administration": "read"},
+        "permissions": app.permissions(),
         "events": ["organization", "membership", "member", "team", "repository"],
         "single_file_name": null,
         "has_multiple_single_files": false,
         "single_file_paths": [],
-        "repository_selection": "all",
+        "repository_selection": app.repository_selection(),
         "created_at": "2020-01-01T00:00:00Z",
         "updated_at": "2020-01-01T00:00:00Z",
         "app_slug": app.slug,

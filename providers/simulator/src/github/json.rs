@@ -216,12 +216,13 @@ pub struct OrganizationFull {
     /// Missing in the official example, required (nullable) by the schema.
     #[serde(default)]
     pub archived_at: Option<String>,
-    /// `read`, `write`, `admin` or `none`; only shown to owners and `admin:org` tokens.
-    #[serde(default)]
+    /// `read`, `write`, `admin` or `none`; like the counts below, only shown to owners (the
+    /// keys are absent for anyone else).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_repository_permission: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_private_repos: Option<u64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owned_private_repos: Option<u64>,
 }
 

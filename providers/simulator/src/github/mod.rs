@@ -9,6 +9,7 @@ pub mod json;
 mod mutation;
 mod routes;
 mod urls;
+mod view;
 
 pub use mutation::Mutation;
 
@@ -293,6 +294,23 @@ impl GithubServer {
     /// is set and GitHub sends one for this change).
     pub async fn mutate(&self, mutation: Mutation) -> Result<Option<Delivery>, SimError> {
         mutation::apply(&self.world, &self.infra, &self.server.url(), mutation).await
+    }
+
+    /// Applies `mutation` right after page `after_page` of the list at `path` (a glob, e.g.
+    /// `/orgs/acme/members` or `/orgs/acme/teams/*/members`; both URL prefixes are the same
+    /// list) has been answered, so the next page is read from the changed world: the offset shift
+    /// of a real provider. Fires once, sends no webhook; [`SimHandle::page_hooks_fired`] tells
+    /// whether it fired and whether the change was accepted.
+    pub fn on_page(&self, path: &str, after_page: usize, mutation: Mutation) {
+        let world = Arc::clone(&self.world);
+        let base = self.server.url();
+        let label = format!("{mutation:?}");
+        let action: crate::server::HookAction = Box::new(move || {
+            mutation::apply_silently(&world, &base, mutation).map_err(|e| e.to_string())
+        });
+        // `*` also matches the Enterprise Server prefix `/api/v3` (and nothing, on github.com).
+        self.infra
+            .on_page(format!("*{path}"), after_page, label, action);
     }
 
     /// Stops the server and waits for in-flight requests.

@@ -80,6 +80,16 @@ pub enum Mutation {
         repo: String,
         login: String,
     },
+    /// Deletes a repository with its grants (`repository` `deleted`).
+    DeleteRepository {
+        org: String,
+        repo: String,
+    },
+    /// Deletes a GitHub account: it leaves every organisation, team and repository, and its id
+    /// and login answer `404`. GitHub sends no organisation webhook for it.
+    DeleteUser {
+        login: String,
+    },
 }
 
 fn member_role() -> TeamRole {
@@ -131,6 +141,7 @@ fn change(world: &mut GithubScenario, base: &str, m: Mutation) -> Result<Option<
                 user: u.id,
                 role,
                 state: MembershipState::Active,
+                concealed: false,
             });
             let o = world
                 .org(&org)
@@ -383,7 +394,49 @@ fn change(world: &mut GithubScenario, base: &str, m: Mutation) -> Result<Option<
                 }),
             }))
         }
+        Mutation::DeleteRepository { org, repo } => {
+            let payload_sender = sender(world, &org);
+            delete_repository(world, base, &org, &repo, payload_sender)
+        }
+        Mutation::DeleteUser { login } => delete_user(world, &login),
     }
+}
+
+fn delete_repository(
+    world: &mut GithubScenario,
+    base: &str,
+    org: &str,
+    repo: &str,
+    sender: Value,
+) -> Result<Option<Event>, SimError> {
+    let event = repository_event(world, base, org, repo, "deleted", sender)?;
+    let o = world
+        .org_mut(org)
+        .ok_or_else(|| err(format!("no organisation {org}")))?;
+    o.repos.retain(|r| !r.name.eq_ignore_ascii_case(repo));
+    for t in &mut o.teams {
+        t.repos.retain(|g| !g.repo.eq_ignore_ascii_case(repo));
+    }
+    Ok(event)
+}
+
+fn delete_user(world: &mut GithubScenario, login: &str) -> Result<Option<Event>, SimError> {
+    let u = world
+        .user_by_login(login)
+        .cloned()
+        .ok_or_else(|| err(format!("no user {login}")))?;
+    world.users.retain(|x| x.id != u.id);
+    for o in &mut world.orgs {
+        o.members.retain(|m| m.user != u.id);
+        o.outside_collaborators.retain(|id| *id != u.id);
+        for t in &mut o.teams {
+            t.members.retain(|m| m.user != u.id);
+        }
+        for r in &mut o.repos {
+            r.collaborators.retain(|c| c.user != u.id);
+        }
+    }
+    Ok(None)
 }
 
 fn membership_json(base: &str, org: &str, u: &GithubUser, role: OrgRole, state: &str) -> Value {
@@ -441,6 +494,21 @@ fn repository_event(
             "sender": sender,
         }),
     }))
+}
+
+/// Applies `m` to the world without delivering any webhook (page hooks: the change happens
+/// while a list is being read, and the test is about the list).
+pub(crate) fn apply_silently(
+    world: &RwLock<GithubScenario>,
+    base: &str,
+    m: Mutation,
+) -> Result<(), SimError> {
+    let mut w = write(world);
+    let mut next = w.clone();
+    change(&mut next, base, m)?;
+    next.validate()?;
+    *w = next;
+    Ok(())
 }
 
 /// Applies `m` to the world, then delivers its webhook, if any, to the configured target.

@@ -9,12 +9,12 @@ use super::json::{
     Collaborator, CollaboratorPermission, OrganizationInvitation, Permissions, TeamMember,
     TeamMembership,
 };
-use super::{GithubState, app, not_found, urls};
+use super::{GithubState, app, not_found, urls, view};
 use crate::scenario::{
     GithubOrg, GithubRepo, GithubScenario, GithubTeam, GithubUser, MembershipState, OrgRole,
 };
-use crate::server::{Page, pagination::PageQuery, read};
-use axum::extract::{Path, Query, State};
+use crate::server::{Caller, Page, pagination::PageQuery, read};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,6 +24,33 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 type Params = Query<HashMap<String, String>>;
+type CallerExt = Option<Extension<Caller>>;
+
+fn caller_of(caller: &CallerExt) -> Option<&Caller> {
+    caller.as_ref().map(|Extension(c)| c)
+}
+
+/// The caller's view of `o` ([`view`]).
+fn view_for(world: &GithubScenario, o: &GithubOrg, caller: &CallerExt) -> view::View {
+    view::of(world, o, caller_of(caller))
+}
+
+/// Whether the caller sees repository `r` of `o`.
+fn sees_repo(v: &view::View, o: &GithubOrg, r: &GithubRepo) -> bool {
+    v.sees_repo(r, |user| {
+        all_collaborators(o, r)
+            .get(&user)
+            .copied()
+            .unwrap_or(Permission::None)
+    })
+}
+
+/// Whether the caller sees team `slug` of `o` (secret teams: owners and the team's members).
+fn sees_team(world: &GithubScenario, v: &view::View, o: &GithubOrg, t: &GithubTeam) -> bool {
+    v.sees_team(t, |user| {
+        team_member_list(world, o, &t.slug).contains_key(&user)
+    })
+}
 
 pub(crate) fn router(state: GithubState) -> Router {
     let mut router = Router::new();
@@ -72,6 +99,8 @@ pub(crate) fn router(state: GithubState) -> Router {
                 get(check_team_repo),
             )
             .route(&p("/users/{username}"), get(get_user))
+            .route(&p("/user/{account_id}"), get(get_user_by_id))
+            .route(&p("/user/memberships/orgs/{org}"), get(get_own_membership))
             .route(
                 &p("/orgs/{org}/installation"),
                 get(app::get_org_installation),
@@ -240,12 +269,76 @@ fn collaborator(
     })
 }
 
-async fn get_org(State(state): State<GithubState>, Path(org): Path<String>) -> Response {
+async fn get_org(
+    State(state): State<GithubState>,
+    Path(org): Path<String>,
+    caller: CallerExt,
+) -> Response {
     let world = read(&state.world);
-    match find_org(&world, &org) {
-        Some(o) => Json(urls::org_full(&state.base, o)).into_response(),
-        None => not_found(),
+    let Some(o) = find_org(&world, &org) else {
+        return not_found();
+    };
+    let mut full = urls::org_full(&state.base, o);
+    if !view_for(&world, o, &caller).owner {
+        // Owner-only fields: GitHub leaves the keys out for everyone else.
+        full.default_repository_permission = None;
+        full.total_private_repos = None;
+        full.owned_private_repos = None;
     }
+    Json(full).into_response()
+}
+
+/// `GET /user/memberships/orgs/{org}`: the token's own membership (`404` when its user is not a
+/// member; `403` for an App installation, which is not a user).
+async fn get_own_membership(
+    State(state): State<GithubState>,
+    Path(org): Path<String>,
+    caller: CallerExt,
+) -> Response {
+    let world = read(&state.world);
+    let Some(o) = find_org(&world, &org) else {
+        return not_found();
+    };
+    let caller = caller_of(&caller);
+    if caller.is_some_and(|c| c.kind == crate::server::TokenKind::Installation) {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({
+                "message": "Resource not accessible by integration",
+                "documentation_url": "https://docs.github.com/rest/orgs/members#get-an-organization-membership-for-the-authenticated-user",
+                "status": "403"
+            })),
+        )
+            .into_response();
+    }
+    let spec_user = caller
+        .and_then(|c| world.tokens.iter().find(|t| t.token == c.token))
+        .and_then(|t| t.user.clone());
+    let member = match spec_user {
+        Some(login) => world
+            .user_by_login(&login)
+            .and_then(|u| o.member(u.id).map(|m| (u, m.clone()))),
+        // The scenario's all-owning user: the first owner, or an owner membership of nobody.
+        None => o
+            .members
+            .iter()
+            .find(|m| m.role == OrgRole::Admin && m.state == MembershipState::Active)
+            .and_then(|m| world.user(m.user).map(|u| (u, m.clone()))),
+    };
+    let Some((u, m)) = member else {
+        return not_found();
+    };
+    let org_url = format!("{}/orgs/{}", state.base, o.login);
+    Json(super::json::OrgMembership {
+        url: format!("{org_url}/memberships/{}", u.login),
+        state: m.state.as_str().to_string(),
+        role: m.role.as_str().to_string(),
+        organization_url: org_url,
+        direct_membership: Some(true),
+        organization: urls::org_simple(&state.base, o),
+        user: Some(urls::simple_user(&state.base, u)),
+    })
+    .into_response()
 }
 
 async fn list_members(
@@ -253,17 +346,20 @@ async fn list_members(
     Path(org): Path<String>,
     uri: Uri,
     Query(params): Params,
+    caller: CallerExt,
 ) -> Response {
     let world = read(&state.world);
     let Some(o) = find_org(&world, &org) else {
         return not_found();
     };
+    let v = view_for(&world, o, &caller);
     let role = params.get("role").map_or("all", String::as_str);
     let index = users_by_id(&world);
     let users: Vec<_> = o
         .members
         .iter()
         .filter(|m| m.state == MembershipState::Active)
+        .filter(|m| v.sees_member(m.concealed))
         .filter(|m| match role {
             "admin" => m.role == OrgRole::Admin,
             "member" => m.role == OrgRole::Member,
@@ -397,14 +493,17 @@ async fn list_teams(
     Path(org): Path<String>,
     uri: Uri,
     Query(params): Params,
+    caller: CallerExt,
 ) -> Response {
     let world = read(&state.world);
     let Some(o) = find_org(&world, &org) else {
         return not_found();
     };
+    let v = view_for(&world, o, &caller);
     let teams: Vec<_> = o
         .teams
         .iter()
+        .filter(|t| sees_team(&world, &v, o, t))
         .map(|t| urls::team(&state.base, o, t, None))
         .collect();
     paged(&state, &uri, &params, &teams)
@@ -498,12 +597,14 @@ async fn list_team_members(
     Path((org, slug)): Path<(String, String)>,
     uri: Uri,
     Query(params): Params,
+    caller: CallerExt,
 ) -> Response {
     let world = read(&state.world);
     let Some(o) = find_org(&world, &org) else {
         return not_found();
     };
-    if o.team(&slug).is_none() {
+    let v = view_for(&world, o, &caller);
+    if !o.team(&slug).is_some_and(|t| sees_team(&world, &v, o, t)) {
         return not_found();
     }
     let role = params.get("role").map_or("all", String::as_str);
@@ -529,12 +630,14 @@ async fn list_team_members(
 async fn get_team_membership(
     State(state): State<GithubState>,
     Path((org, slug, username)): Path<(String, String, String)>,
+    caller: CallerExt,
 ) -> Response {
     let world = read(&state.world);
     let (Some(o), Some(u)) = (find_org(&world, &org), world.user_by_login(&username)) else {
         return not_found();
     };
-    let Some(t) = o.team(&slug) else {
+    let v = view_for(&world, o, &caller);
+    let Some(t) = o.team(&slug).filter(|t| sees_team(&world, &v, o, t)) else {
         return not_found();
     };
     match team_member_list(&world, o, &t.slug).get(&u.id) {
@@ -601,18 +704,21 @@ async fn list_team_repos(
     Path((org, slug)): Path<(String, String)>,
     uri: Uri,
     Query(params): Params,
+    caller: CallerExt,
 ) -> Response {
     let world = read(&state.world);
     let Some(o) = find_org(&world, &org) else {
         return not_found();
     };
-    if o.team(&slug).is_none() {
+    let v = view_for(&world, o, &caller);
+    if !o.team(&slug).is_some_and(|t| sees_team(&world, &v, o, t)) {
         return not_found();
     }
     let grants = team_repos(o, &slug);
     let repos: Vec<_> = o
         .repos
         .iter()
+        .filter(|r| sees_repo(&v, o, r))
         .filter_map(|r| {
             grants
                 .get(&r.id)
@@ -627,15 +733,18 @@ async fn list_org_repos(
     Path(org): Path<String>,
     uri: Uri,
     Query(params): Params,
+    caller: CallerExt,
 ) -> Response {
     let world = read(&state.world);
     let Some(o) = find_org(&world, &org) else {
         return not_found();
     };
+    let v = view_for(&world, o, &caller);
     let kind = params.get("type").map_or("all", String::as_str);
     let mut repos: Vec<&GithubRepo> = o
         .repos
         .iter()
+        .filter(|r| sees_repo(&v, o, r))
         .filter(|r| match kind {
             "public" => r.visibility == Visibility::Public,
             "private" => r.visibility != Visibility::Public,
@@ -658,12 +767,14 @@ async fn list_collaborators(
     Path((owner, repo)): Path<(String, String)>,
     uri: Uri,
     Query(params): Params,
+    caller: CallerExt,
 ) -> Response {
     let world = read(&state.world);
     let Some(o) = find_org(&world, &owner) else {
         return not_found();
     };
-    let Some(r) = o.repo(&repo) else {
+    let v = view_for(&world, o, &caller);
+    let Some(r) = o.repo(&repo).filter(|r| sees_repo(&v, o, r)) else {
         return not_found();
     };
     let affiliation = params.get("affiliation").map_or("all", String::as_str);
@@ -697,12 +808,14 @@ async fn list_collaborators(
 async fn get_collaborator_permission(
     State(state): State<GithubState>,
     Path((owner, repo, username)): Path<(String, String, String)>,
+    caller: CallerExt,
 ) -> Response {
     let world = read(&state.world);
     let (Some(o), Some(u)) = (find_org(&world, &owner), world.user_by_login(&username)) else {
         return not_found();
     };
-    let Some(r) = o.repo(&repo) else {
+    let v = view_for(&world, o, &caller);
+    let Some(r) = o.repo(&repo).filter(|r| sees_repo(&v, o, r)) else {
         return not_found();
     };
     let mut p = all_collaborators(o, r)
@@ -762,9 +875,25 @@ async fn list_repo_teams(
 /// requires; `suspended_at` appears for suspended accounts, as on Enterprise Server.
 async fn get_user(State(state): State<GithubState>, Path(username): Path<String>) -> Response {
     let world = read(&state.world);
-    let Some(u) = world.user_by_login(&username) else {
-        return not_found();
-    };
+    match world.user_by_login(&username) {
+        Some(u) => public_user(&state, u),
+        None => not_found(),
+    }
+}
+
+/// `GET /user/{account_id}`: the same profile by the durable id, whatever the login is now.
+async fn get_user_by_id(
+    State(state): State<GithubState>,
+    Path(account_id): Path<String>,
+) -> Response {
+    let world = read(&state.world);
+    match account_id.parse::<u64>().ok().and_then(|id| world.user(id)) {
+        Some(u) => public_user(&state, u),
+        None => not_found(),
+    }
+}
+
+fn public_user(state: &GithubState, u: &GithubUser) -> Response {
     let mut user = urls::simple_user(&state.base, u);
     user.name = u.name.clone();
     user.email = u.email.clone();

@@ -299,6 +299,19 @@ impl GitlabServer {
         mutation::apply(&self.world, &self.infra, &self.server.url(), mutation).await
     }
 
+    /// Applies `mutation` right after page `after_page` of the list whose path matches the glob
+    /// `path` (`/api/v4/groups/*/members/all`) has been answered, so the next page is read from
+    /// the changed world: a real GitLab's offset shift. Fires once, sends no webhook;
+    /// [`SimHandle::page_hooks_fired`](crate::server::Infra::page_hooks_fired) tells whether it
+    /// fired and whether the change was accepted.
+    pub fn on_page(&self, path: &str, after_page: usize, mutation: GitlabMutation) {
+        let world = Arc::clone(&self.world);
+        let label = format!("{mutation:?}");
+        let action: crate::server::HookAction =
+            Box::new(move || mutation::apply_silently(&world, mutation).map_err(|e| e.to_string()));
+        self.infra.on_page(path, after_page, label, action);
+    }
+
     pub async fn shutdown(self) {
         self.server.shutdown().await;
     }

@@ -407,6 +407,19 @@ fn change(world: &mut GitlabScenario, mutation: GitlabMutation) -> Result<Option
     }
 }
 
+/// Applies `mutation` without any webhook (page hooks: the world moves while a list is read).
+pub(crate) fn apply_silently(
+    world: &RwLock<GitlabScenario>,
+    mutation: GitlabMutation,
+) -> Result<(), SimError> {
+    let mut w = write(world);
+    let mut next = w.clone();
+    change(&mut next, mutation)?;
+    next.validate()?;
+    *w = next;
+    Ok(())
+}
+
 pub(crate) async fn apply(
     world: &RwLock<GitlabScenario>,
     infra: &SimHandle,

@@ -59,6 +59,11 @@ pub(crate) fn router(state: GitlabState) -> Router {
             "/api/v4/projects/{id}/members/all",
             get(list_project_members_all),
         )
+        .route(
+            "/api/v4/projects/{id}/members/all/{user_id}",
+            get(get_project_member_all),
+        )
+        .route("/api/v4/users/{id}", get(get_user))
         .route("/api/v4/user", get(current_user))
         .route("/api/v4/personal_access_tokens/self", get(token_self))
         .route("/_sim/gitlab/mutations", post(super::mutation::http_mutate))
@@ -714,6 +719,58 @@ async fn list_project_members_all(
     };
     let rows = access::project_members_all(&world, p.id);
     members_response(&state, &world, &viewer, rows, &uri, &params)
+}
+
+async fn get_project_member_all(
+    State(state): State<GitlabState>,
+    Extension(caller): Extension<Caller>,
+    Path((id, user_id)): Path<(String, String)>,
+) -> Response {
+    let world = read(&state.world);
+    let viewer = viewer(&world, &caller);
+    let Some(p) = visible_project(&world, &viewer, &id) else {
+        return project_not_found();
+    };
+    let Ok(user) = user_id.parse::<u64>() else {
+        return not_found("404 Member Not Found");
+    };
+    access::project_members_all(&world, p.id)
+        .iter()
+        .find(|r| r.user == user)
+        .and_then(|r| member_json(&state, &world, r, viewer.admin))
+        .map_or_else(
+            || not_found("404 Member Not Found"),
+            |m| Json(m).into_response(),
+        )
+}
+
+/// `GET /users/:id`: administrators also see `is_admin` and `external`.
+async fn get_user(
+    State(state): State<GitlabState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let world = read(&state.world);
+    let viewer = viewer(&world, &caller);
+    let Some(u) = id.parse::<u64>().ok().and_then(|id| world.user(id)) else {
+        return not_found("404 User Not Found");
+    };
+    let mut body = json!({
+        "id": u.id,
+        "username": u.username,
+        "name": u.name.clone().unwrap_or_else(|| u.username.clone()),
+        "state": u.state.as_str(),
+        "avatar_url": null,
+        "web_url": format!("{}/{}", state.base, u.username),
+        "bot": u.bot,
+    });
+    if viewer.admin
+        && let Some(map) = body.as_object_mut()
+    {
+        map.insert("is_admin".into(), json!(u.admin));
+        map.insert("external".into(), json!(u.external));
+    }
+    Json(body).into_response()
 }
 
 async fn current_user(

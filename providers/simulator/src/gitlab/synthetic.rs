@@ -127,6 +127,7 @@ pub fn synthetic_gitlab(seed: u64, size: GitlabSize) -> GitlabScenario {
             state,
             bot,
             admin: false,
+            external: false,
         });
         let level = if i == 0 {
             50
@@ -230,6 +231,7 @@ pub fn synthetic_gitlab(seed: u64, size: GitlabSize) -> GitlabScenario {
             state: UserState::Active,
             bot: false,
             admin: false,
+            external: false,
         });
         if k % 2 == 0 {
             partners.members.push(member(id, 30));

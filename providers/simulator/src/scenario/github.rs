@@ -87,6 +87,9 @@ pub struct OrgMember {
     pub role: OrgRole,
     #[serde(default)]
     pub state: MembershipState,
+    /// A concealed (private) membership: listed only to callers who are members themselves.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub concealed: bool,
 }
 
 /// An invitation sent to an e-mail address that has no GitHub account yet.
@@ -229,6 +232,16 @@ pub struct TokenSpec {
     /// This token's rate-limit budget per window; the server's default when `None`.
     #[serde(default)]
     pub rate_limit: Option<u64>,
+    /// The login of the token's user: the server shows it what GitHub shows that user (an
+    /// owner everything; a member the public, internal and readable private repositories, no
+    /// owner-only fields, only the secret teams it is in; a non-member public members and
+    /// repositories only). `None`: a user who owns every organisation of the scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// A fine-grained token limited to these repositories (by name); public ones stay visible.
+    /// `None`: every repository the user can see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repositories: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for TokenSpec {
@@ -237,6 +250,8 @@ impl std::fmt::Debug for TokenSpec {
             .field("token", &"<redacted>")
             .field("scopes", &self.scopes)
             .field("rate_limit", &self.rate_limit)
+            .field("user", &self.user)
+            .field("repositories", &self.repositories)
             .finish()
     }
 }
@@ -248,6 +263,8 @@ impl TokenSpec {
             token: token.into(),
             scopes: None,
             rate_limit: None,
+            user: None,
+            repositories: None,
         }
     }
 }
@@ -268,6 +285,37 @@ pub struct GithubApp {
     /// How long an installation token lives, in seconds (GitHub: one hour).
     #[serde(default = "default_token_lifetime")]
     pub token_lifetime_secs: u64,
+    /// Installed on these repositories only (`repository_selection: "selected"`); `None`: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repositories: Option<Vec<String>>,
+    /// The installation's permissions; `None`: `members`, `metadata` and
+    /// `organization_administration` read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<BTreeMap<String, String>>,
+}
+
+impl GithubApp {
+    /// `all` or `selected`, as GitHub reports it.
+    pub fn repository_selection(&self) -> &'static str {
+        if self.repositories.is_some() {
+            "selected"
+        } else {
+            "all"
+        }
+    }
+
+    pub fn permissions(&self) -> BTreeMap<String, String> {
+        self.permissions.clone().unwrap_or_else(|| {
+            [
+                ("members", "read"),
+                ("metadata", "read"),
+                ("organization_administration", "read"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+        })
+    }
 }
 
 fn default_app_slug() -> String {

@@ -73,6 +73,10 @@ pub struct GitlabUser {
     /// An instance administrator (sees every group and project).
     #[serde(default)]
     pub admin: bool,
+    /// An external user: reads internal projects only where a membership gives at least
+    /// Reporter, like private ones.
+    #[serde(default)]
+    pub external: bool,
 }
 
 /// Whether a membership has been approved (GitLab EE `membership_state`).

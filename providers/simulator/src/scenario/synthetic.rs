@@ -107,6 +107,7 @@ pub fn synthetic_github(seed: u64, size: SyntheticSize) -> GithubScenario {
                 OrgRole::Member
             },
             state,
+            concealed: false,
         });
     }
     let outsiders = if n == 0 { 0 } else { (n * 3 / 100).max(1) };
@@ -300,6 +301,8 @@ pub fn synthetic_github(seed: u64, size: SyntheticSize) -> GithubScenario {
                 token: SYNTHETIC_TOKEN_WITHOUT_READ_ORG.to_string(),
                 scopes: Some(vec!["repo".to_string()]),
                 rate_limit: None,
+                user: None,
+                repositories: None,
             },
         ],
         app: Some(GithubApp {
@@ -309,6 +312,8 @@ pub fn synthetic_github(seed: u64, size: SyntheticSize) -> GithubScenario {
             org: SYNTHETIC_ORG.to_string(),
             public_key_pem: TEST_APP_PUBLIC_KEY_PEM.to_string(),
             token_lifetime_secs: 3600,
+            repositories: None,
+            permissions: None,
         }),
     }
 }

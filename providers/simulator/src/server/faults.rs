@@ -107,7 +107,7 @@ impl ArmedFault {
 }
 
 /// `*` matches any run of bytes; everything else matches itself.
-fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+pub(crate) fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {

@@ -13,11 +13,13 @@
 
 pub mod control;
 pub mod faults;
+pub mod page_hook;
 pub mod pagination;
 pub mod stats;
 pub mod webhook;
 
 pub use faults::{FaultAction, FaultRule, FaultTimes};
+pub use page_hook::{FiredHook, HookAction};
 pub use pagination::Page;
 pub use stats::{RouteStats, Stats};
 pub use webhook::{Delivery, WebhookTarget, hmac_sha256_hex};
@@ -174,6 +176,8 @@ pub struct Infra {
     tokens: Mutex<HashMap<String, TokenInfo>>,
     faults: Mutex<Vec<faults::ArmedFault>>,
     stats: Mutex<Stats>,
+    page_hooks: Mutex<Vec<page_hook::PageHook>>,
+    fired_hooks: Mutex<Vec<FiredHook>>,
     rng: Mutex<u64>,
     pub(crate) webhook: webhook::Webhooks,
 }
@@ -226,6 +230,8 @@ impl Infra {
             tokens: Mutex::new(HashMap::new()),
             faults: Mutex::new(Vec::new()),
             stats: Mutex::new(Stats::default()),
+            page_hooks: Mutex::new(Vec::new()),
+            fired_hooks: Mutex::new(Vec::new()),
             rng: Mutex::new(options.seed),
             webhook: webhook::Webhooks::new(options.webhook.clone()),
         })
@@ -339,6 +345,56 @@ impl Infra {
 
     pub fn reset_stats(&self) {
         *lock(&self.stats) = Stats::default();
+    }
+
+    /// Runs `action` once, right after page `after_page` of a successful `GET` whose path
+    /// matches the glob `path` (one hook per answer: hooks armed for the same page fire on
+    /// successive readings) (`/orgs/acme/members`, `/orgs/*/teams/*/members`), before the
+    /// client can ask for the next page. Provider servers wrap this with their mutations
+    /// (`GithubServer::on_page`).
+    pub fn on_page(
+        &self,
+        path: impl Into<String>,
+        after_page: usize,
+        label: impl Into<String>,
+        action: HookAction,
+    ) {
+        lock(&self.page_hooks).push(page_hook::PageHook {
+            path: path.into(),
+            after_page,
+            label: label.into(),
+            action,
+        });
+    }
+
+    /// The page hooks that fired so far, oldest first, with the outcome of their change.
+    pub fn page_hooks_fired(&self) -> Vec<FiredHook> {
+        lock(&self.fired_hooks).clone()
+    }
+
+    /// Hooks armed and not fired yet.
+    pub fn page_hooks_pending(&self) -> usize {
+        lock(&self.page_hooks).len()
+    }
+
+    /// Fires the first armed hook matching this answer (at most one per answer, in the order
+    /// armed, so two hooks on the same page fire on two successive readings of the list).
+    fn fire_page_hooks(&self, path: &str, query: Option<&str>) {
+        let page = page_hook::page_of(query);
+        let hook = {
+            let mut hooks = lock(&self.page_hooks);
+            match hooks.iter().position(|h| h.matches(path, page)) {
+                Some(i) => hooks.remove(i),
+                None => return,
+            }
+        };
+        let result = (hook.action)();
+        lock(&self.fired_hooks).push(FiredHook {
+            path: hook.path,
+            after_page: hook.after_page,
+            label: hook.label,
+            result,
+        });
     }
 
     /// Where mutations deliver webhooks; `None` stops deliveries.
@@ -571,8 +627,12 @@ async fn serve_one(
     }
 
     let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned();
+    let query = req.uri().query().map(str::to_owned);
     let taken = std::mem::replace(req, Request::new(Body::empty()));
     let response = next.run(taken).await;
+    if *method == Method::GET && response.status() == StatusCode::OK {
+        infra.fire_page_hooks(path, query.as_deref());
+    }
     let (mut parts, body) = response.into_parts();
     let mut bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => bytes,
