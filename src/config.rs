@@ -4,6 +4,7 @@
 //! `private_key_file`. An inline `token` is accepted only in a file nobody else can read.
 
 use chrono_tz::Tz;
+use orgsync_core::http::SecretFileAccess;
 use orgsync_core::policy::{MemberExclusions, RepositoryScope};
 use orgsync_core::{AdmitRule, FetchPolicy, ProviderKind, TeamsMode};
 use secrecy::{ExposeSecret, SecretString};
@@ -69,6 +70,9 @@ struct RawConfig {
     smtp: Option<Spanned<RawSmtp>>,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default, rename = "downstream")]
+    downstream: Vec<Spanned<crate::downstream::config::RawDownstream>>,
+    api: Option<Spanned<crate::downstream::config::RawApi>>,
     #[serde(default)]
     notify: Vec<Spanned<RawNotify>>,
 }
@@ -117,6 +121,13 @@ struct RawDaemon {
     max_concurrent_workspaces: Option<Spanned<u32>>,
     run_deadline_seconds: Option<Spanned<u64>>,
     webhook_debounce_ms: Option<u64>,
+    health_stall_periods: Option<Spanned<u32>>,
+    health_overrun_seconds: Option<Spanned<u64>>,
+    webhook_max_body_bytes: Option<Spanned<u64>>,
+    webhook_max_in_flight: Option<Spanned<u32>>,
+    webhook_max_in_flight_per_source: Option<Spanned<u32>>,
+    max_connections: Option<Spanned<u32>>,
+    read_timeout_seconds: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -182,6 +193,10 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// How provider traffic is paced (`[http]`).
     pub http: HttpSettings,
+    /// `[[downstream]]`: webhook and SCIM targets of the change events.
+    pub downstream: Vec<crate::downstream::config::DownstreamConfig>,
+    /// `[api]`: the read API; `None`: off.
+    pub api: Option<crate::downstream::config::ApiConfig>,
     /// `[[notify]]`: where holds are announced (a JSON POST with a chat-compatible `text`).
     pub notify: Vec<NotifyTarget>,
 }
@@ -321,7 +336,47 @@ pub struct DaemonConfig {
     pub run_deadline_seconds: u64,
     /// How long a burst of webhook events for one workspace is collected into one run.
     pub webhook_debounce: std::time::Duration,
+    /// `/healthz` fails (and the watchdog is no longer fed) when a workspace has had no finished
+    /// run for this many periods of its schedule.
+    pub health_stall_periods: u32,
+    /// … or when a run is this far past its deadline.
+    pub health_overrun: std::time::Duration,
+    /// What the unauthenticated listener grants a sender.
+    pub listener: ListenerLimits,
 }
+
+/// What the daemon's unauthenticated listener grants, so slow or many senders cannot exhaust
+/// it: memory is bounded by `max_in_flight × max_body_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// The largest webhook body read (`[daemon] webhook_max_body_bytes`).
+    pub max_body_bytes: usize,
+    /// Webhook requests read at once, from all senders (`webhook_max_in_flight`).
+    pub max_in_flight: usize,
+    /// Webhook requests read at once from one source address (`webhook_max_in_flight_per_source`).
+    pub max_in_flight_per_source: usize,
+    /// Time allowed for a request's headers, and again for its whole body
+    /// (`read_timeout_seconds`).
+    pub read_timeout: std::time::Duration,
+    /// Open connections at most (`max_connections`); more are closed as they are accepted.
+    pub max_connections: usize,
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        ListenerLimits {
+            max_body_bytes: 1024 * 1024,
+            max_in_flight: 64,
+            max_in_flight_per_source: 8,
+            read_timeout: std::time::Duration::from_secs(10),
+            max_connections: 512,
+        }
+    }
+}
+
+/// The longest `run_deadline_seconds` accepted: a week. Longer is a typo, and a deadline must
+/// stay representable as an instant.
+pub const MAX_RUN_DEADLINE_SECONDS: u64 = 7 * 24 * 3600;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SafetyConfig {
@@ -404,9 +459,8 @@ impl Credentials {
     /// Reads the token (or the App's private key, or the OAuth secret).
     pub fn read_secret(&self) -> Result<SecretString, String> {
         let from_file = |path: &Path| -> Result<SecretString, String> {
-            std::fs::read_to_string(path)
-                .map(|s| SecretString::from(s.trim().to_string()))
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            orgsync_core::http::read_secret_file(path, SecretFileAccess::OwnerOnly)
+                .map_err(|e| e.message)
         };
         match self {
             Credentials::TokenFile(p) => from_file(p),
@@ -559,20 +613,82 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
         .map_err(|e| format!("`{expr}` is not a valid cron schedule: {e}"))
 }
 
-struct Checker<'a> {
+/// Refuses a valid cron expression that never fires (`0 0 30 2 *`, February 30th): a workspace
+/// on it would never be synced. The search is cut off within croner's own year limit.
+fn fires(expr: &str) -> Result<(), String> {
+    let cron = parse_cron(expr)?;
+    cron.find_next_occurrence(&chrono::Utc::now(), false)
+        .map(|_| ())
+        .map_err(|_| format!("`{expr}` never fires (no such date); fix the day and month fields"))
+}
+
+/// The port of `host:port` when it is a number beyond 65535 (which `SocketAddr` would only call
+/// "invalid").
+fn out_of_range_port(listen: &str) -> Option<String> {
+    let (_, port) = listen.rsplit_once(':')?;
+    let digits = port.trim();
+    (!digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && digits.parse::<u16>().is_err())
+    .then(|| digits.to_string())
+}
+
+pub(crate) struct Checker<'a> {
     source: &'a str,
     path: &'a Path,
-    errors: Vec<ConfigError>,
+    pub(crate) errors: Vec<ConfigError>,
 }
 
 impl Checker<'_> {
-    fn error(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+    pub(crate) fn error(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
         self.errors.push(ConfigError {
             path: self.path.to_path_buf(),
             location: span.map(|s| line_column(self.source, s.start)),
             message: message.into(),
         });
     }
+}
+
+/// Secret files that exist but cannot be used (not a regular file, too large, empty, readable by
+/// others). A file that does not exist yet is left to the run that reads it: systemd
+/// credentials, for one, exist only inside the service.
+fn secret_file_errors(config: &Config) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    for w in &config.workspaces {
+        let mut files: Vec<(&str, &Path, SecretFileAccess)> = Vec::new();
+        match &w.credentials {
+            Credentials::TokenFile(p) => files.push(("token_file", p, SecretFileAccess::OwnerOnly)),
+            Credentials::GithubApp {
+                private_key_file, ..
+            } => files.push((
+                "private_key_file",
+                private_key_file,
+                SecretFileAccess::OwnerOnly,
+            )),
+            Credentials::OauthClient { secret_file, .. } => files.push((
+                "oauth_client_secret_file",
+                secret_file,
+                SecretFileAccess::OwnerOnly,
+            )),
+            Credentials::TokenEnv(_) | Credentials::Inline(_) => {}
+        }
+        if let Some(p) = &w.webhook_secret_file {
+            files.push(("webhook_secret_file", p, SecretFileAccess::Any));
+        }
+        for (key, file, access) in files {
+            if !file.exists() {
+                continue;
+            }
+            if let Err(e) = orgsync_core::http::read_secret_file(file, access) {
+                errors.push(ConfigError {
+                    path: config.path.clone(),
+                    location: None,
+                    message: format!("workspace `{}`: {key}: {e}", w.name),
+                });
+            }
+        }
+    }
+    errors
 }
 
 /// True when users other than the owner (group or others) can read the file.
@@ -602,6 +718,10 @@ impl Config {
             }]
         })?;
         let config = Config::parse(&source, path)?;
+        let unusable = secret_file_errors(&config);
+        if !unusable.is_empty() {
+            return Err(unusable);
+        }
         let inline = config
             .workspaces
             .iter()
@@ -655,7 +775,7 @@ impl Config {
             .as_ref()
             .map_or_else(|| "30 2 * * *".to_string(), |s| s.get_ref().clone());
         if let Some(s) = &raw.daemon.schedule
-            && let Err(e) = parse_cron(s.get_ref())
+            && let Err(e) = parse_cron(s.get_ref()).and_then(|_| fires(s.get_ref()))
         {
             c.error(Some(s.span()), e);
         }
@@ -678,6 +798,16 @@ impl Config {
             .as_ref()
             .map_or_else(|| "127.0.0.1:9464".to_string(), |l| l.get_ref().clone());
         if let Some(l) = &raw.daemon.listen
+            && let Some(port) = out_of_range_port(l.get_ref())
+        {
+            c.error(
+                Some(l.span()),
+                format!(
+                    "listen `{}`: port {port} is out of range; use 1 to 65535 (0 picks a free one)",
+                    l.get_ref()
+                ),
+            );
+        } else if let Some(l) = &raw.daemon.listen
             && l.get_ref().parse::<std::net::SocketAddr>().is_err()
         {
             c.error(
@@ -704,8 +834,95 @@ impl Config {
                 c.error(Some(n.span()), "run_deadline_seconds must be at least 1");
                 3600
             }
+            Some(n) if *n.get_ref() > MAX_RUN_DEADLINE_SECONDS => {
+                c.error(
+                    Some(n.span()),
+                    format!(
+                        "run_deadline_seconds {} is beyond the {MAX_RUN_DEADLINE_SECONDS} s (one week) maximum",
+                        n.get_ref()
+                    ),
+                );
+                3600
+            }
             Some(n) => *n.get_ref(),
             None => 3600,
+        };
+        let mut at_least_one = |value: Option<&Spanned<u64>>, key: &str, default: u64| match value {
+            Some(n) if *n.get_ref() == 0 => {
+                c.error(Some(n.span()), format!("{key} must be at least 1"));
+                default
+            }
+            Some(n) => *n.get_ref(),
+            None => default,
+        };
+        let limits = ListenerLimits::default();
+        let health_overrun_seconds = at_least_one(
+            raw.daemon.health_overrun_seconds.as_ref(),
+            "health_overrun_seconds",
+            600,
+        );
+        let read_timeout_seconds = at_least_one(
+            raw.daemon.read_timeout_seconds.as_ref(),
+            "read_timeout_seconds",
+            limits.read_timeout.as_secs(),
+        );
+        let max_body_bytes = at_least_one(
+            raw.daemon.webhook_max_body_bytes.as_ref(),
+            "webhook_max_body_bytes",
+            limits.max_body_bytes as u64,
+        );
+        let widen = |n: &Spanned<u32>| Spanned::new(n.span(), u64::from(*n.get_ref()));
+        let health_stall_periods = at_least_one(
+            raw.daemon.health_stall_periods.as_ref().map(widen).as_ref(),
+            "health_stall_periods",
+            3,
+        );
+        let max_in_flight = at_least_one(
+            raw.daemon
+                .webhook_max_in_flight
+                .as_ref()
+                .map(widen)
+                .as_ref(),
+            "webhook_max_in_flight",
+            limits.max_in_flight as u64,
+        );
+        let max_in_flight_per_source = at_least_one(
+            raw.daemon
+                .webhook_max_in_flight_per_source
+                .as_ref()
+                .map(widen)
+                .as_ref(),
+            "webhook_max_in_flight_per_source",
+            limits.max_in_flight_per_source as u64,
+        );
+        let max_connections = at_least_one(
+            raw.daemon.max_connections.as_ref().map(widen).as_ref(),
+            "max_connections",
+            limits.max_connections as u64,
+        );
+        if read_timeout_seconds > 3600
+            && let Some(n) = &raw.daemon.read_timeout_seconds
+        {
+            c.error(
+                Some(n.span()),
+                "read_timeout_seconds must be at most 3600: a sender that slow holds a slot",
+            );
+        }
+        if health_overrun_seconds > MAX_RUN_DEADLINE_SECONDS
+            && let Some(n) = &raw.daemon.health_overrun_seconds
+        {
+            c.error(
+                Some(n.span()),
+                format!("health_overrun_seconds must be at most {MAX_RUN_DEADLINE_SECONDS}"),
+            );
+        }
+        let listener = ListenerLimits {
+            max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(usize::MAX),
+            max_in_flight: usize::try_from(max_in_flight).unwrap_or(usize::MAX),
+            max_in_flight_per_source: usize::try_from(max_in_flight_per_source)
+                .unwrap_or(usize::MAX),
+            read_timeout: std::time::Duration::from_secs(read_timeout_seconds.min(3600)),
+            max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
         };
 
         let mut safety = SafetyConfig::default();
@@ -858,6 +1075,13 @@ impl Config {
             }
             http.request_timeout_seconds = *v.get_ref();
         }
+        let names: Vec<String> = workspaces
+            .iter()
+            .map(|w: &WorkspaceConfig| w.name.clone())
+            .collect();
+        let downstream =
+            crate::downstream::config::check_downstream(&mut c, &raw.downstream, &names);
+        let api = crate::downstream::config::check_api(&mut c, raw.api.as_ref());
         if !c.errors.is_empty() {
             c.errors.sort_by_key(|e| e.location);
             return Err(c.errors);
@@ -876,10 +1100,17 @@ impl Config {
                 webhook_debounce: std::time::Duration::from_millis(
                     raw.daemon.webhook_debounce_ms.unwrap_or(2000),
                 ),
+                health_stall_periods: u32::try_from(health_stall_periods).unwrap_or(u32::MAX),
+                health_overrun: std::time::Duration::from_secs(
+                    health_overrun_seconds.min(MAX_RUN_DEADLINE_SECONDS),
+                ),
+                listener,
             },
             safety,
             workspaces,
             smtp,
+            downstream,
+            api,
             notify,
         })
     }
@@ -970,6 +1201,13 @@ fn check_workspace(
             None => c.error(
                 Some(u.span()),
                 format!("api_url `{}` is not an http(s) URL", u.get_ref()),
+            ),
+            Some(host) if host.is_empty() => c.error(
+                Some(u.span()),
+                format!(
+                    "api_url `{}` has no host; write the server, such as https://github.example.com/api/v3",
+                    u.get_ref()
+                ),
             ),
             Some(host) => {
                 let url = u.get_ref();
@@ -1097,7 +1335,7 @@ fn check_workspace(
         c.error(w.exclude_members.as_ref().map(|s| s.span()), e.to_string());
     }
     if let Some(s) = &w.schedule
-        && let Err(e) = parse_cron(s.get_ref())
+        && let Err(e) = parse_cron(s.get_ref()).and_then(|_| fires(s.get_ref()))
     {
         c.error(Some(s.span()), e);
     }

@@ -90,17 +90,28 @@ async fn start_sims() -> Result<Sims, Failure> {
     })
 }
 
+/// Writes a token file readable only by its owner, as `token_file` requires.
+fn write_private(path: &Path, text: impl AsRef<[u8]>) -> std::io::Result<()> {
+    std::fs::write(path, text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
 fn write_config(dir: &Path, sims: &Sims) -> Result<PathBuf, Failure> {
     let io =
         |e: std::io::Error| Failure::runtime(format!("cannot write into {}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(io)?;
     let token_file = dir.join("github-token");
-    std::fs::write(&token_file, sims.github.token()).map_err(io)?;
+    write_private(&token_file, sims.github.token()).map_err(io)?;
     let gitlab_token = dir.join("gitlab-token");
-    std::fs::write(&gitlab_token, sims.gitlab.token()).map_err(io)?;
+    write_private(&gitlab_token, sims.gitlab.token()).map_err(io)?;
     let (bitbucket_user, bitbucket_secret) = sims.bitbucket.credential();
     let bitbucket_token = dir.join("bitbucket-token");
-    std::fs::write(&bitbucket_token, bitbucket_secret).map_err(io)?;
+    write_private(&bitbucket_token, bitbucket_secret).map_err(io)?;
     let bitbucket_user = bitbucket_user.unwrap_or("ops@acme.example").to_string();
     let db = dir.join("orgsync.db");
     let text = format!(

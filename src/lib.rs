@@ -5,12 +5,14 @@
 //! checks them against the guards ([`sync::guard`]) and applies them to the
 //! [`directory::Store`] in one transaction.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod directory;
+pub mod downstream;
 pub mod metrics;
 pub mod notify;
 pub mod people;

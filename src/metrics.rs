@@ -47,6 +47,10 @@ pub struct Metrics {
     pub config_reload_failures: IntCounter,
     pub teams_unavailable: IntGaugeVec,
     pub build_info: IntGaugeVec,
+    /// Downstream deliveries by target and outcome (`delivered`, `failed`, `dead_lettered`).
+    pub downstream_deliveries: IntCounterVec,
+    /// Downstream events by target and state (`queued`, `dead`).
+    pub downstream_events: IntGaugeVec,
     /// 1 while a workspace is held (a guard refused its plan; waiting for `orgsync approve`).
     pub workspace_held: IntGaugeVec,
     /// When this process started (counters restart from 0 then).
@@ -172,6 +176,16 @@ impl Metrics {
                 &["workspace"],
             ),
             build_info: int_gauge("build_info", "The running orgsync's version.", &["version"]),
+            downstream_deliveries: counter(
+                "downstream_deliveries_total",
+                "Downstream delivery attempts by target and outcome.",
+                &["target", "outcome"],
+            ),
+            downstream_events: int_gauge(
+                "downstream_events",
+                "Downstream events waiting (queued) or dead-lettered (dead) per target.",
+                &["target", "state"],
+            ),
             workspace_held: int_gauge(
                 "workspace_held",
                 "1 while a guard holds the workspace's plan for a human (orgsync plans show / approve).",

@@ -159,3 +159,150 @@ fn http_pacing_is_configurable_and_zero_is_refused_with_its_line() {
         "{e:?}"
     );
 }
+
+/// The token-file cases of the fault matrix: each was once read and used as a token.
+#[cfg(unix)]
+#[test]
+fn unusable_token_files_are_refused_by_check_config_and_by_the_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let config_for = |token: &Path| {
+        let path = dir.path().join("o.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "{HEAD}[[workspace]]\nname = \"a\"\nprovider = \"github\"\norganization = \"o\"\ntoken_file = \"{}\"\n",
+                token.display()
+            ),
+        )
+        .expect("write");
+        path
+    };
+    let private = |name: &str, content: &[u8]| {
+        let token = dir.path().join(name);
+        std::fs::write(&token, content).expect("write");
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        token
+    };
+    let cases: Vec<(std::path::PathBuf, &str)> = vec![
+        (private("empty", b""), "empty"),
+        (private("blank", b"  \n\t\n"), "empty"),
+        (private("large", &vec![b'a'; 10 * 1024 * 1024]), "limit"),
+        (private("binary", &[0xff, 0xfe, 0x00]), "UTF-8"),
+        (Path::new("/dev/zero").to_path_buf(), "not a regular file"),
+        (dir.path().to_path_buf(), "not a regular file"),
+        (
+            {
+                let shared = private("shared", b"ghp_sharedtoken");
+                std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644))
+                    .expect("chmod");
+                shared
+            },
+            "chmod 600",
+        ),
+    ];
+    for (token, expected) in cases {
+        let path = config_for(&token);
+        let e = Config::load(&path).expect_err("check-config refuses it");
+        assert!(
+            e[0].message.contains("token_file") && e[0].message.contains(expected),
+            "{}: {e:?}",
+            token.display()
+        );
+        assert!(!e[0].message.contains("ghp_sharedtoken"));
+        let parsed = Config::parse(&std::fs::read_to_string(&path).expect("read"), &path)
+            .expect("the text itself is valid");
+        let at_run = parsed.workspaces[0]
+            .credentials
+            .read_secret()
+            .expect_err("the run refuses it too");
+        assert!(at_run.contains(expected), "{}: {at_run}", token.display());
+    }
+
+    let good = private("good", b"  ghp_goodtoken\n");
+    let config = Config::load(&config_for(&good)).expect("a private, non-empty token file");
+    use secrecy::ExposeSecret;
+    let secret = config.workspaces[0]
+        .credentials
+        .read_secret()
+        .expect("read");
+    assert_eq!(secret.expose_secret(), "ghp_goodtoken");
+}
+
+#[test]
+fn a_token_file_that_does_not_exist_yet_is_left_to_the_run() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("o.toml");
+    std::fs::write(
+        &path,
+        format!("{HEAD}[[workspace]]\nname = \"a\"\nprovider = \"github\"\norganization = \"o\"\ntoken_file = \"/run/credentials/orgsync.service/nope\"\n"),
+    )
+    .expect("write");
+    let config = Config::load(&path).expect("systemd credentials exist only in the service");
+    let e = config.workspaces[0]
+        .credentials
+        .read_secret()
+        .expect_err("missing");
+    assert!(e.contains("cannot read /run/credentials"), "{e}");
+}
+
+#[test]
+fn absurd_daemon_values_are_refused_with_their_location() {
+    let daemon = |line: &str| format!("{HEAD}[daemon]\n{line}\n");
+    let cases = [
+        (
+            "run_deadline_seconds = 9223372036854775807",
+            "c.toml:4:24:",
+            "one week",
+        ),
+        (
+            "listen = \"127.0.0.1:70000\"",
+            "c.toml:4:10:",
+            "port 70000 is out of range",
+        ),
+        ("listen = \"[::1]:99999\"", "c.toml:4:10:", "out of range"),
+        ("schedule = \"0 0 30 2 *\"", "c.toml:4:12:", "never fires"),
+        ("health_stall_periods = 0", "c.toml:4:24:", "at least 1"),
+        ("webhook_max_in_flight = 0", "c.toml:4:25:", "at least 1"),
+        (
+            "read_timeout_seconds = 86400",
+            "c.toml:4:24:",
+            "at most 3600",
+        ),
+    ];
+    for (line, location, message) in cases {
+        let e = errors(&daemon(line));
+        assert_eq!(e.len(), 1, "{line}: {e:?}");
+        assert!(
+            e[0].starts_with(location) && e[0].contains(message),
+            "{line}: {e:?}"
+        );
+    }
+    let ok = Config::parse(
+        &daemon("run_deadline_seconds = 604800\nlisten = \"127.0.0.1:0\"\nwebhook_max_body_bytes = 65536"),
+        Path::new("c.toml"),
+    )
+    .expect("a week, port 0 and a small body limit are fine");
+    assert_eq!(ok.daemon.listener.max_body_bytes, 65536);
+}
+
+#[test]
+fn a_workspace_schedule_that_never_fires_and_an_https_url_without_host_are_refused() {
+    let ws = |extra: &str| {
+        format!(
+            "{HEAD}[[workspace]]\nname = \"a\"\nprovider = \"github\"\norganization = \"o\"\ntoken_env = \"T\"\n{extra}\n"
+        )
+    };
+    let e = errors(&ws("schedule = \"0 0 31 4 *\""));
+    assert!(
+        e[0].starts_with("c.toml:8:12:") && e[0].contains("never fires"),
+        "{e:?}"
+    );
+    for url in ["https://", "https:///api/v3"] {
+        let e = errors(&ws(&format!("api_url = \"{url}\"")));
+        assert!(
+            e[0].starts_with("c.toml:8:11:") && e[0].contains("has no host"),
+            "{url}: {e:?}"
+        );
+    }
+}

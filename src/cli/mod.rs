@@ -1,6 +1,7 @@
 //! The command line: `orgsync <command>`, with the exit codes of the design
 //! (0 success, 1 runtime error, 2 bad usage or configuration, 3 aborted by a guard).
 
+pub mod downstream;
 mod explain;
 pub mod output;
 pub mod people;
@@ -101,6 +102,11 @@ pub enum Command {
         live: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// Downstream targets (webhooks, SCIM): queues, dead letters, retry, resync, deliver.
+    Downstream {
+        #[command(subcommand)]
+        command: downstream::DownstreamCommand,
     },
     /// Plans a guard refused and holds for a human.
     Plans {
@@ -361,7 +367,11 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Status { json } => {
             let config = load_config(&cli.config)?;
             let store = open_store(&config).await?;
-            output::status(&config, &store, json).await
+            let code = output::status(&config, &store, json).await?;
+            if !json {
+                print!("{}", downstream::status_lines(&config, &store).await?);
+            }
+            Ok(code)
         }
         Command::Users {
             command:
@@ -394,6 +404,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             command: UsersCommand::People(command),
         } => people::users(&cli.config, command).await,
         Command::Invite { command } => people::invite(&cli.config, command).await,
+        Command::Downstream { command } => downstream::run(&cli.config, command).await,
         Command::Identities { command } => people::identities(&cli.config, command).await,
         Command::Teams {
             command: TeamsCommand::List { workspace, json },
@@ -565,6 +576,15 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
             "{}",
             serde_json::to_string_pretty(&reports).unwrap_or_else(|_| "[]".to_string())
         );
+    }
+    // Deliver what the runs wrote before exiting (bounded by each target's sync_wait_seconds).
+    if !args.dry_run && !config.downstream.is_empty() {
+        let d = crate::downstream::Deliverer::new(store.clone(), None).map_err(Failure::runtime)?;
+        for (target, why) in d.drain_all(config, None).await {
+            eprintln!(
+                "orgsync: downstream {target}: events remain queued ({why}); `orgsync status` shows them"
+            );
+        }
     }
     Ok(worst)
 }

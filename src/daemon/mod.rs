@@ -508,12 +508,28 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
     let mut int = signal(SignalKind::interrupt()).map_err(signal_failure)?;
 
     let server_stop = daemon.shutdown.clone();
-    let app = http::router(Arc::clone(&daemon));
+    let (app, private) = crate::api::mount(
+        http::router(Arc::clone(&daemon)),
+        daemon.config().api.as_ref(),
+        daemon.store.clone(),
+        daemon.metrics.clone(),
+    );
+    let private =
+        crate::api::serve_private(&daemon.config(), private, daemon.shutdown.clone()).await?;
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move { server_stop.cancelled().await })
             .await
     });
+    let deliverer =
+        crate::downstream::Deliverer::new(daemon.store.clone(), Some(daemon.metrics.clone()))
+            .map_err(Failure::runtime)?;
+    let config_of = Arc::clone(&daemon);
+    let downstream = crate::downstream::spawn(
+        deliverer,
+        Arc::new(move || config_of.config()),
+        daemon.shutdown.clone(),
+    );
     tracing::info!(listen = %listen, "orgsync daemon started");
     systemd::ready();
     systemd::spawn_watchdog(daemon.shutdown.clone());
@@ -559,6 +575,10 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
         );
     }
     let _ = server.await;
+    let _ = downstream.await;
+    if let Some(p) = private {
+        let _ = p.await;
+    }
     daemon.store.close().await;
     Ok(crate::cli::EXIT_OK)
 }

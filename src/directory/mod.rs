@@ -7,6 +7,7 @@
 
 mod batch;
 mod ops;
+pub mod outbox;
 pub mod people;
 
 use crate::sync::plan::{Current, Plan};

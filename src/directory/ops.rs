@@ -799,6 +799,8 @@ macro_rules! backend_ops {
                     pending.audit.push(("unconfirmed", u.login.clone(), detail));
                 }
                 flush(c, &mut pending, &shared).await?;
+                // The run's change events for downstream applications, in this transaction.
+                crate::directory::outbox::$module::enqueue(c, ws, run_id, plan, shared.now).await?;
                 Ok(run_id)
             }
 

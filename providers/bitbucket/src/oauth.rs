@@ -101,7 +101,10 @@ impl OauthClientCredentials {
             CredentialError::new("the OAuth token endpoint sent an answer that is not a token")
         })?;
         let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3600));
-        let expires = Instant::now() + lifetime.saturating_sub(RENEW_MARGIN);
+        let expires = orgsync_core::http::instant_after(
+            Instant::now(),
+            lifetime.saturating_sub(RENEW_MARGIN),
+        );
         Ok((SecretString::from(token.access_token), expires))
     }
 }

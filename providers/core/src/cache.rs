@@ -26,6 +26,10 @@ pub struct CachedResponse {
 pub trait HttpCache: Send + Sync {
     async fn load(&self, key: &str) -> Option<CachedResponse>;
     async fn store(&self, key: &str, response: &CachedResponse);
+    /// Forgets the answer under `key`: the HTTP layer calls it when a cached body no longer
+    /// parses, before asking again without `If-None-Match`. The default keeps the entry, which
+    /// the next accepted answer then overwrites.
+    async fn remove(&self, _key: &str) {}
 }
 
 /// A process-local cache, for tests and one-shot commands.
@@ -46,6 +50,12 @@ impl HttpCache for MemoryCache {
     async fn store(&self, key: &str, response: &CachedResponse) {
         if let Ok(mut map) = self.entries.lock() {
             map.insert(key.to_string(), response.clone());
+        }
+    }
+
+    async fn remove(&self, key: &str) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.remove(key);
         }
     }
 }

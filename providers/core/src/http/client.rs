@@ -4,7 +4,7 @@ use super::conditional::{add_validators, cache_key, replayed_headers, to_cached}
 use super::config::HttpConfig;
 use super::credential::Credential;
 use super::observer::{HttpObserver, NoopObserver, RateLimitEvent, RequestEvent};
-use super::pacing::{QuotaState, host_limiter, parse_rate_limit, quota_state};
+use super::pacing::{QuotaState, host_limiter, instant_after, parse_rate_limit, quota_state};
 use super::pagination::{Pager, Paging};
 use super::redact::redact;
 use super::retry::{Verdict, classify};
@@ -246,6 +246,19 @@ pub(crate) struct Fetched {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The cache key of a `304` answer replayed from the cache.
+    replayed: Option<String>,
+    /// A fresh `200` with validators, and its cache key: stored only once the caller has parsed
+    /// and accepted the body ([`WorkspaceClient::keep`]), so a body that does not parse never
+    /// enters the cache.
+    pending: Option<(String, CachedResponse)>,
+}
+
+/// Whether a request may use the cached answer (send `If-None-Match`) or must ask afresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CacheUse {
+    Conditional,
+    Fresh,
 }
 
 /// Why one attempt got no usable answer.
@@ -382,28 +395,26 @@ impl WorkspaceClient {
     /// GETs one JSON document.
     pub async fn get_json<T: DeserializeOwned>(&self, route: &Route) -> Result<T, ProviderError> {
         let url = self.url_for(route)?;
-        let fetched = self.fetch_success(route, url).await?;
-        self.parse_json(route, &fetched.body)
+        self.get_accepted(route, url, |fetched| {
+            if fetched.status.is_success() {
+                self.parse_json(route, &fetched.body)
+            } else {
+                Err(self.status_error(route.template, fetched))
+            }
+        })
+        .await
     }
 
     /// GETs a route that answers 2xx for "yes" and 404 for "no" (GitHub's
     /// `GET /orgs/{org}/members/{username}`, team-repository checks).
     pub async fn exists(&self, route: &Route) -> Result<bool, ProviderError> {
         let url = self.url_for(route)?;
-        let fetched = self
-            .execute(
-                route.template,
-                Method::GET,
-                url,
-                &self.headers_for(route),
-                None,
-            )
-            .await?;
-        match fetched.status {
+        self.get_accepted(route, url, |fetched| match fetched.status {
             s if s.is_success() => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
-            _ => Err(self.status_error(route.template, &fetched)),
-        }
+            _ => Err(self.status_error(route.template, fetched)),
+        })
+        .await
     }
 
     /// POSTs `body` as JSON and reads a JSON answer (GitHub App token exchange, GraphQL). Never
@@ -430,6 +441,7 @@ impl WorkspaceClient {
                 url,
                 &headers,
                 Some(Bytes::from(payload)),
+                CacheUse::Fresh,
             )
             .await?;
         if !fetched.status.is_success() {
@@ -466,6 +478,10 @@ impl WorkspaceClient {
     /// back whatever its status, so the adapter can interpret 404s and 4xx bodies itself. A `304`
     /// served from the cache comes back as `200` with the cached body and pagination headers.
     ///
+    /// The adapter parses the body itself, so here a `200` enters the cache only when its body
+    /// is well-formed JSON, and a cached body that is not (stored by an older version) is evicted
+    /// and the request made again without `If-None-Match`.
+    ///
     /// The request's URI must be absolute (the adapter builds it from
     /// [`WorkspaceClient::base_url`]). Errors: a `401` ([`ProviderError::Unauthorized`], naming the credential), retries
     /// exhausted, a rate-limit wait past the deadline, cancellation, a body over the size cap, and
@@ -482,9 +498,39 @@ impl WorkspaceClient {
             headers.insert(name.clone(), value.clone());
         }
         let body = (!body.is_empty()).then(|| Bytes::from(body));
-        let fetched = self
-            .execute(route_template, parts.method, url, &headers, body)
+        let well_formed = |fetched: &Fetched| {
+            !fetched.status.is_success()
+                || serde_json::from_slice::<serde::de::IgnoredAny>(&fetched.body).is_ok()
+        };
+        let mut fetched = self
+            .execute(
+                route_template,
+                parts.method.clone(),
+                url.clone(),
+                &headers,
+                body.clone(),
+                CacheUse::Conditional,
+            )
             .await?;
+        if !well_formed(&fetched)
+            && let Some(key) = fetched.replayed.clone()
+        {
+            self.evict(route_template, &key, "the answer is not JSON")
+                .await;
+            fetched = self
+                .execute(
+                    route_template,
+                    parts.method,
+                    url,
+                    &headers,
+                    body,
+                    CacheUse::Fresh,
+                )
+                .await?;
+        }
+        if well_formed(&fetched) {
+            self.keep(&fetched).await;
+        }
         if fetched.status == StatusCode::UNAUTHORIZED {
             return Err(self.status_error(route_template, &fetched));
         }
@@ -494,26 +540,71 @@ impl WorkspaceClient {
         Ok(response)
     }
 
-    /// GET `url`, failing unless the final answer is a success.
-    pub(crate) async fn fetch_success(
+    /// GET `url` and hand the answer to `accept` (which parses it, or maps a refusal onto an
+    /// error). The answer enters the conditional-request cache only once `accept` took it; a
+    /// cached answer that `accept` refuses (a body that no longer parses) is evicted and the
+    /// request made again without `If-None-Match`, so a bad body can never be replayed run
+    /// after run.
+    pub(crate) async fn get_accepted<T>(
         &self,
         route: &Route,
         url: Url,
-    ) -> Result<Fetched, ProviderError> {
+        accept: impl Fn(&Fetched) -> Result<T, ProviderError>,
+    ) -> Result<T, ProviderError> {
+        let headers = self.headers_for(route);
         let fetched = self
             .execute(
                 route.template,
                 Method::GET,
-                url,
-                &self.headers_for(route),
+                url.clone(),
+                &headers,
                 None,
+                CacheUse::Conditional,
             )
             .await?;
-        if fetched.status.is_success() {
-            Ok(fetched)
-        } else {
-            Err(self.status_error(route.template, &fetched))
+        let error = match accept(&fetched) {
+            Ok(value) => {
+                self.keep(&fetched).await;
+                return Ok(value);
+            }
+            Err(error) => error,
+        };
+        let Some(key) = &fetched.replayed else {
+            return Err(error);
+        };
+        self.evict(route.template, key, &error.to_string()).await;
+        let fresh = self
+            .execute(
+                route.template,
+                Method::GET,
+                url,
+                &headers,
+                None,
+                CacheUse::Fresh,
+            )
+            .await?;
+        let value = accept(&fresh)?;
+        self.keep(&fresh).await;
+        Ok(value)
+    }
+
+    /// Stores an accepted fresh answer in the conditional-request cache.
+    async fn keep(&self, fetched: &Fetched) {
+        if let Some((key, entry)) = &fetched.pending {
+            self.cache.store(key, entry).await;
         }
+    }
+
+    /// Drops a cached answer that no longer parses.
+    async fn evict(&self, template: &str, key: &str, why: &str) {
+        tracing::warn!(
+            provider = %self.provider,
+            workspace = %self.workspace,
+            route = template,
+            reason = %redact(&self.credential.mask(why)),
+            "the cached answer cannot be used; evicting it and asking again without If-None-Match"
+        );
+        self.cache.remove(key).await;
     }
 
     /// Resolves a link a server sent (possibly relative to `current`) and refuses any that leaves
@@ -619,9 +710,14 @@ impl WorkspaceClient {
         }
     }
 
+    /// Whether a wait of `wait` from now would end after the deadline. Saturating: a wait too
+    /// long for the clock is past any deadline.
     fn past_deadline(&self, wait: Duration) -> bool {
-        self.deadline
-            .is_some_and(|deadline| Instant::now() + wait > deadline)
+        self.deadline.is_some_and(|deadline| {
+            Instant::now()
+                .checked_add(wait)
+                .is_none_or(|end| end > deadline)
+        })
     }
 
     /// Sleeps for `wait` unless the run is cancelled first.
@@ -670,7 +766,7 @@ impl WorkspaceClient {
 
     /// Maps a final unsuccessful answer onto [`ProviderError`], naming the credential by its
     /// reference.
-    fn status_error(&self, template: &str, fetched: &Fetched) -> ProviderError {
+    pub(crate) fn status_error(&self, template: &str, fetched: &Fetched) -> ProviderError {
         let detail = self.detail_of(&fetched.body);
         let credential = self.credential.reference().to_owned();
         match fetched.status {
@@ -808,12 +904,13 @@ impl WorkspaceClient {
         url: Url,
         headers: &HeaderMap,
         body: Option<Bytes>,
+        cache_use: CacheUse,
     ) -> Result<Fetched, ProviderError> {
         let cache_key = (method == Method::GET && body.is_none())
             .then(|| cache_key(url.as_str(), self.credential.scope_fingerprint()));
-        let mut cached: Option<CachedResponse> = match &cache_key {
-            Some(key) => self.cache.load(key).await,
-            None => None,
+        let mut cached: Option<CachedResponse> = match (&cache_key, cache_use) {
+            (Some(key), CacheUse::Conditional) => self.cache.load(key).await,
+            _ => None,
         };
         let mut backoff = ExponentialBuilder::new()
             .with_min_delay(self.config.min_backoff)
@@ -920,6 +1017,8 @@ impl WorkspaceClient {
                     status: StatusCode::OK,
                     headers: replayed_headers(&entry),
                     body: Bytes::from(entry.body),
+                    replayed: cache_key,
+                    pending: None,
                 });
             }
             self.report(&span, template, Some(status), false, duration, attempt);
@@ -940,16 +1039,19 @@ impl WorkspaceClient {
                 self.config.secondary_limit_wait,
             ) {
                 Verdict::Final => {
-                    if status == StatusCode::OK
-                        && let Some(key) = &cache_key
-                        && let Some(entry) = to_cached(&response_headers, &response_body)
-                    {
-                        self.cache.store(key, &entry).await;
-                    }
+                    let pending = match &cache_key {
+                        Some(key) if status == StatusCode::OK => {
+                            to_cached(&response_headers, &response_body)
+                                .map(|entry| (key.clone(), entry))
+                        }
+                        _ => None,
+                    };
                     return Ok(Fetched {
                         status,
                         headers: response_headers,
                         body: response_body,
+                        replayed: None,
+                        pending,
                     });
                 }
                 Verdict::Retry {
@@ -971,7 +1073,7 @@ impl WorkspaceClient {
                         );
                         // Hold every request on this quota, not only this one; the pacing step
                         // at the top of the loop does the waiting.
-                        self.quota.pause_until(Instant::now() + delay);
+                        self.quota.pause_until(instant_after(Instant::now(), delay));
                     } else {
                         let detail = format!("{reason}: {}", self.detail_of(&response_body));
                         self.wait_to_retry(&span, template, attempt, delay, detail)

@@ -5,6 +5,83 @@ use http::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+/// The most a secret file may hold. Tokens are under 1 KB and a 4096-bit RSA key in PEM about
+/// 3.3 KB; anything larger is the wrong file, and `/dev/zero` or a log file must never be read
+/// into memory whole.
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// Who may read a secret file besides its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretFileAccess {
+    /// Only the owner (mode `0600` or stricter): the rule for tokens and keys, the same as for a
+    /// configuration file that holds an inline token.
+    OwnerOnly,
+    /// Permissions are not checked (webhook secrets, which a reverse proxy may share).
+    Any,
+}
+
+/// Reads a secret from a file: a regular file (not a device or a pipe), at most
+/// [`MAX_SECRET_FILE_BYTES`], UTF-8, not empty once surrounding whitespace is trimmed, and
+/// private when `access` says so. Errors name the file and what to do, never its content.
+pub fn read_secret_file(
+    path: &Path,
+    access: SecretFileAccess,
+) -> Result<SecretString, CredentialError> {
+    let shown = path.display();
+    let file = std::fs::File::open(path)
+        .map_err(|e| CredentialError::new(format!("cannot read {shown}: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| CredentialError::new(format!("cannot read {shown}: {e}")))?;
+    if !meta.is_file() {
+        return Err(CredentialError::new(format!(
+            "{shown} is not a regular file; point it at a file that holds only the secret"
+        )));
+    }
+    if access == SecretFileAccess::OwnerOnly && readable_by_others(&meta) {
+        return Err(CredentialError::new(format!(
+            "{shown} is readable by other users; run `chmod 600 {shown}` (a secret file must be \
+             private, like a configuration file that holds an inline token)"
+        )));
+    }
+    let too_large = || {
+        CredentialError::new(format!(
+            "{shown} is larger than the {MAX_SECRET_FILE_BYTES}-byte limit for a secret; point \
+             it at the file that holds only the token or key"
+        ))
+    };
+    if meta.len() > MAX_SECRET_FILE_BYTES {
+        return Err(too_large());
+    }
+    let mut text = String::new();
+    file.take(MAX_SECRET_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| CredentialError::new(format!("cannot read {shown} as UTF-8 text: {e}")))?;
+    if text.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(too_large());
+    }
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(CredentialError::new(format!(
+            "{shown} is empty or holds only whitespace; write the secret into it"
+        )));
+    }
+    Ok(SecretString::from(trimmed.to_owned()))
+}
+
+#[cfg(unix)]
+fn readable_by_others(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o044 != 0
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_meta: &std::fs::Metadata) -> bool {
+    false
+}
 
 /// A credential could not produce a header (a refresh failed, a token is not valid header text).
 /// The message must not contain the secret; the layer reports it as

@@ -64,8 +64,10 @@ pub use conditional::cache_key;
 pub use config::HttpConfig;
 pub use credential::{
     AuthHeader, BasicAuth, BearerToken, Credential, CredentialError, GitlabPrivateToken,
+    MAX_SECRET_FILE_BYTES, SecretFileAccess, read_secret_file,
 };
 pub use observer::{HttpObserver, NoopObserver, RateLimitEvent, RequestEvent};
+pub use pacing::{MAX_PROVIDER_WAIT, instant_after};
 pub use pagination::{Pager, Paging, parse_link_next};
 pub use redact::redact;
 

@@ -16,6 +16,19 @@ use tokio::time::Instant;
 /// `RateLimit-Reset` draft uses deltas, GitHub and GitLab send epochs).
 const EPOCH_THRESHOLD: u64 = 1_000_000_000;
 
+/// The longest wait any provider header can ask for. A `Retry-After` or reset beyond it
+/// (`18446744073709551615`, a reset in the year 3000) is read as this: a run's deadline is far
+/// shorter, so the wait fails the run as "rate limited" instead of overflowing an instant.
+pub const MAX_PROVIDER_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `now + wait`, capped at [`MAX_PROVIDER_WAIT`] (seven days) so that no number a provider sends
+/// (a `Retry-After`, a token's `expires_in` of u64::MAX) can overflow the clock and panic.
+pub fn instant_after(now: Instant, wait: Duration) -> Instant {
+    now.checked_add(wait.min(MAX_PROVIDER_WAIT))
+        .or_else(|| now.checked_add(MAX_PROVIDER_WAIT))
+        .unwrap_or(now)
+}
+
 #[derive(Default)]
 struct Registry {
     hosts: HashMap<String, Arc<DefaultDirectRateLimiter>>,
@@ -85,25 +98,33 @@ fn header_date(headers: &HeaderMap, name: &str) -> Option<SystemTime> {
     let text = headers.get(name)?.to_str().ok()?;
     let parsed = chrono::DateTime::parse_from_rfc2822(text.trim()).ok()?;
     let seconds = u64::try_from(parsed.timestamp()).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(seconds))
+    UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
 }
 
 /// Reads GitHub's `x-ratelimit-*`, GitLab's `RateLimit-*`, Bitbucket's `X-RateLimit-Limit` and
 /// anyone's `Retry-After` (seconds or an HTTP date). Reset times are measured against the
 /// server's own `Date` header when present, so a skewed local clock does not shorten the wait.
+///
+/// Every wait is capped at [`MAX_PROVIDER_WAIT`], and numbers that do not parse (negative,
+/// garbage, beyond u64) are ignored, so no header can make a later computation overflow.
 pub(crate) fn parse_rate_limit(headers: &HeaderMap) -> RateLimitInfo {
     let server_now = header_date(headers, "date").unwrap_or_else(SystemTime::now);
     let until = |at: SystemTime| at.duration_since(server_now).unwrap_or(Duration::ZERO);
+    let capped = |d: Duration| d.min(MAX_PROVIDER_WAIT);
     let resets_in = header_u64(headers, &["x-ratelimit-reset", "ratelimit-reset"]).map(|v| {
-        if v >= EPOCH_THRESHOLD {
-            until(UNIX_EPOCH + Duration::from_secs(v))
+        let wait = if v >= EPOCH_THRESHOLD {
+            UNIX_EPOCH
+                .checked_add(Duration::from_secs(v))
+                .map_or(MAX_PROVIDER_WAIT, until)
         } else {
             Duration::from_secs(v)
-        }
+        };
+        capped(wait)
     });
     let retry_after = header_u64(headers, &["retry-after"])
         .map(Duration::from_secs)
-        .or_else(|| header_date(headers, "retry-after").map(until));
+        .or_else(|| header_date(headers, "retry-after").map(until))
+        .map(capped);
     RateLimitInfo {
         remaining: header_u64(headers, &["x-ratelimit-remaining", "ratelimit-remaining"]),
         limit: header_u64(headers, &["x-ratelimit-limit", "ratelimit-limit"]),
@@ -160,7 +181,7 @@ impl QuotaState {
                 let spacing = (reset - start) / u32::try_from(remaining).unwrap_or(u32::MAX);
                 let slot = q.next_slot.map_or(start, |slot| slot.max(start));
                 start = slot;
-                q.next_slot = Some(slot + spacing);
+                q.next_slot = Some(instant_after(slot, spacing));
                 q.remaining = Some(remaining - 1);
             }
             (Some(remaining), _) => q.remaining = Some(remaining.saturating_sub(1)),
@@ -174,7 +195,7 @@ impl QuotaState {
         let mut q = self.lock();
         if let Some(remaining) = info.remaining {
             q.remaining = Some(remaining);
-            q.reset_at = info.resets_in.map(|d| now + d);
+            q.reset_at = info.resets_in.map(|d| instant_after(now, d));
         }
     }
 
@@ -267,5 +288,42 @@ mod tests {
         );
         assert_eq!(state.claim(now, 10), Duration::ZERO);
         assert_eq!(state.claim(now, 10), Duration::ZERO);
+    }
+
+    #[test]
+    fn absurd_waits_are_capped_and_garbage_is_ignored() {
+        let info = parse_rate_limit(&headers(&[
+            ("retry-after", "18446744073709551615"),
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "18446744073709551615"),
+        ]));
+        assert_eq!(info.retry_after, Some(MAX_PROVIDER_WAIT));
+        assert_eq!(info.resets_in, Some(MAX_PROVIDER_WAIT));
+        for garbage in ["-1", "1e9", "soon", "184467440737095516150"] {
+            let info = parse_rate_limit(&headers(&[
+                ("retry-after", garbage),
+                ("ratelimit-reset", garbage),
+            ]));
+            assert_eq!(info.retry_after, None, "{garbage}");
+            assert_eq!(info.resets_in, None, "{garbage}");
+        }
+    }
+
+    #[test]
+    fn a_quota_reset_at_the_end_of_time_does_not_overflow() {
+        let state = QuotaState::default();
+        let now = Instant::now();
+        state.observe(
+            now,
+            &RateLimitInfo {
+                remaining: Some(3),
+                resets_in: Some(Duration::MAX),
+                ..RateLimitInfo::default()
+            },
+        );
+        assert_eq!(state.claim(now, 10), Duration::ZERO);
+        assert!(state.claim(now, 10) <= MAX_PROVIDER_WAIT);
+        state.pause_until(instant_after(now, Duration::MAX));
+        assert_eq!(state.claim(now, 10), MAX_PROVIDER_WAIT);
     }
 }

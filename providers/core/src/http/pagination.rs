@@ -139,9 +139,17 @@ impl<'c, T: DeserializeOwned> Pager<'c, T> {
             )));
         }
         let page_number = self.pages + 1;
-        let fetched = self.client.fetch_success(&self.route, url.clone()).await?;
+        let (items, next) = self
+            .client
+            .get_accepted(&self.route, url.clone(), |fetched| {
+                if fetched.status.is_success() {
+                    self.parse(fetched, &url, page_number)
+                } else {
+                    Err(self.client.status_error(self.route.template(), fetched))
+                }
+            })
+            .await?;
         self.pages = page_number;
-        let (items, next) = self.parse(&fetched, &url, page_number)?;
         if let Some(next) = next {
             self.next = Some(
                 self.client

@@ -992,3 +992,196 @@ async fn for_fetch_applies_the_policys_cancellation_and_deadline() {
     );
     assert_eq!(received(&server).await, 1);
 }
+
+/// Headers from the fault matrix: each once panicked a task ("overflow when adding duration to
+/// instant") or would have stalled it past any deadline.
+#[tokio::test]
+async fn absurd_retry_after_and_reset_headers_fail_as_rate_limited_without_panicking() {
+    let absurd: &[&[(&str, &str)]] = &[
+        &[("retry-after", "18446744073709551615")],
+        &[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "18446744073709551615"),
+        ],
+        &[
+            ("ratelimit-remaining", "0"),
+            ("ratelimit-reset", "9223372036854775807"),
+        ],
+        &[
+            ("date", "Tue, 24 Nov 2026 12:00:00 GMT"),
+            ("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT"),
+        ],
+    ];
+    for headers in absurd {
+        let server = MockServer::start().await;
+        let mut answer = ResponseTemplate::new(429);
+        for (name, value) in *headers {
+            answer = answer.insert_header(*name, *value);
+        }
+        Mock::given(method("GET"))
+            .respond_with(answer)
+            .mount(&server)
+            .await;
+        let client = github(&server).with_deadline(Instant::now() + Duration::from_secs(30));
+
+        let result: Result<Item, _> = client
+            .get_json(&Route::new("/orgs/{org}", "/orgs/acme"))
+            .await;
+
+        match result {
+            Err(ProviderError::RateLimited { wait_seconds, .. }) => {
+                assert!(wait_seconds > 30, "{headers:?}: {wait_seconds}");
+            }
+            other => panic!("{headers:?}: expected RateLimited, got {other:?}"),
+        }
+        assert_eq!(received(&server).await, 1, "{headers:?}");
+    }
+}
+
+#[tokio::test]
+async fn negative_and_garbage_retry_after_fall_back_to_backoff() {
+    for value in ["-5", "soon", "99999999999999999999999999", ""] {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", value))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .respond_with(ok_json(r#"{"id": 3}"#))
+            .mount(&server)
+            .await;
+        let client = github(&server).with_deadline(Instant::now() + Duration::from_secs(30));
+
+        let item: Item = client
+            .get_json(&Route::new("/orgs/{org}", "/orgs/acme"))
+            .await
+            .unwrap_or_else(|e| panic!("retry-after {value:?}: {e}"));
+
+        assert_eq!(item, Item { id: 3 });
+        assert_eq!(received(&server).await, 2, "retry-after {value:?}");
+    }
+}
+
+fn if_none_match_of(request: &Request) -> Option<String> {
+    request
+        .headers
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn a_200_whose_body_does_not_parse_is_not_cached() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(header("if-none-match", "\"v1\""))
+        .respond_with(ResponseTemplate::new(304).insert_header("etag", "\"v1\""))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ok_json(r#"[{"id": 5}, {"id""#).insert_header("etag", "\"v1\""))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ok_json(r#"[{"id": 5}]"#).insert_header("etag", "\"v1\""))
+        .with_priority(3)
+        .mount(&server)
+        .await;
+    let client = github(&server).with_cache(Arc::new(MemoryCache::default()));
+    let route = Route::new("/orgs/{org}/teams", "/orgs/acme/teams");
+
+    let broken: Result<Vec<Item>, _> = client.get_all(&route).await;
+    let next: Vec<Item> = client.get_all(&route).await.expect("the next run succeeds");
+
+    assert!(
+        matches!(broken, Err(ProviderError::Malformed { .. })),
+        "{broken:?}"
+    );
+    assert_eq!(next, vec![Item { id: 5 }]);
+    let requests = server.received_requests().await.expect("recorded");
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        if_none_match_of(&requests[1]),
+        None,
+        "the broken body must not have been cached"
+    );
+}
+
+#[tokio::test]
+async fn a_cached_body_that_no_longer_parses_is_evicted_and_fetched_afresh() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(header("if-none-match", "\"v1\""))
+        .respond_with(ResponseTemplate::new(304).insert_header("etag", "\"v1\""))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ok_json(r#"{"id": 7}"#).insert_header("etag", "\"v1\""))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ok_json(r#"[{"id": 8}]"#).insert_header("etag", "\"v2\""))
+        .with_priority(3)
+        .mount(&server)
+        .await;
+    let client = github(&server).with_cache(Arc::new(MemoryCache::default()));
+    let route = Route::new("/orgs/{org}", "/orgs/acme");
+    // Cached by a reader that accepted it; a stricter reader cannot use it.
+    let _: serde_json::Value = client.get_json(&route).await.expect("first answer");
+
+    let strict: Vec<Item> = client.get_json(&route).await.expect("fetched afresh");
+    let again: Vec<Item> = client.get_json(&route).await.expect("the fresh answer");
+
+    assert_eq!(strict, vec![Item { id: 8 }]);
+    assert_eq!(again, strict);
+    let requests = server.received_requests().await.expect("recorded");
+    let validators: Vec<Option<String>> = requests.iter().map(if_none_match_of).collect();
+    assert_eq!(
+        validators,
+        vec![
+            None,
+            Some("\"v1\"".to_owned()),
+            None,
+            Some("\"v2\"".to_owned()),
+        ],
+        "the replayed body that did not parse is evicted and asked for again unconditionally"
+    );
+}
+
+#[tokio::test]
+async fn raw_send_does_not_cache_a_body_that_is_not_json() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(header("if-none-match", "\"v1\""))
+        .respond_with(ResponseTemplate::new(304).insert_header("etag", "\"v1\""))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ok_json("<html>maintenance</html>").insert_header("etag", "\"v1\""))
+        .mount(&server)
+        .await;
+    let client = client_with(&server, ProviderKind::Gitlab, fast_config())
+        .with_cache(Arc::new(MemoryCache::default()));
+    let request = || {
+        http::Request::get(format!("{}/groups/1", server.uri()))
+            .body(Vec::new())
+            .expect("request builds")
+    };
+
+    for _ in 0..2 {
+        let answer = client.send("/groups/:id", request()).await.expect("answer");
+        assert_eq!(answer.status(), 200);
+    }
+
+    let requests = server.received_requests().await.expect("recorded");
+    assert!(requests.iter().all(|r| if_none_match_of(r).is_none()));
+}
