@@ -11,7 +11,7 @@
 
 use orgsync::config::{Config, WorkspaceConfig};
 use orgsync::directory::{RunOutcome, RunRecord, Store, WorkspaceKey};
-use orgsync::sync::{Current, Plan, admit, plan};
+use orgsync::sync::{ChangeKind, Current, Plan, admit, plan};
 use orgsync_core::{
     AccessVerdict, Account, Member, MemberState, Permission, ProviderKind, Repository, Snapshot,
     Team, TeamMember, TeamRepository, TeamRole, Visibility,
@@ -262,9 +262,9 @@ fn main() {
     eprintln!(
         "cold plan: {} changes ({} onboards, {} team member adds, {} repositories)",
         p.changes.len(),
-        p.count("onboard"),
-        p.count("team_member_add"),
-        p.count("repository_upsert"),
+        p.tally()[ChangeKind::Onboard],
+        p.tally()[ChangeKind::TeamMemberAdd],
+        p.tally()[ChangeKind::RepositoryUpsert],
     );
     divan::main();
     if let Ok(base) = std::env::var("ORGSYNC_TEST_POSTGRES_URL") {

@@ -283,8 +283,8 @@ fn summary(plan: &crate::sync::Plan) -> Vec<String> {
             "+ {} team(s): {}; {} team membership(s), {} repository grant(s)",
             teams.len(),
             teams.join(", "),
-            plan.count("team_member_add"),
-            plan.count("team_repository_grant")
+            plan.tally()[crate::sync::ChangeKind::TeamMemberAdd],
+            plan.tally()[crate::sync::ChangeKind::TeamRepositoryGrant]
         ));
     }
     for c in &plan.changes {

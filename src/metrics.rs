@@ -217,8 +217,8 @@ impl Metrics {
                     .with_label_values(&[workspace, trigger, outcome]);
             }
         }
-        for kind in crate::sync::plan::CHANGE_KINDS {
-            self.changes.with_label_values(&[workspace, kind]);
+        for kind in crate::sync::ChangeKind::ALL {
+            self.changes.with_label_values(&[workspace, kind.as_str()]);
         }
         for guard in crate::sync::guard::GUARD_LABELS {
             self.guard_trips.with_label_values(&[workspace, guard]);

@@ -5,7 +5,7 @@
 mod support;
 
 use orgsync::directory::{RunOutcome, Store};
-use orgsync::sync::plan::{Change, Plan};
+use orgsync::sync::plan::{Change, ChangeKind, Plan};
 use orgsync::sync::run::{RunOptions, RunReport, sync_workspace};
 use orgsync_core::{FixedProvider, Permission, TeamRole};
 use support::*;
@@ -66,7 +66,7 @@ async fn onboards_then_second_plan_is_empty(store: Store) {
     ));
     let first = run(&store, &config, &provider).await;
     assert_eq!(first.outcome, RunOutcome::Ok);
-    assert_eq!(first.plan.count("onboard"), 2, "{}", first.plan);
+    assert_eq!(first.plan.tally()[ChangeKind::Onboard], 2, "{}", first.plan);
     let users = store
         .list_users(Some("acme"), Some("active"))
         .await
@@ -140,8 +140,13 @@ async fn returning_member_is_reactivated_as_the_same_user(store: Store) {
     assert_eq!(state_of(&store, "user5").await.0, "offboarded");
     provider.set(snapshot(ten_members(), None));
     let back = run(&store, &config, &provider).await;
-    assert_eq!(back.plan.count("reactivate"), 1, "{}", back.plan);
-    assert_eq!(back.plan.count("onboard"), 0);
+    assert_eq!(
+        back.plan.tally()[ChangeKind::Reactivate],
+        1,
+        "{}",
+        back.plan
+    );
+    assert_eq!(back.plan.tally()[ChangeKind::Onboard], 0);
     let after = store.list_users(Some("acme"), None).await.expect("users");
     let id_after = after
         .iter()
@@ -421,7 +426,12 @@ async fn suspended_user_is_never_reactivated_and_pinned_role_is_kept(store: Stor
     gone.retain(|m| m.login != "user2");
     provider.set(snapshot(gone, None));
     let report = run(&store, &config, &provider).await;
-    assert_eq!(report.plan.count("offboard"), 0, "{}", report.plan);
+    assert_eq!(
+        report.plan.tally()[ChangeKind::Offboard],
+        0,
+        "{}",
+        report.plan
+    );
     assert_eq!(state_of(&store, "user2").await.0, "suspended");
 }
 on_both_backends!(
@@ -533,7 +543,12 @@ async fn teams_off_removes_synced_teams_but_not_manual_ones(store: Store) {
     .await;
     let off = support::config("teams = \"off\"");
     let report = run(&store, &off, &provider).await;
-    assert_eq!(report.plan.count("team_delete"), 1, "{}", report.plan);
+    assert_eq!(
+        report.plan.tally()[ChangeKind::TeamDelete],
+        1,
+        "{}",
+        report.plan
+    );
     let left: Vec<_> = store
         .list_teams(Some("acme"))
         .await
@@ -555,7 +570,7 @@ async fn dry_run_changes_nothing(store: Store) {
     options.dry_run = true;
     let report = run_with(&store, &config, &provider, options).await;
     assert_eq!(report.outcome, RunOutcome::DryRun);
-    assert_eq!(report.plan.count("onboard"), 10);
+    assert_eq!(report.plan.tally()[ChangeKind::Onboard], 10);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM users").await, 0);
 }
 on_both_backends!(dry_run_changes_nothing_, dry_run_changes_nothing);
@@ -594,4 +609,152 @@ async fn recent_runs_limits_per_workspace(store: Store) {
 on_both_backends!(
     recent_runs_limits_per_workspace_,
     recent_runs_limits_per_workspace
+);
+
+/// 5,000 onboards and team memberships: more rows than one SQLite statement holds (its
+/// parameter limit), so the apply's batches span several statements; every row arrives once.
+async fn a_plan_larger_than_one_statement_is_written_whole(store: Store) {
+    let config = config("");
+    let mut members = vec![owner(1, "olivia")];
+    for i in 2..=5_000 {
+        members.push(reads_all(i, &format!("user{i}")));
+    }
+    let everyone: Vec<(u64, TeamRole)> = (1..=5_000).map(|i| (i, TeamRole::Member)).collect();
+    let teams = vec![
+        team("all", None, &everyone, &[("api", Permission::Write)]),
+        team("half", Some("all"), &everyone[..2_500], &[]),
+    ];
+    let provider = FixedProvider::new(snapshot(members, Some(teams)));
+    let report = run(&store, &config, &provider).await;
+    assert_eq!(report.outcome, RunOutcome::Ok, "{:?}", report.error);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM memberships WHERE state = 'active'"
+        )
+        .await,
+        5_000
+    );
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM users").await, 5_000);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM identities i JOIN users u ON u.id = i.user_id"
+        )
+        .await,
+        5_000
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM team_members").await,
+        7_500
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM team_repositories").await,
+        1
+    );
+    let audit = store
+        .audit(Some("acme"), None, report.run_id)
+        .await
+        .expect("audit");
+    assert_eq!(
+        audit.iter().filter(|a| a.action == "onboard").count(),
+        5_000
+    );
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a.action == "team_member_add")
+            .count(),
+        7_500
+    );
+    let second = run(&store, &config, &provider).await;
+    assert!(second.plan.is_empty(), "second plan: {}", second.plan);
+}
+on_both_backends!(
+    a_plan_larger_than_one_statement_is_written_whole_,
+    a_plan_larger_than_one_statement_is_written_whole
+);
+
+/// New users get ids the directory never handed out before, even when the newest user was
+/// deleted: an id names one person in the audit trail forever.
+async fn a_deleted_users_id_is_never_given_to_a_new_user(store: Store) {
+    let config = config("");
+    let provider = FixedProvider::new(snapshot(
+        vec![owner(1, "olivia"), reads_all(2, "bob")],
+        None,
+    ));
+    run(&store, &config, &provider).await;
+    let newest = count(&store, "SELECT MAX(id) FROM users").await;
+    exec(
+        &store,
+        "DELETE FROM users WHERE id = (SELECT MAX(id) FROM users)",
+    )
+    .await;
+    provider.set(snapshot(
+        vec![owner(1, "olivia"), reads_all(3, "carol")],
+        None,
+    ));
+    let report = run(&store, &config, &provider).await;
+    assert_eq!(report.outcome, RunOutcome::Ok, "{:?}", report.error);
+    let carol = store
+        .list_users(Some("acme"), Some("active"))
+        .await
+        .expect("users")
+        .into_iter()
+        .find(|u| u.login.as_deref() == Some("carol"))
+        .expect("carol is onboarded");
+    assert!(
+        carol.user_id > newest,
+        "carol got id {}, the deleted user had {newest}",
+        carol.user_id
+    );
+}
+on_both_backends!(
+    a_deleted_users_id_is_never_given_to_a_new_user_,
+    a_deleted_users_id_is_never_given_to_a_new_user
+);
+
+/// A value the directory cannot read stops the run with the table, column and value named,
+/// instead of being read as some other value (here, a grant read as "none" would revoke it).
+async fn an_unknown_value_in_a_row_is_an_error_naming_it(store: Store) {
+    let config = config("");
+    let teams = vec![team(
+        "ops",
+        None,
+        &[(1, TeamRole::Maintainer)],
+        &[("api", Permission::Write)],
+    )];
+    let provider = FixedProvider::new(snapshot(ten_members(), Some(teams)));
+    run(&store, &config, &provider).await;
+    exec(
+        &store,
+        "UPDATE team_repositories SET permission = 'superuser'",
+    )
+    .await;
+    let err = sync_workspace(
+        &store,
+        workspace(&config),
+        &config.safety,
+        &provider,
+        &RunOptions::new("test"),
+    )
+    .await
+    .expect_err("an unreadable row stops the run");
+    let text = err.to_string();
+    assert!(
+        text.contains("team_repositories.permission") && text.contains("\"superuser\""),
+        "{text}"
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM team_repositories WHERE permission = 'superuser'"
+        )
+        .await,
+        1
+    );
+}
+on_both_backends!(
+    an_unknown_value_in_a_row_is_an_error_naming_it_,
+    an_unknown_value_in_a_row_is_an_error_naming_it
 );

@@ -9,6 +9,7 @@ use orgsync::directory::Store;
 use orgsync::directory::WorkspaceKey;
 use orgsync::directory::people::{IdentityKey, NewInvitation, PeopleError, RoleOverride};
 use orgsync::people::InviteToken;
+use orgsync::sync::ChangeKind;
 use orgsync::sync::run::{RunOptions, RunReport, sync_workspace};
 use orgsync_core::{FixedProvider, TeamRole};
 use support::*;
@@ -432,7 +433,12 @@ async fn sync_that_removes_a_provider_member_leaves_invited_users_untouched(stor
         Some(vec![team("eng", None, &[], &[])]),
     ));
     let report = run(&store, &provider).await;
-    assert_eq!(report.plan.count("offboard"), 1, "{}", report.plan);
+    assert_eq!(
+        report.plan.tally()[ChangeKind::Offboard],
+        1,
+        "{}",
+        report.plan
+    );
     let users = store.list_users(Some("acme"), None).await.expect("users");
     let carol = users
         .iter()
@@ -596,8 +602,18 @@ async fn suspended_and_pinned_users_survive_syncs_until_released(store: Store) {
         Some(vec![team("eng", None, &[(2, TeamRole::Member)], &[])]),
     ));
     let report = run(&store, &provider).await;
-    assert_eq!(report.plan.count("offboard"), 0, "{}", report.plan);
-    assert_eq!(report.plan.count("role_change"), 0, "{}", report.plan);
+    assert_eq!(
+        report.plan.tally()[ChangeKind::Offboard],
+        0,
+        "{}",
+        report.plan
+    );
+    assert_eq!(
+        report.plan.tally()[ChangeKind::RoleChange],
+        0,
+        "{}",
+        report.plan
+    );
     let users = store.list_users(Some("acme"), None).await.expect("users");
     let row = |id: i64| users.iter().find(|u| u.user_id == id).expect("member");
     assert_eq!(
@@ -620,7 +636,12 @@ async fn suspended_and_pinned_users_survive_syncs_until_released(store: Store) {
         .await
         .expect("released");
     let report = run(&store, &provider).await;
-    assert_eq!(report.plan.count("role_change"), 1, "{}", report.plan);
+    assert_eq!(
+        report.plan.tally()[ChangeKind::RoleChange],
+        1,
+        "{}",
+        report.plan
+    );
     let users = store.list_users(Some("acme"), None).await.expect("users");
     let carol_row = users.iter().find(|u| u.user_id == carol).expect("carol");
     assert_eq!(
@@ -634,7 +655,12 @@ async fn suspended_and_pinned_users_survive_syncs_until_released(store: Store) {
         .await
         .expect("unsuspended");
     let report = run(&store, &provider).await;
-    assert_eq!(report.plan.count("offboard"), 1, "{}", report.plan);
+    assert_eq!(
+        report.plan.tally()[ChangeKind::Offboard],
+        1,
+        "{}",
+        report.plan
+    );
     let actions = store.audit(Some("acme"), None, None).await.expect("audit");
     let mine: Vec<&str> = actions
         .iter()

@@ -59,7 +59,12 @@ async fn a_departure_the_provider_contradicts_is_not_applied(store: Store) {
     provider.set_truth(snapshot(members(10), None));
     let report = run(&store, &config, &provider).await;
     assert_eq!(report.outcome, RunOutcome::Ok, "{:?}", report.error);
-    assert_eq!(report.plan.count("offboard"), 0, "{}", report.plan);
+    assert_eq!(
+        report.plan.tally()[orgsync::sync::ChangeKind::Offboard],
+        0,
+        "{}",
+        report.plan
+    );
     assert_eq!(report.plan.unconfirmed.len(), 1);
     assert!(
         report.plan.to_string().contains("? kept user3"),
@@ -94,7 +99,7 @@ async fn a_confirmed_departure_is_applied(store: Store) {
     provider.set_truth(snapshot(listed, None));
     let report = run(&store, &config, &provider).await;
     assert_eq!(report.outcome, RunOutcome::Ok, "{:?}", report.error);
-    assert_eq!(report.plan.count("offboard"), 1);
+    assert_eq!(report.plan.tally()[orgsync::sync::ChangeKind::Offboard], 1);
     assert_eq!(report.confirmations, 1);
     assert!(report.plan.unconfirmed.is_empty());
     assert!(!active_logins(&store).await.contains(&"user3".to_string()));
@@ -133,7 +138,7 @@ async fn a_team_removal_is_confirmed_per_member(store: Store) {
     let report = run(&store, &config, &provider).await;
     assert_eq!(report.outcome, RunOutcome::Ok, "{:?}", report.error);
     assert_eq!(
-        report.plan.count("team_member_remove"),
+        report.plan.tally()[orgsync::sync::ChangeKind::TeamMemberRemove],
         1,
         "{}",
         report.plan

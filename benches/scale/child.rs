@@ -117,8 +117,8 @@ pub fn run(config_path: &std::path::Path) {
             plan_changes: report.plan.changes.len(),
             audit_events,
             cache_writes: cache.writes.load(Ordering::Relaxed),
-            onboarded: report.plan.count("onboard") + report.plan.count("reactivate"),
-            offboarded: report.plan.count("offboard"),
+            onboarded: report.plan.tally().admitted(),
+            offboarded: report.plan.tally()[orgsync::sync::ChangeKind::Offboard],
             active_members: report.active_members,
         };
         println!(

@@ -49,6 +49,7 @@ pub enum Command {
     Run,
     /// Sync simulated GitHub, GitLab and Bitbucket accounts into a local SQLite file and show
     /// what orgsync does; needs no token.
+    #[cfg(feature = "demo")]
     Demo {
         /// Keep the generated configuration and directory in this folder.
         #[arg(long)]
@@ -279,6 +280,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Run => crate::daemon::run(cli.config).await,
+        #[cfg(feature = "demo")]
         Command::Demo { keep } => crate::demo::run(keep).await,
         Command::CheckConfig { online, file } => {
             let path = file.unwrap_or(cli.config);

@@ -426,7 +426,9 @@ impl Daemon {
                 .with_label_values(&[&r.workspace])
                 .set(Utc::now().timestamp() as f64);
             for c in &r.plan.changes {
-                m.changes.with_label_values(&[&r.workspace, c.kind()]).inc();
+                m.changes
+                    .with_label_values(&[&r.workspace, c.kind().as_str()])
+                    .inc();
             }
         }
         // From the directory: a failed run leaves a hold as it was.
@@ -473,14 +475,14 @@ impl Daemon {
             "{} {} (+{} -{} ~{})",
             outcome,
             Utc::now().format("%H:%M:%S"),
-            r.plan.count("onboard") + r.plan.count("reactivate"),
-            r.plan.count("offboard"),
+            r.plan.tally().admitted(),
+            r.plan.tally()[crate::sync::ChangeKind::Offboard],
             r.plan.changes.len()
         );
         match r.outcome {
             RunOutcome::Ok => tracing::info!(
                 workspace = %r.workspace, trigger = %r.trigger, outcome, changes = r.plan.changes.len(),
-                onboarded = r.plan.count("onboard"), offboarded = r.plan.count("offboard"),
+                onboarded = r.plan.tally()[crate::sync::ChangeKind::Onboard], offboarded = r.plan.tally()[crate::sync::ChangeKind::Offboard],
                 requests = r.requests, not_modified = r.requests_not_modified,
                 duration_s = r.duration_seconds, "sync run"
             ),

@@ -5,6 +5,7 @@
 //! (`$1` parameters, `ON CONFLICT`, `RETURNING`), and [`ops`] instantiates it for each backend's
 //! connection type, so the two cannot drift apart.
 
+mod batch;
 mod ops;
 pub mod outbox;
 pub mod people;
@@ -52,6 +53,16 @@ pub enum DirectoryError {
         stored_host: String,
         provider: String,
         host: String,
+    },
+    /// A column holds a value this version does not know: an error, never a guess (a corrupt
+    /// membership state read as some other state could offboard or reactivate someone).
+    #[error(
+        "the directory holds {value:?} in {table}.{column}, which this version of orgsync does not know; nothing was changed. Correct the row, or run the orgsync version that wrote it"
+    )]
+    Corrupt {
+        table: &'static str,
+        column: &'static str,
+        value: String,
     },
     #[error("directory error: {0}")]
     Sql(sqlx::Error),

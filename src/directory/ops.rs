@@ -103,31 +103,45 @@ struct Ids {
     repositories: std::collections::HashMap<String, i64>,
 }
 
-/// Audit rows written per statement.
-const AUDIT_BATCH: usize = 200;
+/// Audit rows gathered before they are written with the rows they describe; bounds the memory
+/// an apply of 100,000 changes holds.
+const AUDIT_FLUSH: usize = 20_000;
 
-/// `INSERT INTO audit_events … VALUES ($1, …), (…)` for `rows` rows of seven columns.
-fn audit_insert_sql(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO audit_events (run_id, workspace_id, at, actor, action, subject, detail) VALUES ",
-    );
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        let b = r * 7;
-        sql.push_str(&format!(
-            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-            b + 1,
-            b + 2,
-            b + 3,
-            b + 4,
-            b + 5,
-            b + 6,
-            b + 7
-        ));
+/// Changes written one statement each that never read what the batches still hold (a new
+/// team, a team's name, a repository), so the batches need not be written before them.
+fn independent_of_batches(change: &crate::sync::plan::Change) -> bool {
+    use crate::sync::plan::Change;
+    matches!(
+        change,
+        Change::Onboard { .. }
+            | Change::TeamMemberAdd { .. }
+            | Change::TeamRepositoryGrant { .. }
+            | Change::TeamCreate { .. }
+            | Change::TeamUpdate { .. }
+            | Change::RepositoryUpsert { .. }
+    )
+}
+
+/// Decodes an enum column, or names the table, column and value it cannot read.
+fn decode<T>(
+    table: &'static str,
+    column: &'static str,
+    value: String,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, crate::directory::DirectoryError> {
+    parse(&value).ok_or(crate::directory::DirectoryError::Corrupt {
+        table,
+        column,
+        value,
+    })
+}
+
+fn team_role(s: &str) -> Option<orgsync_core::TeamRole> {
+    match s {
+        "member" => Some(orgsync_core::TeamRole::Member),
+        "maintainer" => Some(orgsync_core::TeamRole::Maintainer),
+        _ => None,
     }
-    sql
 }
 
 fn as_i64(n: u64) -> i64 {
@@ -135,16 +149,18 @@ fn as_i64(n: u64) -> i64 {
 }
 
 macro_rules! backend_ops {
-    ($module:ident, $conn:ty) => {
+    ($module:ident, $conn:ty, $batch:path) => {
         pub mod $module {
             use super::*;
+            use crate::directory::batch::{Pending, Shared};
+            use $batch as batch;
             use crate::directory::{DirectoryError, RunRecord, WorkspaceKey};
             use crate::sync::admit::RepositoryInfo;
             use crate::sync::plan::{
-                Change, Current, CurrentMember, CurrentTeam, MembershipSource, MembershipState,
-                Plan,
+                Change, ChangeKind, Current, CurrentMember, CurrentTeam, MembershipSource,
+                MembershipState, Plan,
             };
-            use orgsync_core::{Permission, TeamRole};
+            use orgsync_core::Permission;
             use sqlx::Row;
             use std::collections::BTreeMap;
 
@@ -295,10 +311,13 @@ macro_rules! backend_ops {
                             email: r.try_get("email")?,
                             role: r.try_get("role")?,
                             role_pinned: r.try_get("role_pinned")?,
-                            state: MembershipState::parse(&state)
-                                .unwrap_or(MembershipState::Suspended),
-                            source: MembershipSource::parse(&source)
-                                .unwrap_or(MembershipSource::Manual),
+                            state: decode("memberships", "state", state, MembershipState::parse)?,
+                            source: decode(
+                                "memberships",
+                                "source",
+                                source,
+                                MembershipSource::parse,
+                            )?,
                         },
                     );
                 }
@@ -360,8 +379,7 @@ macro_rules! backend_ops {
                         CurrentTeam {
                             name: r.try_get("name")?,
                             parent: r.try_get("parent_slug")?,
-                            source: MembershipSource::parse(&source)
-                                .unwrap_or(MembershipSource::Manual),
+                            source: decode("teams", "source", source, MembershipSource::parse)?,
                             members: BTreeMap::new(),
                             repositories: BTreeMap::new(),
                         },
@@ -385,11 +403,7 @@ macro_rules! backend_ops {
                     if let Some(t) = current.teams.get_mut(&slug) {
                         t.members.insert(
                             r.try_get("provider_user_id")?,
-                            if role == "maintainer" {
-                                TeamRole::Maintainer
-                            } else {
-                                TeamRole::Member
-                            },
+                            decode("team_members", "role", role, team_role)?,
                         );
                     }
                 }
@@ -409,7 +423,7 @@ macro_rules! backend_ops {
                     if let Some(t) = current.teams.get_mut(&slug) {
                         t.repositories.insert(
                             r.try_get("name")?,
-                            Permission::parse(&perm).unwrap_or(Permission::None),
+                            decode("team_repositories", "permission", perm, Permission::parse)?,
                         );
                     }
                 }
@@ -422,7 +436,8 @@ macro_rules! backend_ops {
                 run: &RunRecord,
                 plan: Option<&Plan>,
             ) -> Result<i64, DirectoryError> {
-                let count = |k: &str| plan.map_or(0, |p| p.count(k) as i64);
+                let tally = plan.map(Plan::tally).unwrap_or_default();
+                let count = |k: ChangeKind| as_i64(tally[k] as u64);
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO sync_runs (workspace_id, trigger, started_at, finished_at, outcome,
                         onboarded, offboarded, reactivated, changes, requests,
@@ -435,9 +450,9 @@ macro_rules! backend_ops {
                 .bind(run.started_at)
                 .bind(run.finished_at)
                 .bind(run.outcome.as_str())
-                .bind(count("onboard"))
-                .bind(count("offboard"))
-                .bind(count("reactivate"))
+                .bind(count(ChangeKind::Onboard))
+                .bind(count(ChangeKind::Offboard))
+                .bind(count(ChangeKind::Reactivate))
                 .bind(plan.map_or(0, |p| p.changes.len() as i64))
                 .bind(as_i64(run.requests))
                 .bind(as_i64(run.requests_not_modified))
@@ -684,29 +699,15 @@ macro_rules! backend_ops {
                 Ok(id)
             }
 
-            async fn flush_audit(
+            /// Writes what the batches hold, parents first.
+            async fn flush(
                 c: &mut Conn,
-                ws: &WorkspaceKey,
-                run_id: i64,
-                run: &RunRecord,
-                pending: &mut Vec<(&'static str, String, String)>,
+                pending: &mut Pending,
+                shared: &Shared<'_>,
             ) -> Result<(), DirectoryError> {
-                if pending.is_empty() {
-                    return Ok(());
+                for rows in pending.take(shared) {
+                    batch::insert(&mut *c, rows).await?;
                 }
-                let sql = audit_insert_sql(pending.len());
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for (action, subject, detail) in pending.drain(..) {
-                    q = q
-                        .bind(run_id)
-                        .bind(ws.id)
-                        .bind(run.finished_at)
-                        .bind(run.actor.clone())
-                        .bind(action)
-                        .bind(subject)
-                        .bind(detail);
-                }
-                q.execute(&mut *c).await?;
                 Ok(())
             }
 
@@ -728,9 +729,24 @@ macro_rules! backend_ops {
                 run: &RunRecord,
             ) -> Result<i64, DirectoryError> {
                 let run_id = insert_run(c, ws, run, Some(plan)).await?;
-                let now = run.finished_at;
+                let shared = Shared {
+                    workspace_id: ws.id,
+                    provider: &ws.provider,
+                    host: &ws.host,
+                    run_id: Some(run_id),
+                    actor: &run.actor,
+                    now: run.finished_at,
+                };
+                let new_users = plan
+                    .changes
+                    .iter()
+                    .filter(|c| matches!(c, Change::Onboard { existing_user_id: None, .. }))
+                    .count();
+                let mut new_ids = batch::reserve_ids(&mut *c, "users", new_users)
+                    .await?
+                    .into_iter();
                 let mut ids = Ids::default();
-                let mut pending: Vec<(&'static str, String, String)> = Vec::new();
+                let mut pending = Pending::default();
                 for change in &plan.changes {
                     let subject = match change {
                         Change::Onboard { login, .. }
@@ -749,7 +765,11 @@ macro_rules! backend_ops {
                         Change::TeamRepositoryGrant { team, .. }
                         | Change::TeamRepositoryRevoke { team, .. } => team.clone(),
                     };
-                    apply_change(c, ws, change, now, &mut ids).await?;
+                    if !independent_of_batches(change) && pending.holds_rows() {
+                        flush(c, &mut pending, &shared).await?;
+                    }
+                    apply_change(c, ws, change, &shared, &mut ids, &mut pending, &mut new_ids)
+                        .await?;
                     // Repository bookkeeping is not a change to people or access: keep the
                     // audit trail for what an auditor asks about.
                     if !matches!(
@@ -758,9 +778,9 @@ macro_rules! backend_ops {
                     ) {
                         let detail = serde_json::to_string(change)
                             .unwrap_or_else(|_| "{}".to_string());
-                        pending.push((change.kind(), subject, detail));
-                        if pending.len() >= AUDIT_BATCH {
-                            flush_audit(c, ws, run_id, run, &mut pending).await?;
+                        pending.audit.push((change.kind().as_str(), subject, detail));
+                        if pending.audit.len() >= AUDIT_FLUSH {
+                            flush(c, &mut pending, &shared).await?;
                         }
                     }
                 }
@@ -771,16 +791,16 @@ macro_rules! backend_ops {
                     .await?
                     .rows_affected();
                 if released > 0 {
-                    pending.push(("hold_released", ws.name.clone(), "{}".to_string()));
+                    pending.audit.push(("hold_released", ws.name.clone(), "{}".to_string()));
                 }
                 // Verdicts the provider contradicted: nothing changes, the trail says why.
                 for u in &plan.unconfirmed {
                     let detail = serde_json::to_string(u).unwrap_or_else(|_| "{}".to_string());
-                    pending.push(("unconfirmed", u.login.clone(), detail));
+                    pending.audit.push(("unconfirmed", u.login.clone(), detail));
                 }
-                flush_audit(c, ws, run_id, run, &mut pending).await?;
+                flush(c, &mut pending, &shared).await?;
                 // The run's change events for downstream applications, in this transaction.
-                crate::directory::outbox::$module::enqueue(c, ws, run_id, plan, now).await?;
+                crate::directory::outbox::$module::enqueue(c, ws, run_id, plan, shared.now).await?;
                 Ok(run_id)
             }
 
@@ -788,9 +808,12 @@ macro_rules! backend_ops {
                 c: &mut Conn,
                 ws: &WorkspaceKey,
                 change: &Change,
-                now: DateTime<Utc>,
+                shared: &Shared<'_>,
                 ids: &mut Ids,
+                pending: &mut Pending,
+                new_ids: &mut std::vec::IntoIter<i64>,
             ) -> Result<(), DirectoryError> {
+                let now = shared.now;
                 match change {
                     Change::Onboard {
                         provider_user_id,
@@ -803,41 +826,23 @@ macro_rules! backend_ops {
                         let user_id = match existing_user_id {
                             Some(id) => *id,
                             None => {
-                                let id: i64 = sqlx::query_scalar(
-                                    "INSERT INTO users (name, email, kind, created_at, updated_at)
-                                     VALUES ($1, $2, 'person', $3, $3) RETURNING id",
-                                )
-                                .bind(name)
-                                .bind(email)
-                                .bind(now)
-                                .fetch_one(&mut *c)
-                                .await?;
-                                sqlx::query(
-                                    "INSERT INTO identities (user_id, provider, host, provider_user_id, login, created_at)
-                                     VALUES ($1, $2, $3, $4, $5, $6)",
-                                )
-                                .bind(id)
-                                .bind(&ws.provider)
-                                .bind(&ws.host)
-                                .bind(provider_user_id)
-                                .bind(login)
-                                .bind(now)
-                                .execute(&mut *c)
-                                .await?;
+                                let id = new_ids.next().ok_or_else(|| {
+                                    DirectoryError::Conflict(
+                                        "fewer user ids were reserved than the plan onboards"
+                                            .to_string(),
+                                    )
+                                })?;
+                                pending.users.push((id, name.clone(), email.clone()));
+                                pending.identities.push((
+                                    id,
+                                    provider_user_id.clone(),
+                                    login.clone(),
+                                ));
                                 id
                             }
                         };
                         ids.users.insert(provider_user_id.clone(), user_id);
-                        sqlx::query(
-                            "INSERT INTO memberships (workspace_id, user_id, role, role_pinned, state, source, created_at, updated_at)
-                             VALUES ($1, $2, $3, FALSE, 'active', 'sync', $4, $4)",
-                        )
-                        .bind(ws.id)
-                        .bind(user_id)
-                        .bind(role)
-                        .bind(now)
-                        .execute(&mut *c)
-                        .await?;
+                        pending.memberships.push((user_id, role.clone()));
                     }
                     Change::Reactivate { user_id, role, .. } => {
                         let r = sqlx::query(
@@ -993,14 +998,7 @@ macro_rules! backend_ops {
                     } => {
                         let team_id = team_of(c, ws, team, ids).await?;
                         let user_id = user_of(c, ws, provider_user_id, ids).await?;
-                        sqlx::query(
-                            "INSERT INTO team_members (team_id, user_id, role, source) VALUES ($1, $2, $3, 'sync')",
-                        )
-                        .bind(team_id)
-                        .bind(user_id)
-                        .bind(role.as_str())
-                        .execute(&mut *c)
-                        .await?;
+                        pending.team_members.push((team_id, user_id, role.as_str()));
                     }
                     Change::TeamMemberUpdate {
                         team,
@@ -1059,15 +1057,9 @@ macro_rules! backend_ops {
                                 id
                             }
                         };
-                        sqlx::query(
-                            "INSERT INTO team_repositories (team_id, repository_id, permission) VALUES ($1, $2, $3)
-                             ON CONFLICT (team_id, repository_id) DO UPDATE SET permission = excluded.permission",
-                        )
-                        .bind(team_id)
-                        .bind(repo_id)
-                        .bind(permission.as_str())
-                        .execute(&mut *c)
-                        .await?;
+                        pending
+                            .team_repositories
+                            .push((team_id, repo_id, permission.as_str()));
                     }
                     Change::TeamRepositoryRevoke { team, repository } => {
                         let team_id = team_of(c, ws, team, ids).await?;
@@ -1130,6 +1122,8 @@ macro_rules! backend_ops {
                 Ok(rows)
             }
 
+            /// Teams with their members and repositories: three queries, whatever the number
+            /// of teams.
             pub async fn list_teams(
                 c: &mut Conn,
                 workspace: Option<&str>,
@@ -1143,42 +1137,52 @@ macro_rules! backend_ops {
                 .bind(workspace)
                 .fetch_all(&mut *c)
                 .await?;
-                let mut out = Vec::new();
+                let mut members: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
+                for m in sqlx::query(
+                    "SELECT tm.team_id, COALESCE(i.login, u.email, CAST(u.id AS TEXT)) AS who, tm.role
+                     FROM team_members tm JOIN users u ON u.id = tm.user_id
+                     JOIN teams t ON t.id = tm.team_id
+                     JOIN workspaces w ON w.id = t.workspace_id
+                     LEFT JOIN identities i ON i.user_id = u.id AND i.provider = w.provider AND i.host = w.host
+                     WHERE ($1 IS NULL OR w.name = $1) ORDER BY tm.team_id, who",
+                )
+                .bind(workspace)
+                .fetch_all(&mut *c)
+                .await?
+                {
+                    members
+                        .entry(m.try_get("team_id")?)
+                        .or_default()
+                        .push((m.try_get("who")?, m.try_get("role")?));
+                }
+                let mut repositories: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
+                for m in sqlx::query(
+                    "SELECT tr.team_id, r.name, tr.permission FROM team_repositories tr
+                     JOIN repositories r ON r.id = tr.repository_id
+                     JOIN teams t ON t.id = tr.team_id
+                     JOIN workspaces w ON w.id = t.workspace_id
+                     WHERE ($1 IS NULL OR w.name = $1) ORDER BY tr.team_id, r.name",
+                )
+                .bind(workspace)
+                .fetch_all(&mut *c)
+                .await?
+                {
+                    repositories
+                        .entry(m.try_get("team_id")?)
+                        .or_default()
+                        .push((m.try_get("name")?, m.try_get("permission")?));
+                }
+                let mut out = Vec::with_capacity(rows.len());
                 for r in rows {
                     let id: i64 = r.try_get("id")?;
-                    let members = sqlx::query(
-                        "SELECT COALESCE(i.login, u.email, CAST(u.id AS TEXT)) AS who, tm.role
-                         FROM team_members tm JOIN users u ON u.id = tm.user_id
-                         JOIN teams t ON t.id = tm.team_id
-                         JOIN workspaces w ON w.id = t.workspace_id
-                         LEFT JOIN identities i ON i.user_id = u.id AND i.provider = w.provider AND i.host = w.host
-                         WHERE tm.team_id = $1 ORDER BY who",
-                    )
-                    .bind(id)
-                    .fetch_all(&mut *c)
-                    .await?
-                    .into_iter()
-                    .map(|m| Ok((m.try_get("who")?, m.try_get("role")?)))
-                    .collect::<Result<Vec<(String, String)>, sqlx::Error>>()?;
-                    let repositories = sqlx::query(
-                        "SELECT r.name, tr.permission FROM team_repositories tr
-                         JOIN repositories r ON r.id = tr.repository_id
-                         WHERE tr.team_id = $1 ORDER BY r.name",
-                    )
-                    .bind(id)
-                    .fetch_all(&mut *c)
-                    .await?
-                    .into_iter()
-                    .map(|m| Ok((m.try_get("name")?, m.try_get("permission")?)))
-                    .collect::<Result<Vec<(String, String)>, sqlx::Error>>()?;
                     out.push(TeamRow {
                         workspace: r.try_get("workspace")?,
                         slug: r.try_get("slug")?,
                         name: r.try_get("name")?,
                         parent: r.try_get("parent_slug")?,
                         source: r.try_get("source")?,
-                        members,
-                        repositories,
+                        members: members.remove(&id).unwrap_or_default(),
+                        repositories: repositories.remove(&id).unwrap_or_default(),
                     });
                 }
                 Ok(out)
@@ -1342,5 +1346,13 @@ macro_rules! backend_ops {
     };
 }
 
-backend_ops!(sqlite, sqlx::SqliteConnection);
-backend_ops!(postgres, sqlx::PgConnection);
+backend_ops!(
+    sqlite,
+    sqlx::SqliteConnection,
+    crate::directory::batch::sqlite
+);
+backend_ops!(
+    postgres,
+    sqlx::PgConnection,
+    crate::directory::batch::postgres
+);

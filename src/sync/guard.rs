@@ -2,7 +2,7 @@
 //! Pure. A tripped guard aborts the whole run; `sync --force` applies the plan once.
 
 use super::admit::Desired;
-use super::plan::{Change, Current, MembershipSource, Plan};
+use super::plan::{Change, ChangeKind, Current, MembershipSource, Plan};
 use crate::config::SafetyConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -145,7 +145,7 @@ pub fn guard(
         trips.push(GuardTrip::EmptySource { active });
     }
 
-    let offboards = plan.count("offboard");
+    let offboards = plan.tally()[ChangeKind::Offboard];
     if exceeds(
         offboards,
         active,
@@ -161,7 +161,7 @@ pub fn guard(
     }
 
     // Admissions: not on the first sync of an empty workspace, where everyone is new.
-    let admits = plan.count("onboard") + plan.count("reactivate");
+    let admits = plan.tally().admitted();
     if active > 0
         && exceeds(
             admits,
@@ -184,7 +184,7 @@ pub fn guard(
         .values()
         .filter(|t| t.source == MembershipSource::Sync)
         .count();
-    let deletes = plan.count("team_delete");
+    let deletes = plan.tally()[ChangeKind::TeamDelete];
     if exceeds(
         deletes,
         synced_teams,

@@ -57,16 +57,18 @@ pub fn beyond_held<'a>(new: &'a Plan, held: &Plan) -> Vec<&'a Change> {
 
 /// How many changes of each guarded kind a plan has, for the summary lines that lead a review.
 pub fn counts(plan: &Plan) -> Vec<(&'static str, usize)> {
+    use crate::sync::ChangeKind;
+    let tally = plan.tally();
     [
-        "onboard",
-        "reactivate",
-        "offboard",
-        "team_member_remove",
-        "team_delete",
-        "team_repository_revoke",
+        ChangeKind::Onboard,
+        ChangeKind::Reactivate,
+        ChangeKind::Offboard,
+        ChangeKind::TeamMemberRemove,
+        ChangeKind::TeamDelete,
+        ChangeKind::TeamRepositoryRevoke,
     ]
     .into_iter()
-    .map(|k| (k, plan.count(k)))
+    .map(|k| (k.as_str(), tally[k]))
     .filter(|(_, n)| *n > 0)
     .collect()
 }

@@ -12,6 +12,6 @@ pub mod run;
 pub use admit::{Desired, DesiredMember, DesiredTeam, OffboardReason, admit};
 pub use guard::{GuardTrip, guard};
 pub use plan::{
-    Change, Current, CurrentMember, CurrentTeam, Destructive, MembershipSource, MembershipState,
-    Plan, Unconfirmed, plan,
+    Change, ChangeKind, Current, CurrentMember, CurrentTeam, Destructive, MembershipSource,
+    MembershipState, Plan, Tally, Unconfirmed, plan,
 };

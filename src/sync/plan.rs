@@ -204,44 +204,113 @@ pub enum Change {
     },
 }
 
-/// Every [`Change::kind`], for metrics that exist at 0 before anything changed.
-pub const CHANGE_KINDS: [&str; 15] = [
-    "onboard",
-    "reactivate",
-    "offboard",
-    "role_change",
-    "identity_update",
-    "repository_upsert",
-    "repository_remove",
-    "team_create",
-    "team_update",
-    "team_delete",
-    "team_member_add",
-    "team_member_update",
-    "team_member_remove",
-    "team_repository_grant",
-    "team_repository_revoke",
-];
+/// What a [`Change`] does, without its data: for metrics, audit actions and [`Plan::tally`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Onboard,
+    Reactivate,
+    Offboard,
+    RoleChange,
+    IdentityUpdate,
+    RepositoryUpsert,
+    RepositoryRemove,
+    TeamCreate,
+    TeamUpdate,
+    TeamDelete,
+    TeamMemberAdd,
+    TeamMemberUpdate,
+    TeamMemberRemove,
+    TeamRepositoryGrant,
+    TeamRepositoryRevoke,
+}
+
+impl ChangeKind {
+    /// Every kind, in the order of the enum.
+    pub const ALL: [ChangeKind; 15] = [
+        ChangeKind::Onboard,
+        ChangeKind::Reactivate,
+        ChangeKind::Offboard,
+        ChangeKind::RoleChange,
+        ChangeKind::IdentityUpdate,
+        ChangeKind::RepositoryUpsert,
+        ChangeKind::RepositoryRemove,
+        ChangeKind::TeamCreate,
+        ChangeKind::TeamUpdate,
+        ChangeKind::TeamDelete,
+        ChangeKind::TeamMemberAdd,
+        ChangeKind::TeamMemberUpdate,
+        ChangeKind::TeamMemberRemove,
+        ChangeKind::TeamRepositoryGrant,
+        ChangeKind::TeamRepositoryRevoke,
+    ];
+
+    /// The label used in metrics, the audit trail and summaries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Onboard => "onboard",
+            ChangeKind::Reactivate => "reactivate",
+            ChangeKind::Offboard => "offboard",
+            ChangeKind::RoleChange => "role_change",
+            ChangeKind::IdentityUpdate => "identity_update",
+            ChangeKind::RepositoryUpsert => "repository_upsert",
+            ChangeKind::RepositoryRemove => "repository_remove",
+            ChangeKind::TeamCreate => "team_create",
+            ChangeKind::TeamUpdate => "team_update",
+            ChangeKind::TeamDelete => "team_delete",
+            ChangeKind::TeamMemberAdd => "team_member_add",
+            ChangeKind::TeamMemberUpdate => "team_member_update",
+            ChangeKind::TeamMemberRemove => "team_member_remove",
+            ChangeKind::TeamRepositoryGrant => "team_repository_grant",
+            ChangeKind::TeamRepositoryRevoke => "team_repository_revoke",
+        }
+    }
+}
+
+impl fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How many changes of each kind a plan holds: `plan.tally()[ChangeKind::Offboard]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally([usize; 15]);
+
+impl Tally {
+    /// Onboards plus reactivations: the people a plan admits.
+    pub fn admitted(&self) -> usize {
+        self[ChangeKind::Onboard] + self[ChangeKind::Reactivate]
+    }
+}
+
+impl std::ops::Index<ChangeKind> for Tally {
+    type Output = usize;
+
+    fn index(&self, kind: ChangeKind) -> &usize {
+        &self.0[kind as usize]
+    }
+}
 
 impl Change {
-    /// The kind label used in metrics and summaries.
-    pub fn kind(&self) -> &'static str {
+    /// What the change does.
+    pub fn kind(&self) -> ChangeKind {
         match self {
-            Change::Onboard { .. } => "onboard",
-            Change::Reactivate { .. } => "reactivate",
-            Change::Offboard { .. } => "offboard",
-            Change::RoleChange { .. } => "role_change",
-            Change::IdentityUpdate { .. } => "identity_update",
-            Change::RepositoryUpsert { .. } => "repository_upsert",
-            Change::RepositoryRemove { .. } => "repository_remove",
-            Change::TeamCreate { .. } => "team_create",
-            Change::TeamUpdate { .. } => "team_update",
-            Change::TeamDelete { .. } => "team_delete",
-            Change::TeamMemberAdd { .. } => "team_member_add",
-            Change::TeamMemberUpdate { .. } => "team_member_update",
-            Change::TeamMemberRemove { .. } => "team_member_remove",
-            Change::TeamRepositoryGrant { .. } => "team_repository_grant",
-            Change::TeamRepositoryRevoke { .. } => "team_repository_revoke",
+            Change::Onboard { .. } => ChangeKind::Onboard,
+            Change::Reactivate { .. } => ChangeKind::Reactivate,
+            Change::Offboard { .. } => ChangeKind::Offboard,
+            Change::RoleChange { .. } => ChangeKind::RoleChange,
+            Change::IdentityUpdate { .. } => ChangeKind::IdentityUpdate,
+            Change::RepositoryUpsert { .. } => ChangeKind::RepositoryUpsert,
+            Change::RepositoryRemove { .. } => ChangeKind::RepositoryRemove,
+            Change::TeamCreate { .. } => ChangeKind::TeamCreate,
+            Change::TeamUpdate { .. } => ChangeKind::TeamUpdate,
+            Change::TeamDelete { .. } => ChangeKind::TeamDelete,
+            Change::TeamMemberAdd { .. } => ChangeKind::TeamMemberAdd,
+            Change::TeamMemberUpdate { .. } => ChangeKind::TeamMemberUpdate,
+            Change::TeamMemberRemove { .. } => ChangeKind::TeamMemberRemove,
+            Change::TeamRepositoryGrant { .. } => ChangeKind::TeamRepositoryGrant,
+            Change::TeamRepositoryRevoke { .. } => ChangeKind::TeamRepositoryRevoke,
         }
     }
 }
@@ -339,8 +408,13 @@ impl Plan {
         self.changes.is_empty()
     }
 
-    pub fn count(&self, kind: &str) -> usize {
-        self.changes.iter().filter(|c| c.kind() == kind).count()
+    /// How many changes of each kind the plan holds.
+    pub fn tally(&self) -> Tally {
+        let mut tally = Tally::default();
+        for c in &self.changes {
+            tally.0[c.kind() as usize] += 1;
+        }
+        tally
     }
 
     /// The verdicts to confirm with the provider before applying: offboards that rest on what

@@ -421,8 +421,8 @@ async fn hold(
 }
 
 fn desired_active(current: &super::Current, plan: &Plan) -> usize {
-    let added = plan.count("onboard") + plan.count("reactivate");
-    (current.active_synced() + added).saturating_sub(plan.count("offboard"))
+    let tally = plan.tally();
+    (current.active_synced() + tally.admitted()).saturating_sub(tally[super::ChangeKind::Offboard])
 }
 
 fn record_of(

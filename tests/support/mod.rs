@@ -50,6 +50,12 @@ pub async fn fresh_store(backend: Backend) -> Option<(Store, Option<tempfile::Te
         }
         Backend::Postgres => {
             let Ok(base) = std::env::var("ORGSYNC_TEST_POSTGRES_URL") else {
+                // CI sets this: there a skipped PostgreSQL half is a failure, not a pass.
+                assert!(
+                    std::env::var_os("ORGSYNC_REQUIRE_POSTGRES").is_none(),
+                    "ORGSYNC_REQUIRE_POSTGRES is set but ORGSYNC_TEST_POSTGRES_URL is not: \
+                     the PostgreSQL half of this test would be skipped"
+                );
                 eprintln!(
                     "ORGSYNC_TEST_POSTGRES_URL is unset: skipping the PostgreSQL half of this test"
                 );

@@ -1,0 +1,383 @@
+//! Multi-row writes for the apply: a plan of 100,000 onboards is a handful of statements, not
+//! 300,000.
+//!
+//! Rows are gathered column by column ([`Rows`]) and written by the backend's own form:
+//!
+//! * SQLite: `INSERT … VALUES (…), (…), …`, as many rows per statement as its parameter limit
+//!   allows (32,766 since SQLite 3.32; the bundled one is newer). Full chunks share one SQL
+//!   text, so sqlx prepares it once per connection and reuses it.
+//! * PostgreSQL: one `INSERT … SELECT * FROM UNNEST($1::bigint[], $2::text[], …)` per table,
+//!   whatever the row count: one statement, one round trip, no parameter limit.
+//!
+//! New users get their ids before they are written ([`sqlite::reserve_ids`],
+//! [`postgres::reserve_ids`]), because neither backend promises that a multi-row `RETURNING`
+//! comes back in the order of the rows; the memberships, identities and team memberships of the
+//! same plan need those ids.
+
+use chrono::{DateTime, Utc};
+
+/// SQLite's limit on parameters in one statement (`SQLITE_MAX_VARIABLE_NUMBER`).
+const SQLITE_MAX_PARAMETERS: usize = 32_766;
+
+/// One column's values.
+#[derive(Debug)]
+pub(super) enum Values {
+    Int(Vec<i64>),
+    OptInt(Vec<Option<i64>>),
+    Bool(Vec<bool>),
+    Text(Vec<String>),
+    OptText(Vec<Option<String>>),
+    Time(Vec<DateTime<Utc>>),
+}
+
+impl Values {
+    fn len(&self) -> usize {
+        match self {
+            Values::Int(v) => v.len(),
+            Values::OptInt(v) => v.len(),
+            Values::Bool(v) => v.len(),
+            Values::Text(v) => v.len(),
+            Values::OptText(v) => v.len(),
+            Values::Time(v) => v.len(),
+        }
+    }
+
+    /// The PostgreSQL array type `UNNEST` reads this column as.
+    fn pg_array(&self) -> &'static str {
+        match self {
+            Values::Int(_) | Values::OptInt(_) => "bigint[]",
+            Values::Bool(_) => "boolean[]",
+            Values::Text(_) | Values::OptText(_) => "text[]",
+            Values::Time(_) => "timestamptz[]",
+        }
+    }
+}
+
+/// Rows for one table, column by column, and what follows the rows in the statement
+/// (`ON CONFLICT …`).
+#[derive(Debug)]
+pub(super) struct Rows {
+    pub table: &'static str,
+    pub columns: &'static [&'static str],
+    pub tail: &'static str,
+    pub values: Vec<Values>,
+}
+
+impl Rows {
+    pub fn len(&self) -> usize {
+        self.values.first().map_or(0, Values::len)
+    }
+
+    fn head(&self) -> String {
+        format!("INSERT INTO {} ({}) ", self.table, self.columns.join(", "))
+    }
+}
+
+/// The rows an apply gathers before it writes them, table by table.
+#[derive(Debug, Default)]
+pub(super) struct Pending {
+    /// New users: id (reserved), name, e-mail.
+    pub users: Vec<(i64, Option<String>, Option<String>)>,
+    /// New identities: user id, provider user id, login.
+    pub identities: Vec<(i64, String, String)>,
+    /// New synced memberships: user id, role.
+    pub memberships: Vec<(i64, String)>,
+    /// New synced team memberships: team id, user id, role.
+    pub team_members: Vec<(i64, i64, &'static str)>,
+    /// Team grants: team id, repository id, permission.
+    pub team_repositories: Vec<(i64, i64, &'static str)>,
+    /// Audit events of the run: action, subject, detail.
+    pub audit: Vec<(&'static str, String, String)>,
+}
+
+/// What every row of one apply shares.
+pub(super) struct Shared<'a> {
+    pub workspace_id: i64,
+    pub provider: &'a str,
+    pub host: &'a str,
+    pub run_id: Option<i64>,
+    pub actor: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+impl Pending {
+    /// Whether rows that a later statement may read are still unwritten (audit rows are never
+    /// read back within a run).
+    pub fn holds_rows(&self) -> bool {
+        !(self.users.is_empty()
+            && self.identities.is_empty()
+            && self.memberships.is_empty()
+            && self.team_members.is_empty()
+            && self.team_repositories.is_empty())
+    }
+
+    /// Takes the gathered rows as statements to run, parents first.
+    pub fn take(&mut self, s: &Shared<'_>) -> Vec<Rows> {
+        use Values::*;
+        let mut out = Vec::new();
+        let users = std::mem::take(&mut self.users);
+        if !users.is_empty() {
+            let n = users.len();
+            let (mut id, mut name, mut email) = (vec![], vec![], vec![]);
+            for (i, nm, em) in users {
+                id.push(i);
+                name.push(nm);
+                email.push(em);
+            }
+            out.push(Rows {
+                table: "users",
+                columns: &["id", "name", "email", "kind", "created_at", "updated_at"],
+                tail: "",
+                values: vec![
+                    Int(id),
+                    OptText(name),
+                    OptText(email),
+                    Text(vec!["person".to_string(); n]),
+                    Time(vec![s.now; n]),
+                    Time(vec![s.now; n]),
+                ],
+            });
+        }
+        let identities = std::mem::take(&mut self.identities);
+        if !identities.is_empty() {
+            let n = identities.len();
+            let (mut user, mut pid, mut login) = (vec![], vec![], vec![]);
+            for (u, p, l) in identities {
+                user.push(u);
+                pid.push(p);
+                login.push(Some(l));
+            }
+            out.push(Rows {
+                table: "identities",
+                columns: &[
+                    "user_id",
+                    "provider",
+                    "host",
+                    "provider_user_id",
+                    "login",
+                    "created_at",
+                ],
+                tail: "",
+                values: vec![
+                    Int(user),
+                    Text(vec![s.provider.to_string(); n]),
+                    Text(vec![s.host.to_string(); n]),
+                    Text(pid),
+                    OptText(login),
+                    Time(vec![s.now; n]),
+                ],
+            });
+        }
+        let memberships = std::mem::take(&mut self.memberships);
+        if !memberships.is_empty() {
+            let n = memberships.len();
+            let (user, role): (Vec<i64>, Vec<String>) = memberships.into_iter().unzip();
+            out.push(Rows {
+                table: "memberships",
+                columns: &[
+                    "workspace_id",
+                    "user_id",
+                    "role",
+                    "role_pinned",
+                    "state",
+                    "source",
+                    "created_at",
+                    "updated_at",
+                ],
+                tail: "",
+                values: vec![
+                    Int(vec![s.workspace_id; n]),
+                    Int(user),
+                    Text(role),
+                    Bool(vec![false; n]),
+                    Text(vec!["active".to_string(); n]),
+                    Text(vec!["sync".to_string(); n]),
+                    Time(vec![s.now; n]),
+                    Time(vec![s.now; n]),
+                ],
+            });
+        }
+        let team_members = std::mem::take(&mut self.team_members);
+        if !team_members.is_empty() {
+            let n = team_members.len();
+            let (mut team, mut user, mut role) = (vec![], vec![], vec![]);
+            for (t, u, r) in team_members {
+                team.push(t);
+                user.push(u);
+                role.push(r.to_string());
+            }
+            out.push(Rows {
+                table: "team_members",
+                columns: &["team_id", "user_id", "role", "source"],
+                tail: "",
+                values: vec![
+                    Int(team),
+                    Int(user),
+                    Text(role),
+                    Text(vec!["sync".to_string(); n]),
+                ],
+            });
+        }
+        let grants = std::mem::take(&mut self.team_repositories);
+        if !grants.is_empty() {
+            let (mut team, mut repo, mut permission) = (vec![], vec![], vec![]);
+            for (t, r, p) in grants {
+                team.push(t);
+                repo.push(r);
+                permission.push(p.to_string());
+            }
+            out.push(Rows {
+                table: "team_repositories",
+                columns: &["team_id", "repository_id", "permission"],
+                tail: " ON CONFLICT (team_id, repository_id) DO UPDATE SET permission = excluded.permission",
+                values: vec![Int(team), Int(repo), Text(permission)],
+            });
+        }
+        if !self.audit.is_empty() {
+            let audit = std::mem::take(&mut self.audit);
+            let n = audit.len();
+            let (mut action, mut subject, mut detail) = (vec![], vec![], vec![]);
+            for (a, s, d) in audit {
+                action.push(a.to_string());
+                subject.push(s);
+                detail.push(d);
+            }
+            out.push(Rows {
+                table: "audit_events",
+                columns: &[
+                    "run_id",
+                    "workspace_id",
+                    "at",
+                    "actor",
+                    "action",
+                    "subject",
+                    "detail",
+                ],
+                tail: "",
+                values: vec![
+                    OptInt(vec![s.run_id; n]),
+                    OptInt(vec![Some(s.workspace_id); n]),
+                    Time(vec![s.now; n]),
+                    Text(vec![s.actor.to_string(); n]),
+                    Text(action),
+                    Text(subject),
+                    Text(detail),
+                ],
+            });
+        }
+        out
+    }
+}
+
+pub(super) mod sqlite {
+    use super::{Rows, SQLITE_MAX_PARAMETERS, Values};
+    use sqlx::SqliteConnection;
+
+    /// Ids for `n` new rows of an `AUTOINCREMENT` table, above every id it ever handed out.
+    /// Safe because the apply's transaction already holds SQLite's write lock (its first
+    /// statement writes the run).
+    pub async fn reserve_ids(
+        c: &mut SqliteConnection,
+        table: &'static str,
+        n: usize,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let top: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0),
+                        COALESCE((SELECT MAX(id) FROM {table}), 0))"
+        )))
+        .fetch_one(&mut *c)
+        .await?;
+        Ok((1..=n as i64).map(|k| top + k).collect())
+    }
+
+    /// Writes `rows` and empties them.
+    pub async fn insert(c: &mut SqliteConnection, rows: Rows) -> Result<(), sqlx::Error> {
+        let n = rows.len();
+        let per_statement = (SQLITE_MAX_PARAMETERS / rows.columns.len()).max(1);
+        let mut start = 0;
+        while start < n {
+            let count = per_statement.min(n - start);
+            let mut sql = rows.head();
+            sql.push_str("VALUES ");
+            // `?`, not `$n`: SQLite treats `$n` as a named parameter and looks each name up
+            // among those seen before, which is quadratic in a statement of 30,000 of them.
+            let row = format!("({})", vec!["?"; rows.columns.len()].join(", "));
+            for r in 0..count {
+                if r > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&row);
+            }
+            sql.push_str(rows.tail);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for i in start..start + count {
+                for v in &rows.values {
+                    q = match v {
+                        Values::Int(v) => q.bind(v[i]),
+                        Values::OptInt(v) => q.bind(v[i]),
+                        Values::Bool(v) => q.bind(v[i]),
+                        Values::Text(v) => q.bind(v[i].clone()),
+                        Values::OptText(v) => q.bind(v[i].clone()),
+                        Values::Time(v) => q.bind(v[i]),
+                    };
+                }
+            }
+            q.execute(&mut *c).await?;
+            start += count;
+        }
+        Ok(())
+    }
+}
+
+pub(super) mod postgres {
+    use super::{Rows, Values};
+    use sqlx::PgConnection;
+
+    /// Ids for `n` new rows from the table's own sequence (not necessarily consecutive when
+    /// another writer draws at the same time; each is ours alone).
+    pub async fn reserve_ids(
+        c: &mut PgConnection,
+        table: &'static str,
+        n: usize,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, $1)"
+        )))
+        .bind(i64::try_from(n).unwrap_or(i64::MAX))
+        .fetch_all(&mut *c)
+        .await
+    }
+
+    /// Writes `rows` in one statement and empties them.
+    pub async fn insert(c: &mut PgConnection, rows: Rows) -> Result<(), sqlx::Error> {
+        let mut sql = rows.head();
+        sql.push_str("SELECT * FROM UNNEST(");
+        for (i, v) in rows.values.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}::{}", i + 1, v.pg_array()));
+        }
+        sql.push(')');
+        sql.push_str(rows.tail);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in rows.values {
+            q = match v {
+                Values::Int(v) => q.bind(v),
+                Values::OptInt(v) => q.bind(v),
+                Values::Bool(v) => q.bind(v),
+                Values::Text(v) => q.bind(v),
+                Values::OptText(v) => q.bind(v),
+                Values::Time(v) => q.bind(v),
+            };
+        }
+        q.execute(&mut *c).await?;
+        Ok(())
+    }
+}
