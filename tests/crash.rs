@@ -654,7 +654,9 @@ async fn kill_9_of_the_daemon_mid_run_and_a_restart_starts_cleanly() {
         let _ = daemon.child.wait();
         let store = open(&url).await;
         integrity_ok(&store).await;
-        let runs = store.recent_runs(Some("acme"), 100).await.expect("runs");
+        // A run the kill interrupted is recorded as failed "interrupted" at the next start:
+        // count only the runs that finished on their own.
+        let runs = completed(store.recent_runs(Some("acme"), 100).await.expect("runs"));
         store.close().await;
         let finished = runs.len() > recorded;
         recorded = runs.len();
@@ -670,7 +672,7 @@ async fn kill_9_of_the_daemon_mid_run_and_a_restart_starts_cleanly() {
     // and a run completes.
     let store = open(&url).await;
     integrity_ok(&store).await;
-    let before = store.recent_runs(Some("acme"), 100).await.expect("runs");
+    let before = completed(store.recent_runs(Some("acme"), 100).await.expect("runs"));
     store.close().await;
     let mut daemon = Daemon::start(&config, &token);
     daemon.wait_for("orgsync daemon started", Duration::from_secs(30));
@@ -678,7 +680,7 @@ async fn kill_9_of_the_daemon_mid_run_and_a_restart_starts_cleanly() {
     let store = open(&url).await;
     let end = Instant::now() + Duration::from_secs(60);
     let run = loop {
-        let runs = store.recent_runs(Some("acme"), 100).await.expect("runs");
+        let runs = completed(store.recent_runs(Some("acme"), 100).await.expect("runs"));
         if runs.len() > before.len() {
             break runs[0].clone();
         }
@@ -694,4 +696,16 @@ async fn kill_9_of_the_daemon_mid_run_and_a_restart_starts_cleanly() {
          restart synced ok",
         before.len()
     );
+}
+
+/// Runs that finished on their own, newest first: not the "interrupted" records a start writes
+/// for a run that a kill cut short.
+fn completed(runs: Vec<orgsync::directory::RunRow>) -> Vec<orgsync::directory::RunRow> {
+    runs.into_iter()
+        .filter(|r| {
+            !r.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("interrupted"))
+        })
+        .collect()
 }
