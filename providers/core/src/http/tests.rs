@@ -42,6 +42,14 @@ fn client_with(server: &MockServer, kind: ProviderKind, config: HttpConfig) -> W
         .expect("loopback http is accepted")
 }
 
+/// Keeps a mock server (and so its port) for the rest of the test process. Pacing state is
+/// process-wide per `host:port` and credential, as in the daemon; a test that leaves a quota
+/// paused for minutes or days must not free a port that a later test could be given, or that
+/// test would wait on the pause.
+fn keep_paused_port(server: MockServer) {
+    std::mem::forget(server);
+}
+
 fn github(server: &MockServer) -> WorkspaceClient {
     client_with(server, ProviderKind::Github, fast_config())
 }
@@ -606,6 +614,7 @@ async fn a_wait_beyond_the_deadline_fails_at_once_with_rate_limited() {
         other => panic!("expected RateLimited, got {other:?}"),
     }
     assert_eq!(received(&server).await, 1);
+    keep_paused_port(server);
 }
 
 #[tokio::test]
@@ -991,6 +1000,7 @@ async fn for_fetch_applies_the_policys_cancellation_and_deadline() {
         "{cancelled:?}"
     );
     assert_eq!(received(&server).await, 1);
+    keep_paused_port(server);
 }
 
 /// Headers from the fault matrix: each once panicked a task ("overflow when adding duration to
@@ -1035,6 +1045,7 @@ async fn absurd_retry_after_and_reset_headers_fail_as_rate_limited_without_panic
             other => panic!("{headers:?}: expected RateLimited, got {other:?}"),
         }
         assert_eq!(received(&server).await, 1, "{headers:?}");
+        keep_paused_port(server);
     }
 }
 
