@@ -1,0 +1,214 @@
+//! Identity mapping: which provider accounts and commit e-mails are which directory user
+//! (`identities list/link/unlink`).
+
+use super::Store;
+use super::people::{IdentityKey, IdentityRow, PeopleError, event};
+use chrono::{DateTime, Utc};
+
+impl IdentityRow {
+    fn is(&self, key: &IdentityKey) -> bool {
+        self.provider == key.provider
+            && self.host == key.host
+            && self.provider_user_id == key.provider_user_id
+    }
+
+    fn detail(&self) -> serde_json::Value {
+        serde_json::json!({
+            "user_id": self.user_id,
+            "provider": self.provider,
+            "host": self.host,
+            "provider_user_id": self.provider_user_id,
+            "login": self.login,
+        })
+    }
+}
+
+impl Store {
+    pub async fn list_identities(
+        &self,
+        user: Option<i64>,
+    ) -> Result<Vec<IdentityRow>, PeopleError> {
+        in_tx!(self, |c, m| m::list(c, user, None).await)
+    }
+
+    /// The identity with this login at a provider and host, if the directory knows it.
+    pub async fn identity_by_login(
+        &self,
+        provider: &str,
+        host: &str,
+        login: &str,
+    ) -> Result<Option<IdentityRow>, PeopleError> {
+        let key = (provider, host, login);
+        let found: Vec<IdentityRow> = in_tx!(self, |c, m| m::list(c, None, Some(key)).await)?;
+        Ok(found.into_iter().next())
+    }
+
+    /// Maps an identity to a user; a second mapping of the same identity is refused, naming
+    /// the user that holds it.
+    pub async fn link_identity(
+        &self,
+        user_id: i64,
+        key: &IdentityKey,
+        now: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<IdentityRow, PeopleError> {
+        let result = in_tx!(self, |c, m| m::link(c, user_id, key, now, actor).await);
+        match result {
+            Err(e) if e.is_unique_violation() => {
+                let holder = self
+                    .list_identities(None)
+                    .await?
+                    .into_iter()
+                    .find(|i| i.is(key));
+                Err(match holder {
+                    Some(h) => PeopleError::IdentityTaken {
+                        identity: key.describe(),
+                        user_id: h.user_id,
+                        user: h.user_name.or(h.user_email).unwrap_or_default(),
+                    },
+                    None => e,
+                })
+            }
+            other => other,
+        }
+    }
+
+    pub async fn unlink_identity(
+        &self,
+        user_id: i64,
+        key: &IdentityKey,
+        now: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<IdentityRow, PeopleError> {
+        in_tx!(self, |c, m| m::unlink(c, user_id, key, now, actor).await)
+    }
+}
+
+per_backend! {
+    pub async fn list(
+        c: &mut Conn,
+        user: Option<i64>,
+        by_login: Option<(&str, &str, &str)>,
+    ) -> Result<Vec<IdentityRow>, PeopleError> {
+        let (provider, host, login) = match by_login {
+            Some((p, h, l)) => (Some(p), Some(h), Some(l)),
+            None => (None, None, None),
+        };
+        let rows = sqlx::query(
+            "SELECT i.id, i.user_id, u.name AS user_name, u.email AS user_email, u.kind,
+                    i.provider, i.host, i.provider_user_id, i.login, i.created_at
+             FROM identities i JOIN users u ON u.id = i.user_id
+             WHERE ($1 IS NULL OR i.user_id = $1)
+               AND ($2 IS NULL OR i.provider = $2) AND ($3 IS NULL OR i.host = $3)
+               AND ($4 IS NULL OR LOWER(i.login) = LOWER($4))
+             ORDER BY i.user_id, i.provider, i.host, i.provider_user_id",
+        )
+        .bind(user)
+        .bind(provider)
+        .bind(host)
+        .bind(login)
+        .fetch_all(&mut *c)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IdentityRow {
+                    id: r.try_get("id")?,
+                    user_id: r.try_get("user_id")?,
+                    user_name: r.try_get("user_name")?,
+                    user_email: r.try_get("user_email")?,
+                    kind: r.try_get("kind")?,
+                    provider: r.try_get("provider")?,
+                    host: r.try_get("host")?,
+                    provider_user_id: r.try_get("provider_user_id")?,
+                    login: r.try_get("login")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Expires overdue invitations (the opening write) and checks that the user exists.
+    async fn begin(c: &mut Conn, user_id: i64, now: DateTime<Utc>) -> Result<(), PeopleError> {
+        db::invitations::expire_first(c, now).await?;
+        if db::users::exists(c, user_id).await? {
+            Ok(())
+        } else {
+            Err(PeopleError::UserNotFound(user_id))
+        }
+    }
+
+    async fn find(c: &mut Conn, user_id: i64, key: &IdentityKey) -> Result<Option<IdentityRow>, PeopleError> {
+        Ok(list(c, Some(user_id), None).await?.into_iter().find(|i| i.is(key)))
+    }
+
+    pub async fn link(
+        c: &mut Conn,
+        user_id: i64,
+        key: &IdentityKey,
+        now: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<IdentityRow, PeopleError> {
+        begin(c, user_id, now).await?;
+        let holder = sqlx::query(
+            "SELECT i.user_id, COALESCE(u.name, u.email, '') AS who
+             FROM identities i JOIN users u ON u.id = i.user_id
+             WHERE i.provider = $1 AND i.host = $2 AND i.provider_user_id = $3",
+        )
+        .bind(&key.provider)
+        .bind(&key.host)
+        .bind(&key.provider_user_id)
+        .fetch_optional(&mut *c)
+        .await?;
+        if let Some(h) = holder {
+            return Err(PeopleError::IdentityTaken {
+                identity: key.describe(),
+                user_id: h.try_get("user_id")?,
+                user: h.try_get("who")?,
+            });
+        }
+        db::identity_rows::insert(c, user_id, key, now).await?;
+        let row = find(c, user_id, key).await?.ok_or(PeopleError::UserNotFound(user_id))?;
+        let subject = key.describe();
+        let e = event(None, now, actor, "identity_link", &subject, row.detail());
+        db::audit::write(c, e).await?;
+        Ok(row)
+    }
+
+    pub async fn unlink(
+        c: &mut Conn,
+        user_id: i64,
+        key: &IdentityKey,
+        now: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<IdentityRow, PeopleError> {
+        begin(c, user_id, now).await?;
+        let row = find(c, user_id, key).await?.ok_or_else(|| PeopleError::IdentityNotFound {
+            identity: key.describe(),
+            user_id,
+        })?;
+        let synced: Option<String> = sqlx::query_scalar(
+            "SELECT w.name FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+             WHERE m.user_id = $1 AND m.source = 'sync'
+               AND m.state IN ('active', 'suspended')
+               AND w.provider = $2 AND w.host = $3
+             ORDER BY w.name LIMIT 1",
+        )
+        .bind(user_id)
+        .bind(&key.provider)
+        .bind(&key.host)
+        .fetch_optional(&mut *c)
+        .await?;
+        if let Some(workspace) = synced {
+            return Err(PeopleError::IdentityInUse {
+                identity: key.describe(),
+                user_id,
+                workspace,
+            });
+        }
+        db::identity_rows::delete(c, row.id).await?;
+        let subject = key.describe();
+        let e = event(None, now, actor, "identity_unlink", &subject, row.detail());
+        db::audit::write(c, e).await?;
+        Ok(row)
+    }
+}

@@ -1,0 +1,210 @@
+//! What the read API and the SCIM push read: one person's membership and teams, a team's
+//! members (`downstream::reads` re-exports this for them).
+
+use super::{DirectoryError, Store};
+use serde::Serialize;
+
+/// A membership with what an application needs at login.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct MemberView {
+    pub workspace: String,
+    pub user_id: i64,
+    pub provider: Option<String>,
+    pub provider_user_id: Option<String>,
+    pub login: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub role: String,
+    pub state: String,
+    pub source: String,
+    pub reason: Option<String>,
+    #[sqlx(skip)]
+    pub teams: Vec<String>,
+}
+
+/// How the access call names the person.
+pub enum Who<'a> {
+    Login(&'a str),
+    ProviderId(&'a str),
+    UserId(i64),
+}
+
+/// A team with its members' directory user ids (active memberships only).
+#[derive(Debug, Clone)]
+pub struct TeamView {
+    pub workspace: String,
+    pub slug: String,
+    pub name: String,
+    pub members: Vec<i64>,
+}
+
+const MEMBER: &str = "SELECT w.name AS workspace, u.id AS user_id, i.provider, i.provider_user_id,
+        i.login, u.name, u.email, m.role, m.state, m.source, m.reason
+    FROM memberships m
+    JOIN workspaces w ON w.id = m.workspace_id
+    JOIN users u ON u.id = m.user_id
+    LEFT JOIN identities i ON i.user_id = u.id AND i.provider = w.provider AND i.host = w.host";
+
+pub async fn member(
+    store: &Store,
+    workspace: &str,
+    who: &Who<'_>,
+) -> Result<Option<MemberView>, DirectoryError> {
+    on_conn!(store, |c, m| m::member(c, workspace, who).await)
+}
+
+pub async fn memberships_of(
+    store: &Store,
+    user_id: i64,
+) -> Result<Vec<MemberView>, DirectoryError> {
+    on_conn!(store, |c, m| m::memberships_of(c, user_id).await)
+}
+
+pub async fn user_ids(store: &Store, workspace: &str) -> Result<Vec<i64>, DirectoryError> {
+    on_conn!(store, |c, m| m::user_ids(c, workspace).await)
+}
+
+pub async fn team(
+    store: &Store,
+    workspace: &str,
+    slug: &str,
+) -> Result<Option<TeamView>, DirectoryError> {
+    on_conn!(store, |c, m| m::team(c, workspace, slug).await)
+}
+
+pub async fn team_slugs(store: &Store, workspace: &str) -> Result<Vec<String>, DirectoryError> {
+    on_conn!(store, |c, m| m::team_slugs(c, workspace).await)
+}
+
+/// The provider of a workspace the directory knows, `None` if it does not.
+pub async fn workspace_provider(
+    store: &Store,
+    workspace: &str,
+) -> Result<Option<String>, DirectoryError> {
+    on_conn!(store, |c, m| m::workspace_provider(c, workspace).await)
+}
+
+per_backend! {
+    type Db = <Conn as sqlx::Connection>::Database;
+
+    /// The member of `workspace` that `condition` (on `$2`, bound to `value`) finds.
+    async fn member_where<V>(
+        c: &mut Conn,
+        workspace: &str,
+        condition: &str,
+        value: V,
+    ) -> Result<Option<MemberView>, DirectoryError>
+    where
+        V: for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + Send,
+    {
+        Ok(sqlx::query_as::<_, MemberView>(sqlx::AssertSqlSafe(format!(
+            "{MEMBER} WHERE w.name = $1 AND {condition}"
+        )))
+        .bind(workspace)
+        .bind(value)
+        .fetch_optional(&mut *c)
+        .await?)
+    }
+
+    pub async fn member(
+        c: &mut Conn,
+        workspace: &str,
+        who: &Who<'_>,
+    ) -> Result<Option<MemberView>, DirectoryError> {
+        let row = match who {
+            Who::Login(l) => match member_where(c, workspace, "i.login = $2", *l).await? {
+                Some(m) => Some(m),
+                // Logins are case-insensitive at every provider.
+                None => member_where(c, workspace, "LOWER(i.login) = LOWER($2)", *l).await?,
+            },
+            Who::ProviderId(id) => member_where(c, workspace, "i.provider_user_id = $2", *id).await?,
+            Who::UserId(id) => member_where(c, workspace, "u.id = $2", *id).await?,
+        };
+        let Some(mut m) = row else { return Ok(None) };
+        m.teams = sqlx::query_scalar(
+            "SELECT t.slug FROM team_members tm JOIN teams t ON t.id = tm.team_id
+             JOIN workspaces w ON w.id = t.workspace_id
+             WHERE tm.user_id = $1 AND w.name = $2 ORDER BY t.slug",
+        )
+        .bind(m.user_id)
+        .bind(workspace)
+        .fetch_all(&mut *c)
+        .await?;
+        Ok(Some(m))
+    }
+
+    /// The person's memberships in every workspace.
+    pub async fn memberships_of(
+        c: &mut Conn,
+        user_id: i64,
+    ) -> Result<Vec<MemberView>, DirectoryError> {
+        Ok(sqlx::query_as::<_, MemberView>(sqlx::AssertSqlSafe(format!(
+            "{MEMBER} WHERE u.id = $1 ORDER BY w.name"
+        )))
+        .bind(user_id)
+        .fetch_all(&mut *c)
+        .await?)
+    }
+
+    pub async fn user_ids(c: &mut Conn, workspace: &str) -> Result<Vec<i64>, DirectoryError> {
+        Ok(sqlx::query_scalar(
+            "SELECT m.user_id FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+             WHERE w.name = $1 ORDER BY m.user_id",
+        )
+        .bind(workspace)
+        .fetch_all(&mut *c)
+        .await?)
+    }
+
+    pub async fn team(
+        c: &mut Conn,
+        workspace: &str,
+        slug: &str,
+    ) -> Result<Option<TeamView>, DirectoryError> {
+        let row = sqlx::query(
+            "SELECT t.id, t.name FROM teams t JOIN workspaces w ON w.id = t.workspace_id
+             WHERE w.name = $1 AND t.slug = $2",
+        )
+        .bind(workspace)
+        .bind(slug)
+        .fetch_optional(&mut *c)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let id: i64 = row.try_get("id")?;
+        let members: Vec<i64> = sqlx::query_scalar(
+            "SELECT tm.user_id FROM team_members tm
+             JOIN teams t ON t.id = tm.team_id
+             JOIN memberships m ON m.user_id = tm.user_id AND m.workspace_id = t.workspace_id
+             WHERE tm.team_id = $1 AND m.state = 'active' ORDER BY tm.user_id",
+        )
+        .bind(id)
+        .fetch_all(&mut *c)
+        .await?;
+        Ok(Some(TeamView {
+            workspace: workspace.to_string(),
+            slug: slug.to_string(),
+            name: row.try_get("name")?,
+            members,
+        }))
+    }
+
+    pub async fn team_slugs(c: &mut Conn, workspace: &str) -> Result<Vec<String>, DirectoryError> {
+        Ok(sqlx::query_scalar(
+            "SELECT t.slug FROM teams t JOIN workspaces w ON w.id = t.workspace_id
+             WHERE w.name = $1 ORDER BY t.slug",
+        )
+        .bind(workspace)
+        .fetch_all(&mut *c)
+        .await?)
+    }
+
+    pub async fn workspace_provider(
+        c: &mut Conn,
+        workspace: &str,
+    ) -> Result<Option<String>, DirectoryError> {
+        Ok(sqlx::query_scalar("SELECT provider FROM workspaces WHERE name = $1")
+            .bind(workspace)
+            .fetch_optional(&mut *c)
+            .await?)
+    }
+}

@@ -1,0 +1,73 @@
+//! The writer of `identities`: how a provider account (or a commit e-mail) maps to a user.
+
+use crate::directory::people::IdentityKey;
+use crate::directory::{DirectoryError, WorkspaceKey};
+use chrono::{DateTime, Utc};
+
+per_backend! {
+    /// Maps `key` to `user_id`; returns the identity's id.
+    pub async fn insert(
+        c: &mut Conn,
+        user_id: i64,
+        key: &IdentityKey,
+        now: DateTime<Utc>,
+    ) -> Result<i64, DirectoryError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO identities (user_id, provider, host, provider_user_id, login, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(user_id)
+        .bind(&key.provider)
+        .bind(&key.host)
+        .bind(&key.provider_user_id)
+        .bind(&key.login)
+        .bind(now)
+        .fetch_one(&mut *c)
+        .await?)
+    }
+
+    pub async fn delete(c: &mut Conn, id: i64) -> Result<(), DirectoryError> {
+        sqlx::query("DELETE FROM identities WHERE id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await?;
+        Ok(())
+    }
+
+    /// The login a provider now shows for an account of the workspace's provider and host.
+    pub async fn set_login(
+        c: &mut Conn,
+        ws: &WorkspaceKey,
+        provider_user_id: &str,
+        login: &str,
+    ) -> Result<(), DirectoryError> {
+        sqlx::query(
+            "UPDATE identities SET login = $1
+             WHERE provider = $2 AND host = $3 AND provider_user_id = $4",
+        )
+        .bind(login)
+        .bind(&ws.provider)
+        .bind(&ws.host)
+        .bind(provider_user_id)
+        .execute(&mut *c)
+        .await?;
+        Ok(())
+    }
+
+    /// Moves the identities of the workspace's members to another host name of the same
+    /// provider instance; returns how many moved.
+    pub async fn rehost(c: &mut Conn, ws: &WorkspaceKey, host: &str) -> Result<u64, DirectoryError> {
+        Ok(sqlx::query(
+            "UPDATE identities SET host = $1
+             WHERE provider = $2 AND host = $3 AND user_id IN
+                 (SELECT user_id FROM memberships WHERE workspace_id = $4)",
+        )
+        .bind(host)
+        .bind(&ws.provider)
+        .bind(&ws.host)
+        .bind(ws.id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected())
+    }
+}

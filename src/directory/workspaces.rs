@@ -1,0 +1,230 @@
+//! Workspaces: the row that ties a configured workspace to its provider account, and what
+//! `status` notes about it.
+
+use super::{DirectoryError, Store};
+use chrono::{DateTime, Utc};
+
+/// The workspace row that ties a configured workspace to its provider account.
+#[derive(Debug, Clone)]
+pub struct WorkspaceKey {
+    pub id: i64,
+    pub name: String,
+    pub provider: String,
+    pub host: String,
+}
+
+impl WorkspaceKey {
+    fn mismatch(self, name: &str, provider: &str, host: &str) -> DirectoryError {
+        DirectoryError::WorkspaceMismatch {
+            name: name.to_string(),
+            stored_provider: self.provider,
+            stored_host: self.host,
+            provider: provider.to_string(),
+            host: host.to_string(),
+        }
+    }
+}
+
+impl Store {
+    /// Finds or creates the workspace row.
+    pub async fn ensure_workspace(
+        &self,
+        name: &str,
+        provider: &str,
+        host: &str,
+        account: &str,
+        now: DateTime<Utc>,
+    ) -> Result<WorkspaceKey, DirectoryError> {
+        on_conn!(self, |c, m| m::ensure(
+            c, name, provider, host, account, now
+        )
+        .await)
+    }
+
+    /// Points a stored workspace at another host name of the same provider instance, with its
+    /// members' identities, in one transaction. Returns how many identities moved.
+    pub async fn rekey_workspace(
+        &self,
+        name: &str,
+        provider: &str,
+        host: &str,
+    ) -> Result<u64, DirectoryError> {
+        in_tx!(self, |c, m| m::rekey(c, name, provider, host).await)
+    }
+
+    /// The workspace row by name, if it was ever synced.
+    pub async fn workspace(&self, name: &str) -> Result<Option<WorkspaceKey>, DirectoryError> {
+        on_conn!(self, |c, m| m::workspace(c, name).await)
+    }
+
+    /// Records teams as unavailable (or available again) for `status`.
+    pub async fn set_teams_status(
+        &self,
+        ws: &WorkspaceKey,
+        status: Option<&str>,
+    ) -> Result<(), DirectoryError> {
+        on_conn!(self, |c, m| m::set_teams_status(c, ws.id, status).await)
+    }
+
+    /// Records the last webhook event of a workspace, for `status`.
+    pub async fn set_last_event(&self, workspace: &str, text: &str) -> Result<(), DirectoryError> {
+        on_conn!(self, |c, m| m::set_last_event(c, workspace, text).await)
+    }
+
+    /// Why teams are unavailable (if they are) and the last webhook event of a workspace.
+    pub async fn workspace_notes(
+        &self,
+        workspace: &str,
+    ) -> Result<(Option<String>, Option<String>), DirectoryError> {
+        on_conn!(self, |c, m| m::notes(c, workspace).await)
+    }
+
+    /// The ids of the named workspaces the directory knows.
+    pub async fn workspace_ids(&self, names: &[String]) -> Result<Vec<i64>, DirectoryError> {
+        on_conn!(self, |c, m| m::ids(c, names).await)
+    }
+
+    /// Checks that the directory answers, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), DirectoryError> {
+        on_conn!(self, |c, m| m::ping(c).await)
+    }
+}
+
+per_backend! {
+    pub async fn ensure(
+        c: &mut Conn,
+        name: &str,
+        provider: &str,
+        host: &str,
+        account: &str,
+        now: DateTime<Utc>,
+    ) -> Result<WorkspaceKey, DirectoryError> {
+        sqlx::query(
+            "INSERT INTO workspaces (name, provider, host, account, created_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(provider)
+        .bind(host)
+        .bind(account)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+        let key = workspace(c, name)
+            .await?
+            .ok_or_else(|| DirectoryError::Conflict(format!("workspace {name} vanished")))?;
+        // Host names compare case-insensitively; the stored spelling stays the key.
+        if key.provider != provider || !key.host.eq_ignore_ascii_case(host) {
+            return Err(key.mismatch(name, provider, host));
+        }
+        // An account renamed at the provider (same provider and host) is followed.
+        sqlx::query("UPDATE workspaces SET account = $1 WHERE id = $2 AND account <> $1")
+            .bind(account)
+            .bind(key.id)
+            .execute(&mut *c)
+            .await?;
+        Ok(key)
+    }
+
+    /// Points a stored workspace at another host of the same provider (the same instance
+    /// under another name), with the identities of its members.
+    pub async fn rekey(
+        c: &mut Conn,
+        name: &str,
+        provider: &str,
+        host: &str,
+    ) -> Result<u64, DirectoryError> {
+        let key = workspace(c, name).await?.ok_or_else(|| {
+            DirectoryError::Conflict(format!("no workspace named {name} in the directory"))
+        })?;
+        if key.provider != provider {
+            return Err(key.mismatch(name, provider, host));
+        }
+        let moved = db::identity_rows::rehost(c, &key, host).await?;
+        sqlx::query("UPDATE workspaces SET host = $1 WHERE id = $2")
+            .bind(host)
+            .bind(key.id)
+            .execute(&mut *c)
+            .await?;
+        Ok(moved)
+    }
+
+    pub async fn workspace(
+        c: &mut Conn,
+        name: &str,
+    ) -> Result<Option<WorkspaceKey>, DirectoryError> {
+        let row = sqlx::query("SELECT id, name, provider, host FROM workspaces WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *c)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(WorkspaceKey {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                provider: r.try_get("provider")?,
+                host: r.try_get("host")?,
+            }),
+            None => None,
+        })
+    }
+
+    pub async fn set_teams_status(
+        c: &mut Conn,
+        ws: i64,
+        status: Option<&str>,
+    ) -> Result<(), DirectoryError> {
+        sqlx::query("UPDATE workspaces SET teams_status = $1 WHERE id = $2")
+            .bind(status)
+            .bind(ws)
+            .execute(&mut *c)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_last_event(
+        c: &mut Conn,
+        workspace: &str,
+        text: &str,
+    ) -> Result<(), DirectoryError> {
+        sqlx::query("UPDATE workspaces SET last_event = $1 WHERE name = $2")
+            .bind(text)
+            .bind(workspace)
+            .execute(&mut *c)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn notes(
+        c: &mut Conn,
+        workspace: &str,
+    ) -> Result<(Option<String>, Option<String>), DirectoryError> {
+        let row = sqlx::query("SELECT teams_status, last_event FROM workspaces WHERE name = $1")
+            .bind(workspace)
+            .fetch_optional(&mut *c)
+            .await?;
+        Ok(match row {
+            Some(r) => (r.try_get("teams_status")?, r.try_get("last_event")?),
+            None => (None, None),
+        })
+    }
+
+    pub async fn ids(c: &mut Conn, names: &[String]) -> Result<Vec<i64>, DirectoryError> {
+        let rows = sqlx::query("SELECT id, name FROM workspaces")
+            .fetch_all(&mut *c)
+            .await?;
+        let mut ids = Vec::new();
+        for r in rows {
+            let name: String = r.try_get("name")?;
+            if names.contains(&name) {
+                ids.push(r.try_get("id")?);
+            }
+        }
+        Ok(ids)
+    }
+
+    pub async fn ping(c: &mut Conn) -> Result<(), DirectoryError> {
+        sqlx::query("SELECT 1").execute(&mut *c).await?;
+        Ok(())
+    }
+}
