@@ -55,10 +55,9 @@ per_backend! {
         actor: &str,
     ) -> Result<Accepted, PeopleError> {
         db::invitations::expire_first(c, now).await?;
-        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM invitations WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(&mut *c)
-            .await?;
+        let id: Option<i64> = sql! { scalar c, fetch_optional,
+            "SELECT id FROM invitations WHERE token_hash = $1",
+            token_hash };
         let Some(id) = id else {
             return Err(PeopleError::TokenRefused(
                 "the token is not valid: it was mistyped, or replaced by a newer one \
@@ -71,14 +70,10 @@ per_backend! {
             return Err(refusal(&inv));
         }
         // The claim: of concurrent accepts, only one finds the row still pending.
-        let claimed = sqlx::query(
+        let claimed = sql! { c, execute,
             "UPDATE invitations SET state = 'accepted', accepted_at = $1
              WHERE id = $2 AND state = 'pending'",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&mut *c)
-        .await?;
+            now, id };
         if claimed.rows_affected() != 1 {
             let now_state = db::invitations::one(c, id).await?;
             return Err(refusal(&now_state));
@@ -97,11 +92,9 @@ per_backend! {
                 None => teams_missing.push(slug.clone()),
             }
         }
-        sqlx::query("UPDATE invitations SET accepted_user_id = $1 WHERE id = $2")
-            .bind(user_id)
-            .bind(id)
-            .execute(&mut *c)
-            .await?;
+        sql! { c, execute,
+            "UPDATE invitations SET accepted_user_id = $1 WHERE id = $2",
+            user_id, id };
         let detail = serde_json::json!({
             "invitation": id,
             "user_id": user_id,

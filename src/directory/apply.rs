@@ -96,14 +96,9 @@ per_backend! {
         if let Some(id) = ids.users.get(pid) {
             return Ok(*id);
         }
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = (sql! { scalar c, fetch_optional,
             "SELECT user_id FROM identities WHERE provider = $1 AND host = $2 AND provider_user_id = $3",
-        )
-        .bind(&ws.provider)
-        .bind(&ws.host)
-        .bind(pid)
-        .fetch_optional(&mut *c)
-        .await?
+            &ws.provider, &ws.host, pid })
         .ok_or_else(|| missing(format!("no user holds identity {pid}")))?;
         ids.users.insert(pid.to_string(), id);
         Ok(id)

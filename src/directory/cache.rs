@@ -53,12 +53,9 @@ per_backend! {
         c: &mut Conn,
         key: &str,
     ) -> Result<Option<CachedResponse>, DirectoryError> {
-        let row = sqlx::query(
+        let row = sql! { c, fetch_optional,
             "SELECT etag, last_modified, headers, body FROM http_cache WHERE key = $1",
-        )
-        .bind(key)
-        .fetch_optional(&mut *c)
-        .await?;
+            key };
         Ok(match row {
             None => None,
             Some(r) => {
@@ -81,29 +78,18 @@ per_backend! {
     ) -> Result<(), DirectoryError> {
         let headers =
             serde_json::to_string(&response.headers).unwrap_or_else(|_| "[]".to_string());
-        sqlx::query(
+        sql! { c, execute,
             "INSERT INTO http_cache (key, etag, last_modified, headers, body, stored_at)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (key) DO UPDATE SET etag = excluded.etag,
                  last_modified = excluded.last_modified, headers = excluded.headers,
                  body = excluded.body, stored_at = excluded.stored_at",
-        )
-        .bind(key)
-        .bind(&response.etag)
-        .bind(&response.last_modified)
-        .bind(headers)
-        .bind(&response.body)
-        .bind(now)
-        .execute(&mut *c)
-        .await?;
+            key, &response.etag, &response.last_modified, headers, &response.body, now };
         Ok(())
     }
 
     pub async fn remove(c: &mut Conn, key: &str) -> Result<(), DirectoryError> {
-        sqlx::query("DELETE FROM http_cache WHERE key = $1")
-            .bind(key)
-            .execute(&mut *c)
-            .await?;
+        sql! { c, execute, "DELETE FROM http_cache WHERE key = $1", key };
         Ok(())
     }
 }

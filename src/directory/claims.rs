@@ -103,16 +103,10 @@ per_backend! {
         tick: DateTime<Utc>,
         replica: &str,
     ) -> Result<bool, DirectoryError> {
-        let inserted = sqlx::query(
+        let inserted = (sql! { c, execute,
             "INSERT INTO schedule_ticks (workspace, tick_at, claimed_by, claimed_at)
              VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(workspace)
-        .bind(tick)
-        .bind(replica)
-        .bind(Utc::now())
-        .execute(&mut *c)
-        .await?
+            workspace, tick, replica, Utc::now() })
         .rows_affected();
         Ok(inserted > 0)
     }

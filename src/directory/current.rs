@@ -35,19 +35,14 @@ per_backend! {
         admin_role: &str,
     ) -> Result<Current, DirectoryError> {
         let mut current = Current::default();
-        let rows = sqlx::query(
+        let rows = sql! { c, fetch_all,
             "SELECT i.provider_user_id, i.login, u.id AS user_id, u.name, u.email,
                     m.role, m.role_pinned, m.state, m.source
              FROM identities i
              JOIN users u ON u.id = i.user_id
              JOIN memberships m ON m.user_id = u.id AND m.workspace_id = $1
              WHERE i.provider = $2 AND i.host = $3",
-        )
-        .bind(ws.id)
-        .bind(&ws.provider)
-        .bind(&ws.host)
-        .fetch_all(&mut *c)
-        .await?;
+            ws.id, &ws.provider, &ws.host };
         for r in rows {
             let state: String = r.try_get("state")?;
             let source: String = r.try_get("source")?;
@@ -70,40 +65,28 @@ per_backend! {
                 },
             );
         }
-        let rows = sqlx::query(
+        let rows = sql! { c, fetch_all,
             "SELECT i.provider_user_id, i.user_id FROM identities i
              WHERE i.provider = $1 AND i.host = $2
                AND NOT EXISTS (SELECT 1 FROM memberships m
                                WHERE m.user_id = i.user_id AND m.workspace_id = $3)",
-        )
-        .bind(&ws.provider)
-        .bind(&ws.host)
-        .bind(ws.id)
-        .fetch_all(&mut *c)
-        .await?;
+            &ws.provider, &ws.host, ws.id };
         for r in rows {
             current
                 .identities
                 .insert(r.try_get("provider_user_id")?, r.try_get("user_id")?);
         }
-        let rows = sqlx::query(
+        let rows = sql! { c, fetch_all,
             "SELECT user_id FROM memberships
              WHERE workspace_id = $1 AND state = 'active' AND role = $2",
-        )
-        .bind(ws.id)
-        .bind(admin_role)
-        .fetch_all(&mut *c)
-        .await?;
+            ws.id, admin_role };
         for r in rows {
             current.admins.insert(r.try_get("user_id")?);
         }
-        let rows = sqlx::query(
+        let rows = sql! { c, fetch_all,
             "SELECT name, provider_repo_id, archived, fork, visibility
              FROM repositories WHERE workspace_id = $1",
-        )
-        .bind(ws.id)
-        .fetch_all(&mut *c)
-        .await?;
+            ws.id };
         for r in rows {
             current.repositories.insert(
                 r.try_get("name")?,
@@ -115,12 +98,9 @@ per_backend! {
                 },
             );
         }
-        let rows = sqlx::query(
+        let rows = sql! { c, fetch_all,
             "SELECT slug, name, parent_slug, source FROM teams WHERE workspace_id = $1",
-        )
-        .bind(ws.id)
-        .fetch_all(&mut *c)
-        .await?;
+            ws.id };
         for r in rows {
             let source: String = r.try_get("source")?;
             current.teams.insert(
@@ -134,18 +114,13 @@ per_backend! {
                 },
             );
         }
-        let rows = sqlx::query(
+        let rows = sql! { c, fetch_all,
             "SELECT t.slug, i.provider_user_id, tm.role
              FROM team_members tm
              JOIN teams t ON t.id = tm.team_id
              JOIN identities i ON i.user_id = tm.user_id AND i.provider = $2 AND i.host = $3
              WHERE t.workspace_id = $1 AND tm.source = 'sync'",
-        )
-        .bind(ws.id)
-        .bind(&ws.provider)
-        .bind(&ws.host)
-        .fetch_all(&mut *c)
-        .await?;
+            ws.id, &ws.provider, &ws.host };
         for r in rows {
             let slug: String = r.try_get("slug")?;
             let role: String = r.try_get("role")?;
@@ -156,16 +131,13 @@ per_backend! {
                 );
             }
         }
-        let rows = sqlx::query(
+        let rows = sql! { c, fetch_all,
             "SELECT t.slug, r.name, tr.permission
              FROM team_repositories tr
              JOIN teams t ON t.id = tr.team_id
              JOIN repositories r ON r.id = tr.repository_id
              WHERE t.workspace_id = $1",
-        )
-        .bind(ws.id)
-        .fetch_all(&mut *c)
-        .await?;
+            ws.id };
         for r in rows {
             let slug: String = r.try_get("slug")?;
             let perm: String = r.try_get("permission")?;

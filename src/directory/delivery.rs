@@ -70,14 +70,10 @@ per_backend! {
         name: &str,
         now: DateTime<Utc>,
     ) -> Result<(), DirectoryError> {
-        sqlx::query(
+        sql! { c, execute,
             "INSERT INTO downstream_targets (name, delivered_through, updated_at)
              VALUES ($1, 0, $2) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(now)
-        .execute(&mut *c)
-        .await?;
+            name, now };
         Ok(())
     }
 
@@ -90,18 +86,12 @@ per_backend! {
         now_ms: i64,
         until_ms: i64,
     ) -> Result<bool, DirectoryError> {
-        let r = sqlx::query(
+        let r = sql! { c, execute,
             "UPDATE downstream_targets SET lease_owner = $1, lease_until_ms = $2
              WHERE name = $3
                AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until_ms IS NULL
                     OR lease_until_ms < $4)",
-        )
-        .bind(owner)
-        .bind(until_ms)
-        .bind(name)
-        .bind(now_ms)
-        .execute(&mut *c)
-        .await?;
+            owner, until_ms, name, now_ms };
         Ok(r.rows_affected() == 1)
     }
 
@@ -110,36 +100,25 @@ per_backend! {
         name: &str,
         owner: &str,
     ) -> Result<(), DirectoryError> {
-        sqlx::query(
+        sql! { c, execute,
             "UPDATE downstream_targets SET lease_owner = NULL, lease_until_ms = NULL
              WHERE name = $1 AND lease_owner = $2",
-        )
-        .bind(name)
-        .bind(owner)
-        .execute(&mut *c)
-        .await?;
+            name, owner };
         Ok(())
     }
 
     pub async fn through(c: &mut Conn, name: &str) -> Result<i64, DirectoryError> {
-        Ok(sqlx::query_scalar(
+        Ok((sql! { scalar c, fetch_optional,
             "SELECT delivered_through FROM downstream_targets WHERE name = $1",
-        )
-        .bind(name)
-        .fetch_optional(&mut *c)
-        .await?
+            name })
         .unwrap_or(0))
     }
 
     async fn advance(c: &mut Conn, name: &str, id: i64) -> Result<(), DirectoryError> {
-        sqlx::query(
+        sql! { c, execute,
             "UPDATE downstream_targets SET delivered_through = $1
              WHERE name = $2 AND delivered_through < $1",
-        )
-        .bind(id)
-        .bind(name)
-        .execute(&mut *c)
-        .await?;
+            id, name };
         Ok(())
     }
 
@@ -188,14 +167,10 @@ per_backend! {
             if e.id > from + 1 {
                 advance(c, target, e.id - 1).await?;
             }
-            let failure = sqlx::query(
+            let failure = sql! { c, fetch_optional,
                 "SELECT attempts, next_attempt_ms, state FROM downstream_failures
                  WHERE target = $1 AND outbox_id = $2",
-            )
-            .bind(target)
-            .bind(e.id)
-            .fetch_optional(&mut *c)
-            .await?;
+                target, e.id };
             if let Some(f) = failure {
                 let state: String = f.try_get("state")?;
                 if state == "dead" {
@@ -219,13 +194,9 @@ per_backend! {
         target: &str,
         event: &OutboxEvent,
     ) -> Result<(), DirectoryError> {
-        let requeued: Option<String> = sqlx::query_scalar(
+        let requeued: Option<String> = sql! { scalar c, fetch_optional,
             "DELETE FROM downstream_failures WHERE target = $1 AND outbox_id = $2 RETURNING state",
-        )
-        .bind(target)
-        .bind(event.id)
-        .fetch_optional(&mut *c)
-        .await?;
+            target, event.id };
         if requeued.as_deref() != Some("requeued") {
             advance(c, target, event.id).await?;
         }
@@ -242,35 +213,22 @@ per_backend! {
         dead: bool,
         now: DateTime<Utc>,
     ) -> Result<(), DirectoryError> {
-        let was: Option<String> = sqlx::query_scalar(
+        let was: Option<String> = sql! { scalar c, fetch_optional,
             "SELECT state FROM downstream_failures WHERE target = $1 AND outbox_id = $2",
-        )
-        .bind(target)
-        .bind(event.id)
-        .fetch_optional(&mut *c)
-        .await?;
+            target, event.id };
         let state = match (dead, was.as_deref()) {
             (true, _) => "dead",
             (false, Some("requeued")) => "requeued",
             (false, _) => "retrying",
         };
-        sqlx::query(
+        sql! { c, execute,
             "INSERT INTO downstream_failures
                  (target, outbox_id, state, attempts, next_attempt_ms, last_error, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (target, outbox_id) DO UPDATE SET state = excluded.state,
                  attempts = excluded.attempts, next_attempt_ms = excluded.next_attempt_ms,
                  last_error = excluded.last_error, updated_at = excluded.updated_at",
-        )
-        .bind(target)
-        .bind(event.id)
-        .bind(state)
-        .bind(event.attempts + 1)
-        .bind(next_attempt_ms)
-        .bind(error)
-        .bind(now)
-        .execute(&mut *c)
-        .await?;
+            target, event.id, state, event.attempts + 1, next_attempt_ms, error, now };
         if dead {
             advance(c, target, event.id).await?;
         }

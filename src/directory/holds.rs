@@ -94,10 +94,9 @@ per_backend! {
     ) -> Result<(i64, HoldChange), DirectoryError> {
         let id = db::runs::insert(c, ws, run, Some(plan)).await?;
         let held: Option<String> =
-            sqlx::query_scalar("SELECT digest FROM holds WHERE workspace_id = $1")
-                .bind(ws.id)
-                .fetch_optional(&mut *c)
-                .await?;
+            sql! { scalar c, fetch_optional,
+                "SELECT digest FROM holds WHERE workspace_id = $1",
+                ws.id };
         let change = match held.as_deref() {
             Some(d) if d == digest => HoldChange::Still,
             Some(_) => HoldChange::Replaced,
@@ -116,20 +115,15 @@ per_backend! {
             }
         }
         if change == HoldChange::Still {
-            sqlx::query(
+            sql! { c, execute,
                 "UPDATE holds SET runs = runs + 1, last_run_id = $1, updated_at = $2
                  WHERE workspace_id = $3",
-            )
-            .bind(id)
-            .bind(run.finished_at)
-            .bind(ws.id)
-            .execute(&mut *c)
-            .await?;
+                id, run.finished_at, ws.id };
         } else {
             let plan_json = serde_json::to_string(plan).map_err(|e| {
                 DirectoryError::Conflict(format!("cannot serialise the plan: {e}"))
             })?;
-            sqlx::query(
+            sql! { c, execute,
                 "INSERT INTO holds (workspace_id, digest, plan, trips, first_run_id,
                      last_run_id, runs, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $5, 1, $6, $6)
@@ -138,15 +132,7 @@ per_backend! {
                      first_run_id = excluded.first_run_id,
                      last_run_id = excluded.last_run_id, runs = 1,
                      created_at = excluded.created_at, updated_at = excluded.updated_at",
-            )
-            .bind(ws.id)
-            .bind(digest)
-            .bind(plan_json)
-            .bind(trips)
-            .bind(id)
-            .bind(run.finished_at)
-            .execute(&mut *c)
-            .await?;
+                ws.id, digest, plan_json, trips, id, run.finished_at };
         }
         db::audit::write(c, run.event(ws, id, "run_aborted", &detail)).await?;
         Ok((id, change))
@@ -154,10 +140,9 @@ per_backend! {
 
     /// Ends any hold of the workspace (an applied plan); returns whether there was one.
     pub async fn release(c: &mut Conn, workspace_id: i64) -> Result<bool, DirectoryError> {
-        let released = sqlx::query("DELETE FROM holds WHERE workspace_id = $1")
-            .bind(workspace_id)
-            .execute(&mut *c)
-            .await?
+        let released = (sql! { c, execute,
+            "DELETE FROM holds WHERE workspace_id = $1",
+            workspace_id })
             .rows_affected();
         Ok(released > 0)
     }
@@ -166,15 +151,12 @@ per_backend! {
         c: &mut Conn,
         workspace: Option<&str>,
     ) -> Result<Vec<HoldRow>, DirectoryError> {
-        Ok(sqlx::query_as::<_, HoldRow>(
+        Ok(sql! { as HoldRow, c, fetch_all,
             "SELECT w.name AS workspace, h.digest, h.plan, h.trips, h.first_run_id,
                  h.last_run_id, h.runs, h.created_at, h.updated_at
              FROM holds h JOIN workspaces w ON w.id = h.workspace_id
              WHERE $1 IS NULL OR w.name = $1 ORDER BY w.name",
-        )
-        .bind(workspace)
-        .fetch_all(&mut *c)
-        .await?)
+            workspace })
     }
 
     /// Keeps what a fetch showed, replacing the workspace's previous evidence.
@@ -185,17 +167,11 @@ per_backend! {
         at: DateTime<Utc>,
         snapshot: &str,
     ) -> Result<(), DirectoryError> {
-        sqlx::query(
+        sql! { c, execute,
             "INSERT INTO evidence (workspace_id, run_id, at, snapshot) VALUES ($1, $2, $3, $4)
              ON CONFLICT (workspace_id) DO UPDATE SET run_id = excluded.run_id,
                  at = excluded.at, snapshot = excluded.snapshot",
-        )
-        .bind(ws.id)
-        .bind(run_id)
-        .bind(at)
-        .bind(snapshot)
-        .execute(&mut *c)
-        .await?;
+            ws.id, run_id, at, snapshot };
         Ok(())
     }
 
@@ -203,13 +179,10 @@ per_backend! {
         c: &mut Conn,
         workspace: &str,
     ) -> Result<Option<(Option<i64>, DateTime<Utc>, String)>, DirectoryError> {
-        let row = sqlx::query(
+        let row = sql! { c, fetch_optional,
             "SELECT e.run_id, e.at, e.snapshot FROM evidence e
              JOIN workspaces w ON w.id = e.workspace_id WHERE w.name = $1",
-        )
-        .bind(workspace)
-        .fetch_optional(&mut *c)
-        .await?;
+            workspace };
         Ok(match row {
             Some(r) => Some((r.try_get("run_id")?, r.try_get("at")?, r.try_get("snapshot")?)),
             None => None,

@@ -94,7 +94,7 @@ per_backend! {
             Some((p, h, l)) => (Some(p), Some(h), Some(l)),
             None => (None, None, None),
         };
-        let rows = sqlx::query(
+        let rows = sql! { c, fetch_all,
             "SELECT i.id, i.user_id, u.name AS user_name, u.email AS user_email, u.kind,
                     i.provider, i.host, i.provider_user_id, i.login, i.created_at
              FROM identities i JOIN users u ON u.id = i.user_id
@@ -102,13 +102,7 @@ per_backend! {
                AND ($2 IS NULL OR i.provider = $2) AND ($3 IS NULL OR i.host = $3)
                AND ($4 IS NULL OR LOWER(i.login) = LOWER($4))
              ORDER BY i.user_id, i.provider, i.host, i.provider_user_id",
-        )
-        .bind(user)
-        .bind(provider)
-        .bind(host)
-        .bind(login)
-        .fetch_all(&mut *c)
-        .await?;
+            user, provider, host, login };
         rows.iter()
             .map(|r| {
                 Ok(IdentityRow {
@@ -149,16 +143,11 @@ per_backend! {
         actor: &str,
     ) -> Result<IdentityRow, PeopleError> {
         begin(c, user_id, now).await?;
-        let holder = sqlx::query(
+        let holder = sql! { c, fetch_optional,
             "SELECT i.user_id, COALESCE(u.name, u.email, '') AS who
              FROM identities i JOIN users u ON u.id = i.user_id
              WHERE i.provider = $1 AND i.host = $2 AND i.provider_user_id = $3",
-        )
-        .bind(&key.provider)
-        .bind(&key.host)
-        .bind(&key.provider_user_id)
-        .fetch_optional(&mut *c)
-        .await?;
+            &key.provider, &key.host, &key.provider_user_id };
         if let Some(h) = holder {
             return Err(PeopleError::IdentityTaken {
                 identity: key.describe(),
@@ -186,18 +175,13 @@ per_backend! {
             identity: key.describe(),
             user_id,
         })?;
-        let synced: Option<String> = sqlx::query_scalar(
+        let synced: Option<String> = sql! { scalar c, fetch_optional,
             "SELECT w.name FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
              WHERE m.user_id = $1 AND m.source = 'sync'
                AND m.state IN ('active', 'suspended')
                AND w.provider = $2 AND w.host = $3
              ORDER BY w.name LIMIT 1",
-        )
-        .bind(user_id)
-        .bind(&key.provider)
-        .bind(&key.host)
-        .fetch_optional(&mut *c)
-        .await?;
+            user_id, &key.provider, &key.host };
         if let Some(workspace) = synced {
             return Err(PeopleError::IdentityInUse {
                 identity: key.describe(),

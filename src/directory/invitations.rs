@@ -112,14 +112,11 @@ impl Store {
 per_backend! {
     /// The write that opens every people transaction (see `people.rs`).
     pub async fn expire(c: &mut Conn, now: DateTime<Utc>) -> Result<u64, DirectoryError> {
-        let rows = sqlx::query(
+        let rows = sql! { c, fetch_all,
             "UPDATE invitations SET state = 'expired'
              WHERE state = 'pending' AND expires_at <= $1
              RETURNING id, workspace_id, email, expires_at",
-        )
-        .bind(now)
-        .fetch_all(&mut *c)
-        .await?;
+            now };
         for r in &rows {
             let id: i64 = r.try_get("id")?;
             let expires_at: DateTime<Utc> = r.try_get("expires_at")?;
@@ -142,7 +139,7 @@ per_backend! {
         state: Option<&str>,
         id: Option<i64>,
     ) -> Result<Vec<InvitationRow>, PeopleError> {
-        let rows = sqlx::query(
+        let rows = sql! { c, fetch_all,
             "SELECT i.id, w.name AS workspace, i.email, i.role, i.teams, i.admin, i.state,
                     i.created_by, i.created_at, i.expires_at, i.accepted_at,
                     i.accepted_user_id
@@ -150,12 +147,7 @@ per_backend! {
              WHERE ($1 IS NULL OR w.name = $1) AND ($2 IS NULL OR i.state = $2)
                AND ($3 IS NULL OR i.id = $3)
              ORDER BY i.id",
-        )
-        .bind(workspace)
-        .bind(state)
-        .bind(id)
-        .fetch_all(&mut *c)
-        .await?;
+            workspace, state, id };
         rows.iter().map(row).collect()
     }
 
@@ -187,10 +179,7 @@ per_backend! {
     }
 
     pub async fn workspace_of(c: &mut Conn, id: i64) -> Result<i64, PeopleError> {
-        Ok(sqlx::query_scalar("SELECT workspace_id FROM invitations WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *c)
-            .await?)
+        Ok(sql! { scalar c, fetch_one, "SELECT workspace_id FROM invitations WHERE id = $1", id })
     }
 
     pub async fn create(
@@ -199,14 +188,10 @@ per_backend! {
     ) -> Result<InvitationRow, PeopleError> {
         expire_first(c, new.now).await?;
         let ws = new.workspace;
-        let pending = sqlx::query(
+        let pending = sql! { c, fetch_optional,
             "SELECT id, expires_at FROM invitations
              WHERE workspace_id = $1 AND email = $2 AND state = 'pending'",
-        )
-        .bind(ws.id)
-        .bind(new.email)
-        .fetch_optional(&mut *c)
-        .await?;
+            ws.id, new.email };
         if let Some(p) = pending {
             return Err(PeopleError::AlreadyInvited {
                 email: new.email.to_string(),
@@ -215,16 +200,12 @@ per_backend! {
                 expires_at: p.try_get("expires_at")?,
             });
         }
-        let member: Option<i64> = sqlx::query_scalar(
+        let member: Option<i64> = sql! { scalar c, fetch_optional,
             "SELECT u.id FROM users u JOIN memberships m ON m.user_id = u.id
              WHERE m.workspace_id = $1 AND LOWER(u.email) = $2
                AND m.state IN ('active', 'suspended', 'invited')
              ORDER BY u.id LIMIT 1",
-        )
-        .bind(ws.id)
-        .bind(new.email)
-        .fetch_optional(&mut *c)
-        .await?;
+            ws.id, new.email };
         if let Some(user_id) = member {
             return Err(PeopleError::AlreadyMember {
                 email: new.email.to_string(),
@@ -233,10 +214,9 @@ per_backend! {
             });
         }
         let known: Vec<String> =
-            sqlx::query_scalar("SELECT slug FROM teams WHERE workspace_id = $1 ORDER BY slug")
-                .bind(ws.id)
-                .fetch_all(&mut *c)
-                .await?;
+            sql! { scalar c, fetch_all,
+                "SELECT slug FROM teams WHERE workspace_id = $1 ORDER BY slug",
+                ws.id };
         let unknown: Vec<&str> = new
             .teams
             .iter()
@@ -255,23 +235,12 @@ per_backend! {
             });
         }
         let teams = serde_json::to_string(new.teams).unwrap_or_else(|_| "[]".to_string());
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = sql! { scalar c, fetch_one,
             "INSERT INTO invitations (workspace_id, email, role, teams, admin, token_hash,
                  state, created_by, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9)
              RETURNING id",
-        )
-        .bind(ws.id)
-        .bind(new.email)
-        .bind(new.role)
-        .bind(&teams)
-        .bind(new.admin)
-        .bind(&new.token_hash)
-        .bind(new.actor)
-        .bind(new.now)
-        .bind(new.expires_at)
-        .fetch_one(&mut *c)
-        .await?;
+            ws.id, new.email, new.role, &teams, new.admin, &new.token_hash, new.actor, new.now, new.expires_at };
         let detail = serde_json::json!({
             "invitation": id,
             "role": new.role,

@@ -124,7 +124,7 @@ per_backend! {
         workspace: Option<&str>,
         state: Option<&str>,
     ) -> Result<Vec<UserRow>, DirectoryError> {
-        let mut rows: Vec<UserRow> = sqlx::query_as(
+        let mut rows: Vec<UserRow> = sql! { as _, c, fetch_all,
             "SELECT w.name AS workspace, u.id AS user_id, w.provider,
                     i.provider_user_id, i.login, u.name, u.email, m.role, m.role_pinned,
                     m.state, m.source, m.reason
@@ -134,21 +134,14 @@ per_backend! {
              LEFT JOIN identities i ON i.user_id = u.id AND i.provider = w.provider AND i.host = w.host
              WHERE ($1 IS NULL OR w.name = $1) AND ($2 IS NULL OR m.state = $2)
              ORDER BY w.name, COALESCE(i.login, u.email, ''), u.id",
-        )
-        .bind(workspace)
-        .bind(state)
-        .fetch_all(&mut *c)
-        .await?;
-        let teams = sqlx::query(
+            workspace, state };
+        let teams = sql! { c, fetch_all,
             "SELECT w.name AS workspace, tm.user_id, t.slug
              FROM team_members tm JOIN teams t ON t.id = tm.team_id
              JOIN workspaces w ON w.id = t.workspace_id
              WHERE ($1 IS NULL OR w.name = $1)
              ORDER BY t.slug",
-        )
-        .bind(workspace)
-        .fetch_all(&mut *c)
-        .await?;
+            workspace };
         let mut by_user: BTreeMap<(String, i64), Vec<String>> = BTreeMap::new();
         for r in teams {
             by_user
@@ -170,27 +163,21 @@ per_backend! {
         c: &mut Conn,
         workspace: Option<&str>,
     ) -> Result<Vec<TeamRow>, DirectoryError> {
-        let rows = sqlx::query(
+        let rows = sql! { c, fetch_all,
             "SELECT t.id, w.name AS workspace, t.slug, t.name, t.parent_slug, t.source
              FROM teams t JOIN workspaces w ON w.id = t.workspace_id
              WHERE ($1 IS NULL OR w.name = $1)
              ORDER BY w.name, t.slug",
-        )
-        .bind(workspace)
-        .fetch_all(&mut *c)
-        .await?;
+            workspace };
         let mut members: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
-        for m in sqlx::query(
+        for m in sql! { c, fetch_all,
             "SELECT tm.team_id, COALESCE(i.login, u.email, CAST(u.id AS TEXT)) AS who, tm.role
              FROM team_members tm JOIN users u ON u.id = tm.user_id
              JOIN teams t ON t.id = tm.team_id
              JOIN workspaces w ON w.id = t.workspace_id
              LEFT JOIN identities i ON i.user_id = u.id AND i.provider = w.provider AND i.host = w.host
              WHERE ($1 IS NULL OR w.name = $1) ORDER BY tm.team_id, who",
-        )
-        .bind(workspace)
-        .fetch_all(&mut *c)
-        .await?
+            workspace }
         {
             members
                 .entry(m.try_get("team_id")?)
@@ -198,16 +185,13 @@ per_backend! {
                 .push((m.try_get("who")?, m.try_get("role")?));
         }
         let mut repositories: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
-        for m in sqlx::query(
+        for m in sql! { c, fetch_all,
             "SELECT tr.team_id, r.name, tr.permission FROM team_repositories tr
              JOIN repositories r ON r.id = tr.repository_id
              JOIN teams t ON t.id = tr.team_id
              JOIN workspaces w ON w.id = t.workspace_id
              WHERE ($1 IS NULL OR w.name = $1) ORDER BY tr.team_id, r.name",
-        )
-        .bind(workspace)
-        .fetch_all(&mut *c)
-        .await?
+            workspace }
         {
             repositories
                 .entry(m.try_get("team_id")?)
@@ -236,18 +220,13 @@ per_backend! {
         since: Option<DateTime<Utc>>,
         run: Option<i64>,
     ) -> Result<Vec<AuditRow>, DirectoryError> {
-        Ok(sqlx::query_as(
+        Ok(sql! { as _, c, fetch_all,
             "SELECT a.id, a.run_id, w.name AS workspace, a.at, a.actor, a.action, a.subject, a.detail
              FROM audit_events a LEFT JOIN workspaces w ON w.id = a.workspace_id
              WHERE ($1 IS NULL OR w.name = $1) AND ($2 IS NULL OR a.at >= $2)
                AND ($3 IS NULL OR a.run_id = $3)
              ORDER BY a.id",
-        )
-        .bind(workspace)
-        .bind(since)
-        .bind(run)
-        .fetch_all(&mut *c)
-        .await?)
+            workspace, since, run })
     }
 
     pub async fn recent_runs(
@@ -255,7 +234,7 @@ per_backend! {
         workspace: Option<&str>,
         limit: i64,
     ) -> Result<Vec<RunRow>, DirectoryError> {
-        Ok(sqlx::query_as(
+        Ok(sql! { as _, c, fetch_all,
             "SELECT r.id, w.name AS workspace, r.trigger, r.started_at, r.finished_at, r.outcome,
                     r.onboarded, r.offboarded, r.reactivated, r.changes, r.requests,
                     r.requests_not_modified, r.error
@@ -265,25 +244,18 @@ per_backend! {
                     WHERE r2.workspace_id = r.workspace_id AND r2.id > r.id
                       AND r2.outcome <> 'running') < $2
              ORDER BY w.name, r.id DESC",
-        )
-        .bind(workspace)
-        .bind(limit)
-        .fetch_all(&mut *c)
-        .await?)
+            workspace, limit })
     }
 
     pub async fn member_counts(
         c: &mut Conn,
         workspace: &str,
     ) -> Result<Vec<(String, i64)>, DirectoryError> {
-        let rows = sqlx::query(
+        let rows = sql! { c, fetch_all,
             "SELECT m.state, COUNT(*) AS n FROM memberships m
              JOIN workspaces w ON w.id = m.workspace_id
              WHERE w.name = $1 GROUP BY m.state",
-        )
-        .bind(workspace)
-        .fetch_all(&mut *c)
-        .await?;
+            workspace };
         rows.into_iter()
             .map(|r| Ok((r.try_get("state")?, r.try_get("n")?)))
             .collect::<Result<_, sqlx::Error>>()
@@ -294,13 +266,10 @@ per_backend! {
         c: &mut Conn,
         workspace: &str,
     ) -> Result<Option<DateTime<Utc>>, DirectoryError> {
-        Ok(sqlx::query_scalar(
+        Ok(sql! { scalar c, fetch_one,
             "SELECT MAX(r.finished_at) FROM sync_runs r JOIN workspaces w ON w.id = r.workspace_id
              WHERE w.name = $1 AND r.outcome = 'ok'",
-        )
-        .bind(workspace)
-        .fetch_one(&mut *c)
-        .await?)
+            workspace })
     }
 
 }

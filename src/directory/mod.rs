@@ -27,6 +27,21 @@ macro_rules! per_backend {
     };
 }
 
+/// Runs one statement on the connection `$c` with its parameters bound in order: `$run` is
+/// `execute`, `fetch_one`, `fetch_optional` or `fetch_all`. `sql! { c, execute, "DELETE … WHERE
+/// id = $1", id }`; `scalar c, …` is `query_scalar`, `as T, c, …` is `query_as::<_, T>`.
+macro_rules! sql {
+    (scalar $c:expr, $run:ident, $sql:expr $(, $v:expr)* $(,)?) => {
+        sqlx::query_scalar($sql)$(.bind($v))*.$run(&mut *$c).await?
+    };
+    (as $t:ty, $c:expr, $run:ident, $sql:expr $(, $v:expr)* $(,)?) => {
+        sqlx::query_as::<_, $t>($sql)$(.bind($v))*.$run(&mut *$c).await?
+    };
+    ($c:expr, $run:ident, $sql:expr $(, $v:expr)* $(,)?) => {
+        sqlx::query($sql)$(.bind($v))*.$run(&mut *$c).await?
+    };
+}
+
 /// Runs `$body` with `$c` a connection of the store's backend and `$m` the calling file's SQL
 /// for that backend: `on_conn!` on a pooled connection, `in_tx!` in a transaction that commits
 /// when the body returns `Ok` and rolls back otherwise.

@@ -128,13 +128,9 @@ per_backend! {
         if events.is_empty() {
             return Ok(0);
         }
-        let rows = sqlx::query(
+        let rows = sql! { c, fetch_all,
             "SELECT provider_user_id, user_id FROM identities WHERE provider = $1 AND host = $2",
-        )
-        .bind(&ws.provider)
-        .bind(&ws.host)
-        .fetch_all(&mut *c)
-        .await?;
+            &ws.provider, &ws.host };
         let mut users: HashMap<String, i64> = HashMap::with_capacity(rows.len());
         for r in rows {
             users.insert(r.try_get("provider_user_id")?, r.try_get("user_id")?);

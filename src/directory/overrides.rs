@@ -79,14 +79,10 @@ per_backend! {
         actor: &str,
     ) -> Result<i64, PeopleError> {
         db::invitations::expire_first(c, now).await?;
-        let existing: Option<i64> = sqlx::query_scalar(
+        let existing: Option<i64> = sql! { scalar c, fetch_optional,
             "SELECT u.id FROM users u JOIN memberships m ON m.user_id = u.id
              WHERE m.workspace_id = $1 AND u.kind = 'service' AND u.name = $2",
-        )
-        .bind(ws.id)
-        .bind(name)
-        .fetch_optional(&mut *c)
-        .await?;
+            ws.id, name };
         if let Some(user_id) = existing {
             return Err(PeopleError::ServiceAccountExists {
                 workspace: ws.name.clone(),

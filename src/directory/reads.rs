@@ -121,15 +121,11 @@ per_backend! {
             Who::UserId(id) => member_where(c, workspace, "u.id = $2", *id).await?,
         };
         let Some(mut m) = row else { return Ok(None) };
-        m.teams = sqlx::query_scalar(
+        m.teams = sql! { scalar c, fetch_all,
             "SELECT t.slug FROM team_members tm JOIN teams t ON t.id = tm.team_id
              JOIN workspaces w ON w.id = t.workspace_id
              WHERE tm.user_id = $1 AND w.name = $2 ORDER BY t.slug",
-        )
-        .bind(m.user_id)
-        .bind(workspace)
-        .fetch_all(&mut *c)
-        .await?;
+            m.user_id, workspace };
         Ok(Some(m))
     }
 
@@ -147,13 +143,10 @@ per_backend! {
     }
 
     pub async fn user_ids(c: &mut Conn, workspace: &str) -> Result<Vec<i64>, DirectoryError> {
-        Ok(sqlx::query_scalar(
+        Ok(sql! { scalar c, fetch_all,
             "SELECT m.user_id FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
              WHERE w.name = $1 ORDER BY m.user_id",
-        )
-        .bind(workspace)
-        .fetch_all(&mut *c)
-        .await?)
+            workspace })
     }
 
     pub async fn team(
@@ -161,25 +154,18 @@ per_backend! {
         workspace: &str,
         slug: &str,
     ) -> Result<Option<TeamView>, DirectoryError> {
-        let row = sqlx::query(
+        let row = sql! { c, fetch_optional,
             "SELECT t.id, t.name FROM teams t JOIN workspaces w ON w.id = t.workspace_id
              WHERE w.name = $1 AND t.slug = $2",
-        )
-        .bind(workspace)
-        .bind(slug)
-        .fetch_optional(&mut *c)
-        .await?;
+            workspace, slug };
         let Some(row) = row else { return Ok(None) };
         let id: i64 = row.try_get("id")?;
-        let members: Vec<i64> = sqlx::query_scalar(
+        let members: Vec<i64> = sql! { scalar c, fetch_all,
             "SELECT tm.user_id FROM team_members tm
              JOIN teams t ON t.id = tm.team_id
              JOIN memberships m ON m.user_id = tm.user_id AND m.workspace_id = t.workspace_id
              WHERE tm.team_id = $1 AND m.state = 'active' ORDER BY tm.user_id",
-        )
-        .bind(id)
-        .fetch_all(&mut *c)
-        .await?;
+            id };
         Ok(Some(TeamView {
             workspace: workspace.to_string(),
             slug: slug.to_string(),
@@ -189,22 +175,18 @@ per_backend! {
     }
 
     pub async fn team_slugs(c: &mut Conn, workspace: &str) -> Result<Vec<String>, DirectoryError> {
-        Ok(sqlx::query_scalar(
+        Ok(sql! { scalar c, fetch_all,
             "SELECT t.slug FROM teams t JOIN workspaces w ON w.id = t.workspace_id
              WHERE w.name = $1 ORDER BY t.slug",
-        )
-        .bind(workspace)
-        .fetch_all(&mut *c)
-        .await?)
+            workspace })
     }
 
     pub async fn workspace_provider(
         c: &mut Conn,
         workspace: &str,
     ) -> Result<Option<String>, DirectoryError> {
-        Ok(sqlx::query_scalar("SELECT provider FROM workspaces WHERE name = $1")
-            .bind(workspace)
-            .fetch_optional(&mut *c)
-            .await?)
+        Ok(sql! { scalar c, fetch_optional,
+            "SELECT provider FROM workspaces WHERE name = $1",
+            workspace })
     }
 }

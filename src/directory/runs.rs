@@ -133,27 +133,13 @@ per_backend! {
     ) -> Result<i64, DirectoryError> {
         let tally = plan.map(Plan::tally).unwrap_or_default();
         let count = |k: ChangeKind| as_i64(tally[k] as u64);
-        Ok(sqlx::query_scalar(
+        Ok(sql! { scalar c, fetch_one,
             "INSERT INTO sync_runs (workspace_id, trigger, started_at, finished_at, outcome,
                 onboarded, offboarded, reactivated, changes, requests,
                 requests_not_modified, error)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              RETURNING id",
-        )
-        .bind(ws.id)
-        .bind(&run.trigger)
-        .bind(run.started_at)
-        .bind(run.finished_at)
-        .bind(run.outcome.as_str())
-        .bind(count(ChangeKind::Onboard))
-        .bind(count(ChangeKind::Offboard))
-        .bind(count(ChangeKind::Reactivate))
-        .bind(plan.map_or(0, |p| as_i64(p.changes.len() as u64)))
-        .bind(as_i64(run.requests))
-        .bind(as_i64(run.requests_not_modified))
-        .bind(&run.error)
-        .fetch_one(&mut *c)
-        .await?)
+            ws.id, &run.trigger, run.started_at, run.finished_at, run.outcome.as_str(), count(ChangeKind::Onboard), count(ChangeKind::Offboard), count(ChangeKind::Reactivate), plan.map_or(0, |p| as_i64(p.changes.len() as u64)), as_i64(run.requests), as_i64(run.requests_not_modified), &run.error })
     }
 
     pub async fn record(
@@ -182,24 +168,15 @@ per_backend! {
         trigger: &str,
         note: &str,
     ) -> Result<Option<i64>, DirectoryError> {
-        Ok(sqlx::query_scalar(
+        Ok(sql! { scalar c, fetch_optional,
             "INSERT INTO sync_runs (workspace_id, trigger, started_at, outcome, error)
              SELECT id, $2, $3, 'running', $4 FROM workspaces WHERE name = $1
              RETURNING id",
-        )
-        .bind(workspace)
-        .bind(trigger)
-        .bind(Utc::now())
-        .bind(note)
-        .fetch_optional(&mut *c)
-        .await?)
+            workspace, trigger, Utc::now(), note })
     }
 
     pub async fn clear_marker(c: &mut Conn, id: i64) -> Result<(), DirectoryError> {
-        sqlx::query("DELETE FROM sync_runs WHERE id = $1 AND outcome = 'running'")
-            .bind(id)
-            .execute(&mut *c)
-            .await?;
+        sql! { c, execute, "DELETE FROM sync_runs WHERE id = $1 AND outcome = 'running'", id };
         Ok(())
     }
 
@@ -210,19 +187,12 @@ per_backend! {
         stale_before: Option<DateTime<Utc>>,
         reason: &str,
     ) -> Result<u64, DirectoryError> {
-        Ok(sqlx::query(
+        Ok((sql! { c, execute,
             "UPDATE sync_runs SET outcome = 'failed', finished_at = $1, error = $2
              WHERE outcome = 'running'
                AND ($3 IS NULL OR workspace_id IN (SELECT id FROM workspaces WHERE name = $3))
                AND (substr(error, 1, length($4)) = $4 OR ($5 IS NOT NULL AND started_at < $5))",
-        )
-        .bind(Utc::now())
-        .bind(reason)
-        .bind(workspace)
-        .bind(prefix)
-        .bind(stale_before)
-        .execute(&mut *c)
-        .await?
+            Utc::now(), reason, workspace, prefix, stale_before })
         .rows_affected())
     }
 }

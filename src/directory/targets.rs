@@ -73,10 +73,9 @@ per_backend! {
         workspaces: Option<&[i64]>,
     ) -> Result<TargetCounts, DirectoryError> {
         let from = db::delivery::through(c, target).await?;
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT workspace_id FROM outbox WHERE id > $1")
-            .bind(from)
-            .fetch_all(&mut *c)
-            .await?;
+        let ids: Vec<i64> = sql! { scalar c, fetch_all,
+            "SELECT workspace_id FROM outbox WHERE id > $1",
+            from };
         let pending = ids
             .iter()
             .filter(|w| workspaces.is_none_or(|ws| ws.contains(w)))
@@ -86,12 +85,9 @@ per_backend! {
             queued: pending,
             ..TargetCounts::default()
         };
-        let rows = sqlx::query(
+        let rows = sql! { c, fetch_all,
             "SELECT state, COUNT(*) AS n FROM downstream_failures WHERE target = $1 GROUP BY state",
-        )
-        .bind(target)
-        .fetch_all(&mut *c)
-        .await?;
+            target };
         for r in rows {
             let state: String = r.try_get("state")?;
             let n: i64 = r.try_get("n")?;
@@ -101,13 +97,10 @@ per_backend! {
                 _ => counts.retrying = n,
             }
         }
-        counts.last_error = sqlx::query_scalar(
+        counts.last_error = sql! { scalar c, fetch_optional,
             "SELECT last_error FROM downstream_failures WHERE target = $1
              ORDER BY updated_at DESC, outbox_id DESC LIMIT 1",
-        )
-        .bind(target)
-        .fetch_optional(&mut *c)
-        .await?;
+            target };
         Ok(counts)
     }
 
@@ -115,14 +108,11 @@ per_backend! {
         c: &mut Conn,
         target: &str,
     ) -> Result<Vec<FailureRow>, DirectoryError> {
-        Ok(sqlx::query_as::<_, FailureRow>(
+        Ok(sql! { as FailureRow, c, fetch_all,
             "SELECT f.outbox_id, o.event_id, o.type, f.state, f.attempts, f.last_error
              FROM downstream_failures f JOIN outbox o ON o.id = f.outbox_id
              WHERE f.target = $1 ORDER BY f.outbox_id",
-        )
-        .bind(target)
-        .fetch_all(&mut *c)
-        .await?)
+            target })
     }
 
     /// Requeues the target's dead letters; returns how many.
@@ -131,15 +121,11 @@ per_backend! {
         target: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, DirectoryError> {
-        let r = sqlx::query(
+        let r = sql! { c, execute,
             "UPDATE downstream_failures SET state = 'requeued', attempts = 0,
                  next_attempt_ms = 0, updated_at = $2
              WHERE target = $1 AND state = 'dead'",
-        )
-        .bind(target)
-        .bind(now)
-        .execute(&mut *c)
-        .await?;
+            target, now };
         Ok(r.rows_affected())
     }
 
@@ -154,14 +140,10 @@ per_backend! {
         for t in targets {
             upto = upto.min(db::delivery::through(c, t).await?);
         }
-        let r = sqlx::query(
+        let r = sql! { c, execute,
             "DELETE FROM outbox WHERE id <= $1 AND created_at < $2
                AND id NOT IN (SELECT outbox_id FROM downstream_failures)",
-        )
-        .bind(upto)
-        .bind(before)
-        .execute(&mut *c)
-        .await?;
+            upto, before };
         Ok(r.rows_affected())
     }
 
@@ -171,14 +153,9 @@ per_backend! {
         kind: &str,
         external_id: &str,
     ) -> Result<Option<String>, DirectoryError> {
-        Ok(sqlx::query_scalar(
+        Ok(sql! { scalar c, fetch_optional,
             "SELECT scim_id FROM downstream_scim_ids WHERE target = $1 AND kind = $2 AND external_id = $3",
-        )
-        .bind(target)
-        .bind(kind)
-        .bind(external_id)
-        .fetch_optional(&mut *c)
-        .await?)
+            target, kind, external_id })
     }
 
     pub async fn set_scim_id(
@@ -190,27 +167,16 @@ per_backend! {
     ) -> Result<(), DirectoryError> {
         match scim_id {
             Some(id) => {
-                sqlx::query(
+                sql! { c, execute,
                     "INSERT INTO downstream_scim_ids (target, kind, external_id, scim_id)
                      VALUES ($1, $2, $3, $4)
                      ON CONFLICT (target, kind, external_id) DO UPDATE SET scim_id = excluded.scim_id",
-                )
-                .bind(target)
-                .bind(kind)
-                .bind(external_id)
-                .bind(id)
-                .execute(&mut *c)
-                .await?;
+                    target, kind, external_id, id };
             }
             None => {
-                sqlx::query(
+                sql! { c, execute,
                     "DELETE FROM downstream_scim_ids WHERE target = $1 AND kind = $2 AND external_id = $3",
-                )
-                .bind(target)
-                .bind(kind)
-                .bind(external_id)
-                .execute(&mut *c)
-                .await?;
+                    target, kind, external_id };
             }
         }
         Ok(())
@@ -221,13 +187,9 @@ per_backend! {
         target: &str,
         kind: &str,
     ) -> Result<Vec<(String, String)>, DirectoryError> {
-        let rows = sqlx::query(
+        let rows = sql! { c, fetch_all,
             "SELECT external_id, scim_id FROM downstream_scim_ids WHERE target = $1 AND kind = $2",
-        )
-        .bind(target)
-        .bind(kind)
-        .fetch_all(&mut *c)
-        .await?;
+            target, kind };
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             out.push((r.try_get("external_id")?, r.try_get("scim_id")?));

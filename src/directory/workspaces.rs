@@ -99,18 +99,11 @@ per_backend! {
         account: &str,
         now: DateTime<Utc>,
     ) -> Result<WorkspaceKey, DirectoryError> {
-        sqlx::query(
+        sql! { c, execute,
             "INSERT INTO workspaces (name, provider, host, account, created_at)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(provider)
-        .bind(host)
-        .bind(account)
-        .bind(now)
-        .execute(&mut *c)
-        .await?;
+            name, provider, host, account, now };
         let key = workspace(c, name)
             .await?
             .ok_or_else(|| DirectoryError::Conflict(format!("workspace {name} vanished")))?;
@@ -119,11 +112,9 @@ per_backend! {
             return Err(key.mismatch(name, provider, host));
         }
         // An account renamed at the provider (same provider and host) is followed.
-        sqlx::query("UPDATE workspaces SET account = $1 WHERE id = $2 AND account <> $1")
-            .bind(account)
-            .bind(key.id)
-            .execute(&mut *c)
-            .await?;
+        sql! { c, execute,
+            "UPDATE workspaces SET account = $1 WHERE id = $2 AND account <> $1",
+            account, key.id };
         Ok(key)
     }
 
@@ -142,11 +133,7 @@ per_backend! {
             return Err(key.mismatch(name, provider, host));
         }
         let moved = db::identity_rows::rehost(c, &key, host).await?;
-        sqlx::query("UPDATE workspaces SET host = $1 WHERE id = $2")
-            .bind(host)
-            .bind(key.id)
-            .execute(&mut *c)
-            .await?;
+        sql! { c, execute, "UPDATE workspaces SET host = $1 WHERE id = $2", host, key.id };
         Ok(moved)
     }
 
@@ -154,10 +141,9 @@ per_backend! {
         c: &mut Conn,
         name: &str,
     ) -> Result<Option<WorkspaceKey>, DirectoryError> {
-        let row = sqlx::query("SELECT id, name, provider, host FROM workspaces WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&mut *c)
-            .await?;
+        let row = sql! { c, fetch_optional,
+            "SELECT id, name, provider, host FROM workspaces WHERE name = $1",
+            name };
         Ok(match row {
             Some(r) => Some(WorkspaceKey {
                 id: r.try_get("id")?,
@@ -174,11 +160,7 @@ per_backend! {
         ws: i64,
         status: Option<&str>,
     ) -> Result<(), DirectoryError> {
-        sqlx::query("UPDATE workspaces SET teams_status = $1 WHERE id = $2")
-            .bind(status)
-            .bind(ws)
-            .execute(&mut *c)
-            .await?;
+        sql! { c, execute, "UPDATE workspaces SET teams_status = $1 WHERE id = $2", status, ws };
         Ok(())
     }
 
@@ -187,11 +169,9 @@ per_backend! {
         workspace: &str,
         text: &str,
     ) -> Result<(), DirectoryError> {
-        sqlx::query("UPDATE workspaces SET last_event = $1 WHERE name = $2")
-            .bind(text)
-            .bind(workspace)
-            .execute(&mut *c)
-            .await?;
+        sql! { c, execute,
+            "UPDATE workspaces SET last_event = $1 WHERE name = $2",
+            text, workspace };
         Ok(())
     }
 
@@ -199,10 +179,9 @@ per_backend! {
         c: &mut Conn,
         workspace: &str,
     ) -> Result<(Option<String>, Option<String>), DirectoryError> {
-        let row = sqlx::query("SELECT teams_status, last_event FROM workspaces WHERE name = $1")
-            .bind(workspace)
-            .fetch_optional(&mut *c)
-            .await?;
+        let row = sql! { c, fetch_optional,
+            "SELECT teams_status, last_event FROM workspaces WHERE name = $1",
+            workspace };
         Ok(match row {
             Some(r) => (r.try_get("teams_status")?, r.try_get("last_event")?),
             None => (None, None),
@@ -210,9 +189,7 @@ per_backend! {
     }
 
     pub async fn ids(c: &mut Conn, names: &[String]) -> Result<Vec<i64>, DirectoryError> {
-        let rows = sqlx::query("SELECT id, name FROM workspaces")
-            .fetch_all(&mut *c)
-            .await?;
+        let rows = sql! { c, fetch_all, "SELECT id, name FROM workspaces" };
         let mut ids = Vec::new();
         for r in rows {
             let name: String = r.try_get("name")?;
@@ -224,7 +201,7 @@ per_backend! {
     }
 
     pub async fn ping(c: &mut Conn) -> Result<(), DirectoryError> {
-        sqlx::query("SELECT 1").execute(&mut *c).await?;
+        sql! { c, execute, "SELECT 1" };
         Ok(())
     }
 }

@@ -16,19 +16,10 @@ pub(crate) struct Event<'a> {
 
 per_backend! {
     pub async fn write(c: &mut Conn, e: Event<'_>) -> Result<(), DirectoryError> {
-        sqlx::query(
+        sql! { c, execute,
             "INSERT INTO audit_events (run_id, workspace_id, at, actor, action, subject, detail)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(e.run_id)
-        .bind(e.workspace_id)
-        .bind(e.at)
-        .bind(e.actor)
-        .bind(e.action)
-        .bind(e.subject)
-        .bind(e.detail)
-        .execute(&mut *c)
-        .await?;
+            e.run_id, e.workspace_id, e.at, e.actor, e.action, e.subject, e.detail };
         Ok(())
     }
 }

@@ -12,25 +12,14 @@ per_backend! {
         key: &IdentityKey,
         now: DateTime<Utc>,
     ) -> Result<i64, DirectoryError> {
-        Ok(sqlx::query_scalar(
+        Ok(sql! { scalar c, fetch_one,
             "INSERT INTO identities (user_id, provider, host, provider_user_id, login, created_at)
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(user_id)
-        .bind(&key.provider)
-        .bind(&key.host)
-        .bind(&key.provider_user_id)
-        .bind(&key.login)
-        .bind(now)
-        .fetch_one(&mut *c)
-        .await?)
+            user_id, &key.provider, &key.host, &key.provider_user_id, &key.login, now })
     }
 
     pub async fn delete(c: &mut Conn, id: i64) -> Result<(), DirectoryError> {
-        sqlx::query("DELETE FROM identities WHERE id = $1")
-            .bind(id)
-            .execute(&mut *c)
-            .await?;
+        sql! { c, execute, "DELETE FROM identities WHERE id = $1", id };
         Ok(())
     }
 
@@ -41,33 +30,21 @@ per_backend! {
         provider_user_id: &str,
         login: &str,
     ) -> Result<(), DirectoryError> {
-        sqlx::query(
+        sql! { c, execute,
             "UPDATE identities SET login = $1
              WHERE provider = $2 AND host = $3 AND provider_user_id = $4",
-        )
-        .bind(login)
-        .bind(&ws.provider)
-        .bind(&ws.host)
-        .bind(provider_user_id)
-        .execute(&mut *c)
-        .await?;
+            login, &ws.provider, &ws.host, provider_user_id };
         Ok(())
     }
 
     /// Moves the identities of the workspace's members to another host name of the same
     /// provider instance; returns how many moved.
     pub async fn rehost(c: &mut Conn, ws: &WorkspaceKey, host: &str) -> Result<u64, DirectoryError> {
-        Ok(sqlx::query(
+        Ok((sql! { c, execute,
             "UPDATE identities SET host = $1
              WHERE provider = $2 AND host = $3 AND user_id IN
                  (SELECT user_id FROM memberships WHERE workspace_id = $4)",
-        )
-        .bind(host)
-        .bind(&ws.provider)
-        .bind(&ws.host)
-        .bind(ws.id)
-        .execute(&mut *c)
-        .await?
+            host, &ws.provider, &ws.host, ws.id })
         .rows_affected())
     }
 }

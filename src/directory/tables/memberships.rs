@@ -84,18 +84,11 @@ per_backend! {
         source: &str,
         now: DateTime<Utc>,
     ) -> Result<(), DirectoryError> {
-        sqlx::query(
+        sql! { c, execute,
             "INSERT INTO memberships (workspace_id, user_id, role, role_pinned, state, source,
                  created_at, updated_at)
              VALUES ($1, $2, $3, FALSE, 'active', $4, $5, $5)",
-        )
-        .bind(workspace_id)
-        .bind(user_id)
-        .bind(role)
-        .bind(source)
-        .bind(now)
-        .execute(&mut *c)
-        .await?;
+            workspace_id, user_id, role, source, now };
         Ok(())
     }
 
@@ -120,14 +113,10 @@ per_backend! {
         workspace_id: i64,
         user_id: i64,
     ) -> Result<Option<(String, String, bool)>, DirectoryError> {
-        let row = sqlx::query(
+        let row = sql! { c, fetch_optional,
             "SELECT state, role, role_pinned FROM memberships
              WHERE workspace_id = $1 AND user_id = $2",
-        )
-        .bind(workspace_id)
-        .bind(user_id)
-        .fetch_optional(&mut *c)
-        .await?;
+            workspace_id, user_id };
         Ok(match row {
             Some(r) => Some((r.try_get("state")?, r.try_get("role")?, r.try_get("role_pinned")?)),
             None => None,

@@ -16,19 +16,11 @@ per_backend! {
         provider_team_id: &str,
         now: DateTime<Utc>,
     ) -> Result<i64, DirectoryError> {
-        Ok(sqlx::query_scalar(
+        Ok(sql! { scalar c, fetch_one,
             "INSERT INTO teams (workspace_id, slug, name, parent_slug, provider_team_id, source,
                  created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, 'sync', $6, $6) RETURNING id",
-        )
-        .bind(workspace_id)
-        .bind(slug)
-        .bind(name)
-        .bind(parent)
-        .bind(provider_team_id)
-        .bind(now)
-        .fetch_one(&mut *c)
-        .await?)
+            workspace_id, slug, name, parent, provider_team_id, now })
     }
 
     /// A synced team's name and parent; returns how many rows changed.
@@ -40,27 +32,18 @@ per_backend! {
         parent: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<u64, DirectoryError> {
-        Ok(sqlx::query(
+        Ok((sql! { c, execute,
             "UPDATE teams SET name = $1, parent_slug = $2, updated_at = $3
              WHERE workspace_id = $4 AND slug = $5 AND source = 'sync'",
-        )
-        .bind(name)
-        .bind(parent)
-        .bind(now)
-        .bind(workspace_id)
-        .bind(slug)
-        .execute(&mut *c)
-        .await?
+            name, parent, now, workspace_id, slug })
         .rows_affected())
     }
 
     /// Deletes a synced team (its memberships and grants go with it).
     pub async fn delete(c: &mut Conn, workspace_id: i64, slug: &str) -> Result<(), DirectoryError> {
-        sqlx::query("DELETE FROM teams WHERE workspace_id = $1 AND slug = $2 AND source = 'sync'")
-            .bind(workspace_id)
-            .bind(slug)
-            .execute(&mut *c)
-            .await?;
+        sql! { c, execute,
+            "DELETE FROM teams WHERE workspace_id = $1 AND slug = $2 AND source = 'sync'",
+            workspace_id, slug };
         Ok(())
     }
 
@@ -71,15 +54,10 @@ per_backend! {
         slug: &str,
         synced: bool,
     ) -> Result<Option<i64>, DirectoryError> {
-        Ok(sqlx::query_scalar(
+        Ok(sql! { scalar c, fetch_optional,
             "SELECT id FROM teams WHERE workspace_id = $1 AND slug = $2
                AND (source = 'sync' OR NOT $3)",
-        )
-        .bind(workspace_id)
-        .bind(slug)
-        .bind(synced)
-        .fetch_optional(&mut *c)
-        .await?)
+            workspace_id, slug, synced })
     }
 
     /// Adds a member of `source` unless the user is in the team already.
@@ -90,16 +68,10 @@ per_backend! {
         role: &str,
         source: &str,
     ) -> Result<(), DirectoryError> {
-        sqlx::query(
+        sql! { c, execute,
             "INSERT INTO team_members (team_id, user_id, role, source) VALUES ($1, $2, $3, $4)
              ON CONFLICT (team_id, user_id) DO NOTHING",
-        )
-        .bind(team_id)
-        .bind(user_id)
-        .bind(role)
-        .bind(source)
-        .execute(&mut *c)
-        .await?;
+            team_id, user_id, role, source };
         Ok(())
     }
 
@@ -130,14 +102,10 @@ per_backend! {
 
     /// Removes an offboarded user from the workspace's synced teams.
     pub async fn leave_synced(c: &mut Conn, workspace_id: i64, user_id: i64) -> Result<(), DirectoryError> {
-        sqlx::query(
+        sql! { c, execute,
             "DELETE FROM team_members WHERE user_id = $1 AND source = 'sync'
                AND team_id IN (SELECT id FROM teams WHERE workspace_id = $2)",
-        )
-        .bind(user_id)
-        .bind(workspace_id)
-        .execute(&mut *c)
-        .await?;
+            user_id, workspace_id };
         Ok(())
     }
 
@@ -148,15 +116,10 @@ per_backend! {
         team_id: i64,
         repository: &str,
     ) -> Result<(), DirectoryError> {
-        sqlx::query(
+        sql! { c, execute,
             "DELETE FROM team_repositories WHERE team_id = $1 AND repository_id IN
                (SELECT id FROM repositories WHERE workspace_id = $2 AND name = $3)",
-        )
-        .bind(team_id)
-        .bind(workspace_id)
-        .bind(repository)
-        .execute(&mut *c)
-        .await?;
+            team_id, workspace_id, repository };
         Ok(())
     }
 
@@ -167,22 +130,14 @@ per_backend! {
         name: &str,
         info: &RepositoryInfo,
     ) -> Result<i64, DirectoryError> {
-        Ok(sqlx::query_scalar(
+        Ok(sql! { scalar c, fetch_one,
             "INSERT INTO repositories (workspace_id, name, provider_repo_id, archived, fork, visibility)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (workspace_id, name) DO UPDATE SET
                  provider_repo_id = excluded.provider_repo_id, archived = excluded.archived,
                  fork = excluded.fork, visibility = excluded.visibility
              RETURNING id",
-        )
-        .bind(workspace_id)
-        .bind(name)
-        .bind(&info.provider_repo_id)
-        .bind(info.archived)
-        .bind(info.fork)
-        .bind(&info.visibility)
-        .fetch_one(&mut *c)
-        .await?)
+            workspace_id, name, &info.provider_repo_id, info.archived, info.fork, &info.visibility })
     }
 
     /// A repository's id, or (`delete`) the repository removed.
@@ -197,10 +152,6 @@ per_backend! {
         } else {
             "SELECT id FROM repositories WHERE workspace_id = $1 AND name = $2"
         };
-        Ok(sqlx::query_scalar(sql)
-            .bind(workspace_id)
-            .bind(name)
-            .fetch_optional(&mut *c)
-            .await?)
+        Ok(sql! { scalar c, fetch_optional, sql, workspace_id, name })
     }
 }

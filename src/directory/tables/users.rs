@@ -12,16 +12,10 @@ per_backend! {
         kind: &str,
         now: DateTime<Utc>,
     ) -> Result<i64, DirectoryError> {
-        Ok(sqlx::query_scalar(
+        Ok(sql! { scalar c, fetch_one,
             "INSERT INTO users (name, email, kind, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $4) RETURNING id",
-        )
-        .bind(name)
-        .bind(email)
-        .bind(kind)
-        .bind(now)
-        .fetch_one(&mut *c)
-        .await?)
+            name, email, kind, now })
     }
 
     /// The name and e-mail a provider now shows for a user.
@@ -32,22 +26,17 @@ per_backend! {
         email: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), DirectoryError> {
-        sqlx::query("UPDATE users SET name = $1, email = $2, updated_at = $3 WHERE id = $4")
-            .bind(name)
-            .bind(email)
-            .bind(now)
-            .bind(id)
-            .execute(&mut *c)
-            .await?;
+        sql! { c, execute,
+            "UPDATE users SET name = $1, email = $2, updated_at = $3 WHERE id = $4",
+            name, email, now, id };
         Ok(())
     }
 
     /// Whether the user exists.
     pub async fn exists(c: &mut Conn, id: i64) -> Result<bool, DirectoryError> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *c)
-            .await?;
+        let found: Option<i64> = sql! { scalar c, fetch_optional,
+            "SELECT id FROM users WHERE id = $1",
+            id };
         Ok(found.is_some())
     }
 }
