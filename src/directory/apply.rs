@@ -71,6 +71,22 @@ fn missing(what: String) -> DirectoryError {
     DirectoryError::Conflict(what)
 }
 
+/// The id of `key` from the apply's memo, or from `find` (run only on a miss) and remembered;
+/// a row the plan needs that is gone is a conflict.
+async fn remembered(
+    memo: &mut HashMap<String, i64>,
+    key: &str,
+    find: impl Future<Output = Result<Option<i64>, DirectoryError>>,
+    what: impl FnOnce() -> String,
+) -> Result<i64, DirectoryError> {
+    if let Some(id) = memo.get(key) {
+        return Ok(*id);
+    }
+    let id = find.await?.ok_or_else(|| missing(what()))?;
+    memo.insert(key.to_string(), id);
+    Ok(id)
+}
+
 impl Store {
     /// Applies a plan and records the run and its audit events, in one transaction.
     /// Returns the run id.
@@ -93,15 +109,8 @@ per_backend! {
         pid: &str,
         ids: &mut Ids,
     ) -> Result<i64, DirectoryError> {
-        if let Some(id) = ids.users.get(pid) {
-            return Ok(*id);
-        }
-        let id: i64 = (sql! { scalar c, fetch_optional,
-            "SELECT user_id FROM identities WHERE provider = $1 AND host = $2 AND provider_user_id = $3",
-            &ws.provider, &ws.host, pid })
-        .ok_or_else(|| missing(format!("no user holds identity {pid}")))?;
-        ids.users.insert(pid.to_string(), id);
-        Ok(id)
+        let found = db::identity_rows::user_of(c, ws, pid);
+        remembered(&mut ids.users, pid, found, || format!("no user holds identity {pid}")).await
     }
 
     async fn team_of(
@@ -110,30 +119,8 @@ per_backend! {
         slug: &str,
         ids: &mut Ids,
     ) -> Result<i64, DirectoryError> {
-        if let Some(id) = ids.teams.get(slug) {
-            return Ok(*id);
-        }
-        let id = db::teams::id(c, ws.id, slug, true)
-            .await?
-            .ok_or_else(|| missing(format!("synced team {slug} is missing")))?;
-        ids.teams.insert(slug.to_string(), id);
-        Ok(id)
-    }
-
-    async fn repository_of(
-        c: &mut Conn,
-        ws: &WorkspaceKey,
-        name: &str,
-        ids: &mut Ids,
-    ) -> Result<i64, DirectoryError> {
-        if let Some(id) = ids.repositories.get(name) {
-            return Ok(*id);
-        }
-        let id = db::teams::repository(c, ws.id, name, false)
-            .await?
-            .ok_or_else(|| missing(format!("repository {name} is missing")))?;
-        ids.repositories.insert(name.to_string(), id);
-        Ok(id)
+        let found = db::teams::id(c, ws.id, slug, true);
+        remembered(&mut ids.teams, slug, found, || format!("synced team {slug} is missing")).await
     }
 
     /// Writes what the batches hold, parents first.
@@ -273,24 +260,29 @@ per_backend! {
                 ids.teams.remove(slug);
                 db::teams::delete(c, ws.id, slug).await?;
             }
-            Change::TeamMemberAdd { team, provider_user_id, role, .. } => {
+            Change::TeamMemberAdd { team, provider_user_id, .. }
+            | Change::TeamMemberUpdate { team, provider_user_id, .. }
+            | Change::TeamMemberRemove { team, provider_user_id, .. } => {
                 let team_id = team_of(c, ws, team, ids).await?;
                 let user_id = user_of(c, ws, provider_user_id, ids).await?;
-                pending.team_members.push((team_id, user_id, role.as_str()));
-            }
-            Change::TeamMemberUpdate { team, provider_user_id, role, .. } => {
-                let team_id = team_of(c, ws, team, ids).await?;
-                let user_id = user_of(c, ws, provider_user_id, ids).await?;
-                db::teams::set_synced_member(c, team_id, user_id, Some(role.as_str())).await?;
-            }
-            Change::TeamMemberRemove { team, provider_user_id, .. } => {
-                let team_id = team_of(c, ws, team, ids).await?;
-                let user_id = user_of(c, ws, provider_user_id, ids).await?;
-                db::teams::set_synced_member(c, team_id, user_id, None).await?;
+                match change {
+                    Change::TeamMemberAdd { role, .. } => {
+                        pending.team_members.push((team_id, user_id, role.as_str()))
+                    }
+                    Change::TeamMemberUpdate { role, .. } => {
+                        let role = Some(role.as_str());
+                        db::teams::set_synced_member(c, team_id, user_id, role).await?
+                    }
+                    _ => db::teams::set_synced_member(c, team_id, user_id, None).await?,
+                }
             }
             Change::TeamRepositoryGrant { team, repository, permission } => {
                 let team_id = team_of(c, ws, team, ids).await?;
-                let repo_id = repository_of(c, ws, repository, ids).await?;
+                let found = db::teams::repository(c, ws.id, repository, false);
+                let repo_id = remembered(&mut ids.repositories, repository, found, || {
+                    format!("repository {repository} is missing")
+                })
+                .await?;
                 pending.team_repositories.push((team_id, repo_id, permission.as_str()));
             }
             Change::TeamRepositoryRevoke { team, repository } => {

@@ -90,6 +90,21 @@ pub(super) struct Pending {
     pub audit: Vec<(&'static str, String, String)>,
 }
 
+/// Splits rows into their columns.
+fn unzip3<A, B, C>(rows: Vec<(A, B, C)>) -> (Vec<A>, Vec<B>, Vec<C>) {
+    let mut columns = (
+        Vec::with_capacity(rows.len()),
+        Vec::with_capacity(rows.len()),
+        Vec::with_capacity(rows.len()),
+    );
+    for (a, b, c) in rows {
+        columns.0.push(a);
+        columns.1.push(b);
+        columns.2.push(c);
+    }
+    columns
+}
+
 /// What every row of one apply shares.
 pub(super) struct Shared<'a> {
     pub workspace_id: i64,
@@ -118,12 +133,7 @@ impl Pending {
         let users = std::mem::take(&mut self.users);
         if !users.is_empty() {
             let n = users.len();
-            let (mut id, mut name, mut email) = (vec![], vec![], vec![]);
-            for (i, nm, em) in users {
-                id.push(i);
-                name.push(nm);
-                email.push(em);
-            }
+            let (id, name, email) = unzip3(users);
             out.push(Rows {
                 table: "users",
                 columns: &["id", "name", "email", "kind", "created_at", "updated_at"],
@@ -141,12 +151,8 @@ impl Pending {
         let identities = std::mem::take(&mut self.identities);
         if !identities.is_empty() {
             let n = identities.len();
-            let (mut user, mut pid, mut login) = (vec![], vec![], vec![]);
-            for (u, p, l) in identities {
-                user.push(u);
-                pid.push(p);
-                login.push(Some(l));
-            }
+            let (user, pid, login) = unzip3(identities);
+            let login = login.into_iter().map(Some).collect();
             out.push(Rows {
                 table: "identities",
                 columns: &[
@@ -200,12 +206,8 @@ impl Pending {
         let team_members = std::mem::take(&mut self.team_members);
         if !team_members.is_empty() {
             let n = team_members.len();
-            let (mut team, mut user, mut role) = (vec![], vec![], vec![]);
-            for (t, u, r) in team_members {
-                team.push(t);
-                user.push(u);
-                role.push(r.to_string());
-            }
+            let (team, user, role) = unzip3(team_members);
+            let role = role.into_iter().map(str::to_string).collect();
             out.push(Rows {
                 table: "team_members",
                 columns: &["team_id", "user_id", "role", "source"],
@@ -220,12 +222,8 @@ impl Pending {
         }
         let grants = std::mem::take(&mut self.team_repositories);
         if !grants.is_empty() {
-            let (mut team, mut repo, mut permission) = (vec![], vec![], vec![]);
-            for (t, r, p) in grants {
-                team.push(t);
-                repo.push(r);
-                permission.push(p.to_string());
-            }
+            let (team, repo, permission) = unzip3(grants);
+            let permission = permission.into_iter().map(str::to_string).collect();
             out.push(Rows {
                 table: "team_repositories",
                 columns: &["team_id", "repository_id", "permission"],
@@ -236,12 +234,8 @@ impl Pending {
         if !self.audit.is_empty() {
             let audit = std::mem::take(&mut self.audit);
             let n = audit.len();
-            let (mut action, mut subject, mut detail) = (vec![], vec![], vec![]);
-            for (a, s, d) in audit {
-                action.push(a.to_string());
-                subject.push(s);
-                detail.push(d);
-            }
+            let (action, subject, detail) = unzip3(audit);
+            let action = action.into_iter().map(str::to_string).collect();
             out.push(Rows {
                 table: "audit_events",
                 columns: &[

@@ -17,6 +17,31 @@ fn team_role(s: &str) -> Option<orgsync_core::TeamRole> {
     }
 }
 
+fn members(team: &mut CurrentTeam) -> &mut BTreeMap<String, orgsync_core::TeamRole> {
+    &mut team.members
+}
+
+fn repositories(team: &mut CurrentTeam) -> &mut BTreeMap<String, Permission> {
+    &mut team.repositories
+}
+
+/// Files `(team slug, key, enum text)` rows into the loaded teams' `map`, decoding the enum
+/// strictly (`table.column` names it in the error).
+fn file_into<V>(
+    teams: &mut BTreeMap<String, CurrentTeam>,
+    rows: Vec<(String, String, String)>,
+    (table, column): (&'static str, &'static str),
+    parse: fn(&str) -> Option<V>,
+    map: fn(&mut CurrentTeam) -> &mut BTreeMap<String, V>,
+) -> Result<(), DirectoryError> {
+    for (slug, key, value) in rows {
+        if let Some(team) = teams.get_mut(&slug) {
+            map(team).insert(key, decode(table, column, value, parse)?);
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Loads what the directory holds for a workspace.
     pub async fn load_current(
@@ -114,40 +139,23 @@ per_backend! {
                 },
             );
         }
-        let rows = sql! { c, fetch_all,
+        let rows = sql! { as (String, String, String), c, fetch_all,
             "SELECT t.slug, i.provider_user_id, tm.role
              FROM team_members tm
              JOIN teams t ON t.id = tm.team_id
              JOIN identities i ON i.user_id = tm.user_id AND i.provider = $2 AND i.host = $3
              WHERE t.workspace_id = $1 AND tm.source = 'sync'",
             ws.id, &ws.provider, &ws.host };
-        for r in rows {
-            let slug: String = r.try_get("slug")?;
-            let role: String = r.try_get("role")?;
-            if let Some(t) = current.teams.get_mut(&slug) {
-                t.members.insert(
-                    r.try_get("provider_user_id")?,
-                    decode("team_members", "role", role, team_role)?,
-                );
-            }
-        }
-        let rows = sql! { c, fetch_all,
+        file_into(&mut current.teams, rows, ("team_members", "role"), team_role, members)?;
+        let rows = sql! { as (String, String, String), c, fetch_all,
             "SELECT t.slug, r.name, tr.permission
              FROM team_repositories tr
              JOIN teams t ON t.id = tr.team_id
              JOIN repositories r ON r.id = tr.repository_id
              WHERE t.workspace_id = $1",
             ws.id };
-        for r in rows {
-            let slug: String = r.try_get("slug")?;
-            let perm: String = r.try_get("permission")?;
-            if let Some(t) = current.teams.get_mut(&slug) {
-                t.repositories.insert(
-                    r.try_get("name")?,
-                    decode("team_repositories", "permission", perm, Permission::parse)?,
-                );
-            }
-        }
+        let column = ("team_repositories", "permission");
+        file_into(&mut current.teams, rows, column, Permission::parse, repositories)?;
         Ok(current)
     }
 }

@@ -52,7 +52,8 @@ impl Store {
         now: DateTime<Utc>,
         actor: &str,
     ) -> Result<IdentityRow, PeopleError> {
-        let result = in_tx!(self, |c, m| m::link(c, user_id, key, now, actor).await);
+        let result = in_tx!(self, |c, m| m::relink(c, user_id, key, now, actor, true)
+            .await);
         match result {
             Err(e) if e.is_unique_violation() => {
                 let holder = self
@@ -80,7 +81,8 @@ impl Store {
         now: DateTime<Utc>,
         actor: &str,
     ) -> Result<IdentityRow, PeopleError> {
-        in_tx!(self, |c, m| m::unlink(c, user_id, key, now, actor).await)
+        in_tx!(self, |c, m| m::relink(c, user_id, key, now, actor, false)
+            .await)
     }
 }
 
@@ -94,7 +96,7 @@ per_backend! {
             Some((p, h, l)) => (Some(p), Some(h), Some(l)),
             None => (None, None, None),
         };
-        let rows = sql! { c, fetch_all,
+        Ok(sql! { as IdentityRow, c, fetch_all,
             "SELECT i.id, i.user_id, u.name AS user_name, u.email AS user_email, u.kind,
                     i.provider, i.host, i.provider_user_id, i.login, i.created_at
              FROM identities i JOIN users u ON u.id = i.user_id
@@ -102,47 +104,47 @@ per_backend! {
                AND ($2 IS NULL OR i.provider = $2) AND ($3 IS NULL OR i.host = $3)
                AND ($4 IS NULL OR LOWER(i.login) = LOWER($4))
              ORDER BY i.user_id, i.provider, i.host, i.provider_user_id",
-            user, provider, host, login };
-        rows.iter()
-            .map(|r| {
-                Ok(IdentityRow {
-                    id: r.try_get("id")?,
-                    user_id: r.try_get("user_id")?,
-                    user_name: r.try_get("user_name")?,
-                    user_email: r.try_get("user_email")?,
-                    kind: r.try_get("kind")?,
-                    provider: r.try_get("provider")?,
-                    host: r.try_get("host")?,
-                    provider_user_id: r.try_get("provider_user_id")?,
-                    login: r.try_get("login")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+            user, provider, host, login })
     }
 
-    /// Expires overdue invitations (the opening write) and checks that the user exists.
-    async fn begin(c: &mut Conn, user_id: i64, now: DateTime<Utc>) -> Result<(), PeopleError> {
-        db::invitations::expire_first(c, now).await?;
-        if db::users::exists(c, user_id).await? {
-            Ok(())
-        } else {
-            Err(PeopleError::UserNotFound(user_id))
-        }
-    }
-
-    async fn find(c: &mut Conn, user_id: i64, key: &IdentityKey) -> Result<Option<IdentityRow>, PeopleError> {
+    async fn find(
+        c: &mut Conn,
+        user_id: i64,
+        key: &IdentityKey,
+    ) -> Result<Option<IdentityRow>, PeopleError> {
         Ok(list(c, Some(user_id), None).await?.into_iter().find(|i| i.is(key)))
     }
 
-    pub async fn link(
+    /// Links (`link`) or unlinks an identity of an existing user, with its audit event.
+    pub async fn relink(
         c: &mut Conn,
         user_id: i64,
         key: &IdentityKey,
         now: DateTime<Utc>,
         actor: &str,
+        link: bool,
     ) -> Result<IdentityRow, PeopleError> {
-        begin(c, user_id, now).await?;
+        db::invitations::expire_first(c, now).await?;
+        if !db::users::exists(c, user_id).await? {
+            return Err(PeopleError::UserNotFound(user_id));
+        }
+        let (row, action) = if link {
+            (add(c, user_id, key, now).await?, "identity_link")
+        } else {
+            (remove(c, user_id, key).await?, "identity_unlink")
+        };
+        let subject = key.describe();
+        db::audit::write(c, event(None, now, actor, action, &subject, row.detail())).await?;
+        Ok(row)
+    }
+
+    /// Maps the identity unless another user holds it.
+    async fn add(
+        c: &mut Conn,
+        user_id: i64,
+        key: &IdentityKey,
+        now: DateTime<Utc>,
+    ) -> Result<IdentityRow, PeopleError> {
         let holder = sql! { c, fetch_optional,
             "SELECT i.user_id, COALESCE(u.name, u.email, '') AS who
              FROM identities i JOIN users u ON u.id = i.user_id
@@ -156,21 +158,15 @@ per_backend! {
             });
         }
         db::identity_rows::insert(c, user_id, key, now).await?;
-        let row = find(c, user_id, key).await?.ok_or(PeopleError::UserNotFound(user_id))?;
-        let subject = key.describe();
-        let e = event(None, now, actor, "identity_link", &subject, row.detail());
-        db::audit::write(c, e).await?;
-        Ok(row)
+        find(c, user_id, key).await?.ok_or(PeopleError::UserNotFound(user_id))
     }
 
-    pub async fn unlink(
+    /// Removes the identity unless a sync recognises the user by it.
+    async fn remove(
         c: &mut Conn,
         user_id: i64,
         key: &IdentityKey,
-        now: DateTime<Utc>,
-        actor: &str,
     ) -> Result<IdentityRow, PeopleError> {
-        begin(c, user_id, now).await?;
         let row = find(c, user_id, key).await?.ok_or_else(|| PeopleError::IdentityNotFound {
             identity: key.describe(),
             user_id,
@@ -190,9 +186,6 @@ per_backend! {
             });
         }
         db::identity_rows::delete(c, row.id).await?;
-        let subject = key.describe();
-        let e = event(None, now, actor, "identity_unlink", &subject, row.detail());
-        db::audit::write(c, e).await?;
         Ok(row)
     }
 }

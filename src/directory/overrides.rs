@@ -33,10 +33,7 @@ impl Store {
         actor: &str,
     ) -> Result<(), PeopleError> {
         let change = Transition::Suspend { reason };
-        in_tx!(self, |c, m| m::override_state(
-            c, ws, user_id, &change, now, actor
-        )
-        .await)
+        self.override_state(ws, user_id, change, (now, actor)).await
     }
 
     /// Makes a suspended membership active again; the next sync decides about a synced one.
@@ -47,7 +44,17 @@ impl Store {
         now: DateTime<Utc>,
         actor: &str,
     ) -> Result<(), PeopleError> {
-        let change = Transition::Unsuspend;
+        self.override_state(ws, user_id, Transition::Unsuspend, (now, actor))
+            .await
+    }
+
+    async fn override_state(
+        &self,
+        ws: &WorkspaceKey,
+        user_id: i64,
+        change: Transition<'_>,
+        (now, actor): (DateTime<Utc>, &str),
+    ) -> Result<(), PeopleError> {
         in_tx!(self, |c, m| m::override_state(
             c, ws, user_id, &change, now, actor
         )

@@ -153,7 +153,7 @@ pub struct Accepted {
 }
 
 /// One mapping of a provider identity (or a commit e-mail) to a directory user.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct IdentityRow {
     pub id: i64,
     pub user_id: i64,

@@ -61,7 +61,9 @@ pub async fn memberships_of(
 }
 
 pub async fn user_ids(store: &Store, workspace: &str) -> Result<Vec<i64>, DirectoryError> {
-    on_conn!(store, |c, m| m::user_ids(c, workspace).await)
+    let sql = "SELECT m.user_id FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+               WHERE w.name = $1 ORDER BY m.user_id";
+    on_conn!(store, |c, m| m::column(c, sql, workspace).await)
 }
 
 pub async fn team(
@@ -73,7 +75,9 @@ pub async fn team(
 }
 
 pub async fn team_slugs(store: &Store, workspace: &str) -> Result<Vec<String>, DirectoryError> {
-    on_conn!(store, |c, m| m::team_slugs(c, workspace).await)
+    let sql = "SELECT t.slug FROM teams t JOIN workspaces w ON w.id = t.workspace_id
+               WHERE w.name = $1 ORDER BY t.slug";
+    on_conn!(store, |c, m| m::column(c, sql, workspace).await)
 }
 
 /// The provider of a workspace the directory knows, `None` if it does not.
@@ -142,11 +146,17 @@ per_backend! {
         .await?)
     }
 
-    pub async fn user_ids(c: &mut Conn, workspace: &str) -> Result<Vec<i64>, DirectoryError> {
-        Ok(sql! { scalar c, fetch_all,
-            "SELECT m.user_id FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
-             WHERE w.name = $1 ORDER BY m.user_id",
-            workspace })
+    /// The one column of every row that `sql` finds for the workspace named `$1`.
+    pub async fn column<T>(
+        c: &mut Conn,
+        sql: &'static str,
+        workspace: &str,
+    ) -> Result<Vec<T>, DirectoryError>
+    where
+        (T,): for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row>,
+        T: Send + Unpin,
+    {
+        Ok(sql! { scalar c, fetch_all, sql, workspace })
     }
 
     pub async fn team(
@@ -172,13 +182,6 @@ per_backend! {
             name: row.try_get("name")?,
             members,
         }))
-    }
-
-    pub async fn team_slugs(c: &mut Conn, workspace: &str) -> Result<Vec<String>, DirectoryError> {
-        Ok(sql! { scalar c, fetch_all,
-            "SELECT t.slug FROM teams t JOIN workspaces w ON w.id = t.workspace_id
-             WHERE w.name = $1 ORDER BY t.slug",
-            workspace })
     }
 
     pub async fn workspace_provider(

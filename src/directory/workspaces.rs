@@ -5,7 +5,7 @@ use super::{DirectoryError, Store};
 use chrono::{DateTime, Utc};
 
 /// The workspace row that ties a configured workspace to its provider account.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WorkspaceKey {
     pub id: i64,
     pub name: String,
@@ -141,18 +141,9 @@ per_backend! {
         c: &mut Conn,
         name: &str,
     ) -> Result<Option<WorkspaceKey>, DirectoryError> {
-        let row = sql! { c, fetch_optional,
+        Ok(sql! { as WorkspaceKey, c, fetch_optional,
             "SELECT id, name, provider, host FROM workspaces WHERE name = $1",
-            name };
-        Ok(match row {
-            Some(r) => Some(WorkspaceKey {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                provider: r.try_get("provider")?,
-                host: r.try_get("host")?,
-            }),
-            None => None,
-        })
+            name })
     }
 
     pub async fn set_teams_status(

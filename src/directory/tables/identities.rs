@@ -47,4 +47,16 @@ per_backend! {
             host, &ws.provider, &ws.host, ws.id })
         .rows_affected())
     }
+
+    /// The user that holds an account of the workspace's provider and host.
+    pub async fn user_of(
+        c: &mut Conn,
+        ws: &WorkspaceKey,
+        provider_user_id: &str,
+    ) -> Result<Option<i64>, DirectoryError> {
+        Ok(sql! { scalar c, fetch_optional,
+            "SELECT user_id FROM identities
+             WHERE provider = $1 AND host = $2 AND provider_user_id = $3",
+            &ws.provider, &ws.host, provider_user_id })
+    }
 }
