@@ -6,19 +6,12 @@ use super::{DirectoryError, Store};
 use chrono::{DateTime, Utc};
 use orgsync_core::cache::{CachedResponse, HttpCache};
 
-impl Store {
-    pub async fn cache_load(&self, key: &str) -> Result<Option<CachedResponse>, DirectoryError> {
-        on_conn!(self, |c, m| m::load(c, key).await)
-    }
+forward! {
+    on_conn cache_load => load(key: &str) -> Result<Option<CachedResponse>, DirectoryError>;
 
-    pub async fn cache_store(
-        &self,
-        key: &str,
-        response: &CachedResponse,
-        now: DateTime<Utc>,
-    ) -> Result<(), DirectoryError> {
-        on_conn!(self, |c, m| m::store(c, key, response, now).await)
-    }
+    on_conn cache_store => store(
+        key: &str, response: &CachedResponse, now: DateTime<Utc>
+    ) -> Result<(), DirectoryError>;
 }
 
 #[async_trait::async_trait]

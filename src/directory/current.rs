@@ -42,15 +42,11 @@ fn file_into<V>(
     Ok(())
 }
 
-impl Store {
+forward! {
     /// Loads what the directory holds for a workspace.
-    pub async fn load_current(
-        &self,
-        ws: &WorkspaceKey,
-        admin_role: &str,
-    ) -> Result<Current, DirectoryError> {
-        on_conn!(self, |c, m| m::load(c, ws, admin_role).await)
-    }
+    on_conn load_current => load(
+        ws: &WorkspaceKey, admin_role: &str
+    ) -> Result<Current, DirectoryError>;
 }
 
 per_backend! {

@@ -11,38 +11,6 @@ impl Store {
         on_conn!(self, |c, m| m::ensure_target(c, name, Utc::now()).await)
     }
 
-    pub async fn outbox_claim(
-        &self,
-        name: &str,
-        owner: &str,
-        now_ms: i64,
-        until_ms: i64,
-    ) -> Result<bool, DirectoryError> {
-        on_conn!(self, |c, m| m::claim(c, name, owner, now_ms, until_ms)
-            .await)
-    }
-
-    pub async fn outbox_release(&self, name: &str, owner: &str) -> Result<(), DirectoryError> {
-        on_conn!(self, |c, m| m::release(c, name, owner).await)
-    }
-
-    pub async fn outbox_next(
-        &self,
-        target: &str,
-        workspaces: Option<&[i64]>,
-        now_ms: i64,
-    ) -> Result<Next, DirectoryError> {
-        on_conn!(self, |c, m| m::next(c, target, workspaces, now_ms).await)
-    }
-
-    pub async fn outbox_delivered(
-        &self,
-        target: &str,
-        event: &OutboxEvent,
-    ) -> Result<(), DirectoryError> {
-        on_conn!(self, |c, m| m::mark_delivered(c, target, event).await)
-    }
-
     pub async fn outbox_failed(
         &self,
         target: &str,
@@ -62,6 +30,22 @@ impl Store {
         )
         .await)
     }
+}
+
+forward! {
+    on_conn outbox_claim => claim(
+        name: &str, owner: &str, now_ms: i64, until_ms: i64
+    ) -> Result<bool, DirectoryError>;
+
+    on_conn outbox_release => release(name: &str, owner: &str) -> Result<(), DirectoryError>;
+
+    on_conn outbox_next => next(
+        target: &str, workspaces: Option<&[i64]>, now_ms: i64
+    ) -> Result<Next, DirectoryError>;
+
+    on_conn outbox_delivered => mark_delivered(
+        target: &str, event: &OutboxEvent
+    ) -> Result<(), DirectoryError>;
 }
 
 per_backend! {

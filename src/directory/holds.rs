@@ -36,48 +36,26 @@ pub enum HoldChange {
     Still,
 }
 
-impl Store {
+forward! {
     /// Records a run a guard refused and holds its plan (once per distinct plan), in one
     /// transaction.
-    pub async fn record_held_run(
-        &self,
-        ws: &WorkspaceKey,
-        run: &RunRecord,
-        plan: &Plan,
-        detail: serde_json::Value,
-        digest: &str,
-        trips: &str,
-    ) -> Result<(i64, HoldChange), DirectoryError> {
-        in_tx!(self, |c, m| m::record_held_run(
-            c, ws, run, plan, detail, digest, trips
-        )
-        .await)
-    }
+    in_tx record_held_run => record_held_run(
+        ws: &WorkspaceKey, run: &RunRecord, plan: &Plan, detail: serde_json::Value, digest: &str,
+        trips: &str
+    ) -> Result<(i64, HoldChange), DirectoryError>;
 
     /// The held plans, of one workspace or of all.
-    pub async fn holds(&self, workspace: Option<&str>) -> Result<Vec<HoldRow>, DirectoryError> {
-        on_conn!(self, |c, m| m::holds(c, workspace).await)
-    }
+    on_conn holds => holds(workspace: Option<&str>) -> Result<Vec<HoldRow>, DirectoryError>;
 
     /// Keeps what a fetch showed (the snapshot as JSON), the evidence `explain` reads.
-    pub async fn keep_evidence(
-        &self,
-        ws: &WorkspaceKey,
-        run_id: Option<i64>,
-        at: DateTime<Utc>,
-        snapshot: &str,
-    ) -> Result<(), DirectoryError> {
-        on_conn!(self, |c, m| m::keep_evidence(c, ws, run_id, at, snapshot)
-            .await)
-    }
+    on_conn keep_evidence => keep_evidence(
+        ws: &WorkspaceKey, run_id: Option<i64>, at: DateTime<Utc>, snapshot: &str
+    ) -> Result<(), DirectoryError>;
 
     /// The last evidence of a workspace: (run id, time, snapshot JSON).
-    pub async fn evidence(
-        &self,
-        workspace: &str,
-    ) -> Result<Option<(Option<i64>, DateTime<Utc>, String)>, DirectoryError> {
-        on_conn!(self, |c, m| m::evidence(c, workspace).await)
-    }
+    on_conn evidence => evidence(
+        workspace: &str
+    ) -> Result<Option<(Option<i64>, DateTime<Utc>, String)>, DirectoryError>;
 }
 
 per_backend! {

@@ -10,13 +10,6 @@ fn teams_of(json: &str) -> Vec<String> {
 }
 
 impl Store {
-    /// Marks pending invitations whose expiry has passed as `expired`, with an audit event each.
-    /// Every people command calls it first, and the daemon's runs call it, so `invite list` and
-    /// `invite accept` never see an overdue invitation as pending. Returns how many expired.
-    pub async fn expire_invitations(&self, now: DateTime<Utc>) -> Result<u64, DirectoryError> {
-        in_tx!(self, |c, m| m::expire(c, now).await)
-    }
-
     /// Stores a new invitation (only the token's hash), refusing a second pending invitation for
     /// the same address, an address that is already a member, and teams the workspace lacks.
     pub async fn create_invitation(
@@ -107,6 +100,13 @@ impl Store {
         in_tx!(self, |c, m| m::reissue_or_cancel(c, id, None, now, actor)
             .await)
     }
+}
+
+forward! {
+    /// Marks pending invitations whose expiry has passed as `expired`, with an audit event each.
+    /// Every people command calls it first, and the daemon's runs call it, so `invite list` and
+    /// `invite accept` never see an overdue invitation as pending. Returns how many expired.
+    in_tx expire_invitations => expire(now: DateTime<Utc>) -> Result<u64, DirectoryError>;
 }
 
 per_backend! {

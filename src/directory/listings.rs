@@ -67,55 +67,33 @@ pub struct RunRow {
     pub error: Option<String>,
 }
 
-impl Store {
-    pub async fn list_users(
-        &self,
-        workspace: Option<&str>,
-        state: Option<&str>,
-    ) -> Result<Vec<UserRow>, DirectoryError> {
-        on_conn!(self, |c, m| m::list_users(c, workspace, state).await)
-    }
+forward! {
+    on_conn list_users => list_users(
+        workspace: Option<&str>, state: Option<&str>
+    ) -> Result<Vec<UserRow>, DirectoryError>;
 
-    pub async fn list_teams(
-        &self,
-        workspace: Option<&str>,
-    ) -> Result<Vec<TeamRow>, DirectoryError> {
-        on_conn!(self, |c, m| m::list_teams(c, workspace).await)
-    }
+    on_conn list_teams => list_teams(
+        workspace: Option<&str>
+    ) -> Result<Vec<TeamRow>, DirectoryError>;
 
-    pub async fn audit(
-        &self,
-        workspace: Option<&str>,
-        since: Option<DateTime<Utc>>,
-        run: Option<i64>,
-    ) -> Result<Vec<AuditRow>, DirectoryError> {
-        on_conn!(self, |c, m| m::audit(c, workspace, since, run).await)
-    }
+    on_conn audit => audit(
+        workspace: Option<&str>, since: Option<DateTime<Utc>>, run: Option<i64>
+    ) -> Result<Vec<AuditRow>, DirectoryError>;
 
     /// The latest runs, newest first, at most `limit` per workspace.
-    pub async fn recent_runs(
-        &self,
-        workspace: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<RunRow>, DirectoryError> {
-        on_conn!(self, |c, m| m::recent_runs(c, workspace, limit).await)
-    }
+    on_conn recent_runs => recent_runs(
+        workspace: Option<&str>, limit: i64
+    ) -> Result<Vec<RunRow>, DirectoryError>;
 
     /// Memberships per state of a workspace, for the `members` gauge.
-    pub async fn member_counts(
-        &self,
-        workspace: &str,
-    ) -> Result<Vec<(String, i64)>, DirectoryError> {
-        on_conn!(self, |c, m| m::member_counts(c, workspace).await)
-    }
+    on_conn member_counts => member_counts(
+        workspace: &str
+    ) -> Result<Vec<(String, i64)>, DirectoryError>;
 
     /// The last successful run's end per workspace name.
-    pub async fn last_success(
-        &self,
-        workspace: &str,
-    ) -> Result<Option<DateTime<Utc>>, DirectoryError> {
-        on_conn!(self, |c, m| m::last_success(c, workspace).await)
-    }
+    on_conn last_success => last_success(
+        workspace: &str
+    ) -> Result<Option<DateTime<Utc>>, DirectoryError>;
 }
 
 per_backend! {

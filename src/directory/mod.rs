@@ -80,6 +80,24 @@ macro_rules! dispatch {
     }};
 }
 
+/// Store methods that run one function of the calling file's SQL with the same arguments, on a
+/// pooled connection (`on_conn`) or in a transaction (`in_tx`):
+/// `forward! { on_conn workspace => workspace(name: &str) -> Result<…>; }` is
+/// `pub async fn workspace(&self, name: &str)` calling `m::workspace(c, name)`.
+macro_rules! forward {
+    ($(
+        $(#[$attr:meta])*
+        $how:ident $name:ident => $inner:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty;
+    )*) => {
+        impl Store {$(
+            $(#[$attr])*
+            pub async fn $name(&self, $($arg: $ty),*) -> $ret {
+                $how!(self, |c, m| m::$inner(c, $($arg),*).await)
+            }
+        )*}
+    };
+}
+
 macro_rules! on_conn {
     ($store:expr, |$c:ident, $m:ident| $body:expr) => {
         dispatch!($store, conn, |$c, $m| $body)

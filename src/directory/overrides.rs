@@ -8,21 +8,6 @@ use super::{Store, WorkspaceKey};
 use chrono::{DateTime, Utc};
 
 impl Store {
-    /// Creates a service (robot) account with an active `manual` membership. Returns its user id.
-    pub async fn add_service_account(
-        &self,
-        ws: &WorkspaceKey,
-        name: &str,
-        role: &str,
-        now: DateTime<Utc>,
-        actor: &str,
-    ) -> Result<i64, PeopleError> {
-        in_tx!(self, |c, m| m::add_service_account(
-            c, ws, name, role, now, actor
-        )
-        .await)
-    }
-
     /// Suspends a membership (active, invited or offboarded): every later sync leaves it alone.
     pub async fn suspend(
         &self,
@@ -60,20 +45,19 @@ impl Store {
         )
         .await)
     }
+}
+
+forward! {
+    /// Creates a service (robot) account with an active `manual` membership. Returns its user id.
+    in_tx add_service_account => add_service_account(
+        ws: &WorkspaceKey, name: &str, role: &str, now: DateTime<Utc>, actor: &str
+    ) -> Result<i64, PeopleError>;
 
     /// Pins a role (syncs keep it) or releases the pin (the next sync may change the role).
     /// Returns the role before and after.
-    pub async fn set_role(
-        &self,
-        ws: &WorkspaceKey,
-        user_id: i64,
-        change: &RoleOverride,
-        now: DateTime<Utc>,
-        actor: &str,
-    ) -> Result<(String, String), PeopleError> {
-        in_tx!(self, |c, m| m::set_role(c, ws, user_id, change, now, actor)
-            .await)
-    }
+    in_tx set_role => set_role(
+        ws: &WorkspaceKey, user_id: i64, change: &RoleOverride, now: DateTime<Utc>, actor: &str
+    ) -> Result<(String, String), PeopleError>;
 }
 
 per_backend! {

@@ -1,5 +1,5 @@
 //! What the read API and the SCIM push read: one person's membership and teams, a team's
-//! members (`downstream::reads` re-exports this for them).
+//! members (`downstream::reads` re-exports the rows for them).
 
 use super::{DirectoryError, Store};
 use serde::Serialize;
@@ -45,47 +45,36 @@ const MEMBER: &str = "SELECT w.name AS workspace, u.id AS user_id, i.provider, i
     JOIN users u ON u.id = m.user_id
     LEFT JOIN identities i ON i.user_id = u.id AND i.provider = w.provider AND i.host = w.host";
 
-pub async fn member(
-    store: &Store,
-    workspace: &str,
-    who: &Who<'_>,
-) -> Result<Option<MemberView>, DirectoryError> {
-    on_conn!(store, |c, m| m::member(c, workspace, who).await)
+forward! {
+    /// The membership of the person `who` names in `workspace`, with their teams.
+    on_conn member => member(workspace: &str, who: &Who<'_>) -> Result<Option<MemberView>, DirectoryError>;
+
+    /// The person's memberships in every workspace.
+    on_conn memberships_of => memberships_of(user_id: i64) -> Result<Vec<MemberView>, DirectoryError>;
+
+    /// A team of the workspace with its active members.
+    on_conn team => team(workspace: &str, slug: &str) -> Result<Option<TeamView>, DirectoryError>;
+
+    /// The provider of a workspace the directory knows, `None` if it does not.
+    on_conn workspace_provider => workspace_provider(
+        workspace: &str
+    ) -> Result<Option<String>, DirectoryError>;
 }
 
-pub async fn memberships_of(
-    store: &Store,
-    user_id: i64,
-) -> Result<Vec<MemberView>, DirectoryError> {
-    on_conn!(store, |c, m| m::memberships_of(c, user_id).await)
-}
+impl Store {
+    /// The directory user ids of the workspace's members.
+    pub async fn user_ids(&self, workspace: &str) -> Result<Vec<i64>, DirectoryError> {
+        let sql = "SELECT m.user_id FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+                   WHERE w.name = $1 ORDER BY m.user_id";
+        on_conn!(self, |c, m| m::column(c, sql, workspace).await)
+    }
 
-pub async fn user_ids(store: &Store, workspace: &str) -> Result<Vec<i64>, DirectoryError> {
-    let sql = "SELECT m.user_id FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
-               WHERE w.name = $1 ORDER BY m.user_id";
-    on_conn!(store, |c, m| m::column(c, sql, workspace).await)
-}
-
-pub async fn team(
-    store: &Store,
-    workspace: &str,
-    slug: &str,
-) -> Result<Option<TeamView>, DirectoryError> {
-    on_conn!(store, |c, m| m::team(c, workspace, slug).await)
-}
-
-pub async fn team_slugs(store: &Store, workspace: &str) -> Result<Vec<String>, DirectoryError> {
-    let sql = "SELECT t.slug FROM teams t JOIN workspaces w ON w.id = t.workspace_id
-               WHERE w.name = $1 ORDER BY t.slug";
-    on_conn!(store, |c, m| m::column(c, sql, workspace).await)
-}
-
-/// The provider of a workspace the directory knows, `None` if it does not.
-pub async fn workspace_provider(
-    store: &Store,
-    workspace: &str,
-) -> Result<Option<String>, DirectoryError> {
-    on_conn!(store, |c, m| m::workspace_provider(c, workspace).await)
+    /// The slugs of the workspace's teams.
+    pub async fn team_slugs(&self, workspace: &str) -> Result<Vec<String>, DirectoryError> {
+        let sql = "SELECT t.slug FROM teams t JOIN workspaces w ON w.id = t.workspace_id
+                   WHERE w.name = $1 ORDER BY t.slug";
+        on_conn!(self, |c, m| m::column(c, sql, workspace).await)
+    }
 }
 
 per_backend! {

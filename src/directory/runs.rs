@@ -65,18 +65,6 @@ impl RunRecord {
 }
 
 impl Store {
-    /// Records a run that applied nothing (dry run, aborted, failed), with an audit event that
-    /// carries the plan (if any) so a human can read what was refused.
-    pub async fn record_run(
-        &self,
-        ws: &WorkspaceKey,
-        run: &RunRecord,
-        plan: Option<&Plan>,
-        detail: serde_json::Value,
-    ) -> Result<i64, DirectoryError> {
-        in_tx!(self, |c, m| m::record(c, ws, run, plan, detail).await)
-    }
-
     /// Marks a run of `workspace` as started (outcome `running`, `error` naming the replica), so
     /// that a run whose process is killed still leaves a record: the next start turns it into a
     /// failed run ([`Store::fail_interrupted_runs`]). `None` for a workspace never synced yet.
@@ -121,6 +109,14 @@ impl Store {
         )
         .await)
     }
+}
+
+forward! {
+    /// Records a run that applied nothing (dry run, aborted, failed), with an audit event that
+    /// carries the plan (if any) so a human can read what was refused.
+    in_tx record_run => record(
+        ws: &WorkspaceKey, run: &RunRecord, plan: Option<&Plan>, detail: serde_json::Value
+    ) -> Result<i64, DirectoryError>;
 }
 
 per_backend! {

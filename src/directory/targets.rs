@@ -7,63 +7,33 @@ use super::{DirectoryError, Store};
 use chrono::{DateTime, Utc};
 
 impl Store {
-    pub async fn outbox_counts(
-        &self,
-        target: &str,
-        workspaces: Option<&[i64]>,
-    ) -> Result<TargetCounts, DirectoryError> {
-        on_conn!(self, |c, m| m::counts(c, target, workspaces).await)
-    }
-
-    pub async fn outbox_failures(&self, target: &str) -> Result<Vec<FailureRow>, DirectoryError> {
-        on_conn!(self, |c, m| m::failures(c, target).await)
-    }
-
     pub async fn outbox_retry(&self, target: &str) -> Result<u64, DirectoryError> {
         on_conn!(self, |c, m| m::retry(c, target, Utc::now()).await)
     }
+}
 
-    pub async fn outbox_prune(
-        &self,
-        targets: &[String],
-        before: DateTime<Utc>,
-    ) -> Result<u64, DirectoryError> {
-        on_conn!(self, |c, m| m::prune(c, targets, before).await)
-    }
+forward! {
+    on_conn outbox_counts => counts(
+        target: &str, workspaces: Option<&[i64]>
+    ) -> Result<TargetCounts, DirectoryError>;
 
-    pub async fn scim_id(
-        &self,
-        target: &str,
-        kind: &str,
-        external_id: &str,
-    ) -> Result<Option<String>, DirectoryError> {
-        on_conn!(self, |c, m| m::scim_id(c, target, kind, external_id).await)
-    }
+    on_conn outbox_failures => failures(target: &str) -> Result<Vec<FailureRow>, DirectoryError>;
 
-    pub async fn set_scim_id(
-        &self,
-        target: &str,
-        kind: &str,
-        external_id: &str,
-        scim_id: Option<&str>,
-    ) -> Result<(), DirectoryError> {
-        on_conn!(self, |c, m| m::set_scim_id(
-            c,
-            target,
-            kind,
-            external_id,
-            scim_id
-        )
-        .await)
-    }
+    on_conn outbox_prune => prune(
+        targets: &[String], before: DateTime<Utc>
+    ) -> Result<u64, DirectoryError>;
 
-    pub async fn scim_ids(
-        &self,
-        target: &str,
-        kind: &str,
-    ) -> Result<Vec<(String, String)>, DirectoryError> {
-        on_conn!(self, |c, m| m::scim_ids(c, target, kind).await)
-    }
+    on_conn scim_id => scim_id(
+        target: &str, kind: &str, external_id: &str
+    ) -> Result<Option<String>, DirectoryError>;
+
+    on_conn set_scim_id => set_scim_id(
+        target: &str, kind: &str, external_id: &str, scim_id: Option<&str>
+    ) -> Result<(), DirectoryError>;
+
+    on_conn scim_ids => scim_ids(
+        target: &str, kind: &str
+    ) -> Result<Vec<(String, String)>, DirectoryError>;
 }
 
 per_backend! {

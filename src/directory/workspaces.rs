@@ -26,37 +26,6 @@ impl WorkspaceKey {
 }
 
 impl Store {
-    /// Finds or creates the workspace row.
-    pub async fn ensure_workspace(
-        &self,
-        name: &str,
-        provider: &str,
-        host: &str,
-        account: &str,
-        now: DateTime<Utc>,
-    ) -> Result<WorkspaceKey, DirectoryError> {
-        on_conn!(self, |c, m| m::ensure(
-            c, name, provider, host, account, now
-        )
-        .await)
-    }
-
-    /// Points a stored workspace at another host name of the same provider instance, with its
-    /// members' identities, in one transaction. Returns how many identities moved.
-    pub async fn rekey_workspace(
-        &self,
-        name: &str,
-        provider: &str,
-        host: &str,
-    ) -> Result<u64, DirectoryError> {
-        in_tx!(self, |c, m| m::rekey(c, name, provider, host).await)
-    }
-
-    /// The workspace row by name, if it was ever synced.
-    pub async fn workspace(&self, name: &str) -> Result<Option<WorkspaceKey>, DirectoryError> {
-        on_conn!(self, |c, m| m::workspace(c, name).await)
-    }
-
     /// Records teams as unavailable (or available again) for `status`.
     pub async fn set_teams_status(
         &self,
@@ -65,29 +34,38 @@ impl Store {
     ) -> Result<(), DirectoryError> {
         on_conn!(self, |c, m| m::set_teams_status(c, ws.id, status).await)
     }
+}
+
+forward! {
+    /// Finds or creates the workspace row.
+    on_conn ensure_workspace => ensure(
+        name: &str, provider: &str, host: &str, account: &str, now: DateTime<Utc>
+    ) -> Result<WorkspaceKey, DirectoryError>;
+
+    /// Points a stored workspace at another host name of the same provider instance, with its
+    /// members' identities, in one transaction. Returns how many identities moved.
+    in_tx rekey_workspace => rekey(
+        name: &str, provider: &str, host: &str
+    ) -> Result<u64, DirectoryError>;
+
+    /// The workspace row by name, if it was ever synced.
+    on_conn workspace => workspace(name: &str) -> Result<Option<WorkspaceKey>, DirectoryError>;
 
     /// Records the last webhook event of a workspace, for `status`.
-    pub async fn set_last_event(&self, workspace: &str, text: &str) -> Result<(), DirectoryError> {
-        on_conn!(self, |c, m| m::set_last_event(c, workspace, text).await)
-    }
+    on_conn set_last_event => set_last_event(
+        workspace: &str, text: &str
+    ) -> Result<(), DirectoryError>;
 
     /// Why teams are unavailable (if they are) and the last webhook event of a workspace.
-    pub async fn workspace_notes(
-        &self,
-        workspace: &str,
-    ) -> Result<(Option<String>, Option<String>), DirectoryError> {
-        on_conn!(self, |c, m| m::notes(c, workspace).await)
-    }
+    on_conn workspace_notes => notes(
+        workspace: &str
+    ) -> Result<(Option<String>, Option<String>), DirectoryError>;
 
     /// The ids of the named workspaces the directory knows.
-    pub async fn workspace_ids(&self, names: &[String]) -> Result<Vec<i64>, DirectoryError> {
-        on_conn!(self, |c, m| m::ids(c, names).await)
-    }
+    on_conn workspace_ids => ids(names: &[String]) -> Result<Vec<i64>, DirectoryError>;
 
     /// Checks that the directory answers, for `/readyz`.
-    pub async fn ping(&self) -> Result<(), DirectoryError> {
-        on_conn!(self, |c, m| m::ping(c).await)
-    }
+    on_conn ping => ping() -> Result<(), DirectoryError>;
 }
 
 per_backend! {

@@ -1,7 +1,6 @@
 //! What the read API and the SCIM push read from the directory: one person's membership and
-//! teams, a team's members. The SQL is the directory's (`directory::reads`).
+//! teams, a team's members. The SQL is the directory's (`directory::reads`); these are its rows,
+//! read through `Store::member`, `memberships_of`, `team`, `user_ids`, `team_slugs` and
+//! `workspace_provider`.
 
-pub use crate::directory::reads::{
-    MemberView, TeamView, Who, member, memberships_of, team, team_slugs, user_ids,
-    workspace_provider,
-};
+pub use crate::directory::reads::{MemberView, TeamView, Who};
