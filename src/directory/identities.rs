@@ -52,7 +52,7 @@ impl Store {
         now: DateTime<Utc>,
         actor: &str,
     ) -> Result<IdentityRow, PeopleError> {
-        let result = in_tx!(self, |c, m| m::relink(c, user_id, key, now, actor, true)
+        let result = in_tx!(self, |c, m| m::relink(c, true, user_id, key, now, actor)
             .await);
         match result {
             Err(e) if e.is_unique_violation() => {
@@ -73,17 +73,12 @@ impl Store {
             other => other,
         }
     }
+}
 
-    pub async fn unlink_identity(
-        &self,
-        user_id: i64,
-        key: &IdentityKey,
-        now: DateTime<Utc>,
-        actor: &str,
-    ) -> Result<IdentityRow, PeopleError> {
-        in_tx!(self, |c, m| m::relink(c, user_id, key, now, actor, false)
-            .await)
-    }
+forward! {
+    in_tx unlink_identity => unlink(
+        user_id: i64, key: &IdentityKey, now: DateTime<Utc>, actor: &str
+    ) -> Result<IdentityRow, PeopleError>;
 }
 
 per_backend! {
@@ -115,14 +110,25 @@ per_backend! {
         Ok(list(c, Some(user_id), None).await?.into_iter().find(|i| i.is(key)))
     }
 
-    /// Links (`link`) or unlinks an identity of an existing user, with its audit event.
-    pub async fn relink(
+    /// Unlinks an identity (see `relink`).
+    pub async fn unlink(
         c: &mut Conn,
         user_id: i64,
         key: &IdentityKey,
         now: DateTime<Utc>,
         actor: &str,
+    ) -> Result<IdentityRow, PeopleError> {
+        relink(c, false, user_id, key, now, actor).await
+    }
+
+    /// Links (`link`) or unlinks an identity of an existing user, with its audit event.
+    pub async fn relink(
+        c: &mut Conn,
         link: bool,
+        user_id: i64,
+        key: &IdentityKey,
+        now: DateTime<Utc>,
+        actor: &str,
     ) -> Result<IdentityRow, PeopleError> {
         db::invitations::expire_first(c, now).await?;
         if !db::users::exists(c, user_id).await? {
