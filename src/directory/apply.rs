@@ -155,9 +155,11 @@ per_backend! {
             .iter()
             .filter(|c| matches!(c, Change::Onboard { existing_user_id: None, .. }))
             .count();
-        let mut new_ids = db::batch::reserve_ids(&mut *c, "users", new_users)
-            .await?
-            .into_iter();
+        let mut new_ids = match new_users {
+            0 => Vec::new(),
+            n => db::batch::reserve_ids(&mut *c, "users", n).await?,
+        }
+        .into_iter();
         let mut ids = Ids::default();
         let mut pending = Pending::default();
         for change in &plan.changes {
