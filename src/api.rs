@@ -11,7 +11,7 @@
 //! when it changes. No token is logged. The description is `docs/api/openapi.json`.
 
 use crate::directory::Store;
-use crate::downstream::reads::{self, MemberView, Who};
+use crate::downstream::reads::{MemberView, Who};
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -192,7 +192,7 @@ pub struct Access {
 }
 
 async fn workspace_provider(api: &Api, ws: &str) -> Result<String, Response> {
-    match reads::workspace_provider(&api.store, ws).await {
+    match api.store.workspace_provider(ws).await {
         Ok(Some(p)) => Ok(p),
         Ok(None) => Err(error(
             StatusCode::NOT_FOUND,
@@ -231,7 +231,7 @@ async fn access(State(api): State<Api>, Query(q): Query<AccessQuery>) -> Respons
             );
         }
     };
-    match reads::member(&api.store, &ws, &who).await {
+    match api.store.member(&ws, &who).await {
         Ok(Some(m)) => {
             let admitted = m.state == "active";
             let reason = match m.state.as_str() {
@@ -317,7 +317,7 @@ async fn member(State(api): State<Api>, Path((ws, id)): Path<(String, String)>) 
             format!("member id `{id}` is not a directory user id (a number)"),
         );
     };
-    match reads::member(&api.store, &ws, &Who::UserId(id)).await {
+    match api.store.member(&ws, &Who::UserId(id)).await {
         Ok(Some(m)) => axum::Json::<MemberView>(m).into_response(),
         Ok(None) => error(
             StatusCode::NOT_FOUND,

@@ -183,11 +183,11 @@ fn timed_sync(
 
 /// Every row of a table as a JSON object, on either backend.
 async fn rows(store: &Store, table: &str) -> Vec<serde_json::Map<String, Value>> {
-    let texts: Vec<String> = if let Some(pool) = store.sqlite_pool() {
+    let texts: Vec<String> = if let Some(mut conn) = support::sqlite_conn(store).await {
         let columns: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT name FROM pragma_table_info('{table}') ORDER BY cid"
         )))
-        .fetch_all(pool)
+        .fetch_all(&mut conn)
         .await
         .expect("columns");
         let pairs: Vec<String> = columns.iter().map(|c| format!("'{c}', \"{c}\"")).collect();
@@ -195,15 +195,15 @@ async fn rows(store: &Store, table: &str) -> Vec<serde_json::Map<String, Value>>
             "SELECT json_object({}) FROM {table}",
             pairs.join(", ")
         )))
-        .fetch_all(pool)
+        .fetch_all(&mut conn)
         .await
         .expect("sqlite rows")
     } else {
-        let pool = store.postgres_pool().expect("a pool");
+        let mut conn = support::postgres_conn(store).await.expect("a connection");
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT row_to_json(t)::text FROM {table} t"
         )))
-        .fetch_all(pool)
+        .fetch_all(&mut conn)
         .await
         .expect("postgres rows")
     };
@@ -313,14 +313,14 @@ async fn dump(store: &Store, mask: Mask) -> Dump {
 }
 
 async fn integrity_ok(store: &Store) {
-    if let Some(pool) = store.sqlite_pool() {
+    if let Some(mut conn) = support::sqlite_conn(store).await {
         let verdict: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_all(pool)
+            .fetch_all(&mut conn)
             .await
             .expect("integrity_check");
         assert_eq!(verdict, ["ok"], "PRAGMA integrity_check");
         let fk: Vec<(String, i64, String, i64)> = sqlx::query_as("PRAGMA foreign_key_check")
-            .fetch_all(pool)
+            .fetch_all(&mut conn)
             .await
             .expect("foreign_key_check");
         assert!(fk.is_empty(), "foreign key violations: {fk:?}");

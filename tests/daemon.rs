@@ -681,7 +681,7 @@ async fn three_replicas_on_postgres_serve_each_tick_once_and_survive_a_kill() {
     let env = [("SIM_TOKEN", sim.token().to_string())];
     let mut replicas: Vec<Daemon> = (0..3).map(|_| Daemon::start(&config, &env)).collect();
     let store = Store::open(&url).await.expect("store");
-    let pool = store.postgres_pool().expect("postgres").clone();
+    let mut conn = support::postgres_conn(&store).await.expect("postgres");
 
     tokio::time::sleep(Duration::from_secs(7)).await;
     // Kill one replica hard, probably in the middle of a run (each run takes several requests
@@ -701,7 +701,7 @@ async fn three_replicas_on_postgres_serve_each_tick_once_and_survive_a_kill() {
             "SELECT tick_at, claimed_by FROM schedule_ticks WHERE workspace = $1 ORDER BY tick_at",
         )
         .bind(name)
-        .fetch_all(&pool)
+        .fetch_all(&mut conn)
         .await
         .expect("ticks");
         let runs: i64 = sqlx::query_scalar(
@@ -709,7 +709,7 @@ async fn three_replicas_on_postgres_serve_each_tick_once_and_survive_a_kill() {
              WHERE w.name = $1 AND r.trigger = 'schedule'",
         )
         .bind(name)
-        .fetch_one(&pool)
+        .fetch_one(&mut conn)
         .await
         .expect("runs");
         assert!(

@@ -122,17 +122,17 @@ async fn mentions(store: &Store, needle: &str) -> i64 {
                           OR created_by LIKE $1)
                     + (SELECT COUNT(*) FROM audit_events
                        WHERE detail LIKE $1 OR subject LIKE $1 OR actor LIKE $1)";
-    if let Some(pool) = store.sqlite_pool() {
+    if let Some(mut conn) = sqlite_conn(store).await {
         sqlx::query_scalar(sql)
             .bind(like)
-            .fetch_one(pool)
+            .fetch_one(&mut conn)
             .await
             .expect("sqlite scan")
     } else {
-        let pool = store.postgres_pool().expect("a pool");
+        let mut conn = postgres_conn(store).await.expect("a connection");
         sqlx::query_scalar(sql)
             .bind(like)
-            .fetch_one(pool)
+            .fetch_one(&mut conn)
             .await
             .expect("postgres scan")
     }

@@ -166,11 +166,11 @@ proptest! {
             // Admins act between runs: suspend some people, take over others by hand.
             for id in &suspend {
                 let sql = format!("UPDATE memberships SET state = 'suspended' WHERE user_id = (SELECT user_id FROM identities WHERE provider_user_id = '{id}')");
-                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(store.sqlite_pool().expect("sqlite")).await.expect("suspend");
+                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut sqlite_conn(&store).await.expect("sqlite")).await.expect("suspend");
             }
             for id in &manual {
                 let sql = format!("UPDATE memberships SET source = 'manual' WHERE user_id = (SELECT user_id FROM identities WHERE provider_user_id = '{id}')");
-                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(store.sqlite_pool().expect("sqlite")).await.expect("manual");
+                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut sqlite_conn(&store).await.expect("sqlite")).await.expect("manual");
             }
             let key = store.workspace("acme").await.expect("q").expect("ws");
             let before = store.load_current(&key, "admin").await.expect("load");

@@ -305,10 +305,10 @@ async fn team_changes_and_new_repositories_are_reflected() {
         "a webhook run",
     )
     .await;
-    let pool = w.store.sqlite_pool().expect("sqlite");
+    let mut conn = support::sqlite_conn(&w.store).await.expect("sqlite");
     let found: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM repositories WHERE name = 'brand-new'")
-            .fetch_one(pool)
+            .fetch_one(&mut conn)
             .await
             .expect("query");
     assert_eq!(found, 1, "the new repository was synced");

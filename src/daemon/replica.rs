@@ -1,66 +1,16 @@
 //! Who may run what: one daemon per SQLite file; on PostgreSQL, any number of replicas that
-//! serve each schedule tick once and never run the same workspace at the same time.
+//! serve each schedule tick once and never run the same workspace at the same time. The locks
+//! and claims are the directory's (`directory::claims`); this is how the daemon uses them.
 
 use crate::directory::{DirectoryError, Store};
 use chrono::{DateTime, Utc};
-use sqlx::Connection;
-use std::fs::File;
-use std::path::PathBuf;
 
-/// Holds the single-writer lock of a SQLite directory for the daemon's lifetime.
-pub struct SqliteLock {
-    _file: File,
-    pub path: PathBuf,
-}
+pub use crate::directory::claims::{Claim, SqliteLock};
 
-/// Takes the lock file beside a SQLite directory, or says which daemon holds it.
+/// Takes the lock file beside a SQLite directory for the daemon's lifetime, or says which
+/// daemon holds it.
 pub fn lock_sqlite(url: &str) -> Result<Option<SqliteLock>, String> {
-    let Some(rest) = url.strip_prefix("sqlite:") else {
-        return Ok(None);
-    };
-    let path = rest.trim_start_matches("//");
-    let path = path.split('?').next().unwrap_or(path);
-    if path.is_empty() || path == ":memory:" {
-        return Ok(None);
-    }
-    let lock_path = PathBuf::from(format!("{path}.lock"));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| format!("cannot create the lock file {}: {e}", lock_path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(SqliteLock {
-            _file: file,
-            path: lock_path,
-        })),
-        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
-            "another orgsync daemon is already running on the SQLite directory {path} (lock {}); \
-             only one daemon may write a SQLite file. Stop the other one, or use PostgreSQL to run replicas",
-            lock_path.display()
-        )),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(format!("cannot lock {}: {e}", lock_path.display()))
-        }
-    }
-}
-
-/// A claim on one workspace run: on PostgreSQL it holds an advisory lock on its own
-/// connection, which dies with the process if the replica does.
-pub struct Claim {
-    conn: Option<sqlx::PgConnection>,
-}
-
-impl Claim {
-    /// Releases the advisory lock by closing its connection.
-    pub async fn release(mut self) {
-        if let Some(conn) = self.conn.take()
-            && let Err(e) = conn.close().await
-        {
-            tracing::debug!(error = %e, "closing the lock connection");
-        }
-    }
+    crate::directory::claims::lock_sqlite(url)
 }
 
 /// Claims the right to run `workspace` now (and, for a schedule tick, to serve that tick).
@@ -71,52 +21,5 @@ pub async fn claim(
     workspace: &str,
     tick: Option<DateTime<Utc>>,
 ) -> Result<Option<Claim>, DirectoryError> {
-    let Some(pool) = store.postgres_pool() else {
-        if let (Some(pool), Some(tick)) = (store.sqlite_pool(), tick) {
-            // One daemon per file: the tick is recorded for the record, never contended.
-            sqlx::query(
-                "INSERT INTO schedule_ticks (workspace, tick_at, claimed_by, claimed_at)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            )
-            .bind(workspace)
-            .bind(tick)
-            .bind(replica)
-            .bind(Utc::now())
-            .execute(pool)
-            .await?;
-        }
-        return Ok(Some(Claim { conn: None }));
-    };
-    let mut conn = pool.acquire().await?.detach();
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-        .bind(format!("orgsync:workspace:{workspace}"))
-        .fetch_one(&mut conn)
-        .await?;
-    if !locked {
-        let _ = conn.close().await;
-        return Ok(None);
-    }
-    if let Some(tick) = tick {
-        sqlx::query("DELETE FROM schedule_ticks WHERE workspace = $1 AND tick_at < $2")
-            .bind(workspace)
-            .bind(tick - chrono::Duration::days(7))
-            .execute(&mut conn)
-            .await?;
-        let inserted = sqlx::query(
-            "INSERT INTO schedule_ticks (workspace, tick_at, claimed_by, claimed_at)
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(workspace)
-        .bind(tick)
-        .bind(replica)
-        .bind(Utc::now())
-        .execute(&mut conn)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            let _ = conn.close().await;
-            return Ok(None);
-        }
-    }
-    Ok(Some(Claim { conn: Some(conn) }))
+    store.claim(replica, workspace, tick).await
 }

@@ -10,7 +10,7 @@
 //!   whatever the row count: one statement, one round trip, no parameter limit.
 //!
 //! New users get their ids before they are written ([`sqlite::reserve_ids`],
-//! [`postgres::reserve_ids`]), because neither backend promises that a multi-row `RETURNING`
+//! [`postgres::reserve_ids`], called for one row or more), because neither backend promises that a multi-row `RETURNING`
 //! comes back in the order of the rows; the memberships, identities and team memberships of the
 //! same plan need those ids.
 
@@ -58,18 +58,32 @@ impl Values {
 #[derive(Debug)]
 pub(super) struct Rows {
     pub table: &'static str,
-    pub columns: &'static [&'static str],
+    /// The column names, comma-separated, in the order of `values`.
+    pub columns: &'static str,
     pub tail: &'static str,
     pub values: Vec<Values>,
 }
 
 impl Rows {
+    fn new(table: &'static str, columns: &'static str, values: Vec<Values>) -> Rows {
+        Rows {
+            table,
+            columns,
+            tail: "",
+            values,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.values.first().map_or(0, Values::len)
     }
 
+    fn width(&self) -> usize {
+        self.values.len()
+    }
+
     fn head(&self) -> String {
-        format!("INSERT INTO {} ({}) ", self.table, self.columns.join(", "))
+        format!("INSERT INTO {} ({}) ", self.table, self.columns)
     }
 }
 
@@ -88,6 +102,21 @@ pub(super) struct Pending {
     pub team_repositories: Vec<(i64, i64, &'static str)>,
     /// Audit events of the run: action, subject, detail.
     pub audit: Vec<(&'static str, String, String)>,
+}
+
+/// Splits rows into their columns.
+fn unzip3<A, B, C>(rows: Vec<(A, B, C)>) -> (Vec<A>, Vec<B>, Vec<C>) {
+    let mut columns = (
+        Vec::with_capacity(rows.len()),
+        Vec::with_capacity(rows.len()),
+        Vec::with_capacity(rows.len()),
+    );
+    for (a, b, c) in rows {
+        columns.0.push(a);
+        columns.1.push(b);
+        columns.2.push(c);
+    }
+    columns
 }
 
 /// What every row of one apply shares.
@@ -114,158 +143,97 @@ impl Pending {
     /// Takes the gathered rows as statements to run, parents first.
     pub fn take(&mut self, s: &Shared<'_>) -> Vec<Rows> {
         use Values::*;
-        let mut out = Vec::new();
-        let users = std::mem::take(&mut self.users);
-        if !users.is_empty() {
-            let n = users.len();
-            let (mut id, mut name, mut email) = (vec![], vec![], vec![]);
-            for (i, nm, em) in users {
-                id.push(i);
-                name.push(nm);
-                email.push(em);
-            }
-            out.push(Rows {
-                table: "users",
-                columns: &["id", "name", "email", "kind", "created_at", "updated_at"],
-                tail: "",
-                values: vec![
-                    Int(id),
-                    OptText(name),
-                    OptText(email),
-                    Text(vec!["person".to_string(); n]),
-                    Time(vec![s.now; n]),
-                    Time(vec![s.now; n]),
-                ],
-            });
-        }
-        let identities = std::mem::take(&mut self.identities);
-        if !identities.is_empty() {
-            let n = identities.len();
-            let (mut user, mut pid, mut login) = (vec![], vec![], vec![]);
-            for (u, p, l) in identities {
-                user.push(u);
-                pid.push(p);
-                login.push(Some(l));
-            }
-            out.push(Rows {
-                table: "identities",
-                columns: &[
-                    "user_id",
-                    "provider",
-                    "host",
-                    "provider_user_id",
-                    "login",
-                    "created_at",
-                ],
-                tail: "",
-                values: vec![
-                    Int(user),
-                    Text(vec![s.provider.to_string(); n]),
-                    Text(vec![s.host.to_string(); n]),
-                    Text(pid),
-                    OptText(login),
-                    Time(vec![s.now; n]),
-                ],
-            });
-        }
-        let memberships = std::mem::take(&mut self.memberships);
-        if !memberships.is_empty() {
-            let n = memberships.len();
-            let (user, role): (Vec<i64>, Vec<String>) = memberships.into_iter().unzip();
-            out.push(Rows {
-                table: "memberships",
-                columns: &[
-                    "workspace_id",
-                    "user_id",
-                    "role",
-                    "role_pinned",
-                    "state",
-                    "source",
-                    "created_at",
-                    "updated_at",
-                ],
-                tail: "",
-                values: vec![
-                    Int(vec![s.workspace_id; n]),
-                    Int(user),
-                    Text(role),
-                    Bool(vec![false; n]),
-                    Text(vec!["active".to_string(); n]),
-                    Text(vec!["sync".to_string(); n]),
-                    Time(vec![s.now; n]),
-                    Time(vec![s.now; n]),
-                ],
-            });
-        }
-        let team_members = std::mem::take(&mut self.team_members);
-        if !team_members.is_empty() {
-            let n = team_members.len();
-            let (mut team, mut user, mut role) = (vec![], vec![], vec![]);
-            for (t, u, r) in team_members {
-                team.push(t);
-                user.push(u);
-                role.push(r.to_string());
-            }
-            out.push(Rows {
-                table: "team_members",
-                columns: &["team_id", "user_id", "role", "source"],
-                tail: "",
-                values: vec![
-                    Int(team),
-                    Int(user),
-                    Text(role),
-                    Text(vec!["sync".to_string(); n]),
-                ],
-            });
-        }
-        let grants = std::mem::take(&mut self.team_repositories);
-        if !grants.is_empty() {
-            let (mut team, mut repo, mut permission) = (vec![], vec![], vec![]);
-            for (t, r, p) in grants {
-                team.push(t);
-                repo.push(r);
-                permission.push(p.to_string());
-            }
-            out.push(Rows {
-                table: "team_repositories",
-                columns: &["team_id", "repository_id", "permission"],
+        // A value every row of a table shares, and a column of static texts.
+        let same = |text: &str, n: usize| Text(vec![text.to_string(); n]);
+        let at = |n: usize| Time(vec![s.now; n]);
+        let texts = |v: Vec<&str>| Text(v.into_iter().map(str::to_string).collect());
+
+        let (id, name, email) = unzip3(std::mem::take(&mut self.users));
+        let n = id.len();
+        let users = vec![
+            Int(id),
+            OptText(name),
+            OptText(email),
+            same("person", n),
+            at(n),
+            at(n),
+        ];
+
+        let (user, pid, login) = unzip3(std::mem::take(&mut self.identities));
+        let (n, login) = (user.len(), login.into_iter().map(Some).collect());
+        let (provider, host) = (same(s.provider, n), same(s.host, n));
+        let identities = vec![Int(user), provider, host, Text(pid), OptText(login), at(n)];
+
+        let (user, role): (Vec<i64>, Vec<String>) =
+            std::mem::take(&mut self.memberships).into_iter().unzip();
+        let n = user.len();
+        let (workspace, unpinned) = (Int(vec![s.workspace_id; n]), Bool(vec![false; n]));
+        let synced = [same("active", n), same("sync", n), at(n), at(n)];
+        let mut memberships = vec![workspace, Int(user), Text(role), unpinned];
+        memberships.extend(synced);
+
+        let (team, user, role) = unzip3(std::mem::take(&mut self.team_members));
+        let n = team.len();
+        let team_members = vec![Int(team), Int(user), texts(role), same("sync", n)];
+
+        let (team, repository, permission) = unzip3(std::mem::take(&mut self.team_repositories));
+        let grants = vec![Int(team), Int(repository), texts(permission)];
+
+        let (action, subject, detail) = unzip3(std::mem::take(&mut self.audit));
+        let n = action.len();
+        let (run, workspace) = (
+            OptInt(vec![s.run_id; n]),
+            OptInt(vec![Some(s.workspace_id); n]),
+        );
+        let audit = vec![
+            run,
+            workspace,
+            at(n),
+            same(s.actor, n),
+            texts(action),
+            Text(subject),
+            Text(detail),
+        ];
+
+        let statements = [
+            Rows::new(
+                "users",
+                "id, name, email, kind, created_at, updated_at",
+                users,
+            ),
+            Rows::new(
+                "identities",
+                "user_id, provider, host, provider_user_id, login, created_at",
+                identities,
+            ),
+            Rows::new(
+                "memberships",
+                "workspace_id, user_id, role, role_pinned, state, source, created_at, updated_at",
+                memberships,
+            ),
+            Rows::new(
+                "team_members",
+                "team_id, user_id, role, source",
+                team_members,
+            ),
+            Rows {
                 tail: " ON CONFLICT (team_id, repository_id) DO UPDATE SET permission = excluded.permission",
-                values: vec![Int(team), Int(repo), Text(permission)],
-            });
-        }
-        if !self.audit.is_empty() {
-            let audit = std::mem::take(&mut self.audit);
-            let n = audit.len();
-            let (mut action, mut subject, mut detail) = (vec![], vec![], vec![]);
-            for (a, s, d) in audit {
-                action.push(a.to_string());
-                subject.push(s);
-                detail.push(d);
-            }
-            out.push(Rows {
-                table: "audit_events",
-                columns: &[
-                    "run_id",
-                    "workspace_id",
-                    "at",
-                    "actor",
-                    "action",
-                    "subject",
-                    "detail",
-                ],
-                tail: "",
-                values: vec![
-                    OptInt(vec![s.run_id; n]),
-                    OptInt(vec![Some(s.workspace_id); n]),
-                    Time(vec![s.now; n]),
-                    Text(vec![s.actor.to_string(); n]),
-                    Text(action),
-                    Text(subject),
-                    Text(detail),
-                ],
-            });
-        }
-        out
+                ..Rows::new(
+                    "team_repositories",
+                    "team_id, repository_id, permission",
+                    grants,
+                )
+            },
+            Rows::new(
+                "audit_events",
+                "run_id, workspace_id, at, actor, action, subject, detail",
+                audit,
+            ),
+        ];
+        statements
+            .into_iter()
+            .filter(|rows| rows.len() > 0)
+            .collect()
     }
 }
 
@@ -281,9 +249,6 @@ pub(super) mod sqlite {
         table: &'static str,
         n: usize,
     ) -> Result<Vec<i64>, sqlx::Error> {
-        if n == 0 {
-            return Ok(Vec::new());
-        }
         let top: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0),
                         COALESCE((SELECT MAX(id) FROM {table}), 0))"
@@ -296,7 +261,7 @@ pub(super) mod sqlite {
     /// Writes `rows` and empties them.
     pub async fn insert(c: &mut SqliteConnection, rows: Rows) -> Result<(), sqlx::Error> {
         let n = rows.len();
-        let per_statement = (SQLITE_MAX_PARAMETERS / rows.columns.len()).max(1);
+        let per_statement = (SQLITE_MAX_PARAMETERS / rows.width()).max(1);
         let mut start = 0;
         while start < n {
             let count = per_statement.min(n - start);
@@ -304,7 +269,7 @@ pub(super) mod sqlite {
             sql.push_str("VALUES ");
             // `?`, not `$n`: SQLite treats `$n` as a named parameter and looks each name up
             // among those seen before, which is quadratic in a statement of 30,000 of them.
-            let row = format!("({})", vec!["?"; rows.columns.len()].join(", "));
+            let row = format!("({})", vec!["?"; rows.width()].join(", "));
             for r in 0..count {
                 if r > 0 {
                     sql.push_str(", ");
@@ -343,9 +308,6 @@ pub(super) mod postgres {
         table: &'static str,
         n: usize,
     ) -> Result<Vec<i64>, sqlx::Error> {
-        if n == 0 {
-            return Ok(Vec::new());
-        }
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, $1)"
         )))

@@ -15,7 +15,6 @@
 //! * `PATCH` when `/ServiceProviderConfig` says it is supported, `PUT` otherwise.
 
 use super::config::{DownstreamConfig, UserNameFrom};
-use super::reads;
 use crate::directory::Store;
 use crate::directory::outbox::OutboxEvent;
 use reqwest::{Method, StatusCode};
@@ -241,7 +240,9 @@ impl<'a> Scim<'a> {
 
     /// Makes the server's user match the directory; `None` when the person is not in scope.
     pub async fn push_user(&self, user_id: i64) -> Result<Option<String>, String> {
-        let memberships: Vec<_> = reads::memberships_of(self.store, user_id)
+        let memberships: Vec<_> = self
+            .store
+            .memberships_of(user_id)
             .await
             .map_err(|e| e.to_string())?
             .into_iter()
@@ -320,7 +321,9 @@ impl<'a> Scim<'a> {
     /// Makes the server's group match the team (deleting it when the team is gone).
     pub async fn push_group(&self, workspace: &str, slug: &str) -> Result<(), String> {
         let external_id = format!("{workspace}/{slug}");
-        let Some(team) = reads::team(self.store, workspace, slug)
+        let Some(team) = self
+            .store
+            .team(workspace, slug)
             .await
             .map_err(|e| e.to_string())?
         else {
@@ -381,18 +384,12 @@ impl<'a> Scim<'a> {
         let mut users = BTreeSet::new();
         let mut groups = BTreeSet::new();
         for ws in &self.scope {
-            for uid in reads::user_ids(self.store, ws)
-                .await
-                .map_err(|e| e.to_string())?
-            {
+            for uid in self.store.user_ids(ws).await.map_err(|e| e.to_string())? {
                 if users.insert(uid.to_string()) && self.push_user(uid).await?.is_some() {
                     report.users += 1;
                 }
             }
-            for slug in reads::team_slugs(self.store, ws)
-                .await
-                .map_err(|e| e.to_string())?
-            {
+            for slug in self.store.team_slugs(ws).await.map_err(|e| e.to_string())? {
                 let ext = format!("{ws}/{slug}");
                 self.push_group(ws, &slug).await?;
                 groups.insert(ext);

@@ -93,26 +93,60 @@ pub async fn fresh_pg_database(base: &str) -> String {
     format!("{prefix}/{name}")
 }
 
+/// A connection of the test's own to a store's SQLite file; `None` for PostgreSQL.
+pub async fn sqlite_conn(store: &Store) -> Option<sqlx::SqliteConnection> {
+    use sqlx::Connection;
+    let url = store.url();
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
+    Some(
+        sqlx::SqliteConnection::connect(url)
+            .await
+            .expect("connect to the test's SQLite directory"),
+    )
+}
+
+/// A connection of the test's own to a store's PostgreSQL database; `None` for SQLite.
+pub async fn postgres_conn(store: &Store) -> Option<sqlx::PgConnection> {
+    use sqlx::Connection;
+    let url = store.url();
+    if url.starts_with("sqlite:") {
+        return None;
+    }
+    Some(
+        sqlx::PgConnection::connect(url)
+            .await
+            .expect("connect to the test's PostgreSQL database"),
+    )
+}
+
 /// Runs raw SQL (valid on both backends) against a store: for setting up states that the
 /// CLI of later issues creates (suspended users, pinned roles, manual memberships).
 pub async fn exec(store: &Store, sql: &'static str) {
-    if let Some(pool) = store.sqlite_pool() {
-        sqlx::query(sql).execute(pool).await.expect("sqlite exec");
-    } else if let Some(pool) = store.postgres_pool() {
-        sqlx::query(sql).execute(pool).await.expect("postgres exec");
+    if let Some(mut conn) = sqlite_conn(store).await {
+        sqlx::query(sql)
+            .execute(&mut conn)
+            .await
+            .expect("sqlite exec");
+    } else if let Some(mut conn) = postgres_conn(store).await {
+        sqlx::query(sql)
+            .execute(&mut conn)
+            .await
+            .expect("postgres exec");
     }
 }
 
 pub async fn count(store: &Store, sql: &'static str) -> i64 {
-    if let Some(pool) = store.sqlite_pool() {
+    if let Some(mut conn) = sqlite_conn(store).await {
         sqlx::query_scalar(sql)
-            .fetch_one(pool)
+            .fetch_one(&mut conn)
             .await
             .expect("sqlite count")
     } else {
-        let pool = store.postgres_pool().expect("a pool");
+        let mut conn = postgres_conn(store).await.expect("a connection");
         sqlx::query_scalar(sql)
-            .fetch_one(pool)
+            .fetch_one(&mut conn)
             .await
             .expect("postgres count")
     }
