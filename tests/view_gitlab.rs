@@ -86,6 +86,7 @@ fn two_pages() -> Scenario {
             access_level,
             expires_at: None,
             state: Default::default(),
+            member_role: None,
         };
         for g in &mut gitlab.groups {
             match g.id {

@@ -61,7 +61,11 @@ async fn a_member_credential_fails_the_fetch_and_the_check_and_names_workspace_a
             })
             .await,
     );
-    let check = alice.check().await.map(|_| ()).expect_err("check refuses");
+    let check = alice
+        .check(&FetchPolicy::default())
+        .await
+        .map(|_| ())
+        .expect_err("check refuses");
     assert!(
         check.to_string().contains("workspace administrator"),
         "{check}"

@@ -99,6 +99,7 @@
 
 pub mod api;
 pub mod model;
+mod shares;
 
 use api::{DescendantGroups, GroupDetails, InvitedGroups};
 use async_trait::async_trait;
@@ -106,13 +107,16 @@ use gitlab::api::common::NameOrId;
 use gitlab::api::groups::members::{AllGroupMembers, GroupMembers};
 use gitlab::api::groups::projects::GroupProjects;
 use gitlab::api::projects::members::AllProjectMembers;
-use model::{CurrentUser, Group, MemberRow, ProjectRow, TokenSelf, UserDetail};
+use model::{
+    CurrentUser, Group, MemberRow, ProjectRow, SharedWithGroup, TokenSelf, UserDetail, Version,
+};
 use orgsync_core::http::{Route, WorkspaceClient};
 use orgsync_core::{
     AccessVerdict, Account, AdmitRule, Confirmation, FetchPolicy, Member, MemberState, Permission,
     Provider, ProviderError, ProviderKind, Repository, Snapshot, Team, TeamMember, TeamRepository,
     TeamRole, TeamsMode, Verdict, Visibility,
 };
+use shares::Shares;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The default floor: Reporter reads code in private projects.
@@ -129,6 +133,8 @@ pub struct GitlabProvider {
     /// The group's immutable id and full path, from the last fetch (or read by a confirmation
     /// that comes first), so a confirmation costs one or two requests.
     root: std::sync::Mutex<Option<(u64, String)>>,
+    /// What `GET /version` said (`Some(None)`: it could not be read), read once.
+    version: std::sync::Mutex<Option<Option<String>>>,
 }
 
 impl GitlabProvider {
@@ -141,6 +147,7 @@ impl GitlabProvider {
             group: group.into(),
             host: host.into(),
             root: std::sync::Mutex::new(None),
+            version: std::sync::Mutex::new(None),
         }
     }
 
@@ -218,6 +225,8 @@ struct Project {
     /// Depth of its namespace below the group (0: the group itself), for the check order.
     depth: usize,
     namespace_path: String,
+    /// Groups the project itself is shared with.
+    shares: Vec<SharedWithGroup>,
 }
 
 #[async_trait]
@@ -235,18 +244,33 @@ impl Provider for GitlabProvider {
             },
         )
         .await?;
-        self.prove_view(&client, policy.admit, &group).await?;
+        let admin = self
+            .prove_view(&client, policy.admit, &group)
+            .await?
+            .is_none();
+        let version = self.version(&client).await?;
+        // Before 17.0 `members/all` hides the members of invited private groups from callers
+        // outside them: resolve the shares ourselves (see `shares`).
+        let mut shares =
+            (!trusts_invited(version.as_deref())).then(|| Shares::new(&client, version.as_deref()));
         let root_path = group.full_path.clone();
         if let Ok(mut root) = self.root.lock() {
             *root = Some((group.id, root_path.clone()));
         }
         let prefix = format!("{root_path}/");
 
-        let rows: Vec<MemberRow> = api::list(
+        let mut rows: Vec<MemberRow> = api::list(
             &client,
             &builder_error(AllGroupMembers::builder().group(group.id).build())?,
         )
         .await?;
+        if let Some(shares) = shares.as_mut() {
+            shares.seed(&root_path, &group.shared_with_groups);
+            for share in shares.of_chain(&root_path).await? {
+                let invited = shares.capped(&share).await?;
+                shares::merge(&mut rows, invited);
+            }
+        }
         let projects = self.projects(&client, policy, group.id).await?;
         let projects: Vec<Project> = projects
             .into_iter()
@@ -261,6 +285,7 @@ impl Provider for GitlabProvider {
                     .path_with_namespace
                     .strip_prefix(&prefix)
                     .map_or_else(|| p.path_with_namespace.clone(), str::to_string);
+                let shares = p.shared_with_groups.clone();
                 let depth = if in_tree {
                     ns.strip_prefix(&root_path)
                         .map_or(0, |r| r.matches('/').count())
@@ -278,6 +303,7 @@ impl Provider for GitlabProvider {
                     in_tree,
                     depth,
                     namespace_path: ns,
+                    shares,
                 }
             })
             .collect();
@@ -309,7 +335,12 @@ impl Provider for GitlabProvider {
             })
             .collect();
 
-        self.decide(&client, policy, &rows, &projects, &mut members)
+        let view = View {
+            admin,
+            root_path: &root_path,
+            shares: shares.as_mut(),
+        };
+        self.decide(&client, policy, view, &rows, &projects, &mut members)
             .await?;
 
         let teams = match policy.teams {
@@ -529,7 +560,9 @@ impl Provider for GitlabProvider {
         }
     }
 
-    async fn check(&self) -> Result<Vec<String>, ProviderError> {
+    /// The same proof as a fetch under `policy` (the level `admit` needs), then what the
+    /// policy's decisions will rest on.
+    async fn check(&self, policy: &FetchPolicy) -> Result<Vec<String>, ProviderError> {
         let client = self.client.with_fresh_counts();
         let mut report = Vec::new();
         let token: TokenSelf = api::get(
@@ -595,15 +628,17 @@ impl Provider for GitlabProvider {
             "group {} (id {}) is visible",
             group.full_path, group.id
         ));
-        let level = self
-            .prove_view(&client, orgsync_core::AdmitRule::AllRepositories, &group)
-            .await?;
-        if let Some(level) = level {
-            report.push(format!(
-                "the token's user is {} ({level}) in the group, enough to see every project and its members",
+        let level = self.prove_view(&client, policy.admit, &group).await?;
+        let policy_name = admit_name(policy.admit);
+        report.push(match level {
+            Some(level) => format!(
+                "the token's user is {} ({level}) in the group: enough for admit = \"{policy_name}\"",
                 role_name(level)
-            ));
-        }
+            ),
+            None => format!(
+                "the token's user is an instance administrator: enough for admit = \"{policy_name}\""
+            ),
+        });
         let invited: Vec<Group> = api::list(&client, &InvitedGroups { group: group.id }).await?;
         report.push(format!(
             "members list readable; {} invited group(s) contribute members",
@@ -622,9 +657,32 @@ fn escaped(path: &str) -> String {
     gitlab::api::common::path_escaped(path).to_string()
 }
 
-/// Whether a membership row gives read access to a private project's code.
+/// Whether a membership row gives read access to a private project's code (a custom role with
+/// `read_code` reads like Reporter).
 fn reads_code(row: &MemberRow, floor: u8) -> bool {
-    row.access_level >= floor && !row.awaiting() && row.state == "active"
+    row.code_level() >= floor && !row.awaiting() && row.state == "active"
+}
+
+/// Whether GitLab's `members/all` can be trusted to list the members of invited private groups
+/// to this token: from 17.0 (see `shares`); an unreadable version counts as older.
+fn trusts_invited(version: Option<&str>) -> bool {
+    version
+        .and_then(|v| {
+            Version {
+                version: v.to_string(),
+            }
+            .major_minor()
+        })
+        .is_some_and(|v| v >= (17, 0))
+}
+
+/// What a fetch knows about its own view when it decides.
+struct View<'v, 'c> {
+    /// The token's user is an instance administrator (sees the `external` flag).
+    admin: bool,
+    root_path: &'v str,
+    /// Invited groups resolved by orgsync (GitLab before 17.0).
+    shares: Option<&'v mut Shares<'c>>,
 }
 
 /// One member row; `None` on `404` (the caller decides what the 404 means).
@@ -640,6 +698,13 @@ async fn member_row(
     }
 }
 
+fn admit_name(admit: AdmitRule) -> &'static str {
+    match admit {
+        AdmitRule::AllRepositories => "all-repositories",
+        AdmitRule::AllMembers => "all-members",
+    }
+}
+
 /// The level the token's user needs in the group for a policy: Reporter to be shown every
 /// private project (and read code), Guest to be shown the member list.
 pub fn level_needed(admit: AdmitRule) -> u8 {
@@ -650,6 +715,31 @@ pub fn level_needed(admit: AdmitRule) -> u8 {
 }
 
 impl GitlabProvider {
+    /// `GET /version`, once per provider: `None` when the instance does not say (then invited
+    /// groups are resolved by orgsync, as for a version before 17.0).
+    async fn version(&self, client: &WorkspaceClient) -> Result<Option<String>, ProviderError> {
+        if let Some(known) = self.version.lock().ok().and_then(|v| v.clone()) {
+            return Ok(known);
+        }
+        let version = match client
+            .get_json::<Version>(&Route::new("/version", "/version"))
+            .await
+        {
+            Ok(v) => Some(v.version),
+            Err(
+                ProviderError::NotFound { .. }
+                | ProviderError::Forbidden { .. }
+                | ProviderError::Malformed { .. }
+                | ProviderError::Status { .. },
+            ) => None,
+            Err(e) => return Err(e),
+        };
+        if let Ok(mut slot) = self.version.lock() {
+            *slot = Some(version.clone());
+        }
+        Ok(version)
+    }
+
     /// Proves that the token sees the whole group for `admit` before anything is decided: its
     /// user is an instance administrator, or has at least [`level_needed`] in the group
     /// (`GET /user`, then `GET /groups/:id/members/all/:user_id`). A non-member of an internal
@@ -710,10 +800,7 @@ impl GitlabProvider {
                     "Guest"
                 },
                 group.full_path,
-                match admit {
-                    AdmitRule::AllRepositories => "all-repositories",
-                    AdmitRule::AllMembers => "all-members",
-                }
+                admit_name(admit)
             ),
         })
     }
@@ -834,10 +921,20 @@ impl GitlabProvider {
 
     /// Sets `CannotRead` for every evaluated member who misses an in-scope project, checking only
     /// undecided members and only while some are left.
+    ///
+    /// A member at the floor on the group reads every project of the tree (memberships are
+    /// inherited), internal ones included; below it, every private project is checked. Internal
+    /// projects are read through their visibility by everyone who is not an external user, so
+    /// they are checked like private ones for members below the floor who are, or may be,
+    /// external: with an administrator's token, those whose `external` flag is set
+    /// (`GET /users/:id`, one request per member below the floor, only when an internal
+    /// project is in scope); with any other token, every one of them, since GitLab shows the
+    /// flag to administrators only (an explicit membership at the floor still proves access).
     async fn decide(
         &self,
         client: &WorkspaceClient,
         policy: &FetchPolicy,
+        mut view: View<'_, '_>,
         rows: &[MemberRow],
         projects: &[Project],
         members: &mut [Member],
@@ -852,19 +949,53 @@ impl GitlabProvider {
         // Below the floor on the group: undecided for every project.
         let mut low: BTreeSet<u64> = evaluated
             .iter()
-            .filter(|i| rows[**i].access_level < floor)
+            .filter(|i| rows[**i].code_level() < floor)
             .map(|i| rows[*i].id)
             .collect();
         // At the floor: undecided only for projects from outside the tree.
         let mut high: BTreeSet<u64> = evaluated
             .iter()
-            .filter(|i| rows[**i].access_level >= floor)
+            .filter(|i| rows[**i].code_level() >= floor)
             .map(|i| rows[*i].id)
             .collect();
-        let mut order: Vec<&Project> = projects
+        let in_scope: Vec<&Project> = projects
             .iter()
             .filter(|p| policy.scope.includes(&p.repository))
-            .filter(|p| p.repository.visibility == Visibility::Private)
+            .collect();
+        let internal = in_scope
+            .iter()
+            .any(|p| p.repository.visibility == Visibility::Internal);
+        let outside_internal = in_scope
+            .iter()
+            .any(|p| p.repository.visibility == Visibility::Internal && !p.in_tree);
+        // Members who may be external users, for whom internal projects count as private.
+        let mut external: BTreeSet<u64> = BTreeSet::new();
+        if internal {
+            let candidates: Vec<u64> = low
+                .iter()
+                .chain(high.iter().filter(|_| outside_internal))
+                .copied()
+                .collect();
+            if view.admin {
+                for user in candidates {
+                    let detail: UserDetail = client
+                        .get_json(&Route::new("/users/:id", format!("/users/{user}")))
+                        .await?;
+                    if detail.external != Some(false) {
+                        external.insert(user);
+                    }
+                }
+            } else {
+                external.extend(candidates);
+            }
+        }
+        let mut order: Vec<&Project> = in_scope
+            .into_iter()
+            .filter(|p| match p.repository.visibility {
+                Visibility::Private => true,
+                Visibility::Internal => !external.is_empty(),
+                Visibility::Public => false,
+            })
             .collect();
         // Outside projects concern everyone; then the top of the tree, where subgroup-only
         // members fail first.
@@ -881,6 +1012,9 @@ impl GitlabProvider {
             let mut asked: BTreeSet<u64> = low.clone();
             if !project.in_tree {
                 asked.extend(high.iter().copied());
+            }
+            if project.repository.visibility == Visibility::Internal {
+                asked.retain(|u| external.contains(u));
             }
             if asked.is_empty() {
                 // Only members at the floor are left, and this project is covered for them.
@@ -901,12 +1035,31 @@ impl GitlabProvider {
                         .build(),
                 )?;
                 let found: Vec<MemberRow> = api::list(client, &endpoint).await?;
-                readers.extend(
-                    found
-                        .iter()
-                        .filter(|r| r.access_level >= floor && !r.awaiting())
-                        .map(|r| r.id),
-                );
+                readers.extend(found.iter().filter(|r| reads_code(r, floor)).map(|r| r.id));
+            }
+            if let Some(shares) = view.shares.as_deref_mut() {
+                // What the project's members/all may have hidden: its own shares and those of
+                // the groups it lives in (below the configured group, whose shares are already
+                // in every member's group level).
+                let mut grants = project.shares.clone();
+                for path in shares::chain(&project.namespace_path) {
+                    if project.in_tree
+                        && (path.eq_ignore_ascii_case(view.root_path)
+                            || !path
+                                .to_ascii_lowercase()
+                                .starts_with(&format!("{}/", view.root_path.to_ascii_lowercase())))
+                    {
+                        continue;
+                    }
+                    grants.extend(shares.of_group(&path).await?);
+                }
+                for share in &grants {
+                    for row in shares.capped(share).await? {
+                        if asked.contains(&row.id) && reads_code(&row, floor) {
+                            readers.insert(row.id);
+                        }
+                    }
+                }
             }
             for user in asked {
                 if !readers.contains(&user) {

@@ -2,14 +2,14 @@
 
 mod support;
 
-use orgsync_core::{Provider, ProviderError};
+use orgsync_core::{AdmitRule, FetchPolicy, Provider, ProviderError, TeamsMode};
 use support::*;
 
 #[tokio::test]
 async fn an_admin_token_passes_and_the_report_names_scopes_user_and_group() {
     let server = start(edge()).await;
     let lines = provider(&server, "acme")
-        .check()
+        .check(&FetchPolicy::default())
         .await
         .expect("check passes");
     let text = lines.join("\n");
@@ -23,7 +23,7 @@ async fn an_admin_token_passes_and_the_report_names_scopes_user_and_group() {
 async fn a_reporter_with_read_api_passes() {
     let server = start(edge()).await;
     let lines = provider_with(&server, "acme", "carol-read-api", None)
-        .check()
+        .check(&FetchPolicy::default())
         .await
         .expect("check passes");
     assert!(
@@ -36,7 +36,7 @@ async fn a_reporter_with_read_api_passes() {
 async fn a_token_without_read_api_is_refused_with_the_scope_it_needs() {
     let server = start(edge()).await;
     let error = provider_with(&server, "acme", "carol-read-user", None)
-        .check()
+        .check(&FetchPolicy::default())
         .await
         .expect_err("read_user is not enough");
     match &error {
@@ -56,7 +56,7 @@ async fn a_token_without_read_api_is_refused_with_the_scope_it_needs() {
 async fn a_minimal_access_user_is_refused_with_the_level_it_needs() {
     let server = start(edge()).await;
     let error = provider_with(&server, "acme", "gina-read-api", None)
-        .check()
+        .check(&FetchPolicy::default())
         .await
         .expect_err("minimal access cannot see private projects");
     let text = error.to_string();
@@ -70,7 +70,7 @@ async fn a_minimal_access_user_is_refused_with_the_level_it_needs() {
 async fn an_unknown_token_is_unauthorized_and_named_by_reference() {
     let server = start(edge()).await;
     let error = provider_with(&server, "acme", "not-a-token", None)
-        .check()
+        .check(&FetchPolicy::default())
         .await
         .expect_err("401");
     assert!(
@@ -88,8 +88,37 @@ async fn an_unknown_token_is_unauthorized_and_named_by_reference() {
 async fn a_missing_group_is_not_found() {
     let server = start(edge()).await;
     let error = provider(&server, "nope/missing")
-        .check()
+        .check(&FetchPolicy::default())
         .await
         .expect_err("404");
     assert!(matches!(error, ProviderError::NotFound { .. }), "{error:?}");
+}
+
+/// check-config --online gives the verdict of the workspace's own policy: a Guest's token is
+/// refused for admit = "all-repositories" (as the fetch is) and passes for "all-members".
+#[tokio::test]
+async fn the_verdict_follows_the_workspaces_admission_policy() {
+    let server = start(edge()).await;
+    let carol = provider_with(&server, "acme", "carol-read-api", None);
+    let lines = carol
+        .check(&FetchPolicy::default())
+        .await
+        .expect("a Reporter is enough for all-repositories");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("enough for admit = \"all-repositories\"")),
+        "{lines:?}"
+    );
+    let gina = provider_with(&server, "acme", "gina-read-api", None);
+    let members_only = FetchPolicy {
+        admit: AdmitRule::AllMembers,
+        teams: TeamsMode::Off,
+        ..FetchPolicy::default()
+    };
+    let refused = gina
+        .check(&members_only)
+        .await
+        .expect_err("minimal access is not enough even for all-members");
+    assert!(refused.to_string().contains("Guest (10)"), "{refused}");
 }

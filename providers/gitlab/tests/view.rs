@@ -93,7 +93,11 @@ async fn a_credential_that_sees_part_of_the_group_fails_the_fetch_and_names_the_
         "Guest (10)",
     );
     // check-config --online says the same.
-    let check = zed.check().await.map(|_| ()).expect_err("check refuses");
+    let check = zed
+        .check(&FetchPolicy::default())
+        .await
+        .map(|_| ())
+        .expect_err("check refuses");
     assert!(check.to_string().contains("Reporter (20)"), "{check}");
 
     // dave is a Guest: enough to be shown the members (all-members), not the private code.
@@ -136,6 +140,7 @@ fn many_projects() -> Scenario {
                     access_level: 20,
                     expires_at: None,
                     state: Default::default(),
+                    member_role: None,
                 }]
             },
             shared_with: Vec::new(),
