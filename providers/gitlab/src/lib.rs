@@ -6,6 +6,10 @@
 //! 1. `GET /groups/:id?with_projects=false`: the group's id and full path; then the proof that
 //!    the token sees the whole group (below): `GET /user`, and for a non-administrator
 //!    `GET /groups/:id/members/all/:user_id`.
+//!    Then `GET /version` (once per provider): below 17.0, or when it cannot be read, GitLab's
+//!    `members/all` lists an invited private group's members only to its own members, so the
+//!    invited groups are resolved by orgsync (`shares`: `shared_with_groups` of the group and its
+//!    ancestors, then each invited group's direct members, capped at the share's level).
 //! 2. `GET /groups/:id/members/all`: the workspace's members, one row per user at the highest of
 //!    direct, inherited and invited-group levels. Blocked, deactivated (and banned) accounts
 //!    become [`MemberState::Blocked`]/[`MemberState::Deactivated`], memberships awaiting approval
@@ -68,10 +72,18 @@
 //! authoritative list. Projects shared in from outside the tree are checked for everyone, since
 //! a level on the group says nothing about them.
 //!
-//! Public and internal projects count as readable by every member and are never checked:
-//! public by definition, internal because GitLab lets every signed-in, non-external user read
-//! them (PROVIDERS.md 2.2: Guest on internal projects reads through visibility). A workspace that
-//! must not count internal projects can exclude them by name.
+//! A custom role whose `member_role` grants `read_code` reads at Reporter's level
+//! ([`MemberRow::code_level`]).
+//!
+//! Public projects count as readable by every member and are never checked. Internal projects
+//! are read through their visibility by every signed-in user who is not an external user
+//! (PROVIDERS.md 2.2); external users need an explicit membership at the floor. Only
+//! administrators are shown the `external` flag, so with an administrator's token members below
+//! the floor are looked up (`GET /users/:id`, only when an internal project is in scope) and
+//! internal projects are checked like private ones for the external ones; with any other token
+//! they are checked like private ones for every member below the floor (not admitted unless an
+//! explicit membership proves them). A workspace that must not count internal projects can
+//! exclude them by name.
 //!
 //! Checks run on projects at the top of the tree first (they are the ones Guests of a subgroup
 //! cannot read) and stop as soon as no undecided member is left.
@@ -393,7 +405,25 @@ impl Provider for GitlabProvider {
         );
         let row: MemberRow = match client.get_json(&route).await {
             Ok(row) => row,
-            Err(ProviderError::NotFound { .. }) => return Ok(None),
+            Err(ProviderError::NotFound { .. }) => {
+                let user: u64 = id.parse().map_err(|_| {
+                    ProviderError::Other(format!("the GitLab user id {id:?} is not numeric"))
+                })?;
+                // Before 17.0 a member through an invited private group answers 404 too: a full
+                // fetch resolves the shares.
+                if self
+                    .through_shares(&client, user, &[group.full_path.as_str()], &[])
+                    .await?
+                    .is_some()
+                {
+                    return Err(ProviderError::Unsupported {
+                        provider: ProviderKind::Gitlab,
+                        what: "a member reached through an invited group before GitLab 17.0"
+                            .to_string(),
+                    });
+                }
+                return Ok(None);
+            }
             Err(e) => return Err(e),
         };
         let state = member_state(&row);
@@ -410,7 +440,7 @@ impl Provider for GitlabProvider {
                 provider: ProviderKind::Gitlab,
                 what: "the access of a member to projects shared into the group".to_string(),
             });
-        } else if row.access_level >= floor(policy) {
+        } else if row.code_level() >= floor(policy) {
             AccessVerdict::ReadsAll
         } else {
             return Err(ProviderError::Unsupported {
@@ -467,6 +497,14 @@ impl Provider for GitlabProvider {
                     format!("/groups/{group}/members/all/{user}"),
                 )
                 .await?;
+                let row = match row {
+                    Some(row) => Some(row),
+                    // Before 17.0 a member through an invited private group answers 404 too.
+                    None => self
+                        .through_shares(&client, user, &[root_path.as_str()], &[])
+                        .await?
+                        .map(|(row, _)| row),
+                };
                 let Some(row) = row else {
                     // The 404 is about the member only if the group itself still answers.
                     let _: Group = api::get(
@@ -509,6 +547,34 @@ impl Provider for GitlabProvider {
                         row.access_level
                     )));
                 }
+                // Before 17.0 what a user reads through an invited private group is not shown.
+                let namespace = project
+                    .namespace
+                    .full_path
+                    .clone()
+                    .or_else(|| {
+                        project
+                            .path_with_namespace
+                            .rsplit_once('/')
+                            .map(|(n, _)| n.to_string())
+                    })
+                    .unwrap_or_default();
+                if let Some((row, via)) = self
+                    .through_shares(
+                        &client,
+                        user,
+                        &[namespace.as_str()],
+                        &project.shared_with_groups,
+                    )
+                    .await?
+                    && reads_code(&row, floor(policy))
+                {
+                    return Ok(contradicted(format!(
+                        "{} ({}) in {repository} through the invited group {via}",
+                        role_name(row.access_level),
+                        row.access_level
+                    )));
+                }
                 if project.visibility != "internal" {
                     return Ok(Confirmation::Confirmed);
                 }
@@ -525,9 +591,11 @@ impl Provider for GitlabProvider {
                         credential: client.credential_reference().to_string(),
                         route: "/users/:id".to_string(),
                         detail: format!(
-                            "GitLab did not say whether {login} is an external user, which decides whether they read the internal project {repository}"
+                            "GitLab did not say whether {login} is an external user, which decides whether they read the internal project {repository}; nothing was removed"
                         ),
-                        needed: "an instance administrator's token (only administrators see the external flag)".to_string(),
+                        needed: format!(
+                            "an instance administrator's token (only administrators see the external flag); or give {login} an explicit Reporter membership of {repository}, or leave internal projects out of the workspace's scope"
+                        ),
                     }),
                 }
             }
@@ -644,6 +712,31 @@ impl Provider for GitlabProvider {
             "members list readable; {} invited group(s) contribute members",
             invited.len()
         ));
+        let version = self.version(&client).await?;
+        let shown = version.as_deref().unwrap_or("of an unknown version");
+        if trusts_invited(version.as_deref()) {
+            report.push(format!(
+                "GitLab {shown}: members/all lists the members of invited groups"
+            ));
+        } else {
+            // The same resolution a fetch makes: an invited group it cannot read fails here.
+            let mut shares = Shares::new(&client, version.as_deref());
+            shares.seed(&group.full_path, &group.shared_with_groups);
+            let grants = shares.of_chain(&group.full_path).await?;
+            for share in &grants {
+                shares.capped(share).await?;
+            }
+            report.push(format!(
+                "GitLab {shown} (before 17.0): members of invited private groups are read from the {} invited group(s) directly, and each is readable",
+                grants.len()
+            ));
+        }
+        if policy.admit == AdmitRule::AllRepositories && level.is_some() {
+            report.push(
+                "not an instance administrator: GitLab does not show who is an external user, so a member below the floor is admitted only where an explicit membership proves each internal project in scope"
+                    .to_string(),
+            );
+        }
         Ok(report)
     }
 }
@@ -738,6 +831,41 @@ impl GitlabProvider {
             *slot = Some(version.clone());
         }
         Ok(version)
+    }
+
+    /// On an instance whose `members/all` hides invited private groups' members (before 17.0,
+    /// or an unknown version), the best row `user` gets through the shares of the groups at
+    /// `paths` (each with its ancestors) and through `extra` shares, with the invited group's
+    /// path; `None` on a newer instance, where the per-user reads already include them.
+    async fn through_shares(
+        &self,
+        client: &WorkspaceClient,
+        user: u64,
+        paths: &[&str],
+        extra: &[SharedWithGroup],
+    ) -> Result<Option<(MemberRow, String)>, ProviderError> {
+        let version = self.version(client).await?;
+        if trusts_invited(version.as_deref()) {
+            return Ok(None);
+        }
+        let mut shares = Shares::new(client, version.as_deref());
+        let mut grants = extra.to_vec();
+        for path in paths {
+            grants.extend(shares.of_chain(path).await?);
+        }
+        let mut best: Option<(MemberRow, String)> = None;
+        for share in &grants {
+            for row in shares.capped(share).await? {
+                if row.id == user && best.as_ref().is_none_or(|(b, _)| shares::better(b, &row)) {
+                    let via = share
+                        .group_full_path
+                        .clone()
+                        .unwrap_or_else(|| share.group_id.to_string());
+                    best = Some((row, via));
+                }
+            }
+        }
+        Ok(best)
     }
 
     /// Proves that the token sees the whole group for `admit` before anything is decided: its

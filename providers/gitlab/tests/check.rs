@@ -122,3 +122,36 @@ async fn the_verdict_follows_the_workspaces_admission_policy() {
         .expect_err("minimal access is not enough even for all-members");
     assert!(refused.to_string().contains("Guest (10)"), "{refused}");
 }
+
+/// check-config --online says what the instance's version means for invited groups, and what a
+/// token that is not an administrator's cannot tell about external users.
+#[tokio::test]
+async fn check_reports_the_version_and_what_a_non_administrator_cannot_see() {
+    let mut scenario = edge();
+    scenario.gitlab.as_mut().expect("gitlab").version = Some("16.8.1".to_string());
+    let server = start(scenario).await;
+    // partners and contractors are private: carol cannot read them, as a fetch could not.
+    let error = provider_with(&server, "acme", "carol-read-api", None)
+        .check(&FetchPolicy::default())
+        .await
+        .expect_err("invited private groups carol cannot read");
+    assert!(error.to_string().contains("17.0"), "{error}");
+    let lines = provider(&server, "acme")
+        .check(&FetchPolicy::default())
+        .await
+        .expect("an administrator reads them");
+    let text = lines.join("\n");
+    assert!(text.contains("GitLab 16.8.1 (before 17.0)"), "{text}");
+
+    let current = start(edge()).await;
+    let lines = provider_with(&current, "acme", "carol-read-api", None)
+        .check(&FetchPolicy::default())
+        .await
+        .expect("carol on a current GitLab");
+    let text = lines.join("\n");
+    assert!(
+        text.contains("lists the members of invited groups"),
+        "{text}"
+    );
+    assert!(text.contains("external user"), "{text}");
+}

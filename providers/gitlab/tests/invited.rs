@@ -186,3 +186,43 @@ async fn a_private_invited_group_the_token_cannot_read_fails_the_old_instances_f
         .await
         .expect("an administrator sees every group");
 }
+
+/// Per-user reads hide invited members before 17.0 too: a confirmation of "left" or "cannot
+/// read" about leo (in acme only through partners) must not agree with that silence.
+#[tokio::test]
+async fn confirmations_on_an_old_instance_see_members_through_invited_groups() {
+    use orgsync_core::{Confirmation, Verdict};
+    let scenario = at_version(Some("16.11.2-ee"));
+    let server = start(scenario).await;
+    let carol = provider_with(&server, "acme", "carol-read-api", None);
+    let policy = FetchPolicy::default();
+    let left = carol
+        .confirm(&policy, "13", "leo", &Verdict::LeftAccount)
+        .await
+        .expect("confirm");
+    assert!(
+        matches!(&left, Confirmation::Contradicted { found } if found.contains("still a member")),
+        "{left:?}"
+    );
+    let cannot_read = carol
+        .confirm(
+            &policy,
+            "13",
+            "leo",
+            &Verdict::CannotRead {
+                repository: "infra".to_string(),
+            },
+        )
+        .await
+        .expect("confirm");
+    assert!(
+        matches!(&cannot_read, Confirmation::Contradicted { found } if found.contains("partners")),
+        "{cannot_read:?}"
+    );
+    // kim's membership expired: she has left, and says so.
+    let kim = carol
+        .confirm(&policy, "11", "kim", &Verdict::LeftAccount)
+        .await
+        .expect("confirm");
+    assert_eq!(kim, Confirmation::Confirmed);
+}
