@@ -180,7 +180,10 @@ impl Provider for Unbuildable {
         Err(orgsync_core::ProviderError::Other(self.reason.clone()))
     }
 
-    async fn check(&self) -> Result<Vec<String>, orgsync_core::ProviderError> {
+    async fn check(
+        &self,
+        _policy: &orgsync_core::FetchPolicy,
+    ) -> Result<Vec<String>, orgsync_core::ProviderError> {
         Err(orgsync_core::ProviderError::Other(self.reason.clone()))
     }
 }

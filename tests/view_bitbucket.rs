@@ -6,7 +6,7 @@
 
 use orgsync_simulator::bitbucket::{BitbucketMutation, BitbucketServer};
 use orgsync_simulator::scenario::{
-    BitbucketMember, BitbucketToken, BitbucketUser, Scenario, WorkspaceRole,
+    BitbucketMember, BitbucketRepo, BitbucketToken, BitbucketUser, Scenario, WorkspaceRole,
 };
 use orgsync_simulator::server::ServerOptions;
 use serde_json::Value;
@@ -220,4 +220,59 @@ async fn a_member_leaving_between_two_pages_changes_only_that_member() {
             assert_eq!(&after[id], state, "{id}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_list_that_keeps_moving_fails_the_run_and_applies_nothing() {
+    // 110 more repositories: the repository list spans two pages.
+    let mut scenario = two_pages();
+    let w = &mut scenario.bitbucket.as_mut().expect("bitbucket").workspaces[0];
+    for i in 0..110 {
+        w.repositories.push(BitbucketRepo {
+            uuid: format!("{{70000000-0000-4000-8000-{i:012}}}"),
+            slug: format!("r{i:03}"),
+            name: None,
+            is_private: true,
+            project: w.projects[0].key.clone(),
+            parent: None,
+            users: Vec::new(),
+            groups: Vec::new(),
+        });
+    }
+    let server = BitbucketServer::start(scenario, ServerOptions::default())
+        .await
+        .expect("simulated Bitbucket");
+    let (email, token) = server.credential();
+    let s = setup(&server, email.expect("email"), token);
+    let first = run(&s.config, &["sync"]).await;
+    assert!(first.status.success(), "{}", text(&first));
+    let before = people(&s.config).await;
+
+    // bob leaves, and the repository list moves during both readings: nothing is decided.
+    server
+        .mutate(BitbucketMutation::RemoveMember {
+            workspace: "acme".to_string(),
+            user: BOB.to_string(),
+        })
+        .await
+        .expect("bob leaves");
+    for slug in ["r000", "r001"] {
+        server.on_page(
+            "/2.0/repositories/acme?*pagelen=100*",
+            1,
+            BitbucketMutation::DeleteRepository {
+                workspace: "acme".to_string(),
+                slug: slug.to_string(),
+            },
+        );
+    }
+    let sync = run(&s.config, &["sync"]).await;
+    assert_ne!(sync.status.code(), Some(0), "{}", text(&sync));
+    assert!(
+        text(&sync).contains("changed while it was read, twice"),
+        "{}",
+        text(&sync)
+    );
+    assert_eq!(server.handle().page_hooks_fired().len(), 2);
+    assert_eq!(people(&s.config).await, before, "nothing applied");
 }

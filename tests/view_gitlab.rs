@@ -5,7 +5,7 @@
 //! About 10 s.
 
 use orgsync_simulator::gitlab::{GitlabMutation, GitlabServer};
-use orgsync_simulator::scenario::{GitlabMember, GitlabToken, GitlabUser, Scenario};
+use orgsync_simulator::scenario::{GitlabMember, GitlabProject, GitlabToken, GitlabUser, Scenario};
 use orgsync_simulator::server::ServerOptions;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -86,6 +86,7 @@ fn two_pages() -> Scenario {
             access_level,
             expires_at: None,
             state: Default::default(),
+            member_role: None,
         };
         for g in &mut gitlab.groups {
             match g.id {
@@ -239,4 +240,59 @@ async fn a_member_leaving_between_two_pages_changes_only_that_member() {
             }
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_list_that_keeps_moving_fails_the_run_and_applies_nothing() {
+    // 110 more projects in acme: the project list spans two pages.
+    let mut scenario = two_pages();
+    let gitlab = scenario.gitlab.as_mut().expect("gitlab");
+    for id in 1000..1110u64 {
+        gitlab.projects.push(GitlabProject {
+            id,
+            path: format!("p{id}"),
+            name: format!("P{id}"),
+            namespace: 1,
+            visibility: orgsync_core::Visibility::Private,
+            archived: false,
+            fork: false,
+            members: Vec::new(),
+            shared_with: Vec::new(),
+        });
+    }
+    let server = GitlabServer::start(scenario, ServerOptions::default())
+        .await
+        .expect("simulated GitLab");
+    let s = setup(&server);
+    sync_ok(&s.config).await;
+    let before = people(&s.config).await;
+    assert_eq!(before["carol"].0, "active");
+
+    // carol leaves, and the project list moves during both of the run's readings of it (a
+    // project deleted after page 1 of each): nothing may be decided, carol's departure
+    // included.
+    server
+        .mutate(GitlabMutation::RemoveGroupMember { group: 1, user: 3 })
+        .await
+        .expect("carol leaves");
+    for project in [1109, 1108] {
+        server.on_page(
+            "/api/v4/groups/*/projects?*per_page=100*",
+            1,
+            GitlabMutation::DestroyProject { project },
+        );
+    }
+    let sync = run(&s.config, &["sync"]).await;
+    assert_ne!(sync.status.code(), Some(0), "{}", text(&sync));
+    assert!(
+        text(&sync).contains("changed while it was read, twice"),
+        "{}",
+        text(&sync)
+    );
+    assert_eq!(server.handle().page_hooks_fired().len(), 2);
+    assert_eq!(people(&s.config).await, before, "nothing applied");
+
+    // The next run reads a list that stands still and applies carol's departure.
+    sync_ok(&s.config).await;
+    assert_eq!(people(&s.config).await["carol"].0, "offboarded");
 }

@@ -444,7 +444,10 @@ async fn check_online(config: &Config) -> Result<u8, Failure> {
     let mut code = EXIT_OK;
     for ws in &config.workspaces {
         let result = match crate::providers::build(ws, &ctx) {
-            Ok(provider) => provider.check().await.map_err(|e| e.to_string()),
+            Ok(provider) => provider
+                .check(&ws.fetch_policy())
+                .await
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };
         match result {

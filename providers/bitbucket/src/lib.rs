@@ -828,7 +828,11 @@ impl Provider for BitbucketProvider {
         }
     }
 
-    async fn check(&self) -> Result<Vec<String>, ProviderError> {
+    /// What a sync under `policy` reads, one probe each: the workspace, its members and their
+    /// roles (every policy: roles are shown to workspace administrators only, and owners are
+    /// told apart by them), the repositories and, for `admit = "all-repositories"`, the
+    /// effective repository permissions; groups only when teams are replicated.
+    async fn check(&self, policy: &FetchPolicy) -> Result<Vec<String>, ProviderError> {
         let client = self.client.with_fresh_counts();
         let w = &self.workspace;
         let mut report = Vec::new();
@@ -868,17 +872,28 @@ impl Provider for BitbucketProvider {
             .await
             .map_err(|e| name_scope(e, "repository"))?;
         report.push("repositories: readable (scope `repository`)".to_string());
-        let _: FirstPage<RepositoryPermission> = client
-            .get_json(&one(
-                "/2.0/workspaces/{workspace}/permissions/repositories",
-                self.path(&format!("workspaces/{w}/permissions/repositories")),
-            ))
-            .await
-            .map_err(|e| name_scope(e, "account"))?;
-        report.push(
-            "effective repository permissions: readable (scope `account`, workspace admin)"
-                .to_string(),
-        );
+        if policy.admit == AdmitRule::AllRepositories {
+            let _: FirstPage<RepositoryPermission> = client
+                .get_json(&one(
+                    "/2.0/workspaces/{workspace}/permissions/repositories",
+                    self.path(&format!("workspaces/{w}/permissions/repositories")),
+                ))
+                .await
+                .map_err(|e| name_scope(e, "account"))?;
+            report.push(
+                "effective repository permissions: readable (scope `account`, workspace admin): enough for admit = \"all-repositories\""
+                    .to_string(),
+            );
+        } else {
+            report.push(
+                "effective repository permissions: not read (admit = \"all-members\" does not need them)"
+                    .to_string(),
+            );
+        }
+        if policy.teams == TeamsMode::Off {
+            report.push("groups: not read (teams = \"off\")".to_string());
+            return Ok(report);
+        }
         match client
             .get_json::<Vec<V1Group>>(&Route::new(
                 "/1.0/groups/{workspace}",

@@ -6,7 +6,7 @@ mod support;
 
 use orgsync_bitbucket::oauth::OauthClientCredentials;
 use orgsync_core::http::{BasicAuth, BearerToken, HttpClient};
-use orgsync_core::{AdmitRule, Provider, ProviderError};
+use orgsync_core::{AdmitRule, FetchPolicy, Provider, ProviderError, TeamsMode};
 use orgsync_simulator::scenario::GroupsApi;
 use secrecy::SecretString;
 use std::sync::Arc;
@@ -16,7 +16,10 @@ use support::*;
 #[tokio::test]
 async fn check_lists_what_the_credential_can_read() {
     let server = start(edge()).await;
-    let lines = provider(&server).check().await.expect("full credential");
+    let lines = provider(&server)
+        .check(&FetchPolicy::default())
+        .await
+        .expect("full credential");
     let text = lines.join("\n");
     for needle in [
         "workspace acme",
@@ -39,7 +42,10 @@ async fn check_names_the_missing_scope_without_showing_the_token() {
         SecretString::from("sim-bitbucket-members-only"),
     ));
     let provider = provider_with(&server, test_config(), members_only, None);
-    let error = provider.check().await.expect_err("no repository scope");
+    let error = provider
+        .check(&FetchPolicy::default())
+        .await
+        .expect_err("no repository scope");
     let text = error.to_string();
     match &error {
         ProviderError::Forbidden { needed, route, .. } => {
@@ -57,7 +63,7 @@ async fn check_reports_a_gone_groups_api_without_failing() {
     let server = start(edge()).await;
     server.set_groups_api(GroupsApi::Gone);
     let lines = provider(&server)
-        .check()
+        .check(&FetchPolicy::default())
         .await
         .expect("members still readable");
     assert!(
@@ -184,4 +190,54 @@ async fn wrong_oauth_secret_fails_as_unauthorized() {
         "{error:?}"
     );
     assert!(!error.to_string().contains("wrong-secret"));
+}
+
+/// check-config --online probes what the workspace's policy reads, no more: all-members reads
+/// no repository permissions and teams off reads no groups.
+#[tokio::test]
+async fn check_probes_what_the_workspaces_policy_needs() {
+    let server = start(edge()).await;
+    let policy = orgsync_core::FetchPolicy {
+        admit: AdmitRule::AllMembers,
+        teams: TeamsMode::Off,
+        ..FetchPolicy::default()
+    };
+    let lines = provider(&server).check(&policy).await.expect("admin");
+    let text = lines.join("\n");
+    assert!(
+        text.contains("effective repository permissions: not read (admit = \"all-members\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("groups: not read (teams = \"off\")"),
+        "{text}"
+    );
+    let stats = server.handle().stats();
+    assert_eq!(
+        stats.requests("GET /2.0/workspaces/{workspace}/permissions/repositories"),
+        0,
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.requests("GET /1.0/groups/{workspace}"),
+        0,
+        "{stats:?}"
+    );
+    // The default policy reads both.
+    let lines = provider(&server)
+        .check(&FetchPolicy::default())
+        .await
+        .expect("admin");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("enough for admit = \"all-repositories\"")),
+        "{lines:?}"
+    );
+    let stats = server.handle().stats();
+    assert_eq!(
+        stats.requests("GET /2.0/workspaces/{workspace}/permissions/repositories"),
+        1
+    );
+    assert_eq!(stats.requests("GET /1.0/groups/{workspace}"), 1);
 }

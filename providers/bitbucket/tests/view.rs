@@ -61,7 +61,11 @@ async fn a_member_credential_fails_the_fetch_and_the_check_and_names_workspace_a
             })
             .await,
     );
-    let check = alice.check().await.map(|_| ()).expect_err("check refuses");
+    let check = alice
+        .check(&FetchPolicy::default())
+        .await
+        .map(|_| ())
+        .expect_err("check refuses");
     assert!(
         check.to_string().contains("workspace administrator"),
         "{check}"
@@ -101,6 +105,10 @@ fn many_repositories() -> Scenario {
     scenario
 }
 
+/// Page 1 of a full reading of the repository list (`pagelen=100`), not the `pagelen=1` reads
+/// of its `size` that bracket it.
+const FIRST_PAGES: &str = "/2.0/repositories/acme?*pagelen=100*";
+
 fn alice_access(snapshot: &Snapshot) -> AccessVerdict {
     snapshot
         .members
@@ -115,7 +123,7 @@ async fn a_repository_deleted_between_two_pages_does_not_hide_the_next_one() {
     let server = start(many_repositories()).await;
     // app-api is first; deleting it after page 1 was read moves r094 onto page 1.
     server.on_page(
-        "/2.0/repositories/acme",
+        FIRST_PAGES,
         1,
         BitbucketMutation::DeleteRepository {
             workspace: WORKSPACE.to_string(),
@@ -149,7 +157,7 @@ async fn a_repository_deleted_between_two_pages_does_not_hide_the_next_one() {
 async fn a_repository_created_between_two_pages_is_listed() {
     let server = start(many_repositories()).await;
     server.on_page(
-        "/2.0/repositories/acme",
+        FIRST_PAGES,
         1,
         BitbucketMutation::CreateRepository {
             workspace: WORKSPACE.to_string(),
@@ -173,5 +181,90 @@ async fn a_repository_created_between_two_pages_is_listed() {
     assert!(
         snapshot.repositories.iter().any(|r| r.name == "fresh"),
         "the new repository is read"
+    );
+}
+
+#[tokio::test]
+async fn a_repository_list_that_keeps_moving_fails_the_fetch() {
+    let server = start(many_repositories()).await;
+    for slug in ["r000", "r001"] {
+        server.on_page(
+            FIRST_PAGES,
+            1,
+            BitbucketMutation::DeleteRepository {
+                workspace: WORKSPACE.to_string(),
+                slug: slug.to_string(),
+            },
+        );
+    }
+    let error = provider(&server)
+        .fetch(&FetchPolicy::default())
+        .await
+        .map(|_| ())
+        .expect_err("a list that moves twice fails the fetch");
+    let fired = server.handle().page_hooks_fired();
+    assert_eq!(fired.len(), 2, "{fired:?}");
+    assert!(fired.iter().all(|h| h.result.is_ok()), "{fired:?}");
+    assert!(
+        matches!(error, ProviderError::Malformed { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("changed while it was read, twice"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_repository_created_in_the_middle_of_the_order_is_read_again() {
+    let server = start(many_repositories()).await;
+    // Inserted at index 50 after page 1 was read: the last repository of page 1 comes again
+    // first on page 2, and the new one is on no page the first reading sees.
+    server.on_page(
+        FIRST_PAGES,
+        1,
+        BitbucketMutation::InsertRepository {
+            workspace: WORKSPACE.to_string(),
+            repository: BitbucketRepo {
+                uuid: "{50000000-0000-4000-8000-000000000002}".to_string(),
+                slug: "middle".to_string(),
+                name: None,
+                is_private: true,
+                project: "SANDBOX".to_string(),
+                parent: None,
+                users: Vec::new(),
+                groups: Vec::new(),
+            },
+            index: 50,
+        },
+    );
+    let policy = FetchPolicy::default();
+    let snapshot = provider(&server).fetch(&policy).await.expect("fetch");
+    let fired = server.handle().page_hooks_fired();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].result, Ok(()));
+    let names: Vec<&str> = snapshot
+        .repositories
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert!(names.contains(&"middle"), "the new repository is read");
+    let unique: std::collections::BTreeSet<&&str> = names.iter().collect();
+    assert_eq!(unique.len(), names.len(), "no repository twice: {names:?}");
+    assert_eq!(names.len(), 127, "every repository once");
+    // Read again: four reads of the size and two of the list's first page.
+    let stats = server.handle().stats();
+    assert_eq!(
+        stats.requests("GET /2.0/repositories/{workspace}"),
+        4 + 4,
+        "{stats:?}"
+    );
+    let world = server.scenario().bitbucket.expect("bitbucket world");
+    assert_eq!(
+        admitted(&snapshot, &policy),
+        orgsync_simulator::bitbucket::truth::expected_admitted(&world, WORKSPACE, &policy)
+            .expect("truth")
     );
 }

@@ -133,10 +133,12 @@ pub trait Provider: Send + Sync {
     /// fails makes the whole fetch fail.
     async fn fetch(&self, policy: &FetchPolicy) -> Result<Snapshot, ProviderError>;
 
-    /// `check-config --online`: verifies that the credential can read what a sync needs (the
-    /// account, its members, teams and repository access). `Ok` lists what was verified, one
-    /// line each; `Err` names precisely the permission or scope that is missing.
-    async fn check(&self) -> Result<Vec<String>, ProviderError>;
+    /// `check-config --online`: verifies that the credential can read what a sync under
+    /// `policy` needs (the account, its members, and, as the policy asks, teams and repository
+    /// access), with the same proof of the view as [`Provider::fetch`], so the verdict is the
+    /// one a sync would reach. `Ok` lists what was verified, one line each; `Err` names
+    /// precisely the permission or scope that is missing for this policy.
+    async fn check(&self, policy: &FetchPolicy) -> Result<Vec<String>, ProviderError>;
 
     /// A targeted re-read of one member after a webhook: `Ok(None)` when the person is no longer
     /// a member of the account (authoritatively: the provider said so, not a failed request),
@@ -273,8 +275,8 @@ impl Provider for FixedProvider {
         self.kind
     }
 
-    async fn check(&self) -> Result<Vec<String>, ProviderError> {
-        self.fetch(&FetchPolicy::default())
+    async fn check(&self, policy: &FetchPolicy) -> Result<Vec<String>, ProviderError> {
+        self.fetch(policy)
             .await
             .map(|s| vec![format!("fixed snapshot of {} members", s.members.len())])
     }

@@ -142,22 +142,11 @@ pub(crate) async fn check(
     client: &WorkspaceClient,
     org: &str,
     app: Option<&crate::app::GithubAppCredential>,
+    needs: view::Needs,
 ) -> Result<Vec<String>, ProviderError> {
-    let mut verified = Vec::new();
-    // The view first, with the same proof and the same message as a fetch. `check` does not
-    // know the workspace's policy: a credential enough only for `admit = "all-members"` without
-    // teams passes with a line that says so, and a fetch under any other policy fails with the
-    // error quoted in that line.
-    match view::prove(client, org, app, view::Needs::Everything).await {
-        Ok(line) => verified.push(line),
-        Err(everything) => {
-            let line = view::prove(client, org, app, view::Needs::Members).await?;
-            verified.push(format!(
-                "{line}; NOT enough for admit = \"all-repositories\" or team replication, which \
-                 fail with: {everything}"
-            ));
-        }
-    }
+    // The view first, with the same proof and the same message as a fetch under the
+    // workspace's policy: a credential that is not enough for it fails here as the sync would.
+    let mut verified = vec![view::prove(client, org, app, needs).await?];
     let body = probe(client, &ORG, &format!("/orgs/{org}")).await?;
     let info: Org = parse(&ORG, &body)?;
     match info.default_repository_permission {

@@ -166,11 +166,12 @@ impl Provider for GithubProvider {
         Ok(snapshot)
     }
 
-    async fn check(&self) -> Result<Vec<String>, ProviderError> {
+    async fn check(&self, policy: &FetchPolicy) -> Result<Vec<String>, ProviderError> {
         check::check(
             &self.client.with_fresh_counts(),
             &self.org,
             self.app.as_deref(),
+            view::Needs::of(policy),
         )
         .await
     }

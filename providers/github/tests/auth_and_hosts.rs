@@ -183,7 +183,10 @@ async fn a_login_rename_keeps_the_member_id() {
 #[tokio::test]
 async fn check_lists_what_a_full_token_can_do() {
     let server = start(edge()).await;
-    let lines = provider(&server).check().await.expect("check passes");
+    let lines = provider(&server)
+        .check(&FetchPolicy::default())
+        .await
+        .expect("check passes");
     let text = lines.join("\n");
     for part in [
         "reads organisation acme",
@@ -205,7 +208,10 @@ async fn check_names_the_missing_scope() {
         "edge-token-repo-only",
         Arc::new(MemoryCache::default()),
     );
-    let error = p.check().await.expect_err("repo-only token lacks read:org");
+    let error = p
+        .check(&FetchPolicy::default())
+        .await
+        .expect_err("repo-only token lacks read:org");
     let text = error.to_string();
     assert!(
         matches!(error, ProviderError::Forbidden { .. }),
@@ -225,7 +231,10 @@ async fn check_reports_a_bad_token_as_unauthorized() {
         "not-a-token",
         Arc::new(MemoryCache::default()),
     );
-    let error = p.check().await.expect_err("unknown token");
+    let error = p
+        .check(&FetchPolicy::default())
+        .await
+        .expect_err("unknown token");
     assert!(
         matches!(error, ProviderError::Unauthorized { .. }),
         "{error:?}"

@@ -6,6 +6,10 @@
 //! 1. `GET /groups/:id?with_projects=false`: the group's id and full path; then the proof that
 //!    the token sees the whole group (below): `GET /user`, and for a non-administrator
 //!    `GET /groups/:id/members/all/:user_id`.
+//!    Then `GET /version` (once per provider): below 17.0, or when it cannot be read, GitLab's
+//!    `members/all` lists an invited private group's members only to its own members, so the
+//!    invited groups are resolved by orgsync (`shares`: `shared_with_groups` of the group and its
+//!    ancestors, then each invited group's direct members, capped at the share's level).
 //! 2. `GET /groups/:id/members/all`: the workspace's members, one row per user at the highest of
 //!    direct, inherited and invited-group levels. Blocked, deactivated (and banned) accounts
 //!    become [`MemberState::Blocked`]/[`MemberState::Deactivated`], memberships awaiting approval
@@ -68,10 +72,18 @@
 //! authoritative list. Projects shared in from outside the tree are checked for everyone, since
 //! a level on the group says nothing about them.
 //!
-//! Public and internal projects count as readable by every member and are never checked:
-//! public by definition, internal because GitLab lets every signed-in, non-external user read
-//! them (PROVIDERS.md 2.2: Guest on internal projects reads through visibility). A workspace that
-//! must not count internal projects can exclude them by name.
+//! A custom role whose `member_role` grants `read_code` reads at Reporter's level
+//! ([`MemberRow::code_level`]).
+//!
+//! Public projects count as readable by every member and are never checked. Internal projects
+//! are read through their visibility by every signed-in user who is not an external user
+//! (PROVIDERS.md 2.2); external users need an explicit membership at the floor. Only
+//! administrators are shown the `external` flag, so with an administrator's token members below
+//! the floor are looked up (`GET /users/:id`, only when an internal project is in scope) and
+//! internal projects are checked like private ones for the external ones; with any other token
+//! they are checked like private ones for every member below the floor (not admitted unless an
+//! explicit membership proves them). A workspace that must not count internal projects can
+//! exclude them by name.
 //!
 //! Checks run on projects at the top of the tree first (they are the ones Guests of a subgroup
 //! cannot read) and stop as soon as no undecided member is left.
@@ -99,6 +111,7 @@
 
 pub mod api;
 pub mod model;
+mod shares;
 
 use api::{DescendantGroups, GroupDetails, InvitedGroups};
 use async_trait::async_trait;
@@ -106,13 +119,16 @@ use gitlab::api::common::NameOrId;
 use gitlab::api::groups::members::{AllGroupMembers, GroupMembers};
 use gitlab::api::groups::projects::GroupProjects;
 use gitlab::api::projects::members::AllProjectMembers;
-use model::{CurrentUser, Group, MemberRow, ProjectRow, TokenSelf, UserDetail};
+use model::{
+    CurrentUser, Group, MemberRow, ProjectRow, SharedWithGroup, TokenSelf, UserDetail, Version,
+};
 use orgsync_core::http::{Route, WorkspaceClient};
 use orgsync_core::{
     AccessVerdict, Account, AdmitRule, Confirmation, FetchPolicy, Member, MemberState, Permission,
     Provider, ProviderError, ProviderKind, Repository, Snapshot, Team, TeamMember, TeamRepository,
     TeamRole, TeamsMode, Verdict, Visibility,
 };
+use shares::Shares;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The default floor: Reporter reads code in private projects.
@@ -129,6 +145,8 @@ pub struct GitlabProvider {
     /// The group's immutable id and full path, from the last fetch (or read by a confirmation
     /// that comes first), so a confirmation costs one or two requests.
     root: std::sync::Mutex<Option<(u64, String)>>,
+    /// What `GET /version` said (`Some(None)`: it could not be read), read once.
+    version: std::sync::Mutex<Option<Option<String>>>,
 }
 
 impl GitlabProvider {
@@ -141,6 +159,7 @@ impl GitlabProvider {
             group: group.into(),
             host: host.into(),
             root: std::sync::Mutex::new(None),
+            version: std::sync::Mutex::new(None),
         }
     }
 
@@ -218,6 +237,8 @@ struct Project {
     /// Depth of its namespace below the group (0: the group itself), for the check order.
     depth: usize,
     namespace_path: String,
+    /// Groups the project itself is shared with.
+    shares: Vec<SharedWithGroup>,
 }
 
 #[async_trait]
@@ -235,18 +256,33 @@ impl Provider for GitlabProvider {
             },
         )
         .await?;
-        self.prove_view(&client, policy.admit, &group).await?;
+        let admin = self
+            .prove_view(&client, policy.admit, &group)
+            .await?
+            .is_none();
+        let version = self.version(&client).await?;
+        // Before 17.0 `members/all` hides the members of invited private groups from callers
+        // outside them: resolve the shares ourselves (see `shares`).
+        let mut shares =
+            (!trusts_invited(version.as_deref())).then(|| Shares::new(&client, version.as_deref()));
         let root_path = group.full_path.clone();
         if let Ok(mut root) = self.root.lock() {
             *root = Some((group.id, root_path.clone()));
         }
         let prefix = format!("{root_path}/");
 
-        let rows: Vec<MemberRow> = api::list(
+        let mut rows: Vec<MemberRow> = api::list(
             &client,
             &builder_error(AllGroupMembers::builder().group(group.id).build())?,
         )
         .await?;
+        if let Some(shares) = shares.as_mut() {
+            shares.seed(&root_path, &group.shared_with_groups);
+            for share in shares.of_chain(&root_path).await? {
+                let invited = shares.capped(&share).await?;
+                shares::merge(&mut rows, invited);
+            }
+        }
         let projects = self.projects(&client, policy, group.id).await?;
         let projects: Vec<Project> = projects
             .into_iter()
@@ -261,6 +297,7 @@ impl Provider for GitlabProvider {
                     .path_with_namespace
                     .strip_prefix(&prefix)
                     .map_or_else(|| p.path_with_namespace.clone(), str::to_string);
+                let shares = p.shared_with_groups.clone();
                 let depth = if in_tree {
                     ns.strip_prefix(&root_path)
                         .map_or(0, |r| r.matches('/').count())
@@ -278,6 +315,7 @@ impl Provider for GitlabProvider {
                     in_tree,
                     depth,
                     namespace_path: ns,
+                    shares,
                 }
             })
             .collect();
@@ -309,7 +347,12 @@ impl Provider for GitlabProvider {
             })
             .collect();
 
-        self.decide(&client, policy, &rows, &projects, &mut members)
+        let view = View {
+            admin,
+            root_path: &root_path,
+            shares: shares.as_mut(),
+        };
+        self.decide(&client, policy, view, &rows, &projects, &mut members)
             .await?;
 
         let teams = match policy.teams {
@@ -362,7 +405,25 @@ impl Provider for GitlabProvider {
         );
         let row: MemberRow = match client.get_json(&route).await {
             Ok(row) => row,
-            Err(ProviderError::NotFound { .. }) => return Ok(None),
+            Err(ProviderError::NotFound { .. }) => {
+                let user: u64 = id.parse().map_err(|_| {
+                    ProviderError::Other(format!("the GitLab user id {id:?} is not numeric"))
+                })?;
+                // Before 17.0 a member through an invited private group answers 404 too: a full
+                // fetch resolves the shares.
+                if self
+                    .through_shares(&client, user, &[group.full_path.as_str()], &[])
+                    .await?
+                    .is_some()
+                {
+                    return Err(ProviderError::Unsupported {
+                        provider: ProviderKind::Gitlab,
+                        what: "a member reached through an invited group before GitLab 17.0"
+                            .to_string(),
+                    });
+                }
+                return Ok(None);
+            }
             Err(e) => return Err(e),
         };
         let state = member_state(&row);
@@ -379,7 +440,7 @@ impl Provider for GitlabProvider {
                 provider: ProviderKind::Gitlab,
                 what: "the access of a member to projects shared into the group".to_string(),
             });
-        } else if row.access_level >= floor(policy) {
+        } else if row.code_level() >= floor(policy) {
             AccessVerdict::ReadsAll
         } else {
             return Err(ProviderError::Unsupported {
@@ -436,6 +497,14 @@ impl Provider for GitlabProvider {
                     format!("/groups/{group}/members/all/{user}"),
                 )
                 .await?;
+                let row = match row {
+                    Some(row) => Some(row),
+                    // Before 17.0 a member through an invited private group answers 404 too.
+                    None => self
+                        .through_shares(&client, user, &[root_path.as_str()], &[])
+                        .await?
+                        .map(|(row, _)| row),
+                };
                 let Some(row) = row else {
                     // The 404 is about the member only if the group itself still answers.
                     let _: Group = api::get(
@@ -478,6 +547,34 @@ impl Provider for GitlabProvider {
                         row.access_level
                     )));
                 }
+                // Before 17.0 what a user reads through an invited private group is not shown.
+                let namespace = project
+                    .namespace
+                    .full_path
+                    .clone()
+                    .or_else(|| {
+                        project
+                            .path_with_namespace
+                            .rsplit_once('/')
+                            .map(|(n, _)| n.to_string())
+                    })
+                    .unwrap_or_default();
+                if let Some((row, via)) = self
+                    .through_shares(
+                        &client,
+                        user,
+                        &[namespace.as_str()],
+                        &project.shared_with_groups,
+                    )
+                    .await?
+                    && reads_code(&row, floor(policy))
+                {
+                    return Ok(contradicted(format!(
+                        "{} ({}) in {repository} through the invited group {via}",
+                        role_name(row.access_level),
+                        row.access_level
+                    )));
+                }
                 if project.visibility != "internal" {
                     return Ok(Confirmation::Confirmed);
                 }
@@ -494,9 +591,11 @@ impl Provider for GitlabProvider {
                         credential: client.credential_reference().to_string(),
                         route: "/users/:id".to_string(),
                         detail: format!(
-                            "GitLab did not say whether {login} is an external user, which decides whether they read the internal project {repository}"
+                            "GitLab did not say whether {login} is an external user, which decides whether they read the internal project {repository}; nothing was removed"
                         ),
-                        needed: "an instance administrator's token (only administrators see the external flag)".to_string(),
+                        needed: format!(
+                            "an instance administrator's token (only administrators see the external flag); or give {login} an explicit Reporter membership of {repository}, or leave internal projects out of the workspace's scope"
+                        ),
                     }),
                 }
             }
@@ -529,7 +628,9 @@ impl Provider for GitlabProvider {
         }
     }
 
-    async fn check(&self) -> Result<Vec<String>, ProviderError> {
+    /// The same proof as a fetch under `policy` (the level `admit` needs), then what the
+    /// policy's decisions will rest on.
+    async fn check(&self, policy: &FetchPolicy) -> Result<Vec<String>, ProviderError> {
         let client = self.client.with_fresh_counts();
         let mut report = Vec::new();
         let token: TokenSelf = api::get(
@@ -595,20 +696,47 @@ impl Provider for GitlabProvider {
             "group {} (id {}) is visible",
             group.full_path, group.id
         ));
-        let level = self
-            .prove_view(&client, orgsync_core::AdmitRule::AllRepositories, &group)
-            .await?;
-        if let Some(level) = level {
-            report.push(format!(
-                "the token's user is {} ({level}) in the group, enough to see every project and its members",
+        let level = self.prove_view(&client, policy.admit, &group).await?;
+        let policy_name = admit_name(policy.admit);
+        report.push(match level {
+            Some(level) => format!(
+                "the token's user is {} ({level}) in the group: enough for admit = \"{policy_name}\"",
                 role_name(level)
-            ));
-        }
+            ),
+            None => format!(
+                "the token's user is an instance administrator: enough for admit = \"{policy_name}\""
+            ),
+        });
         let invited: Vec<Group> = api::list(&client, &InvitedGroups { group: group.id }).await?;
         report.push(format!(
             "members list readable; {} invited group(s) contribute members",
             invited.len()
         ));
+        let version = self.version(&client).await?;
+        let shown = version.as_deref().unwrap_or("of an unknown version");
+        if trusts_invited(version.as_deref()) {
+            report.push(format!(
+                "GitLab {shown}: members/all lists the members of invited groups"
+            ));
+        } else {
+            // The same resolution a fetch makes: an invited group it cannot read fails here.
+            let mut shares = Shares::new(&client, version.as_deref());
+            shares.seed(&group.full_path, &group.shared_with_groups);
+            let grants = shares.of_chain(&group.full_path).await?;
+            for share in &grants {
+                shares.capped(share).await?;
+            }
+            report.push(format!(
+                "GitLab {shown} (before 17.0): members of invited private groups are read from the {} invited group(s) directly, and each is readable",
+                grants.len()
+            ));
+        }
+        if policy.admit == AdmitRule::AllRepositories && level.is_some() {
+            report.push(
+                "not an instance administrator: GitLab does not show who is an external user, so a member below the floor is admitted only where an explicit membership proves each internal project in scope"
+                    .to_string(),
+            );
+        }
         Ok(report)
     }
 }
@@ -622,9 +750,32 @@ fn escaped(path: &str) -> String {
     gitlab::api::common::path_escaped(path).to_string()
 }
 
-/// Whether a membership row gives read access to a private project's code.
+/// Whether a membership row gives read access to a private project's code (a custom role with
+/// `read_code` reads like Reporter).
 fn reads_code(row: &MemberRow, floor: u8) -> bool {
-    row.access_level >= floor && !row.awaiting() && row.state == "active"
+    row.code_level() >= floor && !row.awaiting() && row.state == "active"
+}
+
+/// Whether GitLab's `members/all` can be trusted to list the members of invited private groups
+/// to this token: from 17.0 (see `shares`); an unreadable version counts as older.
+fn trusts_invited(version: Option<&str>) -> bool {
+    version
+        .and_then(|v| {
+            Version {
+                version: v.to_string(),
+            }
+            .major_minor()
+        })
+        .is_some_and(|v| v >= (17, 0))
+}
+
+/// What a fetch knows about its own view when it decides.
+struct View<'v, 'c> {
+    /// The token's user is an instance administrator (sees the `external` flag).
+    admin: bool,
+    root_path: &'v str,
+    /// Invited groups resolved by orgsync (GitLab before 17.0).
+    shares: Option<&'v mut Shares<'c>>,
 }
 
 /// One member row; `None` on `404` (the caller decides what the 404 means).
@@ -640,6 +791,13 @@ async fn member_row(
     }
 }
 
+fn admit_name(admit: AdmitRule) -> &'static str {
+    match admit {
+        AdmitRule::AllRepositories => "all-repositories",
+        AdmitRule::AllMembers => "all-members",
+    }
+}
+
 /// The level the token's user needs in the group for a policy: Reporter to be shown every
 /// private project (and read code), Guest to be shown the member list.
 pub fn level_needed(admit: AdmitRule) -> u8 {
@@ -650,6 +808,66 @@ pub fn level_needed(admit: AdmitRule) -> u8 {
 }
 
 impl GitlabProvider {
+    /// `GET /version`, once per provider: `None` when the instance does not say (then invited
+    /// groups are resolved by orgsync, as for a version before 17.0).
+    async fn version(&self, client: &WorkspaceClient) -> Result<Option<String>, ProviderError> {
+        if let Some(known) = self.version.lock().ok().and_then(|v| v.clone()) {
+            return Ok(known);
+        }
+        let version = match client
+            .get_json::<Version>(&Route::new("/version", "/version"))
+            .await
+        {
+            Ok(v) => Some(v.version),
+            Err(
+                ProviderError::NotFound { .. }
+                | ProviderError::Forbidden { .. }
+                | ProviderError::Malformed { .. }
+                | ProviderError::Status { .. },
+            ) => None,
+            Err(e) => return Err(e),
+        };
+        if let Ok(mut slot) = self.version.lock() {
+            *slot = Some(version.clone());
+        }
+        Ok(version)
+    }
+
+    /// On an instance whose `members/all` hides invited private groups' members (before 17.0,
+    /// or an unknown version), the best row `user` gets through the shares of the groups at
+    /// `paths` (each with its ancestors) and through `extra` shares, with the invited group's
+    /// path; `None` on a newer instance, where the per-user reads already include them.
+    async fn through_shares(
+        &self,
+        client: &WorkspaceClient,
+        user: u64,
+        paths: &[&str],
+        extra: &[SharedWithGroup],
+    ) -> Result<Option<(MemberRow, String)>, ProviderError> {
+        let version = self.version(client).await?;
+        if trusts_invited(version.as_deref()) {
+            return Ok(None);
+        }
+        let mut shares = Shares::new(client, version.as_deref());
+        let mut grants = extra.to_vec();
+        for path in paths {
+            grants.extend(shares.of_chain(path).await?);
+        }
+        let mut best: Option<(MemberRow, String)> = None;
+        for share in &grants {
+            for row in shares.capped(share).await? {
+                if row.id == user && best.as_ref().is_none_or(|(b, _)| shares::better(b, &row)) {
+                    let via = share
+                        .group_full_path
+                        .clone()
+                        .unwrap_or_else(|| share.group_id.to_string());
+                    best = Some((row, via));
+                }
+            }
+        }
+        Ok(best)
+    }
+
     /// Proves that the token sees the whole group for `admit` before anything is decided: its
     /// user is an instance administrator, or has at least [`level_needed`] in the group
     /// (`GET /user`, then `GET /groups/:id/members/all/:user_id`). A non-member of an internal
@@ -710,10 +928,7 @@ impl GitlabProvider {
                     "Guest"
                 },
                 group.full_path,
-                match admit {
-                    AdmitRule::AllRepositories => "all-repositories",
-                    AdmitRule::AllMembers => "all-members",
-                }
+                admit_name(admit)
             ),
         })
     }
@@ -834,10 +1049,20 @@ impl GitlabProvider {
 
     /// Sets `CannotRead` for every evaluated member who misses an in-scope project, checking only
     /// undecided members and only while some are left.
+    ///
+    /// A member at the floor on the group reads every project of the tree (memberships are
+    /// inherited), internal ones included; below it, every private project is checked. Internal
+    /// projects are read through their visibility by everyone who is not an external user, so
+    /// they are checked like private ones for members below the floor who are, or may be,
+    /// external: with an administrator's token, those whose `external` flag is set
+    /// (`GET /users/:id`, one request per member below the floor, only when an internal
+    /// project is in scope); with any other token, every one of them, since GitLab shows the
+    /// flag to administrators only (an explicit membership at the floor still proves access).
     async fn decide(
         &self,
         client: &WorkspaceClient,
         policy: &FetchPolicy,
+        mut view: View<'_, '_>,
         rows: &[MemberRow],
         projects: &[Project],
         members: &mut [Member],
@@ -852,19 +1077,53 @@ impl GitlabProvider {
         // Below the floor on the group: undecided for every project.
         let mut low: BTreeSet<u64> = evaluated
             .iter()
-            .filter(|i| rows[**i].access_level < floor)
+            .filter(|i| rows[**i].code_level() < floor)
             .map(|i| rows[*i].id)
             .collect();
         // At the floor: undecided only for projects from outside the tree.
         let mut high: BTreeSet<u64> = evaluated
             .iter()
-            .filter(|i| rows[**i].access_level >= floor)
+            .filter(|i| rows[**i].code_level() >= floor)
             .map(|i| rows[*i].id)
             .collect();
-        let mut order: Vec<&Project> = projects
+        let in_scope: Vec<&Project> = projects
             .iter()
             .filter(|p| policy.scope.includes(&p.repository))
-            .filter(|p| p.repository.visibility == Visibility::Private)
+            .collect();
+        let internal = in_scope
+            .iter()
+            .any(|p| p.repository.visibility == Visibility::Internal);
+        let outside_internal = in_scope
+            .iter()
+            .any(|p| p.repository.visibility == Visibility::Internal && !p.in_tree);
+        // Members who may be external users, for whom internal projects count as private.
+        let mut external: BTreeSet<u64> = BTreeSet::new();
+        if internal {
+            let candidates: Vec<u64> = low
+                .iter()
+                .chain(high.iter().filter(|_| outside_internal))
+                .copied()
+                .collect();
+            if view.admin {
+                for user in candidates {
+                    let detail: UserDetail = client
+                        .get_json(&Route::new("/users/:id", format!("/users/{user}")))
+                        .await?;
+                    if detail.external != Some(false) {
+                        external.insert(user);
+                    }
+                }
+            } else {
+                external.extend(candidates);
+            }
+        }
+        let mut order: Vec<&Project> = in_scope
+            .into_iter()
+            .filter(|p| match p.repository.visibility {
+                Visibility::Private => true,
+                Visibility::Internal => !external.is_empty(),
+                Visibility::Public => false,
+            })
             .collect();
         // Outside projects concern everyone; then the top of the tree, where subgroup-only
         // members fail first.
@@ -881,6 +1140,9 @@ impl GitlabProvider {
             let mut asked: BTreeSet<u64> = low.clone();
             if !project.in_tree {
                 asked.extend(high.iter().copied());
+            }
+            if project.repository.visibility == Visibility::Internal {
+                asked.retain(|u| external.contains(u));
             }
             if asked.is_empty() {
                 // Only members at the floor are left, and this project is covered for them.
@@ -901,12 +1163,31 @@ impl GitlabProvider {
                         .build(),
                 )?;
                 let found: Vec<MemberRow> = api::list(client, &endpoint).await?;
-                readers.extend(
-                    found
-                        .iter()
-                        .filter(|r| r.access_level >= floor && !r.awaiting())
-                        .map(|r| r.id),
-                );
+                readers.extend(found.iter().filter(|r| reads_code(r, floor)).map(|r| r.id));
+            }
+            if let Some(shares) = view.shares.as_deref_mut() {
+                // What the project's members/all may have hidden: its own shares and those of
+                // the groups it lives in (below the configured group, whose shares are already
+                // in every member's group level).
+                let mut grants = project.shares.clone();
+                for path in shares::chain(&project.namespace_path) {
+                    if project.in_tree
+                        && (path.eq_ignore_ascii_case(view.root_path)
+                            || !path
+                                .to_ascii_lowercase()
+                                .starts_with(&format!("{}/", view.root_path.to_ascii_lowercase())))
+                    {
+                        continue;
+                    }
+                    grants.extend(shares.of_group(&path).await?);
+                }
+                for share in &grants {
+                    for row in shares.capped(share).await? {
+                        if asked.contains(&row.id) && reads_code(&row, floor) {
+                            readers.insert(row.id);
+                        }
+                    }
+                }
             }
             for user in asked {
                 if !readers.contains(&user) {

@@ -11,6 +11,9 @@ pub struct Group {
     pub full_path: String,
     #[serde(default)]
     pub parent_id: Option<u64>,
+    /// Groups invited into this group (`GET /groups/:id` only; lists leave it out).
+    #[serde(default)]
+    pub shared_with_groups: Vec<SharedWithGroup>,
 }
 
 /// A row of the members endpoints.
@@ -28,11 +31,43 @@ pub struct MemberRow {
     /// EE only: `active` or `awaiting`; absent on CE, where every membership is active.
     #[serde(default)]
     pub membership_state: Option<String>,
+    /// EE (Ultimate): the member's custom role; absent when there is none.
+    #[serde(default)]
+    pub member_role: Option<MemberRole>,
 }
+
+/// A custom role as member rows show it (EE's `MemberRole` entity): its base level and one
+/// boolean per permission; only `read_code` matters here.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MemberRole {
+    #[serde(default)]
+    pub id: Option<u64>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub read_code: Option<bool>,
+}
+
+/// The level Reporter reads private code at (what a custom role's `read_code` grants).
+const READS_CODE: u8 = 20;
 
 impl MemberRow {
     pub fn awaiting(&self) -> bool {
         self.membership_state.as_deref() == Some("awaiting")
+    }
+
+    /// The level this membership reads code at: its access level, or Reporter's when a custom
+    /// role grants `read_code` (a Guest with `read_code` reads the code of private projects).
+    pub fn code_level(&self) -> u8 {
+        if self
+            .member_role
+            .as_ref()
+            .is_some_and(|r| r.read_code == Some(true))
+        {
+            self.access_level.max(READS_CODE)
+        } else {
+            self.access_level
+        }
     }
 }
 
@@ -90,6 +125,22 @@ pub struct UserDetail {
     pub state: Option<String>,
     #[serde(default)]
     pub external: Option<bool>,
+}
+
+/// `GET /version`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Version {
+    pub version: String,
+}
+
+impl Version {
+    /// `(major, minor)` of `16.11.2-ee`; `None` when it does not read as a version.
+    pub fn major_minor(&self) -> Option<(u32, u32)> {
+        let mut parts = self.version.trim().split(['.', '-', '+']);
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        Some((major, minor))
+    }
 }
 
 /// `GET /personal_access_tokens/self`.

@@ -93,7 +93,11 @@ async fn a_credential_that_sees_part_of_the_group_fails_the_fetch_and_names_the_
         "Guest (10)",
     );
     // check-config --online says the same.
-    let check = zed.check().await.map(|_| ()).expect_err("check refuses");
+    let check = zed
+        .check(&FetchPolicy::default())
+        .await
+        .map(|_| ())
+        .expect_err("check refuses");
     assert!(check.to_string().contains("Reporter (20)"), "{check}");
 
     // dave is a Guest: enough to be shown the members (all-members), not the private code.
@@ -136,6 +140,7 @@ fn many_projects() -> Scenario {
                     access_level: 20,
                     expires_at: None,
                     state: Default::default(),
+                    member_role: None,
                 }]
             },
             shared_with: Vec::new(),
@@ -143,6 +148,10 @@ fn many_projects() -> Scenario {
     }
     scenario
 }
+
+/// Page 1 of a full reading of the project list (`per_page=100`), not the `per_page=1` reads
+/// of its total that bracket it.
+const FIRST_PAGES: &str = "/api/v4/groups/*/projects?*per_page=100*";
 
 fn no_sandbox() -> FetchPolicy {
     FetchPolicy {
@@ -166,7 +175,7 @@ async fn a_project_deleted_between_two_pages_does_not_hide_the_next_one() {
     let provider = provider(&server, "acme");
     // Page 1 holds 1119..1020; deleting 1119 after it was read moves 1019 onto page 1.
     server.on_page(
-        "/api/v4/groups/*/projects",
+        FIRST_PAGES,
         1,
         GitlabMutation::DestroyProject { project: 1119 },
     );
@@ -195,7 +204,7 @@ async fn a_project_created_between_two_pages_is_read_by_the_second_reading() {
     let server = start(many_projects()).await;
     let provider = provider(&server, "acme");
     server.on_page(
-        "/api/v4/groups/*/projects",
+        FIRST_PAGES,
         1,
         GitlabMutation::CreateProject {
             id: 2000,
@@ -220,4 +229,38 @@ async fn a_project_created_between_two_pages_is_read_by_the_second_reading() {
             .len(),
         "no project twice"
     );
+}
+
+#[tokio::test]
+async fn a_project_list_that_keeps_moving_fails_the_fetch() {
+    let server = start(many_projects()).await;
+    let provider = provider(&server, "acme");
+    // A project is deleted after page 1 of the first reading, and another after page 1 of the
+    // second: both readings moved, so nothing may be decided on either.
+    for project in [1119, 1118] {
+        server.on_page(FIRST_PAGES, 1, GitlabMutation::DestroyProject { project });
+    }
+    let error = provider
+        .fetch(&no_sandbox())
+        .await
+        .map(|_| ())
+        .expect_err("a list that moves twice fails the fetch");
+    let fired = server.handle().page_hooks_fired();
+    assert_eq!(fired.len(), 2, "{fired:?}");
+    assert!(fired.iter().all(|h| h.result.is_ok()), "{fired:?}");
+    assert!(
+        matches!(error, ProviderError::Malformed { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("changed while it was read, twice"),
+        "{error}"
+    );
+    // Still once: the next fetch reads a list that stands still.
+    provider
+        .fetch(&no_sandbox())
+        .await
+        .expect("the next fetch decides");
 }

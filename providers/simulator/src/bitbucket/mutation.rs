@@ -29,6 +29,16 @@ pub enum BitbucketMutation {
         workspace: String,
         repository: BitbucketRepo,
     },
+    /// Creates a repository at `index` of the workspace's listing order, not at its end
+    /// (webhook `repo:created`). Bitbucket does not document the default order of
+    /// `/repositories/{workspace}`, so a new repository may land anywhere in it: every
+    /// repository after it moves one place down, and a client reading by offset sees the last
+    /// one of a page again on the next page and misses the new one.
+    InsertRepository {
+        workspace: String,
+        repository: BitbucketRepo,
+        index: usize,
+    },
     /// Deletes a repository (webhook `repo:deleted`).
     DeleteRepository { workspace: String, slug: String },
     /// Removes a member from the workspace, its groups and every grant.
@@ -100,6 +110,27 @@ fn change(
                 key: "repo:created",
                 payload,
             }))
+        }
+        BitbucketMutation::InsertRepository {
+            workspace,
+            repository,
+            index,
+        } => {
+            let event = change(
+                world,
+                base,
+                BitbucketMutation::CreateRepository {
+                    workspace: workspace.clone(),
+                    repository,
+                },
+            )?;
+            let i = ws_index(world, &workspace)?;
+            let repositories = &mut world.workspaces[i].repositories;
+            if let Some(created) = repositories.pop() {
+                let at = index.min(repositories.len());
+                repositories.insert(at, created);
+            }
+            Ok(event)
         }
         BitbucketMutation::DeleteRepository { workspace, slug } => {
             let i = ws_index(world, &workspace)?;

@@ -2,7 +2,7 @@
 //! memberships of the group or project, inherited ones from every ancestor group, and those of
 //! invited groups (capped at the share's level), one row per user at the highest level.
 
-use crate::scenario::{GitlabMember, GitlabScenario, GroupShare, MembershipApproval};
+use crate::scenario::{CustomRole, GitlabMember, GitlabScenario, GroupShare, MembershipApproval};
 use std::collections::BTreeMap;
 
 /// One effective membership row: the membership that gives the highest level, with the level
@@ -15,6 +15,8 @@ pub struct Effective {
     pub state: MembershipApproval,
     /// The group or project where the membership row lives (for `created_at` style details).
     pub source: u64,
+    /// The custom role of a direct or inherited membership (not carried through a share).
+    pub member_role: Option<CustomRole>,
 }
 
 /// Keeps the better of two rows: an active row beats an awaiting one, then the higher level.
@@ -47,6 +49,11 @@ fn direct_rows(
             expires_at: m.expires_at.clone(),
             state: m.state,
             source,
+            member_role: if cap.is_none() {
+                m.member_role.clone()
+            } else {
+                None
+            },
         })
         .collect()
 }
@@ -73,13 +80,23 @@ fn invited_rows(world: &GitlabScenario, share: &GroupShare) -> Vec<Effective> {
 
 /// `GET /groups/:id/members/all`: one row per user, sorted by user id.
 pub fn group_members_all(world: &GitlabScenario, group: u64) -> Vec<Effective> {
+    group_members_all_listed(world, group, &|_| true)
+}
+
+/// `GET /groups/:id/members/all` as shown to a caller: `listed` says whether the members of an
+/// invited group are shown ([`Viewer::sees_invited`]).
+pub fn group_members_all_listed(
+    world: &GitlabScenario,
+    group: u64,
+    listed: &dyn Fn(&GroupShare) -> bool,
+) -> Vec<Effective> {
     let mut out = BTreeMap::new();
     for g in world.ancestors(group) {
         let Some(grp) = world.group(g) else { continue };
         for row in direct_rows(world, &grp.members, g, None) {
             offer(&mut out, row);
         }
-        for share in &grp.shared_with {
+        for share in grp.shared_with.iter().filter(|s| listed(s)) {
             for row in invited_rows(world, share) {
                 offer(&mut out, row);
             }
@@ -102,6 +119,15 @@ pub fn group_members(world: &GitlabScenario, group: u64) -> Vec<Effective> {
 /// `GET /projects/:id/members/all`: direct, shared-with groups, and the namespace's effective
 /// members.
 pub fn project_members_all(world: &GitlabScenario, project: u64) -> Vec<Effective> {
+    project_members_all_listed(world, project, &|_| true)
+}
+
+/// `GET /projects/:id/members/all` as shown to a caller (see [`group_members_all_listed`]).
+pub fn project_members_all_listed(
+    world: &GitlabScenario,
+    project: u64,
+    listed: &dyn Fn(&GroupShare) -> bool,
+) -> Vec<Effective> {
     let mut out = BTreeMap::new();
     let Some(p) = world.project(project) else {
         return Vec::new();
@@ -109,12 +135,12 @@ pub fn project_members_all(world: &GitlabScenario, project: u64) -> Vec<Effectiv
     for row in direct_rows(world, &p.members, project, None) {
         offer(&mut out, row);
     }
-    for share in &p.shared_with {
+    for share in p.shared_with.iter().filter(|s| listed(s)) {
         for row in invited_rows(world, share) {
             offer(&mut out, row);
         }
     }
-    for row in group_members_all(world, p.namespace) {
+    for row in group_members_all_listed(world, p.namespace, listed) {
         offer(&mut out, row);
     }
     out.into_values().collect()
@@ -158,6 +184,25 @@ impl Viewer {
         std::iter::once(group)
             .chain(world.descendants(group))
             .any(|id| Self::level_in(&group_members_all(world, id), user).is_some())
+    }
+
+    /// Whether `members/all` shows this caller the members of the invited group `invited`.
+    /// GitLab's members API: before 17.0 members of an invited group are returned only if the
+    /// invited group is public or the requester is also a member of it (administrators see
+    /// every group); 16.10 added "or the requester is a member of the shared group or project"
+    /// behind a flag that 17.0 turned on, and 17.4 removed the flag.
+    pub fn sees_invited(&self, world: &GitlabScenario, invited: u64) -> bool {
+        if world.at_least(17, 0) || self.admin {
+            return true;
+        }
+        let Some(g) = world.group(invited) else {
+            return false;
+        };
+        if g.visibility == orgsync_core::Visibility::Public {
+            return true;
+        }
+        self.user
+            .is_some_and(|user| Self::level_in(&group_members_all(world, invited), user).is_some())
     }
 
     /// A private project is visible from Guest up (Minimal Access sees no projects).

@@ -41,6 +41,9 @@ pub struct Member {
     pub membership_state: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locked: Option<bool>,
+    /// EE: the member's custom role, absent when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_role: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

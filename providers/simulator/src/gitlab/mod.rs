@@ -69,7 +69,7 @@ impl Flavor for GitlabFlavor {
     fn route_class(&self, _method: &Method, template: &str) -> RouteClass {
         let scope = match template {
             "/api/v4/personal_access_tokens/self" => None,
-            "/api/v4/user" => Some("read_user"),
+            "/api/v4/user" | "/api/v4/version" => Some("read_user"),
             _ => Some("read_api"),
         };
         RouteClass::Token { scope }

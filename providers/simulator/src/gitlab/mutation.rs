@@ -225,6 +225,7 @@ fn change(world: &mut GitlabScenario, mutation: GitlabMutation) -> Result<Option
                 access_level,
                 expires_at: expires_at.clone(),
                 state: MembershipApproval::Active,
+                member_role: None,
             });
             Ok(member_event(
                 world,
@@ -318,6 +319,7 @@ fn change(world: &mut GitlabScenario, mutation: GitlabMutation) -> Result<Option
                 access_level,
                 expires_at: None,
                 state: MembershipApproval::Active,
+                member_role: None,
             });
             Ok(None)
         }

@@ -65,6 +65,7 @@ pub(crate) fn router(state: GitlabState) -> Router {
         )
         .route("/api/v4/users/{id}", get(get_user))
         .route("/api/v4/user", get(current_user))
+        .route("/api/v4/version", get(version))
         .route("/api/v4/personal_access_tokens/self", get(token_self))
         .route("/_sim/gitlab/mutations", post(super::mutation::http_mutate))
         .with_state(state)
@@ -330,6 +331,21 @@ fn member_json(
         email: if admin { u.email.clone() } else { None },
         membership_state: Some(e.state.as_str().to_string()),
         locked: Some(false),
+        // EE's MemberRole entity: id, group_id, name, description, base_access_level and one
+        // boolean per customizable permission.
+        member_role: e.member_role.as_ref().map(|r| {
+            json!({
+                "id": r.id,
+                "group_id": null,
+                "name": r.name,
+                "description": format!("{} with custom permissions", crate::scenario::role_title(e.access_level)),
+                "base_access_level": e.access_level,
+                "read_code": r.read_code,
+                "read_vulnerability": false,
+                "admin_merge_request": false,
+                "remove_project": false
+            })
+        }),
     })
 }
 
@@ -579,7 +595,8 @@ async fn list_group_members_all(
     let Some(g) = visible_group(&world, &viewer, &id) else {
         return group_not_found();
     };
-    let rows = access::group_members_all(&world, g.id);
+    let rows =
+        access::group_members_all_listed(&world, g.id, &|s| viewer.sees_invited(&world, s.group));
     members_response(&state, &world, &viewer, rows, &uri, &params)
 }
 
@@ -596,7 +613,7 @@ fn one_member(
         return group_not_found();
     };
     let rows = if all {
-        access::group_members_all(&world, g.id)
+        access::group_members_all_listed(&world, g.id, &|s| viewer.sees_invited(&world, s.group))
     } else {
         access::group_members(&world, g.id)
     };
@@ -717,7 +734,8 @@ async fn list_project_members_all(
     let Some(p) = visible_project(&world, &viewer, &id) else {
         return project_not_found();
     };
-    let rows = access::project_members_all(&world, p.id);
+    let rows =
+        access::project_members_all_listed(&world, p.id, &|s| viewer.sees_invited(&world, s.group));
     members_response(&state, &world, &viewer, rows, &uri, &params)
 }
 
@@ -734,7 +752,7 @@ async fn get_project_member_all(
     let Ok(user) = user_id.parse::<u64>() else {
         return not_found("404 Member Not Found");
     };
-    access::project_members_all(&world, p.id)
+    access::project_members_all_listed(&world, p.id, &|s| viewer.sees_invited(&world, s.group))
         .iter()
         .find(|r| r.user == user)
         .and_then(|r| member_json(&state, &world, r, viewer.admin))
@@ -771,6 +789,16 @@ async fn get_user(
         map.insert("external".into(), json!(u.external));
     }
     Json(body).into_response()
+}
+
+/// `GET /version`: the instance's version and revision.
+async fn version(State(state): State<GitlabState>) -> Response {
+    let world = read(&state.world);
+    Json(json!({
+        "version": world.version_string(),
+        "revision": "6c1b7d3a5f0"
+    }))
+    .into_response()
 }
 
 async fn current_user(

@@ -76,6 +76,7 @@ fn member(user: u64, access_level: u8) -> GitlabMember {
         access_level,
         expires_at: None,
         state: MembershipApproval::Active,
+        member_role: None,
     }
 }
 
@@ -295,5 +296,6 @@ pub fn synthetic_gitlab(seed: u64, size: GitlabSize) -> GitlabScenario {
         projects,
         tokens: vec![GitlabToken::admin(SYNTHETIC_TOKEN)],
         today: "2026-11-24".to_string(),
+        version: None,
     }
 }

@@ -13,8 +13,11 @@
 //!   project's group or any ancestor; a group the project or one of those groups is shared with
 //!   (capped at the share's level);
 //! * owners (50) of the group read everything (as orgsync's admission treats owners);
-//! * public and internal projects are readable by every member (internal: every signed-in
-//!   non-external user reads them);
+//! * a custom role with `read_code` reads code like Reporter (20) does, whatever its base level
+//!   (custom roles are not carried through shares);
+//! * public projects are readable by every member, internal ones by every member who is not an
+//!   external user (an external user reads an internal project only at the floor, like a
+//!   private one);
 //! * repositories in scope: the projects of the group and all its subgroups, plus projects
 //!   shared into them from outside when `include_shared_projects`, filtered by the scope.
 
@@ -60,6 +63,17 @@ fn chain(world: &GitlabScenario, id: u64) -> Vec<u64> {
 /// The user's level through direct memberships of `group` and its ancestors; `approved_only`
 /// leaves out memberships awaiting approval.
 fn level_in_group_direct(world: &GitlabScenario, group: u64, user: u64, approved_only: bool) -> u8 {
+    level_in_chain(world, group, user, approved_only, false)
+}
+
+/// As [`level_in_group_direct`]; `roles`: a custom role with `read_code` counts as Reporter.
+fn level_in_chain(
+    world: &GitlabScenario,
+    group: u64,
+    user: u64,
+    approved_only: bool,
+    roles: bool,
+) -> u8 {
     let mut best = 0;
     for g in chain(world, group) {
         let Some(grp) = world.groups.iter().find(|x| x.id == g) else {
@@ -70,11 +84,20 @@ fn level_in_group_direct(world: &GitlabScenario, group: u64, user: u64, approved
                 && live(world, m)
                 && (!approved_only || m.state == MembershipApproval::Active)
             {
-                best = best.max(m.access_level);
+                best = best.max(if roles { code_level(m) } else { m.access_level });
             }
         }
     }
     best
+}
+
+/// A membership's level for reading code: a custom role with `read_code` reads like Reporter.
+fn code_level(m: &GitlabMember) -> u8 {
+    if m.member_role.as_ref().is_some_and(|r| r.read_code) {
+        m.access_level.max(20)
+    } else {
+        m.access_level
+    }
 }
 
 fn level_via_shares(
@@ -98,7 +121,7 @@ fn level_via_shares(
 
 /// The user's effective level in a group (direct, inherited, invited).
 fn level_in_group(world: &GitlabScenario, group: u64, user: u64, approved_only: bool) -> u8 {
-    let mut best = level_in_group_direct(world, group, user, approved_only);
+    let mut best = level_in_chain(world, group, user, approved_only, true);
     for g in chain(world, group) {
         if let Some(grp) = world.groups.iter().find(|x| x.id == g) {
             best = best.max(level_via_shares(
@@ -118,7 +141,7 @@ pub fn project_level(world: &GitlabScenario, project: &GitlabProject, user: u64)
     let mut best = level_in_group(world, project.namespace, user, true);
     for m in &project.members {
         if m.user == user && live(world, m) && m.state == MembershipApproval::Active {
-            best = best.max(m.access_level);
+            best = best.max(code_level(m));
         }
     }
     best.max(level_via_shares(world, &project.shared_with, user, true))
@@ -217,9 +240,10 @@ impl Scenario {
             let admit = match policy.admit {
                 AdmitRule::AllMembers => true,
                 AdmitRule::AllRepositories if owner => true,
-                AdmitRule::AllRepositories => in_scope.iter().all(|p| {
-                    matches!(p.visibility, Visibility::Public | Visibility::Internal)
-                        || project_level(world, p, user) >= floor
+                AdmitRule::AllRepositories => in_scope.iter().all(|p| match p.visibility {
+                    Visibility::Public => true,
+                    Visibility::Internal if !u.external => true,
+                    _ => project_level(world, p, user) >= floor,
                 }),
             };
             if admit {

@@ -30,7 +30,16 @@ pub struct GitlabScenario {
     /// Defaults to 2026-11-24, so scenario files give the same answers every day.
     #[serde(default = "default_today")]
     pub today: String,
+    /// The version `GET /version` reports (`16.11.2-ee`); `None`: a current GitLab
+    /// ([`CURRENT_VERSION`]). Before 17.0, `members/all` lists the members of an invited group
+    /// only to callers who may see that group (it is public, or they belong to it, or they are
+    /// administrators); from 17.0 to every caller who may list the members.
+    #[serde(default)]
+    pub version: Option<String>,
 }
+
+/// What `GET /version` reports when a scenario names no version.
+pub const CURRENT_VERSION: &str = "18.6.0";
 
 fn default_today() -> String {
     "2026-11-24".to_string()
@@ -111,6 +120,21 @@ pub struct GitlabMember {
     pub expires_at: Option<String>,
     #[serde(default)]
     pub state: MembershipApproval,
+    /// A custom role (Ultimate) on top of `access_level` (its base level), shown as the member
+    /// row's `member_role`.
+    #[serde(default)]
+    pub member_role: Option<CustomRole>,
+}
+
+/// A custom role: a base level plus permissions; `read_code` lets a Guest read the code of
+/// private projects (GitLab's member roles API).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomRole {
+    pub id: u64,
+    pub name: String,
+    #[serde(default)]
+    pub read_code: bool,
 }
 
 /// A group (or project) shared with another group: the invited group's members get
@@ -326,6 +350,24 @@ impl GitlabScenario {
             out.extend(children);
         }
         out
+    }
+
+    /// The version `GET /version` reports.
+    pub fn version_string(&self) -> &str {
+        self.version.as_deref().unwrap_or(CURRENT_VERSION)
+    }
+
+    /// Whether the instance is at least `major.minor` (an unreadable version counts as current).
+    pub fn at_least(&self, major: u32, minor: u32) -> bool {
+        let mut parts = self
+            .version_string()
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|p| p.parse::<u32>().ok());
+        match (parts.next().flatten(), parts.next().flatten()) {
+            (Some(a), Some(b)) => (a, b) >= (major, minor),
+            (Some(a), None) => a >= major,
+            _ => true,
+        }
     }
 
     /// True when `date` (`YYYY-MM-DD`) is today or earlier: the membership has expired.
