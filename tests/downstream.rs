@@ -950,6 +950,136 @@ mod store {
         assert_eq!(count(&store, "SELECT COUNT(*) FROM orgsync_v1_members m JOIN orgsync_v1_team_members t ON t.user_id = m.user_id WHERE m.login = 'ann'").await, 1);
     }
 
+    /// The outbox's events as (type, team, data), oldest first.
+    async fn events(store: &Store) -> Vec<(String, Option<String>, serde_json::Value)> {
+        let mut out = Vec::new();
+        store.outbox_ensure_target("admin").await.expect("target");
+        loop {
+            match store
+                .outbox_next("admin", None, Utc::now().timestamp_millis())
+                .await
+                .expect("next")
+            {
+                Next::Deliver(e) => {
+                    let payload: serde_json::Value =
+                        serde_json::from_str(&e.payload).expect("payload is JSON");
+                    out.push((e.kind.clone(), e.team_slug.clone(), payload["data"].clone()));
+                    store.outbox_delivered("admin", &e).await.expect("delivered");
+                }
+                Next::WaitUntil(_) | Next::Idle => return out,
+            }
+        }
+    }
+
+    async fn admin_commands_write_events_in_their_transaction(backend: Backend) {
+        use orgsync::directory::people::{NewInvitation, RoleOverride};
+        let Some((store, _dir)) = fresh_store(backend).await else {
+            return;
+        };
+        let now = Utc::now();
+        let ws = store
+            .ensure_workspace("acme", "github", "api.github.com", "acme", now)
+            .await
+            .expect("workspace");
+        store
+            .apply(
+                &ws,
+                &plan(vec![
+                    onboard("1", "ann"),
+                    Change::TeamCreate {
+                        slug: "eng".into(),
+                        name: "Eng".into(),
+                        parent: None,
+                        provider_team_id: "7".into(),
+                    },
+                ]),
+                &run(),
+            )
+            .await
+            .expect("apply");
+        let synced = events(&store).await;
+        assert_eq!(synced.len(), 2, "{synced:?}");
+        let ann = count(&store, "SELECT user_id FROM identities WHERE provider_user_id = '1'").await;
+
+        // A suspension ends the person's access downstream like an offboarding.
+        store
+            .suspend(&ws, ann, "laptop stolen", now, "admin")
+            .await
+            .expect("suspend");
+        let suspended = events(&store).await;
+        assert_eq!(suspended.len(), 1, "{suspended:?}");
+        let (kind, team, data) = &suspended[0];
+        assert_eq!(kind, "member.offboarded");
+        assert_eq!(team, &None);
+        assert_eq!(data["state"], "suspended");
+        assert_eq!(data["login"], "ann", "{data}");
+        assert_eq!(data["provider_user_id"], "1");
+        assert_eq!(data["user_id"], ann);
+        assert_eq!(data["by"], "admin");
+        assert!(data["reason"].as_str().is_some_and(|r| r.contains("laptop stolen")));
+
+        // A refused command (already suspended) writes no event.
+        assert!(store.suspend(&ws, ann, "again", now, "admin").await.is_err());
+        assert!(events(&store).await.is_empty(), "no event for a refused command");
+
+        store.unsuspend(&ws, ann, now, "admin").await.expect("unsuspend");
+        store
+            .set_role(&ws, ann, &RoleOverride::Pin("admin".into()), now, "admin")
+            .await
+            .expect("pin");
+        let kinds: Vec<_> = events(&store)
+            .await
+            .into_iter()
+            .map(|(k, _, d)| (k, d["role"].clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("member.reactivated".to_string(), serde_json::Value::Null),
+                ("member.role_changed".to_string(), serde_json::json!("admin")),
+            ]
+        );
+
+        // An accepted invitation: the new person, then their team membership, which names the
+        // team so a SCIM target pushes the group.
+        let teams = vec!["eng".to_string()];
+        store
+            .create_invitation(&NewInvitation {
+                workspace: &ws,
+                email: "eve@example.com",
+                role: "member",
+                teams: &teams,
+                admin: false,
+                token_hash: "hash-of-eves-token".into(),
+                now,
+                expires_at: now + chrono::Duration::days(7),
+                actor: "admin",
+            })
+            .await
+            .expect("invite");
+        let accepted = store
+            .accept_invitation("hash-of-eves-token", "Eve", now, "eve")
+            .await
+            .expect("accept");
+        let joined = events(&store).await;
+        assert_eq!(joined.len(), 2, "{joined:?}");
+        assert_eq!(joined[0].0, "member.onboarded");
+        assert_eq!(joined[0].2["user_id"], accepted.user_id);
+        assert_eq!(joined[0].2["email"], "eve@example.com");
+        assert_eq!(joined[1].0, "team.member_added");
+        assert_eq!(joined[1].1.as_deref(), Some("eng"));
+    }
+
+    #[tokio::test]
+    async fn admin_commands_write_events_in_their_transaction_sqlite() {
+        admin_commands_write_events_in_their_transaction(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn admin_commands_write_events_in_their_transaction_postgres() {
+        admin_commands_write_events_in_their_transaction(Backend::Postgres).await;
+    }
+
     #[tokio::test]
     async fn outbox_is_written_with_the_apply_and_delivered_in_order_sqlite() {
         outbox_is_written_with_the_apply_and_delivered_in_order(Backend::Sqlite).await;

@@ -104,6 +104,17 @@ per_backend! {
         });
         let e = event(Some(ws_id), now, actor, "invitation_accept", &inv.email, detail);
         db::audit::write(c, e).await?;
+        // The application downstream hears of the new person and their teams as of a sync's.
+        let ws = sql! { as crate::directory::WorkspaceKey, c, fetch_one,
+            "SELECT id, name, provider, host FROM workspaces WHERE id = $1", ws_id };
+        let data = serde_json::json!({ "name": name, "email": inv.email, "role": inv.role,
+                                       "state": "active", "source": "invitation" });
+        db::outbox::enqueue_admin(c, &ws, user_id, ("member.onboarded", None), data, now).await?;
+        for slug in &teams {
+            let data = serde_json::json!({ "team": slug, "team_role": "member" });
+            let kind = ("team.member_added", Some(slug.as_str()));
+            db::outbox::enqueue_admin(c, &ws, user_id, kind, data, now).await?;
+        }
         Ok(Accepted {
             invitation: db::invitations::one(c, id).await?,
             user_id,

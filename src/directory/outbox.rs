@@ -116,6 +116,46 @@ pub(super) const EVENT_COLUMNS: &str =
      o.team_slug, o.payload, o.created_at";
 
 per_backend! {
+    /// Writes the event of an admin command (suspend, unsuspend, role pin, service account,
+    /// accepted invitation) in the command's own transaction, so an application hears of it as
+    /// of a sync's change: `kind` is one of the existing types (a suspension is a
+    /// `member.offboarded` with `state: suspended`). `data` gets the person's identity in the
+    /// workspace where there is one, `workspace`, `provider`, `user_id` and `by: "admin"`.
+    pub async fn enqueue_admin(
+        c: &mut Conn,
+        ws: &WorkspaceKey,
+        user_id: i64,
+        (kind, team): (&'static str, Option<&str>),
+        mut data: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), DirectoryError> {
+        let identity = sql! { c, fetch_optional,
+            "SELECT provider_user_id, login FROM identities
+             WHERE user_id = $1 AND provider = $2 AND host = $3",
+            user_id, &ws.provider, &ws.host };
+        if let Some(obj) = data.as_object_mut() {
+            if let Some(r) = identity {
+                let pid: String = r.try_get("provider_user_id")?;
+                let login: Option<String> = r.try_get("login")?;
+                obj.insert("provider_user_id".into(), pid.into());
+                obj.insert("login".into(), login.into());
+            }
+            obj.insert("workspace".into(), ws.name.clone().into());
+            obj.insert("provider".into(), ws.provider.clone().into());
+            obj.insert("user_id".into(), user_id.into());
+            obj.insert("by".into(), "admin".into());
+        }
+        let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let payload = serde_json::json!({ "type": kind, "timestamp": stamp, "data": data });
+        sql! { c, execute,
+            "INSERT INTO outbox (event_id, workspace_id, run_id, type, user_id, team_slug, payload, created_at)
+             VALUES ($1, $2, NULL, $3, $4, $5, $6, $7)",
+            event_id(), ws.id, kind, user_id, team, payload.to_string(), now };
+        Ok(())
+    }
+}
+
+per_backend! {
     /// Writes the plan's events; called by the apply inside its transaction.
     pub async fn enqueue(
         c: &mut Conn,

@@ -86,6 +86,9 @@ per_backend! {
         let detail = serde_json::json!({ "user_id": user_id, "role": role });
         db::audit::write(c, event(Some(ws.id), now, actor, "service_account_add", name, detail))
             .await?;
+        let data = serde_json::json!({ "name": name, "role": role, "kind": "service",
+                                       "state": "active" });
+        db::outbox::enqueue_admin(c, ws, user_id, ("member.onboarded", None), data, now).await?;
         Ok(user_id)
     }
 
@@ -134,6 +137,17 @@ per_backend! {
         }
         let subject = user_id.to_string();
         db::audit::write(c, event(Some(ws.id), now, actor, action, &subject, detail)).await?;
+        // The application downstream hears it like a sync's change: a suspended person may no
+        // longer enter, an unsuspended one may again.
+        let (kind, data) = match change {
+            Transition::Suspend { reason } => (
+                "member.offboarded",
+                serde_json::json!({ "state": "suspended",
+                                    "reason": format!("suspended by an admin: {reason}") }),
+            ),
+            _ => ("member.reactivated", serde_json::json!({ "state": "active" })),
+        };
+        db::outbox::enqueue_admin(c, ws, user_id, (kind, None), data, now).await?;
         Ok(())
     }
 
@@ -163,6 +177,10 @@ per_backend! {
         let detail = serde_json::json!({ "user_id": user_id, "from": before, "to": after });
         let subject = user_id.to_string();
         db::audit::write(c, event(Some(ws.id), now, actor, action, &subject, detail)).await?;
+        if before != after {
+            let data = serde_json::json!({ "from": before, "role": after });
+            db::outbox::enqueue_admin(c, ws, user_id, ("member.role_changed", None), data, now).await?;
+        }
         Ok((before, after))
     }
 }

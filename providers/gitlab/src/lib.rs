@@ -57,8 +57,8 @@
 //! `GET /groups/:id/members/all/:user_id` (left, not active), `GET /projects/:path` then
 //! `GET /projects/:id/members/all/:user_id` (cannot read; an internal project also needs
 //! `GET /users/:id`, whose `external` flag only administrators see, so a non-administrator's
-//! token cannot confirm "cannot read an internal project" and the run fails instead of
-//! guessing), `GET /groups/:path/members/:user_id` (not in a team). A `404` is taken as "not a
+//! token cannot confirm "cannot read an internal project": the person is kept as undecided,
+//! never removed on a guess), `GET /groups/:path/members/:user_id` (not in a team). A `404` is taken as "not a
 //! member" only when the group, project or subgroup itself still answers.
 //!
 //! # How "reads every repository" is decided
@@ -586,17 +586,12 @@ impl Provider for GitlabProvider {
                     Some(false) => Ok(contradicted(format!(
                         "{repository} is internal and {login} is not an external user"
                     ))),
-                    None => Err(ProviderError::Forbidden {
-                        provider: ProviderKind::Gitlab,
-                        credential: client.credential_reference().to_string(),
-                        route: "/users/:id".to_string(),
-                        detail: format!(
-                            "GitLab did not say whether {login} is an external user, which decides whether they read the internal project {repository}; nothing was removed"
-                        ),
-                        needed: format!(
-                            "an instance administrator's token (only administrators see the external flag); or give {login} an explicit Reporter membership of {repository}, or leave internal projects out of the workspace's scope"
-                        ),
-                    }),
+                    // Undecidable with this token: the person is kept (never removed on what the
+                    // API could not say) and the run goes on, so one such member does not stop
+                    // every other offboarding; the audit trail and the plan say what would decide.
+                    None => Ok(contradicted(format!(
+                        "undecided: GitLab shows only administrators whether {login} is an external user, which decides whether they read the internal project {repository}; kept. An instance administrator's token, or an explicit Reporter membership of {repository}, decides it"
+                    ))),
                 }
             }
             Verdict::NotInTeam { team } => {
