@@ -598,6 +598,12 @@ fn is_loopback(host: &str) -> bool {
             .unwrap_or(false)
 }
 
+/// The one duration syntax of the command line (`--since`, `--expires-in`): humantime's,
+/// `90s`, `90m`, `36h`, `7d`, `2w`, or several parts such as `1day 12h`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| e.to_string())
+}
+
 /// Parses a cron expression: 5 fields, or 6 with seconds first.
 pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
     let fields = expr.split_whitespace().count();

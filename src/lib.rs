@@ -19,3 +19,4 @@ pub mod people;
 pub mod providers;
 pub mod status;
 pub mod sync;
+pub mod text;

@@ -1,5 +1,5 @@
 use clap::Parser;
-use orgsync::cli::{self, Cli};
+use orgsync::cli::{self, Cli, LogFormat};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -13,13 +13,15 @@ fn main() -> ExitCode {
     };
     let filter =
         EnvFilter::try_from_env("ORGSYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    // Colour only on a terminal and never with NO_COLOR; a write to a closed standard error is
+    // dropped by the subscriber, not a panic.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(cli::term::colour_on(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    if cli.log_format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -27,7 +29,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("orgsync: cannot start the async runtime: {e}");
+            cli::term::error(&format!("orgsync: cannot start the async runtime: {e}"));
             return ExitCode::from(cli::EXIT_RUNTIME);
         }
     };

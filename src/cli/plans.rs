@@ -7,7 +7,7 @@ use crate::directory::{HoldRow, RunOutcome, Store};
 use crate::sync::Plan;
 use crate::sync::run::{RunOptions, sync_workspace};
 use clap::Subcommand;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 
 #[derive(Debug, Subcommand)]
 pub enum PlansCommand {
@@ -90,9 +90,9 @@ pub async fn show(config: &Config, workspace: &str, as_json: bool) -> Result<u8,
         }));
         return Ok(EXIT_OK);
     }
-    print!("{}", summary(&row, &plan));
-    print!("{plan}");
-    println!(
+    super::term::block(&summary(&row, &plan));
+    super::term::plan(&plan.to_string());
+    outln!(
         "  approve with `orgsync approve --workspace {workspace}`: it plans again and applies only if the guarded changes are these or fewer"
     );
     Ok(EXIT_OK)
@@ -108,8 +108,7 @@ pub fn confirm(question: &str, yes: bool) -> Result<(), Failure> {
             "{question} needs a confirmation: run it on a terminal, or add --yes"
         )));
     }
-    print!("{question} [y/N] ");
-    let _ = std::io::stdout().flush();
+    super::term::prompt(&format!("{question} [y/N] "));
     let mut answer = String::new();
     std::io::stdin()
         .lock()
@@ -126,7 +125,7 @@ pub fn confirm(question: &str, yes: bool) -> Result<(), Failure> {
 
 pub async fn approve(config: &Config, workspace: &str, yes: bool) -> Result<u8, Failure> {
     let (store, row, plan) = held(config, workspace).await?;
-    print!("{}", summary(&row, &plan));
+    super::term::block(&summary(&row, &plan));
     confirm(
         &format!(
             "Plan {workspace} again and apply it if its guarded changes are the held ones or fewer?"
@@ -148,14 +147,14 @@ pub async fn approve(config: &Config, workspace: &str, yes: bool) -> Result<u8, 
     let report = sync_workspace(&store, ws, &config.safety, provider.as_ref(), &options).await?;
     crate::notify::run_report(&config.notify, &report).await;
     if !report.beyond_held.is_empty() {
-        println!(
+        outln!(
             "{workspace}: NOT approved. The plan changed since it was held; {} guarded change(s) nobody read:",
             report.beyond_held.len()
         );
         for c in &report.beyond_held {
-            println!("  {c}");
+            outln!("  {c}");
         }
-        println!(
+        outln!(
             "  nothing was changed and the held plan stays held; review again with `orgsync plans show --workspace {workspace}` after the next run, or `orgsync sync --workspace {workspace} --dry-run`"
         );
         return Ok(EXIT_ABORTED);

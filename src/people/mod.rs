@@ -101,22 +101,14 @@ pub fn normalize_email(input: &str) -> Result<String, String> {
     }
 }
 
-/// Parses an invitation lifetime such as `7d`, `36h` or `90m` (at least one minute, at most
-/// [`MAX_EXPIRY`]).
+/// Parses an invitation lifetime such as `7d`, `36h` or `90m` (the command line's one duration
+/// syntax, [`crate::config::parse_duration`]; at least one minute, at most [`MAX_EXPIRY`]).
 pub fn parse_lifetime(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let bad = || format!("--expires-in `{s}` is not a duration such as 7d, 36h or 90m");
-    let unit_at = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (number, unit) = s.split_at(unit_at);
-    let n: i64 = number.parse().map_err(|_| bad())?;
-    let d = match unit {
-        "m" => Duration::try_minutes(n),
-        "h" => Duration::try_hours(n),
-        "d" => Duration::try_days(n),
-        "w" => Duration::try_weeks(n),
-        _ => None,
-    }
-    .ok_or_else(bad)?;
+    let d = crate::config::parse_duration(s).map_err(|e| {
+        format!("--expires-in `{s}` is not a duration such as 7d, 36h or 90m ({e})")
+    })?;
+    let d = Duration::from_std(d).unwrap_or(Duration::MAX);
     if d < Duration::minutes(1) {
         return Err(format!("--expires-in `{s}` is too short; give at least 1m"));
     }
