@@ -174,6 +174,9 @@ async fn provider_text_is_escaped_in_tables_audit_explain_and_json_stays_exact()
 
     let status = run(&["status"]);
     assert_inert("status", &status);
+    // Counts lead: the state of every workspace before the table.
+    assert!(status.starts_with("1 workspace(s): 1 ok\n"), "{status}");
+    assert!(status.contains("(+2 onboarded, -0 offboarded)"), "{status}");
 
     // JSON is for programs: the exact text, escaped by JSON itself.
     let json: Vec<serde_json::Value> =
@@ -221,6 +224,15 @@ async fn a_plan_with_hostile_names_prints_one_line_per_change() {
     let shown = report.plan.people_and_teams().count();
     assert_eq!(text.lines().count(), 1 + shown + 1, "{text}");
     assert!(text.contains("+ onboard eve\\u{1b}[2J (id 2)"), "{text}");
+    // The first line counts the changes by kind.
+    let first = text.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!(
+            "acme: {} change(s): 2 onboard, ",
+            report.plan.changes.len()
+        )),
+        "{first}"
+    );
     assert!(text.contains("+ team x\\u{1b}]0;pwned\\u{7}"), "{text}");
 }
 
@@ -275,6 +287,10 @@ async fn colour_only_on_a_terminal_and_never_with_no_color() {
     // NO_COLOR on the same terminal: none.
     let plain = on_a_terminal(&config, "plans show --workspace acme", true);
     assert!(plain.contains("- offboard"), "{plain:?}");
+    assert!(
+        plain.contains("acme: 7 change(s): 6 offboard, 1 team_delete"),
+        "{plain:?}"
+    );
     assert!(!plain.contains('\u{1b}'), "{plain:?}");
     // Through a pipe: none, and none on standard error either (a warning is logged there).
     let out = orgsync(&config)

@@ -1,6 +1,6 @@
 //! What the CLI prints: aligned tables for people, JSON for programs.
 
-use super::{EXIT_OK, Failure};
+use super::{EXIT_OK, Failure, term};
 use crate::config::Config;
 use crate::directory::{AuditRow, RunOutcome, Store, TeamRow, UserRow};
 use crate::sync::run::RunReport;
@@ -198,17 +198,37 @@ pub fn summarise_detail(detail: &str) -> String {
     String::new()
 }
 
+/// A run as a person reads it: the outcome first, then the plan (its first line counts the
+/// changes by kind), then the details.
 pub fn run_report(r: &RunReport) {
+    let ws = &r.workspace;
     match r.outcome {
         RunOutcome::DryRun => {
-            super::term::plan(&r.plan.to_string());
+            if r.guard_trips.is_empty() {
+                term::line_styled(term::GOOD, &format!("{ws}: DRY RUN, nothing was changed"));
+            } else {
+                term::line_styled(
+                    term::NOTE,
+                    &format!("{ws}: DRY RUN, nothing was changed; a guard would refuse this plan"),
+                );
+            }
+            term::plan(&r.plan.to_string());
             for trip in &r.guard_trips {
                 outln!("  guard would refuse this plan: {trip}");
             }
-            outln!("  (dry run: nothing was changed)");
         }
         RunOutcome::Ok => {
-            super::term::plan(&r.plan.to_string());
+            term::line_styled(
+                term::GOOD,
+                &format!(
+                    "{ws}: ok, run {} applied in {:.1} s, {} request(s), {} not modified",
+                    r.run_id.unwrap_or_default(),
+                    r.duration_seconds,
+                    r.requests,
+                    r.requests_not_modified
+                ),
+            );
+            term::plan(&r.plan.to_string());
             if r.forced {
                 outln!(
                     "  applied with --force despite: {}",
@@ -219,33 +239,36 @@ pub fn run_report(r: &RunReport) {
                         .join("; ")
                 );
             }
-            outln!(
-                "  ok: run {} applied in {:.1} s, {} request(s), {} not modified",
-                r.run_id.unwrap_or_default(),
-                r.duration_seconds,
-                r.requests,
-                r.requests_not_modified
-            );
         }
         RunOutcome::Aborted => {
-            super::term::plan(&r.plan.to_string());
+            if r.held {
+                term::line_styled(
+                    term::BAD,
+                    &format!("{ws}: ABORTED and HELD by a guard, nothing was changed"),
+                );
+            } else {
+                term::line_styled(
+                    term::BAD,
+                    &format!("{ws}: ABORTED by a guard, nothing was changed"),
+                );
+            }
+            term::plan(&r.plan.to_string());
             for trip in &r.guard_trips {
-                outln!("  ABORTED by a guard: {trip}");
+                term::line_styled(term::BAD, &format!("  ABORTED by a guard: {trip}"));
             }
             if r.held {
                 outln!(
-                    "  HELD: nothing was changed. Review it with `orgsync plans show --workspace {0}`; if it is right, `orgsync approve --workspace {0}` applies it as read",
-                    r.workspace
+                    "  HELD: review it with `orgsync plans show --workspace {ws}`; if it is right, `orgsync approve --workspace {ws}` applies it as read"
                 );
-            } else {
-                outln!("  nothing was changed");
             }
         }
         RunOutcome::Failed => {
-            outln!(
-                "{}: FAILED, nothing was changed: {}",
-                r.workspace,
-                r.error.as_deref().unwrap_or("unknown error")
+            term::line_styled(
+                term::BAD,
+                &format!(
+                    "{ws}: FAILED, nothing was changed: {}",
+                    r.error.as_deref().unwrap_or("unknown error")
+                ),
             );
         }
     }
@@ -265,6 +288,33 @@ pub async fn status(config: &Config, store: &Store, as_json: bool) -> Result<u8,
             t.format("%Y-%m-%d %H:%M:%S").to_string()
         })
     };
+    // Counts first: how many workspaces are in which state, then the table.
+    let mut states: std::collections::BTreeMap<String, usize> = Default::default();
+    for e in &entries {
+        let state = if e.held.is_some() {
+            "held".to_string()
+        } else {
+            e.last_run
+                .as_ref()
+                .map_or("never run".to_string(), |r| r.outcome.clone())
+        };
+        *states.entry(state).or_default() += 1;
+    }
+    let troubled = states
+        .iter()
+        .any(|(k, _)| !matches!(k.as_str(), "ok" | "dry_run"));
+    term::line_styled(
+        if troubled { term::NOTE } else { term::GOOD },
+        &format!(
+            "{} workspace(s): {}",
+            entries.len(),
+            states
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
     let body: Vec<Vec<String>> = entries
         .iter()
         .map(|e| {
@@ -282,7 +332,10 @@ pub async fn status(config: &Config, store: &Store, as_json: bool) -> Result<u8,
                 fmt(e.last_success),
                 fmt(e.next_run),
                 e.last_run.as_ref().map_or("-".to_string(), |r| {
-                    format!("+{} -{} ~{}", r.onboarded, r.offboarded, r.changes)
+                    format!(
+                        "{} (+{} onboarded, -{} offboarded)",
+                        r.changes, r.onboarded, r.offboarded
+                    )
                 }),
                 e.last_run
                     .as_ref()

@@ -545,11 +545,23 @@ impl fmt::Display for Plan {
         if shown.is_empty() && repos == 0 && self.unconfirmed.is_empty() {
             return writeln!(f, "{}: no changes", crate::text::Escaped(&self.workspace));
         }
+        // Counts first: a person reading a 700-line plan sees what it amounts to at once.
+        let tally = self.tally();
+        let counts: Vec<String> = ChangeKind::ALL
+            .iter()
+            .filter(|k| tally[**k] > 0)
+            .map(|k| format!("{} {k}", tally[*k]))
+            .collect();
         writeln!(
             f,
-            "{}: {} change(s)",
+            "{}: {} change(s): {}",
             crate::text::Escaped(&self.workspace),
-            self.changes.len()
+            self.changes.len(),
+            if counts.is_empty() {
+                "none applied".to_string()
+            } else {
+                counts.join(", ")
+            }
         )?;
         for c in shown {
             writeln!(f, "  {c}")?;
