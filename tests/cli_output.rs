@@ -455,3 +455,205 @@ async fn people_are_named_by_login_or_id_and_an_ambiguous_login_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("refused"));
 }
+
+/// Captures what the log subscriber writes, as the binary's `--log-format json` does.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+fn json_lines(bytes: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn field_names(line: &serde_json::Value) -> Vec<String> {
+    let mut names: Vec<String> = line["fields"]
+        .as_object()
+        .expect("fields")
+        .keys()
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn every_run_logs_one_json_line_with_its_run_id_and_the_same_fields_and_a_line_per_change_at_debug()
+ {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = write_config(dir.path(), &["acme"]);
+    let config = orgsync::config::Config::load(&path).expect("config");
+    let store = orgsync::directory::Store::open(&config.directory_url)
+        .await
+        .expect("store");
+    let ws = &config.workspaces[0];
+    let people: Vec<_> = (1..=8).map(|i| reads_all(i, &format!("p{i}"))).collect();
+    let provider = FixedProvider::new(snapshot(
+        std::iter::once(owner(100, "olivia"))
+            .chain(people)
+            .collect(),
+        Some(vec![]),
+    ));
+    let mut reports = Vec::new();
+    let mut dry = RunOptions::new("test");
+    dry.dry_run = true;
+    reports.push(
+        sync_workspace(&store, ws, &config.safety, &provider, &dry)
+            .await
+            .expect("dry run"),
+    );
+    let mut force = RunOptions::new("test");
+    force.force = true;
+    reports.push(
+        sync_workspace(&store, ws, &config.safety, &provider, &force)
+            .await
+            .expect("ok"),
+    );
+    // Everyone but the owner leaves: held by the guard.
+    provider.set(snapshot(vec![owner(100, "olivia")], Some(vec![])));
+    reports.push(
+        sync_workspace(
+            &store,
+            ws,
+            &config.safety,
+            &provider,
+            &RunOptions::new("test"),
+        )
+        .await
+        .expect("held"),
+    );
+    provider.fail("the provider is down");
+    reports.push(
+        sync_workspace(
+            &store,
+            ws,
+            &config.safety,
+            &provider,
+            &RunOptions::new("test"),
+        )
+        .await
+        .expect("failed"),
+    );
+    let outcomes: Vec<&str> = reports.iter().map(|r| r.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["dry_run", "ok", "aborted", "failed"]);
+
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(captured.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        for r in &reports {
+            orgsync::runlog::log(r);
+        }
+    });
+    let lines = json_lines(&captured.0.lock().expect("lock"));
+    let runs: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == orgsync::runlog::RUN_MESSAGE)
+        .collect();
+    assert_eq!(runs.len(), 4, "one line per run: {lines:?}");
+    let names = field_names(runs[0]);
+    for (line, report) in runs.iter().zip(&reports) {
+        assert_eq!(field_names(line), names, "the same fields: {line}");
+        assert_eq!(line["fields"]["run_id"].as_i64(), report.run_id, "{line}");
+        assert_eq!(line["fields"]["outcome"], report.outcome.as_str());
+    }
+    for field in [
+        "run_id",
+        "outcome",
+        "changes",
+        "error",
+        "guard_trips",
+        "held",
+    ] {
+        assert!(names.contains(&field.to_string()), "{field} in {names:?}");
+    }
+    assert_eq!(runs[2]["fields"]["held"], true);
+    assert_eq!(runs[2]["fields"]["guard_trips"], "offboard_threshold");
+    assert!(
+        runs[3]["fields"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("the provider is down")),
+        "{}",
+        runs[3]
+    );
+    // At debug, a line per change, each with its run.
+    let changes = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == orgsync::runlog::CHANGE_MESSAGE)
+        .count();
+    let planned: usize = reports.iter().map(|r| r.plan.changes.len()).sum();
+    assert!(planned > 0);
+    assert_eq!(changes, planned);
+}
+
+#[test]
+fn a_refused_connection_fails_the_run_in_seconds_and_logs_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let path = dir.path().join("o.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[directory]\nurl = \"sqlite://{}\"\n[[workspace]]\nname = \"acme\"\nprovider = \"github\"\norganization = \"acme\"\ntoken_env = \"ORGSYNC_TEST_TOKEN\"\napi_url = \"http://127.0.0.1:{port}\"\n",
+            dir.path().join("d.db").display()
+        ),
+    )
+    .expect("write");
+    let started = std::time::Instant::now();
+    let out = orgsync(&path)
+        .args(["--log-format", "json", "sync"])
+        .env("ORGSYNC_TEST_TOKEN", "not-a-real-token")
+        .env("ORGSYNC_LOG", "info")
+        .output()
+        .expect("run");
+    let took = started.elapsed();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Two connection attempts half a second apart, not eight over a minute and a half.
+    assert!(took < std::time::Duration::from_secs(15), "took {took:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("acme: FAILED"), "{stdout}");
+    let lines = json_lines(&out.stderr);
+    let run = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == orgsync::runlog::RUN_MESSAGE)
+        .unwrap_or_else(|| panic!("no run line: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(run["fields"]["outcome"], "failed");
+    assert!(
+        run["fields"]["run_id"].as_i64().is_some_and(|id| id > 0),
+        "{run}"
+    );
+    let error = run["fields"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("no connection could be opened"), "{error}");
+    assert!(!error.contains("not-a-real-token"), "{error}");
+}

@@ -639,6 +639,7 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
             RunOutcome::Failed => EXIT_RUNTIME,
             RunOutcome::Aborted => EXIT_ABORTED,
         });
+        crate::runlog::log(&report);
         crate::notify::run_report(&config.notify, &report).await;
         if !args.json {
             output::run_report(&report);

@@ -145,6 +145,7 @@ pub async fn approve(config: &Config, workspace: &str, yes: bool) -> Result<u8, 
     );
     options.approve = Some(plan);
     let report = sync_workspace(&store, ws, &config.safety, provider.as_ref(), &options).await?;
+    crate::runlog::log(&report);
     crate::notify::run_report(&config.notify, &report).await;
     if !report.beyond_held.is_empty() {
         outln!(
