@@ -598,20 +598,10 @@ fn default_roles(provider: ProviderKind) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Splits `scheme://host[:port]/…` into its host, without a URL parser dependency.
+/// The host of an `http(s)://` URL, as workspaces and identities store it (see
+/// [`orgsync_core::http::host_of`], the project's one host parser).
 pub fn host_of(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if let Some(stripped) = authority.strip_prefix('[') {
-        return stripped.split_once(']').map(|(h, _)| h.to_string());
-    }
-    Some(
-        authority
-            .split_once(':')
-            .map_or(authority, |(h, _)| h)
-            .to_string(),
-    )
+    orgsync_core::http::host_of(url)
 }
 
 fn is_loopback(host: &str) -> bool {

@@ -30,7 +30,7 @@ impl InviteToken {
     pub fn generate() -> Result<InviteToken, TokenError> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| TokenError(e.to_string()))?;
-        Ok(InviteToken(to_hex(&bytes)))
+        Ok(InviteToken(hex::encode(bytes)))
     }
 
     /// Wraps a token typed by a person (`invite accept TOKEN`), trimming surrounding blanks.
@@ -41,7 +41,7 @@ impl InviteToken {
     /// The SHA-256 of the token, as stored in `invitations.token_hash`. A plain hash is enough:
     /// the token has 256 bits of entropy, so there is nothing to brute-force and no salt to add.
     pub fn hash(&self) -> String {
-        to_hex(&Sha256::digest(self.0.as_bytes()))
+        hex::encode(Sha256::digest(self.0.as_bytes()))
     }
 
     /// The token itself, for the one place it is shown to a person.
@@ -60,16 +60,6 @@ impl fmt::Debug for InviteToken {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot draw a random invitation token from the operating system: {0}")]
 pub struct TokenError(String);
-
-fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
-}
 
 /// Checks an e-mail address and returns it in the form the directory stores and compares:
 /// trimmed and lower-cased (mail systems treat addresses case-insensitively in practice, and two
