@@ -657,3 +657,41 @@ fn a_refused_connection_fails_the_run_in_seconds_and_logs_it() {
     assert!(error.contains("no connection could be opened"), "{error}");
     assert!(!error.contains("not-a-real-token"), "{error}");
 }
+
+#[test]
+fn check_config_warns_about_what_will_fail_here_but_passes_the_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(
+        &empty,
+        format!(
+            "[directory]\nurl = \"sqlite://{}\"\n",
+            dir.path().join("d.db").display()
+        ),
+    )
+    .expect("write");
+    let out = orgsync(&empty).arg("check-config").output().expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("has no [[workspace]]"), "{stderr}");
+
+    let path = write_config(dir.path(), &["acme"]);
+    let out = orgsync(&path)
+        .arg("check-config")
+        .env_remove("T")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("token_env T is not set"), "{stderr}");
+    let out = orgsync(&path)
+        .arg("check-config")
+        .env("T", "a-token")
+        .output()
+        .expect("run");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

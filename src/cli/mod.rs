@@ -369,6 +369,9 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            for warning in config_warnings(&config) {
+                errln!("orgsync: warning: {warning}");
+            }
             if online {
                 return check_online(&config).await;
             }
@@ -512,6 +515,50 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             Ok(EXIT_OK)
         }
     }
+}
+
+/// What `check-config` can say about a valid file that will still fail or do nothing at run
+/// time in this environment: no workspace at all, a token variable that is not set here, a
+/// secret file that does not exist here (a systemd credential exists only inside the service).
+pub fn config_warnings(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    if config.workspaces.is_empty() {
+        out.push(format!(
+            "{} has no [[workspace]]: the daemon would sync nothing",
+            config.path.display()
+        ));
+    }
+    for ws in &config.workspaces {
+        let missing_file = |key: &str, p: &std::path::Path| {
+            (!p.exists()).then(|| {
+                format!(
+                    "workspace `{}`: {key} {} does not exist here (fine if it is a systemd credential of the service)",
+                    ws.name,
+                    p.display()
+                )
+            })
+        };
+        let warning = match &ws.credentials {
+            config::Credentials::TokenEnv(var) => std::env::var_os(var)
+                .is_none_or(|v| v.is_empty())
+                .then(|| {
+                    format!(
+                        "workspace `{}`: token_env {var} is not set in this environment; runs fail unless the service sets it",
+                        ws.name
+                    )
+                }),
+            config::Credentials::TokenFile(p) => missing_file("token_file", p),
+            config::Credentials::GithubApp {
+                private_key_file, ..
+            } => missing_file("private_key_file", private_key_file),
+            config::Credentials::OauthClient { secret_file, .. } => {
+                missing_file("oauth_client_secret_file", secret_file)
+            }
+            config::Credentials::Inline(_) => None,
+        };
+        out.extend(warning);
+    }
+    out
 }
 
 /// `check-config --online`: asks each workspace's provider whether the credential can read what

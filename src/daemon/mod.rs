@@ -460,7 +460,7 @@ impl Daemon {
             .with_label_values(&[&r.workspace])
             .set(i64::from(r.teams_unavailable.is_some()));
         if let Some(why) = &r.teams_unavailable {
-            tracing::warn!(workspace = %r.workspace, reason = %why, "teams unavailable; synced teams are left as they are");
+            tracing::warn!(workspace = %r.workspace, reason = %crate::text::Escaped(why), "teams unavailable; synced teams are left as they are");
         }
         if let Ok(counts) = self.store.member_counts(&r.workspace).await {
             for state in ["active", "offboarded", "suspended", "invited"] {

@@ -403,7 +403,7 @@ impl fmt::Display for Unconfirmed {
             f,
             "? kept {}: \"{}\" not confirmed by the provider ({}); decided again next run",
             crate::text::Escaped(&self.login),
-            self.verdict,
+            crate::text::Escaped(&self.verdict.to_string()),
             crate::text::Escaped(&self.found)
         )
     }
