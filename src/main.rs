@@ -5,11 +5,12 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The daemon reports each run at info; one-shot commands print their own results.
-    let default_level = if matches!(cli.command, cli::Command::Run) {
-        "info"
-    } else {
-        "warn"
+    // The daemon reports each run at info; one-shot commands print their own results, so their
+    // `sync run` line is left to JSON logs (for collectors) unless ORGSYNC_LOG asks for it.
+    let default_level = match (&cli.command, cli.log_format) {
+        (cli::Command::Run, _) => "info",
+        (_, LogFormat::Json) => "warn,orgsync::runlog=info",
+        (_, LogFormat::Text) => "warn,orgsync::runlog=off",
     };
     let filter =
         EnvFilter::try_from_env("ORGSYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));

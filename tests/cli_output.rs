@@ -629,7 +629,7 @@ fn a_refused_connection_fails_the_run_in_seconds_and_logs_it() {
     let out = orgsync(&path)
         .args(["--log-format", "json", "sync"])
         .env("ORGSYNC_TEST_TOKEN", "not-a-real-token")
-        .env("ORGSYNC_LOG", "info")
+        .env_remove("ORGSYNC_LOG")
         .output()
         .expect("run");
     let took = started.elapsed();
@@ -693,5 +693,55 @@ fn check_config_warns_about_what_will_fail_here_but_passes_the_file() {
         out.stderr.is_empty(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_fetch_off_a_terminal_logs_its_progress_per_workspace() {
+    use orgsync_core::http::HttpObserver;
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(captured.clone())
+        .finish();
+    // Every request is "a few seconds later" with an interval of zero.
+    let progress = orgsync::cli::progress::Progress::new(false, std::time::Duration::ZERO);
+    tracing::subscriber::with_default(subscriber, || {
+        for (i, ws) in ["acme", "beta", "acme"].into_iter().enumerate() {
+            progress.request_finished(&orgsync_core::http::RequestEvent {
+                provider: orgsync_core::ProviderKind::Github,
+                workspace: ws,
+                route: "/orgs/{org}/members",
+                status: Some(if i == 2 { 304 } else { 200 }),
+                from_cache: i == 2,
+                duration: std::time::Duration::from_millis(5),
+                attempt: 1,
+            });
+        }
+        progress.finish("acme");
+    });
+    let lines = json_lines(&captured.0.lock().expect("lock"));
+    let progress: Vec<(String, u64, u64)> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == orgsync::cli::progress::PROGRESS_MESSAGE)
+        .map(|l| {
+            (
+                l["fields"]["workspace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                l["fields"]["requests"].as_u64().unwrap_or_default(),
+                l["fields"]["from_cache"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        progress,
+        vec![
+            ("acme".to_string(), 1, 0),
+            ("beta".to_string(), 1, 0),
+            ("acme".to_string(), 2, 1),
+        ]
     );
 }

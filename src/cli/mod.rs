@@ -23,6 +23,7 @@ mod explain;
 pub mod output;
 pub mod people;
 mod plans;
+pub mod progress;
 pub mod term;
 
 use crate::config::{self, Config, ConfigError};
@@ -324,12 +325,25 @@ pub fn provider_context(
     config: &Config,
     store: &Store,
 ) -> Result<crate::providers::ProviderContext, Failure> {
+    provider_context_with(
+        config,
+        store,
+        std::sync::Arc::new(orgsync_core::http::NoopObserver),
+    )
+}
+
+/// [`provider_context`] with an observer of the requests (the fetch's progress).
+pub fn provider_context_with(
+    config: &Config,
+    store: &Store,
+    observer: std::sync::Arc<dyn orgsync_core::http::HttpObserver>,
+) -> Result<crate::providers::ProviderContext, Failure> {
     let http = orgsync_core::http::HttpClient::new(config.http.http_config())
         .map_err(|e| Failure::runtime(e.to_string()))?;
     Ok(crate::providers::ProviderContext {
         http,
         cache: std::sync::Arc::new(store.clone()),
-        observer: std::sync::Arc::new(orgsync_core::http::NoopObserver),
+        observer,
     })
 }
 
@@ -662,7 +676,8 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
         cancel: None,
         approve: None,
     };
-    let ctx = provider_context(config, &store)?;
+    let progress = std::sync::Arc::new(progress::Progress::for_stderr());
+    let ctx = provider_context_with(config, &store, progress.clone())?;
     let mut reports = Vec::new();
     let mut worst = EXIT_OK;
     for ws in selected {
@@ -680,7 +695,9 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
                 continue;
             }
         };
-        let report = sync_workspace(&store, ws, &config.safety, provider.as_ref(), options).await?;
+        let report = sync_workspace(&store, ws, &config.safety, provider.as_ref(), options).await;
+        progress.finish(&ws.name);
+        let report = report?;
         worst = worst.max(match report.outcome {
             RunOutcome::Ok | RunOutcome::DryRun => EXIT_OK,
             RunOutcome::Failed => EXIT_RUNTIME,

@@ -135,7 +135,8 @@ pub async fn approve(config: &Config, workspace: &str, yes: bool) -> Result<u8, 
     let ws = config
         .workspace(workspace)
         .ok_or_else(|| Failure::usage(format!("no workspace named `{workspace}`")))?;
-    let ctx = super::provider_context(config, &store)?;
+    let progress = std::sync::Arc::new(super::progress::Progress::for_stderr());
+    let ctx = super::provider_context_with(config, &store, progress.clone())?;
     let provider = crate::providers::build(ws, &ctx).map_err(Failure::runtime)?;
     let mut options = RunOptions::new("cli");
     options.actor = format!("cli:{}", invoking_user());
@@ -144,7 +145,9 @@ pub async fn approve(config: &Config, workspace: &str, yes: bool) -> Result<u8, 
             + std::time::Duration::from_secs(config.daemon.run_deadline_seconds),
     );
     options.approve = Some(plan);
-    let report = sync_workspace(&store, ws, &config.safety, provider.as_ref(), &options).await?;
+    let report = sync_workspace(&store, ws, &config.safety, provider.as_ref(), &options).await;
+    progress.finish(workspace);
+    let report = report?;
     crate::runlog::log(&report);
     crate::notify::run_report(&config.notify, &report).await;
     if !report.beyond_held.is_empty() {
