@@ -91,6 +91,10 @@ struct RawHttp {
     burst: Option<Spanned<u32>>,
     rate_limit_reserve: Option<u64>,
     request_timeout_seconds: Option<Spanned<u64>>,
+    connect_timeout_seconds: Option<Spanned<u64>>,
+    max_attempts: Option<Spanned<u64>>,
+    max_connect_attempts: Option<Spanned<u64>>,
+    max_backoff_seconds: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -237,16 +241,31 @@ pub struct HttpSettings {
     pub burst: u32,
     /// Below this many requests left in a provider's window, the rest are spread until reset.
     pub rate_limit_reserve: u64,
+    /// One attempt, from connecting until the whole body is read.
     pub request_timeout_seconds: u64,
+    /// Opening a TCP + TLS connection.
+    pub connect_timeout_seconds: u64,
+    /// Attempts per request (timeouts, 5xx, rate limits), the first one included.
+    pub max_attempts: u32,
+    /// Attempts per request when no connection can be opened (refused, unknown host): a dead
+    /// endpoint fails the run within seconds.
+    pub max_connect_attempts: u32,
+    /// The longest wait between two attempts when the server named none.
+    pub max_backoff_seconds: u64,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
+        let core = orgsync_core::http::HttpConfig::default();
         HttpSettings {
             requests_per_second: 10,
             burst: 10,
             rate_limit_reserve: 50,
             request_timeout_seconds: 60,
+            connect_timeout_seconds: core.connect_timeout.as_secs(),
+            max_attempts: core.max_attempts,
+            max_connect_attempts: core.max_connect_attempts,
+            max_backoff_seconds: core.max_backoff.as_secs(),
         }
     }
 }
@@ -263,6 +282,11 @@ impl HttpSettings {
         }
         c.rate_limit_reserve = self.rate_limit_reserve;
         c.request_timeout = std::time::Duration::from_secs(self.request_timeout_seconds.max(1));
+        c.connect_timeout = std::time::Duration::from_secs(self.connect_timeout_seconds.max(1));
+        c.max_attempts = self.max_attempts.max(1);
+        c.max_connect_attempts = self.max_connect_attempts.max(1);
+        c.max_backoff = std::time::Duration::from_secs(self.max_backoff_seconds.max(1));
+        c.min_backoff = c.min_backoff.min(c.max_backoff);
         c
     }
 }
@@ -574,20 +598,10 @@ fn default_roles(provider: ProviderKind) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Splits `scheme://host[:port]/…` into its host, without a URL parser dependency.
+/// The host of an `http(s)://` URL, as workspaces and identities store it (see
+/// [`orgsync_core::http::host_of`], the project's one host parser).
 pub fn host_of(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if let Some(stripped) = authority.strip_prefix('[') {
-        return stripped.split_once(']').map(|(h, _)| h.to_string());
-    }
-    Some(
-        authority
-            .split_once(':')
-            .map_or(authority, |(h, _)| h)
-            .to_string(),
-    )
+    orgsync_core::http::host_of(url)
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -596,6 +610,12 @@ fn is_loopback(host: &str) -> bool {
             .parse::<std::net::IpAddr>()
             .map(|ip| ip.is_loopback())
             .unwrap_or(false)
+}
+
+/// The one duration syntax of the command line (`--since`, `--expires-in`): humantime's,
+/// `90s`, `90m`, `36h`, `7d`, `2w`, or several parts such as `1day 12h`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| e.to_string())
 }
 
 /// Parses a cron expression: 5 fields, or 6 with seconds first.
@@ -1074,6 +1094,43 @@ impl Config {
                 );
             }
             http.request_timeout_seconds = *v.get_ref();
+        }
+        // The retry and timeout limits: each within a range that still makes a run end.
+        let mut bounded = |value: Option<&Spanned<u64>>, key: &str, max: u64| -> Option<u64> {
+            let v = value?;
+            let n = *v.get_ref();
+            if n == 0 || n > max {
+                c.error(
+                    Some(v.span()),
+                    format!("[http] {key} must be between 1 and {max}"),
+                );
+                return None;
+            }
+            Some(n)
+        };
+        if let Some(n) = bounded(
+            raw.http.connect_timeout_seconds.as_ref(),
+            "connect_timeout_seconds",
+            600,
+        ) {
+            http.connect_timeout_seconds = n;
+        }
+        if let Some(n) = bounded(raw.http.max_attempts.as_ref(), "max_attempts", 100) {
+            http.max_attempts = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        if let Some(n) = bounded(
+            raw.http.max_connect_attempts.as_ref(),
+            "max_connect_attempts",
+            100,
+        ) {
+            http.max_connect_attempts = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        if let Some(n) = bounded(
+            raw.http.max_backoff_seconds.as_ref(),
+            "max_backoff_seconds",
+            3600,
+        ) {
+            http.max_backoff_seconds = n;
         }
         let names: Vec<String> = workspaces
             .iter()

@@ -7,6 +7,7 @@
 
 use crate::cli::Failure;
 use crate::cli::output::table;
+use crate::cli::term;
 use crate::config::Config;
 use crate::directory::{RunOutcome, Store};
 use crate::sync::run::{RunOptions, RunReport, sync_workspace};
@@ -16,40 +17,26 @@ use orgsync_simulator::gitlab::{GitlabMutation, GitlabServer};
 use orgsync_simulator::scenario::Scenario;
 use orgsync_simulator::server::ServerOptions;
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 const GITHUB_SCENARIO: &str = include_str!("../config/demo/github.toml");
 const GITLAB_SCENARIO: &str = include_str!("../config/demo/gitlab.toml");
 const BITBUCKET_SCENARIO: &str = include_str!("../config/demo/bitbucket.toml");
 
-/// Colours only on a terminal.
-struct Paint {
-    on: bool,
-}
+/// Colours only on a terminal and never with `NO_COLOR` (the styles are stripped otherwise by
+/// [`crate::cli::term::raw`]); each painted line is escaped first.
+struct Paint;
 
 impl Paint {
-    fn wrap(&self, code: &str, text: &str) -> String {
-        if self.on {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
+    fn wrap(&self, style: anstyle::Style, text: &str) -> String {
+        let text = crate::text::escape(text);
+        format!("{style}{text}{style:#}")
     }
     fn heading(&self, text: &str) -> String {
-        self.wrap("1", &format!("\n== {text} =="))
+        format!("\n{}", self.wrap(term::HEADING, &format!("== {text} ==")))
     }
     fn line(&self, line: &str) -> String {
-        let t = line.trim_start();
-        if t.starts_with("+ ") {
-            self.wrap("32", line)
-        } else if t.starts_with("- ") || t.contains("ABORTED") {
-            self.wrap("31", line)
-        } else if t.starts_with("~ ") {
-            self.wrap("33", line)
-        } else {
-            line.to_string()
-        }
+        self.wrap(term::change_style(line), line)
     }
 }
 
@@ -192,7 +179,7 @@ async fn sync_all(
         let _ = writeln!(
             out,
             "{}",
-            paint.wrap("1", &format!("{} ({}):", ws.name, ws.provider))
+            paint.wrap(term::HEADING, &format!("{} ({}):", ws.name, ws.provider))
         );
         let lines = summary(&report.plan);
         if lines.is_empty() && report.outcome != RunOutcome::Failed {
@@ -352,9 +339,7 @@ async fn directory_table(store: &Store) -> Result<String, Failure> {
 
 /// Runs the demo; `keep` is where its files stay (a temporary folder otherwise).
 pub async fn run(keep: Option<PathBuf>) -> Result<u8, Failure> {
-    let paint = Paint {
-        on: std::io::stdout().is_terminal(),
-    };
+    let paint = Paint;
     let temp;
     let dir = match keep {
         Some(d) => d,
@@ -373,7 +358,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<u8, Failure> {
         out,
         "{}",
         paint.wrap(
-            "1",
+            term::HEADING,
             "orgsync demo: simulated providers on loopback, one SQLite directory"
         )
     );
@@ -520,7 +505,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<u8, Failure> {
         out,
         "  systemd/orgsync.service and the README's \"Install with systemd\" to run it as a service"
     );
-    print!("{out}");
+    term::raw(&out);
     store.close().await;
     Ok(crate::cli::EXIT_OK)
 }

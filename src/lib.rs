@@ -17,5 +17,7 @@ pub mod metrics;
 pub mod notify;
 pub mod people;
 pub mod providers;
+pub mod runlog;
 pub mod status;
 pub mod sync;
+pub mod text;

@@ -160,6 +160,39 @@ fn http_pacing_is_configurable_and_zero_is_refused_with_its_line() {
     );
 }
 
+#[test]
+fn http_retry_and_timeout_limits_are_configurable_with_defaults_and_bounds() {
+    let default = Config::parse(HEAD, Path::new("c.toml")).expect("valid");
+    let d = default.http.http_config();
+    assert_eq!(d.max_attempts, 8);
+    assert_eq!(d.max_connect_attempts, 2);
+    assert_eq!(d.connect_timeout, std::time::Duration::from_secs(10));
+    assert_eq!(d.max_backoff, std::time::Duration::from_secs(60));
+    let ok = Config::parse(
+        &format!(
+            "{HEAD}[http]\nmax_attempts = 3\nmax_connect_attempts = 1\nconnect_timeout_seconds = 2\nmax_backoff_seconds = 5\nrequest_timeout_seconds = 30\n"
+        ),
+        Path::new("c.toml"),
+    )
+    .expect("valid");
+    let c = ok.http.http_config();
+    assert_eq!(c.max_attempts, 3);
+    assert_eq!(c.max_connect_attempts, 1);
+    assert_eq!(c.connect_timeout, std::time::Duration::from_secs(2));
+    assert_eq!(c.max_backoff, std::time::Duration::from_secs(5));
+    assert_eq!(c.request_timeout, std::time::Duration::from_secs(30));
+    let e = errors(&format!("{HEAD}[http]\nmax_attempts = 0\n"));
+    assert!(
+        e[0].starts_with("c.toml:4:16:") && e[0].contains("between 1 and 100"),
+        "{e:?}"
+    );
+    let e = errors(&format!("{HEAD}[http]\nmax_backoff_seconds = 86400\n"));
+    assert!(
+        e[0].contains("max_backoff_seconds must be between 1 and 3600"),
+        "{e:?}"
+    );
+}
+
 /// The token-file cases of the fault matrix: each was once read and used as a token.
 #[cfg(unix)]
 #[test]

@@ -961,15 +961,16 @@ member = "developer"
         .filter(|a| a["actor"] == "cli:tester")
         .filter_map(|a| a["action"].as_str())
         .collect();
+    // `audit` lists the newest first.
     assert_eq!(
         by_cli,
         vec![
-            "invitation_create",
-            "invitation_accept",
-            "identity_link",
-            "service_account_add",
+            "role_pin",
             "suspend",
-            "role_pin"
+            "service_account_add",
+            "identity_link",
+            "invitation_accept",
+            "invitation_create",
         ]
     );
 }

@@ -13,16 +13,25 @@ use std::path::Path;
 pub enum DownstreamCommand {
     /// Targets with queued, retrying and dead-lettered events (and the failures with NAME).
     List {
+        /// One target, as named in [[downstream]], with its failed events.
         name: Option<String>,
+        /// Print the queues as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Requeues a target's dead letters; they are delivered before newer events.
-    Retry { name: String },
+    Retry {
+        /// The target, as named in [[downstream]].
+        name: String,
+    },
     /// Reconciles a SCIM target with the directory (drift, a lost or reset server).
-    Resync { name: String },
+    Resync {
+        /// The SCIM target, as named in [[downstream]].
+        name: String,
+    },
     /// Delivers what is queued now, by hand (all targets without NAME).
     Deliver {
+        /// One target, as named in [[downstream]]; all of them when omitted.
         name: Option<String>,
         /// Give up after this many seconds; what is left stays queued.
         #[arg(long, default_value_t = 60)]
@@ -112,13 +121,10 @@ pub async fn run(config_path: &Path, command: DownstreamCommand) -> Result<u8, F
             };
             if json {
                 let value = serde_json::json!({"targets": all, "failures": failures});
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&value).unwrap_or_default()
-                );
+                super::output::json(&value);
                 return Ok(EXIT_OK);
             }
-            print!("{}", status_lines(&config, &store).await?.trim_start());
+            super::term::block(status_lines(&config, &store).await?.trim_start());
             if !failures.is_empty() {
                 let rows: Vec<Vec<String>> = failures
                     .into_iter()
@@ -132,17 +138,17 @@ pub async fn run(config_path: &Path, command: DownstreamCommand) -> Result<u8, F
                         ]
                     })
                     .collect();
-                print!(
+                super::term::block(&format!(
                     "\n{}",
                     super::output::table(&["EVENT", "TYPE", "STATE", "ATTEMPTS", "ERROR"], &rows)
-                );
+                ));
             }
             Ok(EXIT_OK)
         }
         DownstreamCommand::Retry { name } => {
             target(&config, &name)?;
             let n = store.outbox_retry(&name).await?;
-            println!("{name}: {n} dead-lettered event(s) requeued");
+            outln!("{name}: {n} dead-lettered event(s) requeued");
             Ok(EXIT_OK)
         }
         DownstreamCommand::Resync { name } => {
@@ -160,9 +166,12 @@ pub async fn run(config_path: &Path, command: DownstreamCommand) -> Result<u8, F
                 .await
                 .map_err(Failure::runtime)?;
             let report = scim.resync().await.map_err(Failure::runtime)?;
-            println!(
+            outln!(
                 "{name}: {} user(s) and {} group(s) pushed; {} user(s) deactivated and {} group(s) deleted downstream",
-                report.users, report.groups, report.users_deactivated, report.groups_deleted
+                report.users,
+                report.groups,
+                report.users_deactivated,
+                report.groups_deleted
             );
             Ok(EXIT_OK)
         }
@@ -177,10 +186,10 @@ pub async fn run(config_path: &Path, command: DownstreamCommand) -> Result<u8, F
                 .await;
             let mut code = EXIT_OK;
             for (t, why) in &left {
-                eprintln!("orgsync: downstream {t}: events remain queued ({why})");
+                errln!("orgsync: downstream {t}: events remain queued ({why})");
                 code = EXIT_RUNTIME;
             }
-            print!("{}", status_lines(&selected, &store).await?.trim_start());
+            super::term::block(status_lines(&selected, &store).await?.trim_start());
             Ok(code)
         }
     }

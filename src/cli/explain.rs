@@ -104,7 +104,7 @@ pub async fn explain(
     }
     print_explanation(workspace, run, &e, &login);
     match &directory {
-        Some(u) => println!(
+        Some(u) => outln!(
             "  directory: {} ({}, role {}{}){}",
             u.state,
             u.source,
@@ -115,15 +115,15 @@ pub async fn explain(
                 .map(|r| format!(", reason: {r}"))
                 .unwrap_or_default()
         ),
-        None => println!("  directory: no membership in {workspace}"),
+        None => outln!("  directory: no membership in {workspace}"),
     }
     if let Some(l) = &live_member {
-        println!("  live, from the provider now: {l}");
+        outln!("  live, from the provider now: {l}");
     }
     if !history.is_empty() {
-        println!("  history:");
+        outln!("  history:");
         for a in &history {
-            println!(
+            outln!(
                 "    {} run {} {} by {}",
                 a.at.format("%Y-%m-%d %H:%M:%S"),
                 a.run_id.map_or("-".to_string(), |r| r.to_string()),
@@ -138,7 +138,7 @@ pub async fn explain(
 fn print_explanation(workspace: &str, run: Option<i64>, e: &Explanation, login: &str) {
     let run = run.map_or("-".to_string(), |r| r.to_string());
     let Some(m) = &e.member else {
-        println!(
+        outln!(
             "{login} in {workspace}: not in the account's member list read in run {run} (left, never joined, or not visible to the credential)"
         );
         return;
@@ -148,11 +148,12 @@ fn print_explanation(workspace: &str, run: Option<i64>, e: &Explanation, login: 
         Decision::Refused { reason } => format!("NOT ADMITTED: {reason}"),
         Decision::NotAMember => "not a member".to_string(),
     };
-    println!(
+    outln!(
         "{} (id {}) in {workspace}: {verdict} (evidence of run {run})",
-        m.login, m.id
+        m.login,
+        m.id
     );
-    println!(
+    outln!(
         "  provider: {} {}{}{}",
         m.state.as_str(),
         m.role,
@@ -160,10 +161,10 @@ fn print_explanation(workspace: &str, run: Option<i64>, e: &Explanation, login: 
         if m.bot { ", bot" } else { "" }
     );
     if !e.teams.is_empty() {
-        println!("  teams: {}", e.teams.join(", "));
+        outln!("  teams: {}", e.teams.join(", "));
     }
     for (repo, ev) in &e.repositories {
-        println!("  {repo}: {ev}");
+        outln!("  {repo}: {ev}");
     }
 }
 
@@ -212,13 +213,10 @@ pub async fn refused(
             .into_iter()
             .map(|(w, id, login, reason)| vec![w, login, id, reason])
             .collect();
-        print!(
-            "{}",
-            output::table(
-                &["WORKSPACE", "LOGIN", "PROVIDER ID", "NOT ADMITTED BECAUSE"],
-                &body
-            )
-        );
+        super::term::block(&output::table(
+            &["WORKSPACE", "LOGIN", "PROVIDER ID", "NOT ADMITTED BECAUSE"],
+            &body,
+        ));
     }
     Ok(EXIT_OK)
 }

@@ -1,11 +1,30 @@
 //! The command line: `orgsync <command>`, with the exit codes of the design
 //! (0 success, 1 runtime error, 2 bad usage or configuration, 3 aborted by a guard).
 
+/// One line on standard output, escaped and quiet on a closed pipe (see [`term`]).
+macro_rules! outln {
+    () => {
+        $crate::cli::term::line("")
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::term::line(&format!($($arg)*))
+    };
+}
+
+/// One message on standard error, escaped (see [`term`]).
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::cli::term::error(&format!($($arg)*))
+    };
+}
+
 pub mod downstream;
 mod explain;
 pub mod output;
 pub mod people;
 mod plans;
+pub mod progress;
+pub mod term;
 
 use crate::config::{self, Config, ConfigError};
 use crate::directory::{RunOutcome, Store};
@@ -30,11 +49,49 @@ pub struct Cli {
     /// The configuration file.
     #[arg(long, global = true, env = "ORGSYNC_CONFIG", default_value = config::DEFAULT_PATH)]
     pub config: PathBuf,
-    /// Log format: text for a terminal, json for journald and collectors.
-    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
+    /// Log format on standard error: text for a person, json (one object a line) for journald
+    /// and collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// `users list --state`: a membership state, or the members the last run did not admit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UserState {
+    /// Members of the directory now.
+    Active,
+    /// Removed softly: the membership stays, marked offboarded, with its reason.
+    Offboarded,
+    /// Suspended by an admin; syncs leave them alone.
+    Suspended,
+    /// Accepted an invitation, waiting for a Git account.
+    Invited,
+    /// Members of the provider account the last run did not admit, with the reason.
+    Refused,
+}
+
+impl UserState {
+    /// The directory's spelling of a membership state (`None` for `refused`, not a state).
+    pub fn membership_state(self) -> Option<&'static str> {
+        match self {
+            UserState::Active => Some("active"),
+            UserState::Offboarded => Some("offboarded"),
+            UserState::Suspended => Some("suspended"),
+            UserState::Invited => Some("invited"),
+            UserState::Refused => None,
+        }
+    }
 }
 
 /// The whole command line as a clap `Command`: what `orgsync-gen` renders into man pages and
@@ -67,6 +124,7 @@ pub enum Command {
     },
     /// Last run per workspace, outcome and counts.
     Status {
+        /// Print the entries as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -93,6 +151,7 @@ pub enum Command {
     /// Why a person is in or out: state, the evidence of the last run per in-scope repository,
     /// teams and history (no provider call; --live re-reads that one person).
     Explain {
+        /// The workspace, as named in the configuration.
         #[arg(long)]
         workspace: String,
         /// Login (any case) or provider user id.
@@ -100,6 +159,7 @@ pub enum Command {
         /// Also ask the provider now about this person.
         #[arg(long)]
         live: bool,
+        /// Print the explanation as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -128,15 +188,22 @@ pub enum Command {
         #[command(subcommand)]
         command: WorkspaceCommand,
     },
-    /// The audit trail.
+    /// The audit trail, newest first.
     Audit {
+        /// Only this workspace's events.
         #[arg(long)]
         workspace: Option<String>,
-        /// RFC 3339 time, or a duration back from now such as 24h or 7d.
+        /// Only events at or after this: an RFC 3339 time, or a duration back from now such as
+        /// 90m, 24h, 7d or "1day 12h".
         #[arg(long)]
         since: Option<String>,
+        /// Only the events of this run id.
         #[arg(long)]
         run: Option<i64>,
+        /// At most this many events, the newest (0: all of them).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print the events as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -158,6 +225,7 @@ pub struct SyncArgs {
     /// Do not ask before --force (needed when not on a terminal).
     #[arg(long)]
     pub yes: bool,
+    /// Print the run reports as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -181,11 +249,13 @@ pub enum WorkspaceCommand {
 pub enum UsersCommand {
     /// People, roles, sources and teams.
     List {
+        /// Only this workspace's people.
         #[arg(long)]
         workspace: Option<String>,
-        /// active, offboarded, suspended or invited.
-        #[arg(long)]
-        state: Option<String>,
+        /// Only people in this state.
+        #[arg(long, value_enum)]
+        state: Option<UserState>,
+        /// Print the people as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -197,8 +267,10 @@ pub enum UsersCommand {
 pub enum TeamsCommand {
     /// Teams with members and repositories.
     List {
+        /// Only this workspace's teams.
         #[arg(long)]
         workspace: Option<String>,
+        /// Print the teams as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -253,12 +325,25 @@ pub fn provider_context(
     config: &Config,
     store: &Store,
 ) -> Result<crate::providers::ProviderContext, Failure> {
+    provider_context_with(
+        config,
+        store,
+        std::sync::Arc::new(orgsync_core::http::NoopObserver),
+    )
+}
+
+/// [`provider_context`] with an observer of the requests (the fetch's progress).
+pub fn provider_context_with(
+    config: &Config,
+    store: &Store,
+    observer: std::sync::Arc<dyn orgsync_core::http::HttpObserver>,
+) -> Result<crate::providers::ProviderContext, Failure> {
     let http = orgsync_core::http::HttpClient::new(config.http.http_config())
         .map_err(|e| Failure::runtime(e.to_string()))?;
     Ok(crate::providers::ProviderContext {
         http,
         cache: std::sync::Arc::new(store.clone()),
-        observer: std::sync::Arc::new(orgsync_core::http::NoopObserver),
+        observer,
     })
 }
 
@@ -268,10 +353,12 @@ pub async fn open_store(config: &Config) -> Result<Store, Failure> {
 
 /// Runs a parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
-    match dispatch(cli).await {
+    let result = dispatch(cli).await;
+    term::flush();
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("orgsync: {}", f.message);
+            term::error(&format!("orgsync: {}", f.message));
             ExitCode::from(f.code)
         }
     }
@@ -285,7 +372,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::CheckConfig { online, file } => {
             let path = file.unwrap_or(cli.config);
             let config = load_config(&path)?;
-            println!(
+            outln!(
                 "{}: valid ({} workspace(s): {})",
                 path.display(),
                 config.workspaces.len(),
@@ -296,6 +383,9 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            for warning in config_warnings(&config) {
+                errln!("orgsync: warning: {warning}");
+            }
             if online {
                 return check_online(&config).await;
             }
@@ -342,23 +432,25 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             };
             let host = ws.host();
             if stored.provider == ws.provider.as_str() && stored.host == host {
-                println!(
+                outln!(
                     "{workspace}: already stored for {} at {host}",
                     stored.provider
                 );
                 return Ok(EXIT_OK);
             }
             if !yes {
-                println!(
+                outln!(
                     "{workspace}: would move from {} at {} to {} at {host}, with its members' identities; run again with --yes to do it",
-                    stored.provider, stored.host, ws.provider
+                    stored.provider,
+                    stored.host,
+                    ws.provider
                 );
                 return Ok(EXIT_OK);
             }
             let moved = store
                 .rekey_workspace(&workspace, ws.provider.as_str(), &host)
                 .await?;
-            println!(
+            outln!(
                 "{workspace}: moved to {} at {host}; {moved} identit(y/ies) moved with it",
                 ws.provider
             );
@@ -369,7 +461,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             let store = open_store(&config).await?;
             let code = output::status(&config, &store, json).await?;
             if !json {
-                print!("{}", downstream::status_lines(&config, &store).await?);
+                term::block(&downstream::status_lines(&config, &store).await?);
             }
             Ok(code)
         }
@@ -381,21 +473,17 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                     json,
                 },
         } => {
-            if state.as_deref() == Some("refused") {
+            if state == Some(UserState::Refused) {
                 let config = load_config(&cli.config)?;
                 return explain::refused(&config, workspace.as_deref(), json).await;
-            }
-            if let Some(s) = &state
-                && crate::sync::MembershipState::parse(s).is_none()
-            {
-                return Err(Failure::usage(format!(
-                    "--state {s} is unknown; use active, offboarded, suspended, invited or refused"
-                )));
             }
             let config = load_config(&cli.config)?;
             let store = open_store(&config).await?;
             let rows = store
-                .list_users(workspace.as_deref(), state.as_deref())
+                .list_users(
+                    workspace.as_deref(),
+                    state.and_then(UserState::membership_state),
+                )
                 .await?;
             output::users(&rows, json);
             Ok(EXIT_OK)
@@ -419,16 +507,72 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             workspace,
             since,
             run,
+            limit,
             json,
         } => {
             let since = since.map(|s| parse_since(&s, Utc::now())).transpose()?;
             let config = load_config(&cli.config)?;
             let store = open_store(&config).await?;
-            let rows = store.audit(workspace.as_deref(), since, run).await?;
+            let mut rows = store.audit(workspace.as_deref(), since, run).await?;
+            // The directory answers oldest first; a person wants the latest events.
+            rows.reverse();
+            if limit > 0 && rows.len() > limit {
+                let total = rows.len();
+                rows.truncate(limit);
+                if !json {
+                    errln!(
+                        "orgsync: the {limit} newest of {total} events; --limit N shows more (0: all)"
+                    );
+                }
+            }
             output::audit(&rows, json);
             Ok(EXIT_OK)
         }
     }
+}
+
+/// What `check-config` can say about a valid file that will still fail or do nothing at run
+/// time in this environment: no workspace at all, a token variable that is not set here, a
+/// secret file that does not exist here (a systemd credential exists only inside the service).
+pub fn config_warnings(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    if config.workspaces.is_empty() {
+        out.push(format!(
+            "{} has no [[workspace]]: the daemon would sync nothing",
+            config.path.display()
+        ));
+    }
+    for ws in &config.workspaces {
+        let missing_file = |key: &str, p: &std::path::Path| {
+            (!p.exists()).then(|| {
+                format!(
+                    "workspace `{}`: {key} {} does not exist here (fine if it is a systemd credential of the service)",
+                    ws.name,
+                    p.display()
+                )
+            })
+        };
+        let warning = match &ws.credentials {
+            config::Credentials::TokenEnv(var) => std::env::var_os(var)
+                .is_none_or(|v| v.is_empty())
+                .then(|| {
+                    format!(
+                        "workspace `{}`: token_env {var} is not set in this environment; runs fail unless the service sets it",
+                        ws.name
+                    )
+                }),
+            config::Credentials::TokenFile(p) => missing_file("token_file", p),
+            config::Credentials::GithubApp {
+                private_key_file, ..
+            } => missing_file("private_key_file", private_key_file),
+            config::Credentials::OauthClient { secret_file, .. } => {
+                missing_file("oauth_client_secret_file", secret_file)
+            }
+            config::Credentials::Inline(_) => None,
+        };
+        out.extend(warning);
+    }
+    out
 }
 
 /// `check-config --online`: asks each workspace's provider whether the credential can read what
@@ -452,13 +596,13 @@ async fn check_online(config: &Config) -> Result<u8, Failure> {
         };
         match result {
             Ok(lines) => {
-                println!("{} ({}): ok", ws.name, ws.provider);
+                outln!("{} ({}): ok", ws.name, ws.provider);
                 for line in lines {
-                    println!("  ✓ {line}");
+                    outln!("  ✓ {line}");
                 }
             }
             Err(e) => {
-                println!("{} ({}): FAILED: {e}", ws.name, ws.provider);
+                outln!("{} ({}): FAILED: {e}", ws.name, ws.provider);
                 code = EXIT_RUNTIME;
             }
         }
@@ -471,24 +615,15 @@ pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Failure
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    let (number, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = number.parse().map_err(|_| {
+    let d = crate::config::parse_duration(s).map_err(|e| {
         Failure::usage(format!(
-            "--since {s} is neither an RFC 3339 time nor a duration such as 24h or 7d"
+            "--since {s} is neither an RFC 3339 time nor a duration such as 90m, 24h or 7d ({e})"
         ))
     })?;
-    let d = match unit {
-        "s" => chrono::Duration::seconds(n),
-        "m" => chrono::Duration::minutes(n),
-        "h" => chrono::Duration::hours(n),
-        "d" => chrono::Duration::days(n),
-        _ => {
-            return Err(Failure::usage(format!(
-                "--since {s}: the unit must be s, m, h or d"
-            )));
-        }
-    };
-    Ok(now - d)
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .ok_or_else(|| Failure::usage(format!("--since {s} reaches back before any date")))
 }
 
 /// Who runs a command, for the audit trail: the Unix user.
@@ -544,7 +679,8 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
         cancel: None,
         approve: None,
     };
-    let ctx = provider_context(config, &store)?;
+    let progress = std::sync::Arc::new(progress::Progress::for_stderr());
+    let ctx = provider_context_with(config, &store, progress.clone())?;
     let mut reports = Vec::new();
     let mut worst = EXIT_OK;
     for ws in selected {
@@ -557,17 +693,20 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
         let provider = match crate::providers::build(ws, &ctx) {
             Ok(p) => p,
             Err(message) => {
-                eprintln!("orgsync: {message}");
+                errln!("orgsync: {message}");
                 worst = worst.max(EXIT_RUNTIME);
                 continue;
             }
         };
-        let report = sync_workspace(&store, ws, &config.safety, provider.as_ref(), options).await?;
+        let report = sync_workspace(&store, ws, &config.safety, provider.as_ref(), options).await;
+        progress.finish(&ws.name);
+        let report = report?;
         worst = worst.max(match report.outcome {
             RunOutcome::Ok | RunOutcome::DryRun => EXIT_OK,
             RunOutcome::Failed => EXIT_RUNTIME,
             RunOutcome::Aborted => EXIT_ABORTED,
         });
+        crate::runlog::log(&report);
         crate::notify::run_report(&config.notify, &report).await;
         if !args.json {
             output::run_report(&report);
@@ -575,16 +714,13 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
         reports.push(report);
     }
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&reports).unwrap_or_else(|_| "[]".to_string())
-        );
+        output::json(&reports);
     }
     // Deliver what the runs wrote before exiting (bounded by each target's sync_wait_seconds).
     if !args.dry_run && !config.downstream.is_empty() {
         let d = crate::downstream::Deliverer::new(store.clone(), None).map_err(Failure::runtime)?;
         for (target, why) in d.drain_all(config, None).await {
-            eprintln!(
+            errln!(
                 "orgsync: downstream {target}: events remain queued ({why}); `orgsync status` shows them"
             );
         }

@@ -1,48 +1,36 @@
 //! What the CLI prints: aligned tables for people, JSON for programs.
 
-use super::{EXIT_OK, Failure};
+use super::{EXIT_OK, Failure, term};
 use crate::config::Config;
 use crate::directory::{AuditRow, RunOutcome, Store, TeamRow, UserRow};
 use crate::sync::run::RunReport;
 use serde::Serialize;
 
-/// Prints rows as a table with a header, each column as wide as its widest cell.
+/// Rows as a table under a header, columns aligned two spaces apart, no borders. Every cell
+/// is escaped ([`crate::text::escape`]): a cell is provider text more often than not, and a
+/// control character in it must neither reach the terminal nor break the row.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(header.iter().map(|h| crate::text::escape(h).into_owned()));
     for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
+        t.add_row(row.iter().map(|c| crate::text::escape(c).into_owned()));
     }
-    let line = |cells: Vec<&str>| -> String {
-        let mut out = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            let last = i + 1 == cells.len();
-            if last {
-                out.push_str(cell);
-            } else {
-                let pad = widths.get(i).copied().unwrap_or(0);
-                out.push_str(&format!("{cell:<pad$}  "));
-            }
-        }
-        out.trim_end().to_string()
-    };
-    let mut out = line(header.to_vec());
-    out.push('\n');
-    for row in rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    for column in t.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    let mut out = String::new();
+    for line in t.lines() {
+        out.push_str(line.trim_end());
         out.push('\n');
     }
     out
 }
 
-pub(crate) fn json<T: Serialize>(value: &T) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".to_string())
-    );
+/// Pretty JSON on standard output (serde escapes control characters inside strings).
+pub(crate) fn json<T: Serialize + ?Sized>(value: &T) {
+    super::term::block(&serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".to_string()));
 }
 
 fn dash(v: &Option<String>) -> String {
@@ -77,23 +65,20 @@ pub fn users(rows: &[UserRow], as_json: bool) {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &[
-                "WORKSPACE",
-                "ID",
-                "LOGIN",
-                "NAME",
-                "ROLE",
-                "STATE",
-                "SOURCE",
-                "TEAMS",
-                "REASON"
-            ],
-            &body
-        )
-    );
+    super::term::block(&table(
+        &[
+            "WORKSPACE",
+            "ID",
+            "LOGIN",
+            "NAME",
+            "ROLE",
+            "STATE",
+            "SOURCE",
+            "TEAMS",
+            "REASON",
+        ],
+        &body,
+    ));
 }
 
 pub fn teams(rows: &[TeamRow], as_json: bool) {
@@ -127,20 +112,17 @@ pub fn teams(rows: &[TeamRow], as_json: bool) {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &[
-                "WORKSPACE",
-                "TEAM",
-                "PARENT",
-                "SOURCE",
-                "MEMBERS (*maintainer)",
-                "REPOSITORIES"
-            ],
-            &body
-        )
-    );
+    super::term::block(&table(
+        &[
+            "WORKSPACE",
+            "TEAM",
+            "PARENT",
+            "SOURCE",
+            "MEMBERS (*maintainer)",
+            "REPOSITORIES",
+        ],
+        &body,
+    ));
 }
 
 pub fn audit(rows: &[AuditRow], as_json: bool) {
@@ -161,21 +143,18 @@ pub fn audit(rows: &[AuditRow], as_json: bool) {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &[
-                "TIME (UTC)",
-                "WORKSPACE",
-                "RUN",
-                "ACTOR",
-                "ACTION",
-                "SUBJECT",
-                "DETAIL"
-            ],
-            &body
-        )
-    );
+    super::term::block(&table(
+        &[
+            "TIME (UTC)",
+            "WORKSPACE",
+            "RUN",
+            "ACTOR",
+            "ACTION",
+            "SUBJECT",
+            "DETAIL",
+        ],
+        &body,
+    ));
 }
 
 /// The one line of an audit event's detail a person wants: the reason or the error.
@@ -219,19 +198,39 @@ pub fn summarise_detail(detail: &str) -> String {
     String::new()
 }
 
+/// A run as a person reads it: the outcome first, then the plan (its first line counts the
+/// changes by kind), then the details.
 pub fn run_report(r: &RunReport) {
+    let ws = &r.workspace;
     match r.outcome {
         RunOutcome::DryRun => {
-            print!("{}", r.plan);
-            for trip in &r.guard_trips {
-                println!("  guard would refuse this plan: {trip}");
+            if r.guard_trips.is_empty() {
+                term::line_styled(term::GOOD, &format!("{ws}: DRY RUN, nothing was changed"));
+            } else {
+                term::line_styled(
+                    term::NOTE,
+                    &format!("{ws}: DRY RUN, nothing was changed; a guard would refuse this plan"),
+                );
             }
-            println!("  (dry run: nothing was changed)");
+            term::plan(&r.plan.to_string());
+            for trip in &r.guard_trips {
+                outln!("  guard would refuse this plan: {trip}");
+            }
         }
         RunOutcome::Ok => {
-            print!("{}", r.plan);
+            term::line_styled(
+                term::GOOD,
+                &format!(
+                    "{ws}: ok, run {} applied in {:.1} s, {} request(s), {} not modified",
+                    r.run_id.unwrap_or_default(),
+                    r.duration_seconds,
+                    r.requests,
+                    r.requests_not_modified
+                ),
+            );
+            term::plan(&r.plan.to_string());
             if r.forced {
-                println!(
+                outln!(
                     "  applied with --force despite: {}",
                     r.guard_trips
                         .iter()
@@ -240,38 +239,41 @@ pub fn run_report(r: &RunReport) {
                         .join("; ")
                 );
             }
-            println!(
-                "  ok: run {} applied in {:.1} s, {} request(s), {} not modified",
-                r.run_id.unwrap_or_default(),
-                r.duration_seconds,
-                r.requests,
-                r.requests_not_modified
-            );
         }
         RunOutcome::Aborted => {
-            print!("{}", r.plan);
-            for trip in &r.guard_trips {
-                println!("  ABORTED by a guard: {trip}");
-            }
             if r.held {
-                println!(
-                    "  HELD: nothing was changed. Review it with `orgsync plans show --workspace {0}`; if it is right, `orgsync approve --workspace {0}` applies it as read",
-                    r.workspace
+                term::line_styled(
+                    term::BAD,
+                    &format!("{ws}: ABORTED and HELD by a guard, nothing was changed"),
                 );
             } else {
-                println!("  nothing was changed");
+                term::line_styled(
+                    term::BAD,
+                    &format!("{ws}: ABORTED by a guard, nothing was changed"),
+                );
+            }
+            term::plan(&r.plan.to_string());
+            for trip in &r.guard_trips {
+                term::line_styled(term::BAD, &format!("  ABORTED by a guard: {trip}"));
+            }
+            if r.held {
+                outln!(
+                    "  HELD: review it with `orgsync plans show --workspace {ws}`; if it is right, `orgsync approve --workspace {ws}` applies it as read"
+                );
             }
         }
         RunOutcome::Failed => {
-            println!(
-                "{}: FAILED, nothing was changed: {}",
-                r.workspace,
-                r.error.as_deref().unwrap_or("unknown error")
+            term::line_styled(
+                term::BAD,
+                &format!(
+                    "{ws}: FAILED, nothing was changed: {}",
+                    r.error.as_deref().unwrap_or("unknown error")
+                ),
             );
         }
     }
     if let Some(why) = &r.teams_unavailable {
-        println!("  teams unavailable, synced teams left as they are: {why}");
+        outln!("  teams unavailable, synced teams left as they are: {why}");
     }
 }
 
@@ -286,6 +288,33 @@ pub async fn status(config: &Config, store: &Store, as_json: bool) -> Result<u8,
             t.format("%Y-%m-%d %H:%M:%S").to_string()
         })
     };
+    // Counts first: how many workspaces are in which state, then the table.
+    let mut states: std::collections::BTreeMap<String, usize> = Default::default();
+    for e in &entries {
+        let state = if e.held.is_some() {
+            "held".to_string()
+        } else {
+            e.last_run
+                .as_ref()
+                .map_or("never run".to_string(), |r| r.outcome.clone())
+        };
+        *states.entry(state).or_default() += 1;
+    }
+    let troubled = states
+        .iter()
+        .any(|(k, _)| !matches!(k.as_str(), "ok" | "dry_run"));
+    term::line_styled(
+        if troubled { term::NOTE } else { term::GOOD },
+        &format!(
+            "{} workspace(s): {}",
+            entries.len(),
+            states
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
     let body: Vec<Vec<String>> = entries
         .iter()
         .map(|e| {
@@ -303,7 +332,10 @@ pub async fn status(config: &Config, store: &Store, as_json: bool) -> Result<u8,
                 fmt(e.last_success),
                 fmt(e.next_run),
                 e.last_run.as_ref().map_or("-".to_string(), |r| {
-                    format!("+{} -{} ~{}", r.onboarded, r.offboarded, r.changes)
+                    format!(
+                        "{} (+{} onboarded, -{} offboarded)",
+                        r.changes, r.onboarded, r.offboarded
+                    )
                 }),
                 e.last_run
                     .as_ref()
@@ -312,25 +344,22 @@ pub async fn status(config: &Config, store: &Store, as_json: bool) -> Result<u8,
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &[
-                "WORKSPACE",
-                "PROVIDER",
-                "LAST",
-                "FINISHED (UTC)",
-                "LAST OK",
-                "NEXT (UTC)",
-                "CHANGES",
-                "ERROR"
-            ],
-            &body
-        )
-    );
+    super::term::block(&table(
+        &[
+            "WORKSPACE",
+            "PROVIDER",
+            "LAST",
+            "FINISHED (UTC)",
+            "LAST OK",
+            "NEXT (UTC)",
+            "CHANGES",
+            "ERROR",
+        ],
+        &body,
+    ));
     for e in &entries {
         if let Some(h) = &e.held {
-            println!(
+            outln!(
                 "{}: HELD since {} ({} run(s)): {} refused by {}; review with `{}`, then `orgsync approve --workspace {}`",
                 e.workspace,
                 fmt(Some(h.since)),
@@ -346,13 +375,13 @@ pub async fn status(config: &Config, store: &Store, as_json: bool) -> Result<u8,
             );
         }
         if let Some(why) = &e.teams_unavailable {
-            println!(
+            outln!(
                 "{}: teams unavailable, synced teams left as they are: {why}",
                 e.workspace
             );
         }
         if let Some(event) = &e.last_event {
-            println!("{}: last webhook: {event}", e.workspace);
+            outln!("{}: last webhook: {event}", e.workspace);
         }
     }
     Ok(EXIT_OK)

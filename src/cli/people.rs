@@ -25,8 +25,10 @@ use std::path::Path;
 pub enum InviteCommand {
     /// Invite a person without a Git account; prints (or mails) a single-use accept token.
     Create {
+        /// The workspace to invite into, as named in the configuration.
         #[arg(long)]
         workspace: String,
+        /// The invitee's e-mail address (where the token goes when [smtp] is configured).
         #[arg(long)]
         email: String,
         /// A directory role of the workspace (a value of its [workspace.roles], or its
@@ -45,25 +47,33 @@ pub enum InviteCommand {
     },
     /// Invitations and their states.
     List {
+        /// Only this workspace's invitations.
         #[arg(long)]
         workspace: Option<String>,
-        /// pending, accepted, expired or cancelled.
-        #[arg(long)]
-        state: Option<String>,
+        /// Only invitations in this state.
+        #[arg(long, value_enum)]
+        state: Option<InvitationState>,
+        /// Print the invitations as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Issue a new token and expiry for a pending or expired invitation; the old token stops working.
     Resend {
+        /// The invitation's number (`orgsync invite list`).
         id: i64,
+        /// How long the new token stays valid: 90m, 36h, 7d, 2w (at most 90 days).
         #[arg(long, default_value = "7d")]
         expires_in: String,
     },
     /// Cancel a pending or expired invitation.
-    Cancel { id: i64 },
+    Cancel {
+        /// The invitation's number (`orgsync invite list`).
+        id: i64,
+    },
     /// Accept an invitation: creates the person and their membership. Pass `-` as TOKEN to read
     /// it from standard input (keeps it out of the shell history).
     Accept {
+        /// The accept token, or `-` to read it from standard input.
         token: String,
         /// The person's name.
         #[arg(long)]
@@ -75,8 +85,10 @@ pub enum InviteCommand {
 pub enum IdentitiesCommand {
     /// Provider identities and commit e-mails, and the users they map to.
     List {
+        /// Only this person's: a directory user id, or a login the directory knows.
         #[arg(long)]
-        user: Option<i64>,
+        user: Option<String>,
+        /// Print the identities as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -89,11 +101,13 @@ pub enum IdentitiesCommand {
 /// `--user ID` and either `--provider P [--host H] (--id X | --login L)` or `--email E`.
 #[derive(Debug, Args)]
 pub struct IdentityArgs {
+    /// The directory user: a user id, or a login the directory knows (in any workspace; an
+    /// ambiguous login is refused).
     #[arg(long)]
-    pub user: i64,
-    /// github, gitlab or bitbucket.
-    #[arg(long, conflicts_with = "email")]
-    pub provider: Option<String>,
+    pub user: String,
+    /// The identity's provider.
+    #[arg(long, value_enum, conflicts_with = "email")]
+    pub provider: Option<ProviderArg>,
     /// The host of the workspace's api_url (api.github.com, gitlab.com, api.bitbucket.org,
     /// or your GHES / GitLab host). Defaults to the provider's public host.
     #[arg(long, requires = "provider")]
@@ -114,7 +128,9 @@ pub struct IdentityArgs {
 pub enum UsersPeopleCommand {
     /// Create a service (robot) account with a manual membership that syncs never touch.
     AddServiceAccount {
+        /// The account's name.
         name: String,
+        /// The workspace, as named in the configuration.
         #[arg(long)]
         workspace: String,
         /// Defaults to the workspace's default_role.
@@ -123,26 +139,34 @@ pub enum UsersPeopleCommand {
     },
     /// Suspend a membership: it stays suspended whatever the provider says.
     Suspend {
+        /// The workspace, as named in the configuration.
         #[arg(long)]
         workspace: String,
+        /// The person: a directory user id, or their login in this workspace.
         #[arg(long)]
-        user: i64,
+        user: String,
+        /// Why, for the audit trail and `users list`.
         #[arg(long)]
         reason: Option<String>,
     },
     /// Lift a suspension (the next sync decides about a synced membership again).
     Unsuspend {
+        /// The workspace, as named in the configuration.
         #[arg(long)]
         workspace: String,
+        /// The person: a directory user id, or their login in this workspace.
         #[arg(long)]
-        user: i64,
+        user: String,
     },
     /// Pin a role by hand (`--role R --pin`), or release a pin (`--release`).
     SetRole {
+        /// The workspace, as named in the configuration.
         #[arg(long)]
         workspace: String,
+        /// The person: a directory user id, or their login in this workspace.
         #[arg(long)]
-        user: i64,
+        user: String,
+        /// The directory role to pin (a role of the workspace).
         #[arg(long, required_unless_present = "release", conflicts_with = "release")]
         role: Option<String>,
         /// Keep this role whatever later syncs say.
@@ -152,6 +176,101 @@ pub enum UsersPeopleCommand {
         #[arg(long, conflicts_with = "pin")]
         release: bool,
     },
+}
+
+/// `invite list --state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InvitationState {
+    /// Sent, not yet accepted, not expired.
+    Pending,
+    /// Accepted: the person is in the directory.
+    Accepted,
+    /// Past its expiry without being accepted.
+    Expired,
+    /// Cancelled by an admin.
+    Cancelled,
+}
+
+impl InvitationState {
+    /// The directory's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitationState::Pending => "pending",
+            InvitationState::Accepted => "accepted",
+            InvitationState::Expired => "expired",
+            InvitationState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// `--provider` of an identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProviderArg {
+    /// GitHub (api.github.com or a GitHub Enterprise Server).
+    Github,
+    /// GitLab (gitlab.com or a self-managed instance).
+    Gitlab,
+    /// Bitbucket Cloud.
+    Bitbucket,
+}
+
+impl ProviderArg {
+    /// The provider's name as the directory stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderArg::Github => "github",
+            ProviderArg::Gitlab => "gitlab",
+            ProviderArg::Bitbucket => "bitbucket",
+        }
+    }
+
+    /// The host of the provider's public service.
+    fn default_host(self) -> &'static str {
+        match self {
+            ProviderArg::Github => "api.github.com",
+            ProviderArg::Gitlab => "gitlab.com",
+            ProviderArg::Bitbucket => "api.bitbucket.org",
+        }
+    }
+}
+
+/// `--user`: a directory user id as it is, or a login (any case) looked up among the
+/// memberships of `workspace` (of every workspace without one). A login that names different
+/// users is refused with their ids.
+pub async fn resolve_user(
+    store: &Store,
+    workspace: Option<&str>,
+    user: &str,
+) -> Result<i64, Failure> {
+    let user = user.trim();
+    if let Ok(id) = user.parse::<i64>() {
+        return Ok(id);
+    }
+    let mut found: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
+    for row in store.list_users(workspace, None).await? {
+        if row
+            .login
+            .as_deref()
+            .is_some_and(|l| l.eq_ignore_ascii_case(user))
+        {
+            found.entry(row.user_id).or_default().push(row.workspace);
+        }
+    }
+    let place = workspace.map_or_else(|| "any workspace".to_string(), |w| format!("workspace {w}"));
+    match found.len() {
+        1 => Ok(found.into_keys().next().unwrap_or_default()),
+        0 => Err(Failure::usage(format!(
+            "no user with login `{user}` in {place}; `orgsync users list` shows logins and ids"
+        ))),
+        _ => Err(Failure::usage(format!(
+            "login `{user}` is ambiguous in {place}: it names users {}; pass --user ID",
+            found
+                .iter()
+                .map(|(id, ws)| format!("{id} (in {})", ws.join(", ")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
 }
 
 impl From<PeopleError> for Failure {
@@ -226,15 +345,6 @@ async fn open(config: &Config) -> Result<Store, Failure> {
 }
 
 pub async fn invite(config_path: &Path, command: InviteCommand) -> Result<u8, Failure> {
-    if let InviteCommand::List {
-        state: Some(state), ..
-    } = &command
-        && !["pending", "accepted", "expired", "cancelled"].contains(&state.as_str())
-    {
-        return Err(Failure::usage(format!(
-            "--state {state} is unknown; use pending, accepted, expired or cancelled"
-        )));
-    }
     let config = load_config(config_path)?;
     match command {
         InviteCommand::Create {
@@ -296,7 +406,7 @@ pub async fn invite(config_path: &Path, command: InviteCommand) -> Result<u8, Fa
         } => {
             let store = open(&config).await?;
             let rows = store
-                .list_invitations(workspace.as_deref(), state.as_deref())
+                .list_invitations(workspace.as_deref(), state.map(InvitationState::as_str))
                 .await?;
             print_invitations(&rows, json);
             Ok(EXIT_OK)
@@ -320,9 +430,11 @@ pub async fn invite(config_path: &Path, command: InviteCommand) -> Result<u8, Fa
         InviteCommand::Cancel { id } => {
             let store = open(&config).await?;
             let invitation = store.cancel_invitation(id, Utc::now(), &actor()).await?;
-            println!(
+            outln!(
                 "Invitation #{} for {} to {} cancelled; its token no longer works.",
-                invitation.id, invitation.email, invitation.workspace
+                invitation.id,
+                invitation.email,
+                invitation.workspace
             );
             Ok(EXIT_OK)
         }
@@ -344,7 +456,7 @@ pub async fn invite(config_path: &Path, command: InviteCommand) -> Result<u8, Fa
             let accepted = store
                 .accept_invitation(&token.hash(), &name, Utc::now(), &actor())
                 .await?;
-            println!(
+            outln!(
                 "Welcome, {name}: user {} is now {} in {}{}.",
                 accepted.user_id,
                 accepted.invitation.role,
@@ -356,7 +468,7 @@ pub async fn invite(config_path: &Path, command: InviteCommand) -> Result<u8, Fa
                 }
             );
             if !accepted.teams_missing.is_empty() {
-                eprintln!(
+                errln!(
                     "orgsync: note: team(s) {} were deleted after the invitation was made and were skipped",
                     accepted.teams_missing.join(", ")
                 );
@@ -392,20 +504,26 @@ async fn deliver(
                     invitation.id, invitation.id, invitation.id
                 ))
             })?;
-            println!(
+            outln!(
                 "Invitation #{} {what}: mailed to {} (role {}, expires {expires}).",
-                invitation.id, invitation.email, invitation.role
+                invitation.id,
+                invitation.email,
+                invitation.role
             );
         }
         None => {
-            println!(
+            outln!(
                 "Invitation #{} {what} for {} to {} as {} (expires {expires}).",
-                invitation.id, invitation.email, invitation.workspace, invitation.role
+                invitation.id,
+                invitation.email,
+                invitation.workspace,
+                invitation.role
             );
-            println!(
-                "No [smtp] relay is configured: send this to the invitee yourself. It is shown only once.\n"
+            outln!(
+                "No [smtp] relay is configured: send this to the invitee yourself. It is shown only once."
             );
-            println!("    {}", notice.accept_command());
+            outln!();
+            outln!("    {}", notice.accept_command());
         }
     }
     Ok(EXIT_OK)
@@ -413,10 +531,7 @@ async fn deliver(
 
 fn print_invitations(rows: &[InvitationRow], as_json: bool) {
     if as_json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(rows).unwrap_or_else(|_| "[]".to_string())
-        );
+        super::output::json(rows);
         return;
     }
     let fmt = |t: &DateTime<Utc>| t.format("%Y-%m-%d %H:%M").to_string();
@@ -441,32 +556,20 @@ fn print_invitations(rows: &[InvitationRow], as_json: bool) {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &[
-                "ID",
-                "WORKSPACE",
-                "EMAIL",
-                "ROLE",
-                "TEAMS",
-                "STATE",
-                "EXPIRES (UTC)",
-                "USER",
-                "INVITED BY",
-            ],
-            &body
-        )
-    );
-}
-
-fn default_host(provider: &str) -> Option<&'static str> {
-    match provider {
-        "github" => Some("api.github.com"),
-        "gitlab" => Some("gitlab.com"),
-        "bitbucket" => Some("api.bitbucket.org"),
-        _ => None,
-    }
+    super::term::block(&table(
+        &[
+            "ID",
+            "WORKSPACE",
+            "EMAIL",
+            "ROLE",
+            "TEAMS",
+            "STATE",
+            "EXPIRES (UTC)",
+            "USER",
+            "INVITED BY",
+        ],
+        &body,
+    ));
 }
 
 /// Turns the command line into the identity it names.
@@ -474,6 +577,7 @@ async fn identity_key(
     config: &Config,
     store: &Store,
     args: &IdentityArgs,
+    user: i64,
     unlinking: bool,
 ) -> Result<IdentityKey, Failure> {
     if let Some(email) = &args.email {
@@ -485,22 +589,17 @@ async fn identity_key(
             "give --provider P (--id X | --login L), or --email E",
         ));
     };
-    let provider = provider.to_lowercase();
-    let host = match (&args.host, default_host(&provider)) {
-        (_, None) => {
-            return Err(Failure::usage(format!(
-                "--provider {provider} is unknown; use github, gitlab or bitbucket (or --email)"
-            )));
-        }
-        (Some(h), _) => h.trim().to_lowercase(),
-        (None, Some(h)) => h.to_string(),
+    let host = match &args.host {
+        Some(h) => h.trim().to_lowercase(),
+        None => provider.default_host().to_string(),
     };
+    let provider = provider.as_str().to_string();
     if !config
         .workspaces
         .iter()
         .any(|w| w.provider.as_str() == provider && w.host() == host)
     {
-        eprintln!(
+        errln!(
             "orgsync: note: no configured workspace uses {provider} at {host}; syncs will not match this identity"
         );
     }
@@ -517,7 +616,7 @@ async fn identity_key(
             // knows it.
             match store.identity_by_login(&provider, &host, login).await? {
                 Some(known) => {
-                    if !unlinking && known.user_id != args.user {
+                    if !unlinking && known.user_id != user {
                         return Err(PeopleError::IdentityTaken {
                             identity: format!("{provider} identity {login} at {host}"),
                             user_id: known.user_id,
@@ -550,15 +649,20 @@ pub async fn identities(config_path: &Path, command: IdentitiesCommand) -> Resul
     let store = open(&config).await?;
     match command {
         IdentitiesCommand::List { user, json } => {
+            let user = match user {
+                Some(u) => Some(resolve_user(&store, None, &u).await?),
+                None => None,
+            };
             let rows = store.list_identities(user).await?;
             print_identities(&rows, json);
         }
         IdentitiesCommand::Link(args) => {
-            let key = identity_key(&config, &store, &args, false).await?;
+            let user = resolve_user(&store, None, &args.user).await?;
+            let key = identity_key(&config, &store, &args, user, false).await?;
             let row = store
-                .link_identity(args.user, &key, Utc::now(), &actor())
+                .link_identity(user, &key, Utc::now(), &actor())
                 .await?;
-            println!(
+            outln!(
                 "{} now maps to user {}{}.",
                 key.describe(),
                 row.user_id,
@@ -566,11 +670,12 @@ pub async fn identities(config_path: &Path, command: IdentitiesCommand) -> Resul
             );
         }
         IdentitiesCommand::Unlink(args) => {
-            let key = identity_key(&config, &store, &args, true).await?;
+            let user = resolve_user(&store, None, &args.user).await?;
+            let key = identity_key(&config, &store, &args, user, true).await?;
             let row = store
-                .unlink_identity(args.user, &key, Utc::now(), &actor())
+                .unlink_identity(user, &key, Utc::now(), &actor())
                 .await?;
-            println!("{} no longer maps to user {}.", key.describe(), row.user_id);
+            outln!("{} no longer maps to user {}.", key.describe(), row.user_id);
         }
     }
     Ok(EXIT_OK)
@@ -578,10 +683,7 @@ pub async fn identities(config_path: &Path, command: IdentitiesCommand) -> Resul
 
 fn print_identities(rows: &[IdentityRow], as_json: bool) {
     if as_json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(rows).unwrap_or_else(|_| "[]".to_string())
-        );
+        super::output::json(rows);
         return;
     }
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
@@ -603,13 +705,10 @@ fn print_identities(rows: &[IdentityRow], as_json: bool) {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &["USER", "NAME", "KIND", "PROVIDER", "HOST", "ID", "LOGIN"],
-            &body
-        )
-    );
+    super::term::block(&table(
+        &["USER", "NAME", "KIND", "PROVIDER", "HOST", "ID", "LOGIN"],
+        &body,
+    ));
 }
 
 pub async fn users(config_path: &Path, command: UsersPeopleCommand) -> Result<u8, Failure> {
@@ -632,7 +731,7 @@ pub async fn users(config_path: &Path, command: UsersPeopleCommand) -> Result<u8
             let user_id = store
                 .add_service_account(&key, &name, &role, Utc::now(), &actor())
                 .await?;
-            println!(
+            outln!(
                 "Service account {name} is user {user_id}, {role} in {workspace}. Link its Git identities with \
                  `orgsync identities link --user {user_id} …`."
             );
@@ -645,11 +744,12 @@ pub async fn users(config_path: &Path, command: UsersPeopleCommand) -> Result<u8
             let ws = workspace_config(&config, &workspace)?;
             let store = open(&config).await?;
             let key = workspace_key(&store, ws).await?;
+            let user = resolve_user(&store, Some(&workspace), &user).await?;
             let reason = reason.unwrap_or_else(|| "suspended by an admin".to_string());
             store
                 .suspend(&key, user, &reason, Utc::now(), &actor())
                 .await?;
-            println!(
+            outln!(
                 "User {user} is suspended in {workspace}; syncs leave them alone until `orgsync users unsuspend`."
             );
         }
@@ -657,8 +757,9 @@ pub async fn users(config_path: &Path, command: UsersPeopleCommand) -> Result<u8
             let ws = workspace_config(&config, &workspace)?;
             let store = open(&config).await?;
             let key = workspace_key(&store, ws).await?;
+            let user = resolve_user(&store, Some(&workspace), &user).await?;
             store.unsuspend(&key, user, Utc::now(), &actor()).await?;
-            println!("User {user} is active again in {workspace}.");
+            outln!("User {user} is active again in {workspace}.");
         }
         UsersPeopleCommand::SetRole {
             workspace,
@@ -678,14 +779,15 @@ pub async fn users(config_path: &Path, command: UsersPeopleCommand) -> Result<u8
             };
             let store = open(&config).await?;
             let key = workspace_key(&store, ws).await?;
+            let user = resolve_user(&store, Some(&workspace), &user).await?;
             let (from, to) = store
                 .set_role(&key, user, &change, Utc::now(), &actor())
                 .await?;
             match change {
-                RoleOverride::Pin(_) => println!(
+                RoleOverride::Pin(_) => outln!(
                     "User {user} in {workspace}: role {from} -> {to}, pinned (syncs keep it until `--release`)."
                 ),
-                RoleOverride::Release => println!(
+                RoleOverride::Release => outln!(
                     "User {user} in {workspace}: role {to} released; the next sync may change it."
                 ),
             }

@@ -7,7 +7,7 @@ use crate::directory::{HoldRow, RunOutcome, Store};
 use crate::sync::Plan;
 use crate::sync::run::{RunOptions, sync_workspace};
 use clap::Subcommand;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 
 #[derive(Debug, Subcommand)]
 pub enum PlansCommand {
@@ -90,9 +90,9 @@ pub async fn show(config: &Config, workspace: &str, as_json: bool) -> Result<u8,
         }));
         return Ok(EXIT_OK);
     }
-    print!("{}", summary(&row, &plan));
-    print!("{plan}");
-    println!(
+    super::term::block(&summary(&row, &plan));
+    super::term::plan(&plan.to_string());
+    outln!(
         "  approve with `orgsync approve --workspace {workspace}`: it plans again and applies only if the guarded changes are these or fewer"
     );
     Ok(EXIT_OK)
@@ -108,8 +108,7 @@ pub fn confirm(question: &str, yes: bool) -> Result<(), Failure> {
             "{question} needs a confirmation: run it on a terminal, or add --yes"
         )));
     }
-    print!("{question} [y/N] ");
-    let _ = std::io::stdout().flush();
+    super::term::prompt(&format!("{question} [y/N] "));
     let mut answer = String::new();
     std::io::stdin()
         .lock()
@@ -126,7 +125,7 @@ pub fn confirm(question: &str, yes: bool) -> Result<(), Failure> {
 
 pub async fn approve(config: &Config, workspace: &str, yes: bool) -> Result<u8, Failure> {
     let (store, row, plan) = held(config, workspace).await?;
-    print!("{}", summary(&row, &plan));
+    super::term::block(&summary(&row, &plan));
     confirm(
         &format!(
             "Plan {workspace} again and apply it if its guarded changes are the held ones or fewer?"
@@ -136,7 +135,8 @@ pub async fn approve(config: &Config, workspace: &str, yes: bool) -> Result<u8, 
     let ws = config
         .workspace(workspace)
         .ok_or_else(|| Failure::usage(format!("no workspace named `{workspace}`")))?;
-    let ctx = super::provider_context(config, &store)?;
+    let progress = std::sync::Arc::new(super::progress::Progress::for_stderr());
+    let ctx = super::provider_context_with(config, &store, progress.clone())?;
     let provider = crate::providers::build(ws, &ctx).map_err(Failure::runtime)?;
     let mut options = RunOptions::new("cli");
     options.actor = format!("cli:{}", invoking_user());
@@ -145,17 +145,20 @@ pub async fn approve(config: &Config, workspace: &str, yes: bool) -> Result<u8, 
             + std::time::Duration::from_secs(config.daemon.run_deadline_seconds),
     );
     options.approve = Some(plan);
-    let report = sync_workspace(&store, ws, &config.safety, provider.as_ref(), &options).await?;
+    let report = sync_workspace(&store, ws, &config.safety, provider.as_ref(), &options).await;
+    progress.finish(workspace);
+    let report = report?;
+    crate::runlog::log(&report);
     crate::notify::run_report(&config.notify, &report).await;
     if !report.beyond_held.is_empty() {
-        println!(
+        outln!(
             "{workspace}: NOT approved. The plan changed since it was held; {} guarded change(s) nobody read:",
             report.beyond_held.len()
         );
         for c in &report.beyond_held {
-            println!("  {c}");
+            outln!("  {c}");
         }
-        println!(
+        outln!(
             "  nothing was changed and the held plan stays held; review again with `orgsync plans show --workspace {workspace}` after the next run, or `orgsync sync --workspace {workspace} --dry-run`"
         );
         return Ok(EXIT_ABORTED);

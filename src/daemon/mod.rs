@@ -460,7 +460,7 @@ impl Daemon {
             .with_label_values(&[&r.workspace])
             .set(i64::from(r.teams_unavailable.is_some()));
         if let Some(why) = &r.teams_unavailable {
-            tracing::warn!(workspace = %r.workspace, reason = %why, "teams unavailable; synced teams are left as they are");
+            tracing::warn!(workspace = %r.workspace, reason = %crate::text::Escaped(why), "teams unavailable; synced teams are left as they are");
         }
         if let Ok(counts) = self.store.member_counts(&r.workspace).await {
             for state in ["active", "offboarded", "suspended", "invited"] {
@@ -479,19 +479,7 @@ impl Daemon {
             r.plan.tally()[crate::sync::ChangeKind::Offboard],
             r.plan.changes.len()
         );
-        match r.outcome {
-            RunOutcome::Ok => tracing::info!(
-                workspace = %r.workspace, trigger = %r.trigger, outcome, changes = r.plan.changes.len(),
-                onboarded = r.plan.tally()[crate::sync::ChangeKind::Onboard], offboarded = r.plan.tally()[crate::sync::ChangeKind::Offboard],
-                requests = r.requests, not_modified = r.requests_not_modified,
-                duration_s = r.duration_seconds, "sync run"
-            ),
-            _ => tracing::error!(
-                workspace = %r.workspace, trigger = %r.trigger, outcome, changes = r.plan.changes.len(),
-                requests = r.requests, duration_s = r.duration_seconds,
-                error = r.error.as_deref().unwrap_or(""), "sync run"
-            ),
-        }
+        crate::runlog::log(r);
         let status = match self.outcomes.lock() {
             Ok(mut o) => {
                 o.insert(r.workspace.clone(), line);

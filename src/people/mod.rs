@@ -30,7 +30,7 @@ impl InviteToken {
     pub fn generate() -> Result<InviteToken, TokenError> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| TokenError(e.to_string()))?;
-        Ok(InviteToken(to_hex(&bytes)))
+        Ok(InviteToken(hex::encode(bytes)))
     }
 
     /// Wraps a token typed by a person (`invite accept TOKEN`), trimming surrounding blanks.
@@ -41,7 +41,7 @@ impl InviteToken {
     /// The SHA-256 of the token, as stored in `invitations.token_hash`. A plain hash is enough:
     /// the token has 256 bits of entropy, so there is nothing to brute-force and no salt to add.
     pub fn hash(&self) -> String {
-        to_hex(&Sha256::digest(self.0.as_bytes()))
+        hex::encode(Sha256::digest(self.0.as_bytes()))
     }
 
     /// The token itself, for the one place it is shown to a person.
@@ -60,16 +60,6 @@ impl fmt::Debug for InviteToken {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot draw a random invitation token from the operating system: {0}")]
 pub struct TokenError(String);
-
-fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
-}
 
 /// Checks an e-mail address and returns it in the form the directory stores and compares:
 /// trimmed and lower-cased (mail systems treat addresses case-insensitively in practice, and two
@@ -101,22 +91,14 @@ pub fn normalize_email(input: &str) -> Result<String, String> {
     }
 }
 
-/// Parses an invitation lifetime such as `7d`, `36h` or `90m` (at least one minute, at most
-/// [`MAX_EXPIRY`]).
+/// Parses an invitation lifetime such as `7d`, `36h` or `90m` (the command line's one duration
+/// syntax, [`crate::config::parse_duration`]; at least one minute, at most [`MAX_EXPIRY`]).
 pub fn parse_lifetime(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let bad = || format!("--expires-in `{s}` is not a duration such as 7d, 36h or 90m");
-    let unit_at = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (number, unit) = s.split_at(unit_at);
-    let n: i64 = number.parse().map_err(|_| bad())?;
-    let d = match unit {
-        "m" => Duration::try_minutes(n),
-        "h" => Duration::try_hours(n),
-        "d" => Duration::try_days(n),
-        "w" => Duration::try_weeks(n),
-        _ => None,
-    }
-    .ok_or_else(bad)?;
+    let d = crate::config::parse_duration(s).map_err(|e| {
+        format!("--expires-in `{s}` is not a duration such as 7d, 36h or 90m ({e})")
+    })?;
+    let d = Duration::from_std(d).unwrap_or(Duration::MAX);
     if d < Duration::minutes(1) {
         return Err(format!("--expires-in `{s}` is too short; give at least 1m"));
     }

@@ -28,10 +28,14 @@ impl fmt::Display for OffboardReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             OffboardReason::LeftAccount => f.write_str("left the account"),
-            OffboardReason::LostAccess { repository } => {
-                write!(f, "lost access to repository {repository}")
+            OffboardReason::LostAccess { repository } => write!(
+                f,
+                "lost access to repository {}",
+                crate::text::Escaped(repository)
+            ),
+            OffboardReason::AccountState { state } => {
+                write!(f, "account {}", crate::text::Escaped(state))
             }
-            OffboardReason::AccountState { state } => write!(f, "account {state}"),
             OffboardReason::Excluded { pattern } => {
                 write!(f, "excluded by exclude_members `{pattern}`")
             }

@@ -51,9 +51,9 @@ pub async fn confirm_plan(
             Ok(Confirmation::Contradicted { found }) => {
                 tracing::warn!(
                     workspace = %plan.workspace,
-                    login = %d.login,
-                    verdict = %d.verdict,
-                    found = %found,
+                    login = %crate::text::Escaped(&d.login),
+                    verdict = %crate::text::Escaped(&d.verdict.to_string()),
+                    found = %crate::text::Escaped(&found),
                     "a destructive verdict was contradicted by the provider's per-user read; not applied in this run"
                 );
                 plan.drop_unconfirmed(d, found);

@@ -49,10 +49,15 @@ impl fmt::Display for Evidence {
                 team,
                 permission,
                 via: Some(child),
-            } => write!(f, "team {team} ({permission}), through its child team {child}"),
+            } => write!(
+                f,
+                "team {} ({permission}), through its child team {}",
+                crate::text::Escaped(team),
+                crate::text::Escaped(child)
+            ),
             Evidence::Team {
                 team, permission, ..
-            } => write!(f, "team {team} ({permission})"),
+            } => write!(f, "team {} ({permission})", crate::text::Escaped(team)),
             Evidence::Listed => f.write_str(
                 "read or more on the repository's access list (direct grant, outside team or organisation role)",
             ),

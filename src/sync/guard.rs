@@ -119,7 +119,8 @@ impl fmt::Display for GuardTrip {
                 max_count,
             } => write!(
                 f,
-                "the plan revokes {revokes} of the {grants} repository grants of team {team}, more than max_grant_revoke_percent = {max_percent} and max_grant_revoke_count = {max_count}"
+                "the plan revokes {revokes} of the {grants} repository grants of team {}, more than max_grant_revoke_percent = {max_percent} and max_grant_revoke_count = {max_count}",
+                crate::text::Escaped(team)
             ),
         }
     }

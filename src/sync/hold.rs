@@ -5,17 +5,12 @@
 use super::plan::{Change, Plan};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
-use std::fmt::Write;
 
 /// SHA-256 (hex) of a plan's changes: equal for equal plans. Contradicted verdicts are left out:
 /// they change nothing.
 pub fn digest(plan: &Plan) -> String {
     let bytes = serde_json::to_vec(&plan.changes).unwrap_or_default();
-    let mut out = String::with_capacity(64);
-    for b in Sha256::digest(&bytes) {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    hex::encode(Sha256::digest(&bytes))
 }
 
 /// The changes a guard watches (admissions, offboards, removals from teams, team deletions and

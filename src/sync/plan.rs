@@ -316,49 +316,71 @@ impl Change {
 }
 
 impl fmt::Display for Change {
+    /// One line; every provider-controlled name is escaped ([`crate::text::escape`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::text::Escaped as E;
         match self {
             Change::Onboard {
                 login,
                 provider_user_id,
                 role,
                 ..
-            } => write!(f, "+ onboard {login} (id {provider_user_id}) as {role}"),
-            Change::Reactivate { login, role, .. } => write!(f, "+ reactivate {login} as {role}"),
-            Change::Offboard { login, reason, .. } => write!(f, "- offboard {login}: {reason}"),
+            } => write!(
+                f,
+                "+ onboard {} (id {}) as {role}",
+                E(login),
+                E(provider_user_id)
+            ),
+            Change::Reactivate { login, role, .. } => {
+                write!(f, "+ reactivate {} as {role}", E(login))
+            }
+            Change::Offboard { login, reason, .. } => {
+                write!(f, "- offboard {}: {reason}", E(login))
+            }
             Change::RoleChange {
                 login, from, to, ..
             } => {
-                write!(f, "~ role of {login}: {from} -> {to}")
+                write!(f, "~ role of {}: {from} -> {to}", E(login))
             }
             Change::IdentityUpdate {
                 from_login, login, ..
-            } if from_login != login => write!(f, "~ rename {from_login} -> {login}"),
-            Change::IdentityUpdate { login, .. } => write!(f, "~ profile of {login} updated"),
-            Change::RepositoryUpsert { name, .. } => write!(f, "~ repository {name}"),
-            Change::RepositoryRemove { name } => write!(f, "- repository {name}"),
+            } if from_login != login => write!(f, "~ rename {} -> {}", E(from_login), E(login)),
+            Change::IdentityUpdate { login, .. } => write!(f, "~ profile of {} updated", E(login)),
+            Change::RepositoryUpsert { name, .. } => write!(f, "~ repository {}", E(name)),
+            Change::RepositoryRemove { name } => write!(f, "- repository {}", E(name)),
             Change::TeamCreate { slug, parent, .. } => match parent {
-                Some(p) => write!(f, "+ team {slug} (child of {p})"),
-                None => write!(f, "+ team {slug}"),
+                Some(p) => write!(f, "+ team {} (child of {})", E(slug), E(p)),
+                None => write!(f, "+ team {}", E(slug)),
             },
-            Change::TeamUpdate { slug, .. } => write!(f, "~ team {slug}"),
-            Change::TeamDelete { slug } => write!(f, "- team {slug}"),
+            Change::TeamUpdate { slug, .. } => write!(f, "~ team {}", E(slug)),
+            Change::TeamDelete { slug } => write!(f, "- team {}", E(slug)),
             Change::TeamMemberAdd {
                 team, login, role, ..
-            } => write!(f, "+ {login} joins team {team} as {}", role.as_str()),
+            } => write!(
+                f,
+                "+ {} joins team {} as {}",
+                E(login),
+                E(team),
+                role.as_str()
+            ),
             Change::TeamMemberUpdate {
                 team, login, role, ..
-            } => write!(f, "~ {login} is {} of team {team}", role.as_str()),
+            } => write!(f, "~ {} is {} of team {}", E(login), role.as_str(), E(team)),
             Change::TeamMemberRemove { team, login, .. } => {
-                write!(f, "- {login} leaves team {team}")
+                write!(f, "- {} leaves team {}", E(login), E(team))
             }
             Change::TeamRepositoryGrant {
                 team,
                 repository,
                 permission,
-            } => write!(f, "+ team {team} gets {permission} on {repository}"),
+            } => write!(
+                f,
+                "+ team {} gets {permission} on {}",
+                E(team),
+                E(repository)
+            ),
             Change::TeamRepositoryRevoke { team, repository } => {
-                write!(f, "- team {team} loses {repository}")
+                write!(f, "- team {} loses {}", E(team), E(repository))
             }
         }
     }
@@ -380,7 +402,9 @@ impl fmt::Display for Unconfirmed {
         write!(
             f,
             "? kept {}: \"{}\" not confirmed by the provider ({}); decided again next run",
-            self.login, self.verdict, self.found
+            crate::text::Escaped(&self.login),
+            crate::text::Escaped(&self.verdict.to_string()),
+            crate::text::Escaped(&self.found)
         )
     }
 }
@@ -519,9 +543,26 @@ impl fmt::Display for Plan {
         let shown: Vec<&Change> = self.people_and_teams().collect();
         let repos = self.changes.len() - shown.len();
         if shown.is_empty() && repos == 0 && self.unconfirmed.is_empty() {
-            return writeln!(f, "{}: no changes", self.workspace);
+            return writeln!(f, "{}: no changes", crate::text::Escaped(&self.workspace));
         }
-        writeln!(f, "{}: {} change(s)", self.workspace, self.changes.len())?;
+        // Counts first: a person reading a 700-line plan sees what it amounts to at once.
+        let tally = self.tally();
+        let counts: Vec<String> = ChangeKind::ALL
+            .iter()
+            .filter(|k| tally[**k] > 0)
+            .map(|k| format!("{} {k}", tally[*k]))
+            .collect();
+        writeln!(
+            f,
+            "{}: {} change(s): {}",
+            crate::text::Escaped(&self.workspace),
+            self.changes.len(),
+            if counts.is_empty() {
+                "none applied".to_string()
+            } else {
+                counts.join(", ")
+            }
+        )?;
         for c in shown {
             writeln!(f, "  {c}")?;
         }

@@ -132,15 +132,12 @@ impl GithubProvider {
     }
 }
 
-/// `scheme://host[:port]/…` → `host`.
+/// `scheme://host[:port]/…` → `host` (the core's one host parser; the URL itself when it is
+/// not one).
 fn host_of(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let authority = authority.rsplit('@').next().unwrap_or(authority);
-    match authority.rsplit_once(':') {
-        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host.to_owned(),
-        _ => authority.to_owned(),
-    }
+    orgsync_core::http::host_of(url)
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| url.to_owned())
 }
 
 #[async_trait]
@@ -208,5 +205,7 @@ mod tests {
         assert_eq!(host_of("https://api.github.com"), "api.github.com");
         assert_eq!(host_of("https://ghe.example.com/api/v3"), "ghe.example.com");
         assert_eq!(host_of("http://127.0.0.1:8080/api/v3"), "127.0.0.1");
+        // The same answer as the configuration's workspace host, IPv6 included.
+        assert_eq!(host_of("http://[::1]:8080/api/v3"), "::1");
     }
 }

@@ -86,7 +86,10 @@ fn describe_transport(error: reqwest::Error) -> AttemptFailure {
         text.push_str(&inner.to_string());
         source = inner.source();
     }
-    AttemptFailure::Transport(text)
+    AttemptFailure::Transport {
+        detail: text,
+        connect: error.is_connect(),
+    }
 }
 
 impl HttpClient {
@@ -268,8 +271,10 @@ enum CacheUse {
 
 /// Why one attempt got no usable answer.
 enum AttemptFailure {
-    /// Connection error, timeout, broken body: worth another attempt.
-    Transport(String),
+    /// Connection error, timeout, broken body: worth another attempt. `connect`: no connection
+    /// could be opened (refused, unknown host, connect timeout), retried only
+    /// [`HttpConfig::max_connect_attempts`] times.
+    Transport { detail: String, connect: bool },
     /// The body is larger than allowed: final.
     TooLarge(usize),
 }
@@ -927,6 +932,7 @@ impl WorkspaceClient {
         let max_attempts = self.max_attempts();
         let mut refreshed = false;
         let mut attempt: u32 = 0;
+        let mut connect_failures: u32 = 0;
         loop {
             attempt += 1;
             if self.cancel.is_cancelled() || self.past_deadline(Duration::ZERO) {
@@ -987,9 +993,22 @@ impl WorkspaceClient {
                         format!("the answer is larger than the {limit}-byte limit"),
                     ));
                 }
-                Err(AttemptFailure::Transport(detail)) => {
+                Err(AttemptFailure::Transport { detail, connect }) => {
                     self.report(&span, template, None, false, duration, attempt);
                     let detail = redact(&self.credential.mask(&detail));
+                    if connect {
+                        connect_failures += 1;
+                        if connect_failures >= self.config.max_connect_attempts.max(1) {
+                            return Err(ProviderError::Unavailable {
+                                provider: self.provider,
+                                route: template.to_owned(),
+                                attempts: attempt,
+                                detail: format!(
+                                    "{detail}; no connection could be opened ({connect_failures} time(s)), not retried further"
+                                ),
+                            });
+                        }
+                    }
                     let delay = backoff.next().unwrap_or(self.config.max_backoff);
                     self.wait_to_retry(&span, template, attempt, delay, detail)
                         .await?;

@@ -18,6 +18,10 @@ pub struct HttpConfig {
     /// Attempts per request, the first one included. Rate-limit waits count as attempts too, so
     /// a server that keeps refusing cannot hold a run forever.
     pub max_attempts: u32,
+    /// Attempts per request when no connection can be opened at all (refused, no such host,
+    /// connect timeout): a dead endpoint or a wrong host name fails the run within seconds
+    /// instead of spending every [`HttpConfig::max_attempts`] on it.
+    pub max_connect_attempts: u32,
     /// First backoff delay after a transient failure; doubles on each further failure (with
     /// jitter) up to [`HttpConfig::max_backoff`].
     pub min_backoff: Duration,
@@ -49,6 +53,7 @@ impl Default for HttpConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             max_attempts: 8,
+            max_connect_attempts: 2,
             min_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(60),
             secondary_limit_wait: Duration::from_secs(60),

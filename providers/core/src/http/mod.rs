@@ -74,3 +74,56 @@ pub use redact::redact;
 /// Re-exported so callers can hand a run's cancellation to [`WorkspaceClient::with_cancellation`]
 /// without depending on `tokio-util` themselves.
 pub use tokio_util::sync::CancellationToken;
+
+/// The host of an `http(s)://` URL as workspaces and identities store it: lower case, a port
+/// left out, an IPv6 address without its brackets (`https://[::1]:8443/api` → `::1`). The one
+/// host parser of the project (the `url` crate's, which reqwest uses). `None` when the text is
+/// not a URL; `Some("")` when it has no host (`https://`, `https:///api/v3`).
+pub fn host_of(url: &str) -> Option<String> {
+    let url = url.trim();
+    let rest = url.split_once("://")?.1;
+    if rest.is_empty() || rest.starts_with(['/', '?', '#']) {
+        return Some(String::new());
+    }
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let host = parsed.host_str()?;
+    Some(
+        host.strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host)
+            .to_owned(),
+    )
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::host_of;
+
+    #[test]
+    fn hosts_without_port_path_or_brackets() {
+        assert_eq!(
+            host_of("https://api.github.com").as_deref(),
+            Some("api.github.com")
+        );
+        assert_eq!(
+            host_of("https://GHE.Example.com:8443/api/v3").as_deref(),
+            Some("ghe.example.com")
+        );
+        assert_eq!(
+            host_of("http://127.0.0.1:8080/x").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(host_of("http://[::1]:9464/").as_deref(), Some("::1"));
+        assert_eq!(
+            host_of("https://[2001:db8::1]/api").as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(
+            host_of("https://user:pw@host.example/").as_deref(),
+            Some("host.example")
+        );
+        assert_eq!(host_of("https://").as_deref(), Some(""));
+        assert_eq!(host_of("https:///api/v3").as_deref(), Some(""));
+        assert_eq!(host_of("github.com"), None);
+    }
+}
