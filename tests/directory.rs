@@ -758,3 +758,56 @@ on_both_backends!(
     an_unknown_value_in_a_row_is_an_error_naming_it_,
     an_unknown_value_in_a_row_is_an_error_naming_it
 );
+
+/// A full run keeps what the provider showed as evidence, compressed (`snapshot_gz`, empty
+/// `snapshot` text), and `evidence()` gives back that snapshot's JSON; a row kept before 0009
+/// (JSON text, no compressed column) still reads as it was stored.
+async fn evidence_round_trips_compressed_and_an_old_text_row_still_reads(store: Store) {
+    let config = config("");
+    let shown = snapshot(
+        ten_members(),
+        Some(vec![team(
+            "core",
+            None,
+            &[(2, TeamRole::Maintainer), (3, TeamRole::Member)],
+            &[("api", Permission::Write)],
+        )]),
+    );
+    let provider = FixedProvider::new(shown.clone());
+    let report = run(&store, &config, &provider).await;
+
+    let (run_id, _, json) = store
+        .evidence("acme")
+        .await
+        .expect("evidence read")
+        .expect("evidence kept");
+    assert_eq!(run_id, report.run_id);
+    let kept: orgsync_core::Snapshot = serde_json::from_str(&json).expect("evidence is JSON");
+    assert_eq!(kept, shown);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM evidence WHERE snapshot_gz IS NOT NULL AND snapshot = ''"
+        )
+        .await,
+        1,
+        "a new row is kept compressed, not as text"
+    );
+
+    // A row as 0008 wrote it: the JSON as text, no compressed snapshot.
+    exec(
+        &store,
+        "UPDATE evidence SET snapshot = '{\"old\":\"text row\"}', snapshot_gz = NULL",
+    )
+    .await;
+    let (_, _, json) = store
+        .evidence("acme")
+        .await
+        .expect("evidence read")
+        .expect("evidence kept");
+    assert_eq!(json, r#"{"old":"text row"}"#);
+}
+on_both_backends!(
+    evidence_round_trips_compressed_and_an_old_text_row_still_reads_,
+    evidence_round_trips_compressed_and_an_old_text_row_still_reads
+);

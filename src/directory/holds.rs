@@ -4,7 +4,11 @@
 use super::{DirectoryError, RunRecord, Store, WorkspaceKey};
 use crate::sync::plan::Plan;
 use chrono::{DateTime, Utc};
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
 use serde::Serialize;
+use std::io::Read;
 
 /// A plan a guard refused, held for a human (`plans show`, `approve`).
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -47,12 +51,14 @@ forward! {
     /// The held plans, of one workspace or of all.
     on_conn holds => holds(workspace: Option<&str>) -> Result<Vec<HoldRow>, DirectoryError>;
 
-    /// Keeps what a fetch showed (the snapshot as JSON), the evidence `explain` reads.
+    /// Keeps what a fetch showed, the evidence `explain` reads: the snapshot's JSON, gzipped by
+    /// [`compress_evidence`].
     on_conn keep_evidence => keep_evidence(
-        ws: &WorkspaceKey, run_id: Option<i64>, at: DateTime<Utc>, snapshot: &str
+        ws: &WorkspaceKey, run_id: Option<i64>, at: DateTime<Utc>, snapshot_gz: &[u8]
     ) -> Result<(), DirectoryError>;
 
-    /// The last evidence of a workspace: (run id, time, snapshot JSON).
+    /// The last evidence of a workspace: (run id, time, snapshot JSON), decompressed (or, for a
+    /// row kept before evidence was compressed, its JSON text as stored).
     on_conn evidence => evidence(
         workspace: &str
     ) -> Result<Option<(Option<i64>, DateTime<Utc>, String)>, DirectoryError>;
@@ -143,13 +149,16 @@ per_backend! {
         ws: &WorkspaceKey,
         run_id: Option<i64>,
         at: DateTime<Utc>,
-        snapshot: &str,
+        snapshot_gz: &[u8],
     ) -> Result<(), DirectoryError> {
+        // `snapshot` (the JSON text of rows kept before 0009) stays NOT NULL on SQLite: empty.
         sql! { c, execute,
-            "INSERT INTO evidence (workspace_id, run_id, at, snapshot) VALUES ($1, $2, $3, $4)
+            "INSERT INTO evidence (workspace_id, run_id, at, snapshot, snapshot_gz)
+             VALUES ($1, $2, $3, '', $4)
              ON CONFLICT (workspace_id) DO UPDATE SET run_id = excluded.run_id,
-                 at = excluded.at, snapshot = excluded.snapshot",
-            ws.id, run_id, at, snapshot };
+                 at = excluded.at, snapshot = excluded.snapshot,
+                 snapshot_gz = excluded.snapshot_gz",
+            ws.id, run_id, at, snapshot_gz };
         Ok(())
     }
 
@@ -158,12 +167,36 @@ per_backend! {
         workspace: &str,
     ) -> Result<Option<(Option<i64>, DateTime<Utc>, String)>, DirectoryError> {
         let row = sql! { c, fetch_optional,
-            "SELECT e.run_id, e.at, e.snapshot FROM evidence e
+            "SELECT e.run_id, e.at, e.snapshot, e.snapshot_gz FROM evidence e
              JOIN workspaces w ON w.id = e.workspace_id WHERE w.name = $1",
             workspace };
-        Ok(match row {
-            Some(r) => Some((r.try_get("run_id")?, r.try_get("at")?, r.try_get("snapshot")?)),
-            None => None,
-        })
+        let Some(r) = row else { return Ok(None) };
+        let gz: Option<Vec<u8>> = r.try_get("snapshot_gz")?;
+        let json = match gz {
+            Some(gz) => decompress_evidence(&gz)?,
+            None => r.try_get("snapshot")?,
+        };
+        Ok(Some((r.try_get("run_id")?, r.try_get("at")?, json)))
     }
+}
+
+/// The evidence as stored: the JSON of `value` written straight into a gzip stream, so the JSON
+/// text as a whole never exists in memory (at 625,000 team memberships it is tens of MB; the
+/// compressed bytes are a small fraction of that).
+pub fn compress_evidence<T: Serialize>(value: &T) -> std::io::Result<Vec<u8>> {
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    serde_json::to_writer(&mut gz, value)?;
+    gz.finish()
+}
+
+/// The JSON text of evidence kept by [`compress_evidence`].
+fn decompress_evidence(gz: &[u8]) -> Result<String, DirectoryError> {
+    let mut json = String::new();
+    GzDecoder::new(gz)
+        .read_to_string(&mut json)
+        .map_err(|e| sqlx::Error::ColumnDecode {
+            index: "evidence.snapshot_gz".to_string(),
+            source: Box::new(e),
+        })?;
+    Ok(json)
 }

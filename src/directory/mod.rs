@@ -132,7 +132,7 @@ mod targets;
 mod workspaces;
 
 pub use error::DirectoryError;
-pub use holds::{HoldChange, HoldRow};
+pub use holds::{HoldChange, HoldRow, compress_evidence};
 pub use listings::{AuditRow, RunRow, TeamRow, UserRow};
 pub use runs::{RunOutcome, RunRecord};
 pub use workspaces::WorkspaceKey;

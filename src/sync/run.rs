@@ -180,9 +180,15 @@ pub async fn sync_workspace(
             .await?;
     }
     let desired = admit(&snapshot, ws);
+    // What the provider showed, for `explain`, compressed as a stream now: the snapshot (at
+    // GitHub L, 625,000 team memberships as strings) is then not held beside the directory
+    // state, the desired state and the plan, which is the run's memory peak.
+    let evidence = crate::directory::compress_evidence(&snapshot);
+    drop(snapshot);
     let current = store.load_current(&started.key, &ws.admin_role).await?;
     report.plan = plan(&ws.name, &current, &desired);
     report.guard_trips = guard(&report.plan, &current, &desired, safety, &ws.admin_role);
+    drop(desired);
     // A plan that will be applied (or shown as what would be) has its destructive verdicts
     // confirmed first; a refused one needs no requests.
     if report.guard_trips.is_empty() || options.force || options.approve.is_some() {
@@ -200,20 +206,17 @@ pub async fn sync_workspace(
         }
     }
     let report = conclude(store, &started, report, &current, options).await?;
-    // What the provider showed, for `explain`: evidence, not directory state, so a failure to
-    // keep it is logged and does not fail the run.
-    match serde_json::to_string(&snapshot) {
-        Ok(json) => {
-            if let Err(e) = store
-                .keep_evidence(&started.key, report.run_id, started.at, &json)
-                .await
-            {
-                tracing::warn!(workspace = %ws.name, error = %e, "could not keep the run's evidence");
-            }
-        }
-        Err(e) => {
-            tracing::warn!(workspace = %ws.name, error = %e, "could not keep the run's evidence")
-        }
+    drop(current);
+    // Evidence, not directory state: a failure to keep it is logged and does not fail the run.
+    let kept = match evidence {
+        Ok(gz) => store
+            .keep_evidence(&started.key, report.run_id, started.at, &gz)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = kept {
+        tracing::warn!(workspace = %ws.name, error = %e, "could not keep the run's evidence");
     }
     Ok(report)
 }
