@@ -367,6 +367,17 @@ async fn audit_is_newest_first_and_limited() {
         .expect("run");
     let all: Vec<serde_json::Value> = serde_json::from_slice(&all.stdout).expect("json");
     assert!(all.len() > 150, "{}", all.len());
+    let newest = all.iter().filter_map(|e| e["id"].as_i64()).max();
+    assert_eq!(
+        Some(ids[0]),
+        newest,
+        "the limited list starts at the newest event"
+    );
+    assert_eq!(
+        ids[99],
+        all[99]["id"].as_i64().expect("id"),
+        "the same order"
+    );
     let bad = orgsync(&config)
         .args(["audit", "--since", "yesterday-ish"])
         .output()

@@ -513,16 +513,19 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             let since = since.map(|s| parse_since(&s, Utc::now())).transpose()?;
             let config = load_config(&cli.config)?;
             let store = open_store(&config).await?;
-            let mut rows = store.audit(workspace.as_deref(), since, run).await?;
-            // The directory answers oldest first; a person wants the latest events.
-            rows.reverse();
+            // Newest first, and one more than asked for, to say that there are more.
+            let asked = if limit == 0 {
+                i64::MAX
+            } else {
+                i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1
+            };
+            let mut rows = store
+                .audit_newest(workspace.as_deref(), since, run, asked)
+                .await?;
             if limit > 0 && rows.len() > limit {
-                let total = rows.len();
                 rows.truncate(limit);
                 if !json {
-                    errln!(
-                        "orgsync: the {limit} newest of {total} events; --limit N shows more (0: all)"
-                    );
+                    errln!("orgsync: the {limit} newest events; --limit N shows more (0: all)");
                 }
             }
             output::audit(&rows, json);

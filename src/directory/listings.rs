@@ -80,6 +80,12 @@ forward! {
         workspace: Option<&str>, since: Option<DateTime<Utc>>, run: Option<i64>
     ) -> Result<Vec<AuditRow>, DirectoryError>;
 
+    /// The newest `limit` events of the same selection, newest first (`audit --limit`): the
+    /// database stops at the limit, so a long trail is not loaded to show its end.
+    on_conn audit_newest => audit_newest(
+        workspace: Option<&str>, since: Option<DateTime<Utc>>, run: Option<i64>, limit: i64
+    ) -> Result<Vec<AuditRow>, DirectoryError>;
+
     /// The latest runs, newest first, at most `limit` per workspace.
     on_conn recent_runs => recent_runs(
         workspace: Option<&str>, limit: i64
@@ -205,6 +211,22 @@ per_backend! {
                AND ($3 IS NULL OR a.run_id = $3)
              ORDER BY a.id",
             workspace, since, run })
+    }
+
+    pub async fn audit_newest(
+        c: &mut Conn,
+        workspace: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        run: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, DirectoryError> {
+        Ok(sql! { as _, c, fetch_all,
+            "SELECT a.id, a.run_id, w.name AS workspace, a.at, a.actor, a.action, a.subject, a.detail
+             FROM audit_events a LEFT JOIN workspaces w ON w.id = a.workspace_id
+             WHERE ($1 IS NULL OR w.name = $1) AND ($2 IS NULL OR a.at >= $2)
+               AND ($3 IS NULL OR a.run_id = $3)
+             ORDER BY a.id DESC LIMIT $4",
+            workspace, since, run, limit })
     }
 
     pub async fn recent_runs(
