@@ -964,7 +964,10 @@ mod store {
                     let payload: serde_json::Value =
                         serde_json::from_str(&e.payload).expect("payload is JSON");
                     out.push((e.kind.clone(), e.team_slug.clone(), payload["data"].clone()));
-                    store.outbox_delivered("admin", &e).await.expect("delivered");
+                    store
+                        .outbox_delivered("admin", &e)
+                        .await
+                        .expect("delivered");
                 }
                 Next::WaitUntil(_) | Next::Idle => return out,
             }
@@ -999,7 +1002,11 @@ mod store {
             .expect("apply");
         let synced = events(&store).await;
         assert_eq!(synced.len(), 2, "{synced:?}");
-        let ann = count(&store, "SELECT user_id FROM identities WHERE provider_user_id = '1'").await;
+        let ann = count(
+            &store,
+            "SELECT user_id FROM identities WHERE provider_user_id = '1'",
+        )
+        .await;
 
         // A suspension ends the person's access downstream like an offboarding.
         store
@@ -1016,13 +1023,28 @@ mod store {
         assert_eq!(data["provider_user_id"], "1");
         assert_eq!(data["user_id"], ann);
         assert_eq!(data["by"], "admin");
-        assert!(data["reason"].as_str().is_some_and(|r| r.contains("laptop stolen")));
+        assert!(
+            data["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("laptop stolen"))
+        );
 
         // A refused command (already suspended) writes no event.
-        assert!(store.suspend(&ws, ann, "again", now, "admin").await.is_err());
-        assert!(events(&store).await.is_empty(), "no event for a refused command");
+        assert!(
+            store
+                .suspend(&ws, ann, "again", now, "admin")
+                .await
+                .is_err()
+        );
+        assert!(
+            events(&store).await.is_empty(),
+            "no event for a refused command"
+        );
 
-        store.unsuspend(&ws, ann, now, "admin").await.expect("unsuspend");
+        store
+            .unsuspend(&ws, ann, now, "admin")
+            .await
+            .expect("unsuspend");
         store
             .set_role(&ws, ann, &RoleOverride::Pin("admin".into()), now, "admin")
             .await
@@ -1036,7 +1058,10 @@ mod store {
             kinds,
             vec![
                 ("member.reactivated".to_string(), serde_json::Value::Null),
-                ("member.role_changed".to_string(), serde_json::json!("admin")),
+                (
+                    "member.role_changed".to_string(),
+                    serde_json::json!("admin")
+                ),
             ]
         );
 

@@ -153,9 +153,7 @@ per_backend! {
             event_id(), ws.id, kind, user_id, team, payload.to_string(), now };
         Ok(())
     }
-}
 
-per_backend! {
     /// Writes the plan's events; called by the apply inside its transaction.
     pub async fn enqueue(
         c: &mut Conn,
