@@ -10,7 +10,7 @@ use crate::cli::output::table;
 use crate::cli::term;
 use crate::config::Config;
 use crate::directory::{RunOutcome, Store};
-use crate::sync::run::{RunOptions, RunReport, sync_workspace};
+use crate::run::{RunOptions, RunReport, sync_workspace};
 use orgsync_simulator::bitbucket::{BitbucketMutation, BitbucketServer};
 use orgsync_simulator::github::{GithubServer, Mutation as GithubMutation};
 use orgsync_simulator::gitlab::{GitlabMutation, GitlabServer};

@@ -1,6 +1,6 @@
 //! orgsync: keeps a local user directory in step with GitHub, GitLab and Bitbucket accounts.
 //!
-//! Start with [`sync::run::sync_workspace`]: it fetches a [`orgsync_core::Snapshot`] through a
+//! Start with [`run::sync_workspace`]: it fetches a [`orgsync_core::Snapshot`] through a
 //! provider, decides admission ([`sync::admit`]), plans the typed changes ([`sync::plan`]),
 //! checks them against the guards ([`sync::guard`]) and applies them to the
 //! [`directory::Store`] in one transaction.
@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod notify;
 pub mod people;
 pub mod providers;
+pub mod run;
 pub mod runlog;
 pub mod status;
 pub mod sync;

@@ -2,7 +2,7 @@
 
 mod support;
 
-use orgsync::sync::run::{RunOptions, sync_workspace};
+use orgsync::run::{RunOptions, sync_workspace};
 use orgsync_core::FixedProvider;
 use std::process::Command;
 use support::*;

@@ -5,8 +5,8 @@
 mod support;
 
 use orgsync::directory::{RunOutcome, Store};
+use orgsync::run::{RunOptions, RunReport, sync_workspace};
 use orgsync::sync::plan::{Change, ChangeKind, Plan};
-use orgsync::sync::run::{RunOptions, RunReport, sync_workspace};
 use orgsync_core::{FixedProvider, Permission, TeamRole};
 use support::*;
 

@@ -9,8 +9,8 @@ use orgsync::directory::Store;
 use orgsync::directory::WorkspaceKey;
 use orgsync::directory::people::{IdentityKey, NewInvitation, PeopleError, RoleOverride};
 use orgsync::people::InviteToken;
+use orgsync::run::{RunOptions, RunReport, sync_workspace};
 use orgsync::sync::ChangeKind;
-use orgsync::sync::run::{RunOptions, RunReport, sync_workspace};
 use orgsync_core::{FixedProvider, TeamRole};
 use support::*;
 

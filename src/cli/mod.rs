@@ -28,7 +28,7 @@ pub mod term;
 
 use crate::config::{self, Config, ConfigError};
 use crate::directory::{RunOutcome, Store};
-use crate::sync::run::{RunOptions, sync_workspace};
+use crate::run::{RunOptions, sync_workspace};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

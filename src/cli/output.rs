@@ -3,7 +3,7 @@
 use super::{EXIT_OK, Failure, term};
 use crate::config::Config;
 use crate::directory::{AuditRow, RunOutcome, Store, TeamRow, UserRow};
-use crate::sync::run::RunReport;
+use crate::run::RunReport;
 use serde::Serialize;
 
 /// Rows as a table under a header, columns aligned two spaces apart, no borders. Every cell

@@ -4,8 +4,8 @@
 use super::{EXIT_ABORTED, EXIT_OK, EXIT_RUNTIME, Failure, invoking_user, open_store, output};
 use crate::config::Config;
 use crate::directory::{HoldRow, RunOutcome, Store};
+use crate::run::{RunOptions, sync_workspace};
 use crate::sync::Plan;
-use crate::sync::run::{RunOptions, sync_workspace};
 use clap::Subcommand;
 use std::io::{BufRead, IsTerminal};
 

@@ -16,7 +16,7 @@ use crate::config::{Config, parse_cron};
 use crate::directory::{RunOutcome, Store};
 use crate::metrics::Metrics;
 use crate::providers::{ProviderContext, Unbuildable};
-use crate::sync::run::{RunOptions, RunReport, sync_members, sync_workspace};
+use crate::run::{RunOptions, RunReport, sync_members, sync_workspace};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::path::PathBuf;
