@@ -1,6 +1,8 @@
 //! One reconciliation of one workspace: fetch -> admit -> load -> plan -> guard -> apply.
 //! The provider and the directory are the edges; everything between is pure.
 
+pub mod confirm;
+
 use crate::config::{SafetyConfig, WorkspaceConfig};
 use crate::directory::{DirectoryError, HoldChange, RunOutcome, RunRecord, Store, WorkspaceKey};
 use crate::sync::{self, GuardTrip, Plan, admit, guard, plan};
@@ -187,7 +189,7 @@ pub async fn sync_workspace(
     // confirmed first; a refused one needs no requests.
     if report.guard_trips.is_empty() || options.force || options.approve.is_some() {
         let policy = policy_for(ws, options);
-        let confirmed = sync::confirm::confirm_plan(
+        let confirmed = confirm::confirm_plan(
             provider,
             &policy,
             &mut report.plan,

@@ -1,9 +1,9 @@
 //! The sync engine, pure: admit -> plan -> guard (and the plan digest, the explanation) are
 //! functions over values. [`crate::run`] drives a whole reconciliation with the provider and the
-//! directory at its edges; [`confirm`] asks the provider about the plan's destructive verdicts.
+//! directory at its edges, and [`crate::run::confirm`] puts the plan's destructive verdicts
+//! to the provider.
 
 pub mod admit;
-pub mod confirm;
 pub mod explain;
 pub mod guard;
 pub mod hold;
