@@ -396,14 +396,14 @@ pub async fn serve_private(
     config: &crate::config::Config,
     private: Option<Router>,
     stop: tokio_util::sync::CancellationToken,
-) -> Result<Option<tokio::task::JoinHandle<()>>, crate::cli::Failure> {
+) -> Result<Option<tokio::task::JoinHandle<()>>, crate::failure::Failure> {
     let (Some(router), Some(listen)) =
         (private, config.api.as_ref().and_then(|a| a.listen.clone()))
     else {
         return Ok(None);
     };
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
-        crate::cli::Failure::runtime(format!(
+        crate::failure::Failure::runtime(format!(
             "cannot listen on {listen}: {e}. Change [api] listen or stop what uses the port"
         ))
     })?;

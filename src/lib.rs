@@ -6,6 +6,7 @@
 //! [`directory::Store`] in one transaction.
 
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -13,6 +14,7 @@ pub mod daemon;
 pub mod demo;
 pub mod directory;
 pub mod downstream;
+pub mod failure;
 pub mod metrics;
 pub mod notify;
 pub mod people;
@@ -21,4 +23,5 @@ pub mod run;
 pub mod runlog;
 pub mod status;
 pub mod sync;
+pub mod term;
 pub mod text;

@@ -11,11 +11,11 @@ pub mod replica;
 pub mod systemd;
 pub mod webhooks;
 
-use crate::cli::Failure;
 use crate::config::{Config, parse_cron};
 use crate::directory::{RunOutcome, Store};
+use crate::failure::{EXIT_OK, Failure};
 use crate::metrics::Metrics;
-use crate::providers::{ProviderContext, Unbuildable};
+use crate::providers::ProviderContext;
 use crate::run::{RunOptions, RunReport, sync_members, sync_workspace};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -360,12 +360,7 @@ impl Daemon {
                 None
             }
         };
-        let provider = crate::providers::build(ws, &self.ctx).unwrap_or_else(|reason| {
-            Box::new(Unbuildable {
-                kind: ws.provider,
-                reason,
-            })
-        });
+        let provider = crate::app::provider(ws, &self.ctx);
         let options = RunOptions {
             trigger: trigger.kind.clone(),
             dry_run: false,
@@ -601,9 +596,9 @@ fn declare_series(metrics: &Metrics, config: &Config) {
 
 /// Runs the daemon until SIGTERM or SIGINT. Returns the exit code.
 pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
-    let config = crate::cli::load_config(&config_path)?;
+    let config = crate::app::load_config(&config_path)?;
     let _lock = replica::lock_sqlite(&config.directory_url).map_err(Failure::runtime)?;
-    let store = crate::cli::open_store(&config).await?;
+    let store = crate::app::open_store(&config).await?;
     fail_interrupted_runs(&store, &config).await;
     let metrics = Metrics::new();
     declare_series(&metrics, &config);
@@ -624,8 +619,7 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
                 .set(at.timestamp() as f64);
         }
     }
-    let mut ctx = crate::cli::provider_context(&config, &store)?;
-    ctx.observer = Arc::new(metrics.clone());
+    let ctx = crate::app::provider_context(&config, &store, Arc::new(metrics.clone()))?;
     let listener = tokio::net::TcpListener::bind(&config.daemon.listen)
         .await
         .map_err(|e| {
@@ -747,7 +741,7 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
         let _ = p.await;
     }
     daemon.store.close().await;
-    Ok(crate::cli::EXIT_OK)
+    Ok(EXIT_OK)
 }
 
 /// Runs a previous process left as started (it was killed, or the machine stopped) become
