@@ -48,21 +48,6 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn control_characters_become_visible_and_plain_text_is_borrowed() {
-        assert!(matches!(escape("Zoë Müller-Łukasz 山田"), Cow::Borrowed(_)));
-        assert_eq!(escape("x\u{1b}]0;pwned\u{7}"), "x\\u{1b}]0;pwned\\u{7}");
-        assert_eq!(escape("a\nb\r\tc"), "a\\nb\\r\\tc");
-        assert_eq!(escape("\u{9b}31m\u{7f}"), "\\u{9b}31m\\u{7f}");
-        assert_eq!(escape("abc\u{202e}def"), "abc\\u{202e}def");
-        assert_eq!(Escaped("eve\n").to_string(), "eve\\n");
-    }
-}
-
 /// The one line of an audit event's detail a person wants: the reason or the error.
 pub fn summarise_detail(detail: &str) -> String {
     let Ok(value) = serde_json::from_str::<serde_json::Value>(detail) else {
@@ -102,4 +87,19 @@ pub fn summarise_detail(detail: &str) -> String {
         return format!("renamed from {from}");
     }
     String::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_become_visible_and_plain_text_is_borrowed() {
+        assert!(matches!(escape("Zoë Müller-Łukasz 山田"), Cow::Borrowed(_)));
+        assert_eq!(escape("x\u{1b}]0;pwned\u{7}"), "x\\u{1b}]0;pwned\\u{7}");
+        assert_eq!(escape("a\nb\r\tc"), "a\\nb\\r\\tc");
+        assert_eq!(escape("\u{9b}31m\u{7f}"), "\\u{9b}31m\\u{7f}");
+        assert_eq!(escape("abc\u{202e}def"), "abc\\u{202e}def");
+        assert_eq!(Escaped("eve\n").to_string(), "eve\\n");
+    }
 }

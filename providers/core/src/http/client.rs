@@ -215,6 +215,10 @@ impl Route {
     }
 
     /// Adds a query parameter (encoded by the layer).
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "numbers and strings alike, by value, as callers write them"
+    )]
     pub fn query(mut self, name: &str, value: impl ToString) -> Self {
         self.query.push((name.to_owned(), value.to_string()));
         self
@@ -627,13 +631,13 @@ impl WorkspaceClient {
     ) -> Result<Url, ProviderError> {
         let url = current
             .join(link)
-            .map_err(|e| self.malformed(template, format!("bad link: {e}")))?;
+            .map_err(|e| self.malformed(template, &format!("bad link: {e}")))?;
         if same_origin(&url, &self.base) {
             Ok(url)
         } else {
             Err(self.malformed(
                 template,
-                format!(
+                &format!(
                     "a link points to another host ({}); refusing to send the credential there",
                     url.host_str().unwrap_or("?")
                 ),
@@ -695,16 +699,16 @@ impl WorkspaceClient {
         serde_json::from_slice(body).map_err(|e| {
             self.malformed(
                 route.template,
-                format!("the answer is not the expected JSON: {e}"),
+                &format!("the answer is not the expected JSON: {e}"),
             )
         })
     }
 
-    fn malformed(&self, template: &str, detail: String) -> ProviderError {
+    fn malformed(&self, template: &str, detail: &str) -> ProviderError {
         ProviderError::Malformed {
             provider: self.provider,
             route: template.to_owned(),
-            detail: redact(&self.credential.mask(&detail)),
+            detail: redact(&self.credential.mask(detail)),
         }
     }
 
@@ -990,7 +994,7 @@ impl WorkspaceClient {
                     self.report(&span, template, None, false, duration, attempt);
                     return Err(self.malformed(
                         template,
-                        format!("the answer is larger than the {limit}-byte limit"),
+                        &format!("the answer is larger than the {limit}-byte limit"),
                     ));
                 }
                 Err(AttemptFailure::Transport { detail, connect }) => {
@@ -1033,7 +1037,7 @@ impl WorkspaceClient {
                     self.report(&span, template, Some(status), false, duration, attempt);
                     return Err(self.malformed(
                         template,
-                        "304 Not Modified to a request that was not conditional".to_owned(),
+                        "304 Not Modified to a request that was not conditional",
                     ));
                 };
                 self.counts.not_modified.fetch_add(1, Ordering::Relaxed);
