@@ -120,6 +120,7 @@ impl HttpClient {
         })
     }
 
+    /// The pacing, retry and size settings every workspace client inherits.
     pub fn config(&self) -> &HttpConfig {
         &self.config
     }
@@ -238,6 +239,7 @@ impl Route {
         self
     }
 
+    /// The route template (`/orgs/{org}/members`), as reported to observers and in errors.
     pub fn template(&self) -> &'static str {
         self.template
     }
@@ -376,14 +378,17 @@ impl WorkspaceClient {
         copy
     }
 
+    /// The provider this client talks to.
     pub fn provider(&self) -> ProviderKind {
         self.provider
     }
 
+    /// The workspace this client serves (its pacing and metrics key).
     pub fn workspace(&self) -> &str {
         &self.workspace
     }
 
+    /// The API root requests are resolved against.
     pub fn base_url(&self) -> &str {
         &self.base_text
     }
@@ -393,6 +398,7 @@ impl WorkspaceClient {
         self.credential.reference()
     }
 
+    /// The settings this client was built with.
     pub fn config(&self) -> &HttpConfig {
         &self.config
     }
