@@ -101,7 +101,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
-fn internal(e: crate::directory::DirectoryError) -> Response {
+fn internal(e: &crate::directory::DirectoryError) -> Response {
     tracing::warn!(error = %e, "read API: directory error");
     error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -198,7 +198,7 @@ async fn workspace_provider(api: &Api, ws: &str) -> Result<String, Response> {
             StatusCode::NOT_FOUND,
             format!("no workspace named `{ws}` in the directory (it appears after its first sync)"),
         )),
-        Err(e) => Err(internal(e)),
+        Err(e) => Err(internal(&e)),
     }
 }
 
@@ -266,7 +266,7 @@ async fn access(State(api): State<Api>, Query(q): Query<AccessQuery>) -> Respons
             reason: Some(format!("not a member of workspace {ws}")),
         })
         .into_response(),
-        Err(e) => internal(e),
+        Err(e) => internal(&e),
     }
 }
 
@@ -303,7 +303,7 @@ async fn members(
             members,
         })
         .into_response(),
-        Err(e) => internal(e),
+        Err(e) => internal(&e),
     }
 }
 
@@ -323,7 +323,7 @@ async fn member(State(api): State<Api>, Path((ws, id)): Path<(String, String)>) 
             StatusCode::NOT_FOUND,
             format!("user {id} is not a member of workspace {ws}"),
         ),
-        Err(e) => internal(e),
+        Err(e) => internal(&e),
     }
 }
 
@@ -343,7 +343,7 @@ async fn teams(State(api): State<Api>, Path(ws): Path<String>) -> Response {
             teams,
         })
         .into_response(),
-        Err(e) => internal(e),
+        Err(e) => internal(&e),
     }
 }
 
@@ -396,14 +396,14 @@ pub async fn serve_private(
     config: &crate::config::Config,
     private: Option<Router>,
     stop: tokio_util::sync::CancellationToken,
-) -> Result<Option<tokio::task::JoinHandle<()>>, crate::cli::Failure> {
+) -> Result<Option<tokio::task::JoinHandle<()>>, crate::failure::Failure> {
     let (Some(router), Some(listen)) =
         (private, config.api.as_ref().and_then(|a| a.listen.clone()))
     else {
         return Ok(None);
     };
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
-        crate::cli::Failure::runtime(format!(
+        crate::failure::Failure::runtime(format!(
             "cannot listen on {listen}: {e}. Change [api] listen or stop what uses the port"
         ))
     })?;

@@ -351,8 +351,8 @@ impl SmtpConfig {
 
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
-    /// The cron expression, 5 fields or 6 with seconds first.
-    pub schedule: String,
+    /// The default schedule of the workspaces, in `timezone`.
+    pub schedule: Schedule,
     pub timezone: Tz,
     pub listen: String,
     pub run_on_start: bool,
@@ -515,10 +515,11 @@ pub struct WorkspaceConfig {
     /// Bitbucket API tokens authenticate with Basic (account e-mail + token).
     pub username: Option<String>,
     pub admit: AdmitRule,
-    pub exclude_archived: bool,
-    pub exclude_forks: bool,
-    pub exclude_repositories: Vec<String>,
-    pub exclude_members: Vec<String>,
+    /// Which repositories count (`exclude_archived`, `exclude_forks`, `exclude_repositories`),
+    /// patterns compiled when the file was loaded.
+    pub scope: RepositoryScope,
+    /// `exclude_members`, compiled when the file was loaded.
+    pub exclude_members: MemberExclusions,
     pub teams: TeamsMode,
     pub webhook_secret_file: Option<PathBuf>,
     /// Provider role -> directory role.
@@ -527,7 +528,8 @@ pub struct WorkspaceConfig {
     pub default_role: String,
     /// The directory role the "no admin left" guard protects.
     pub admin_role: String,
-    pub schedule: Option<String>,
+    /// Its own schedule or the daemon's, in the daemon's time zone.
+    pub schedule: Schedule,
     pub min_access_level: u8,
     pub include_shared_projects: bool,
     pub include_bots: bool,
@@ -538,15 +540,9 @@ impl WorkspaceConfig {
     pub fn fetch_policy(&self) -> FetchPolicy {
         FetchPolicy {
             admit: self.admit,
-            // Patterns were validated when the file was loaded.
-            scope: RepositoryScope::new(
-                self.exclude_archived,
-                self.exclude_forks,
-                &self.exclude_repositories,
-            )
-            .unwrap_or_default(),
+            scope: self.scope.clone(),
             teams: self.teams,
-            exclude_members: MemberExclusions::new(&self.exclude_members).unwrap_or_default(),
+            exclude_members: self.exclude_members.clone(),
             min_access_level: self.min_access_level,
             include_shared_projects: self.include_shared_projects,
             include_bots: self.include_bots,
@@ -640,6 +636,65 @@ fn fires(expr: &str) -> Result<(), String> {
     cron.find_next_occurrence(&chrono::Utc::now(), false)
         .map(|_| ())
         .map_err(|_| format!("`{expr}` never fires (no such date); fix the day and month fields"))
+}
+
+/// A cron schedule built once, when the file is loaded, with the time zone it is read in.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    expr: String,
+    cron: croner::Cron,
+    timezone: Tz,
+}
+
+impl Schedule {
+    /// Parses `expr` (5 fields, or 6 with seconds first) and refuses one that never fires.
+    pub fn new(expr: &str, timezone: Tz) -> Result<Self, String> {
+        fires(expr)?;
+        Ok(Schedule {
+            expr: expr.to_string(),
+            cron: parse_cron(expr)?,
+            timezone,
+        })
+    }
+
+    /// The expression as written.
+    pub fn expr(&self) -> &str {
+        &self.expr
+    }
+
+    /// The time zone the expression is read in (`[daemon] timezone`).
+    pub fn timezone(&self) -> Tz {
+        self.timezone
+    }
+
+    /// The next fire time strictly after `after`.
+    pub fn next_after(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.cron
+            .find_next_occurrence(&after.with_timezone(&self.timezone), false)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+
+    /// The last fire time at or before `at`.
+    pub fn previous_at_or_before(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.cron
+            .find_previous_occurrence(&at.with_timezone(&self.timezone), true)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+
+    /// The time between the two fires after `at`: the schedule's period there (DST-correct).
+    pub fn period(&self, at: chrono::DateTime<chrono::Utc>) -> Option<chrono::Duration> {
+        let next = self.next_after(at)?;
+        let after = self.next_after(next)?;
+        Some(after - next)
+    }
 }
 
 /// The port of `host:port` when it is a number beyond 65535 (which `SocketAddr` would only call
@@ -789,16 +844,6 @@ impl Config {
             );
         }
 
-        let schedule = raw
-            .daemon
-            .schedule
-            .as_ref()
-            .map_or_else(|| "30 2 * * *".to_string(), |s| s.get_ref().clone());
-        if let Some(s) = &raw.daemon.schedule
-            && let Err(e) = parse_cron(s.get_ref()).and_then(|_| fires(s.get_ref()))
-        {
-            c.error(Some(s.span()), e);
-        }
         let timezone = match &raw.daemon.timezone {
             None => Tz::UTC,
             Some(tz) => tz.get_ref().parse::<Tz>().unwrap_or_else(|_| {
@@ -811,6 +856,12 @@ impl Config {
                 );
                 Tz::UTC
             }),
+        };
+        let schedule = match &raw.daemon.schedule {
+            None => Schedule::new("30 2 * * *", timezone).ok(),
+            Some(s) => Schedule::new(s.get_ref(), timezone)
+                .map_err(|e| c.error(Some(s.span()), e))
+                .ok(),
         };
         let listen = raw
             .daemon
@@ -1027,7 +1078,7 @@ impl Config {
                     line_column(source, w.name.span().start).0,
                 );
             }
-            if let Some(ws) = check_workspace(&mut c, w, ws_span) {
+            if let Some(ws) = check_workspace(&mut c, w, ws_span, schedule.as_ref()) {
                 workspaces.push(ws);
             }
         }
@@ -1139,10 +1190,10 @@ impl Config {
         let downstream =
             crate::downstream::config::check_downstream(&mut c, &raw.downstream, &names);
         let api = crate::downstream::config::check_api(&mut c, raw.api.as_ref());
-        if !c.errors.is_empty() {
+        let Some(schedule) = schedule.filter(|_| c.errors.is_empty()) else {
             c.errors.sort_by_key(|e| e.location);
             return Err(c.errors);
-        }
+        };
         Ok(Config {
             http,
             path: path.to_path_buf(),
@@ -1177,10 +1228,13 @@ impl Config {
     }
 }
 
+/// `default_schedule`: `[daemon] schedule` in its time zone (`None` when it did not parse, an
+/// error already recorded).
 fn check_workspace(
     c: &mut Checker<'_>,
     w: &RawWorkspace,
     ws_span: Range<usize>,
+    default_schedule: Option<&Schedule>,
 ) -> Option<WorkspaceConfig> {
     let errors_before = c.errors.len();
     let name = w.name.get_ref().clone();
@@ -1377,25 +1431,36 @@ fn check_workspace(
         .as_ref()
         .map(|s| s.get_ref().clone())
         .unwrap_or_default();
-    if let Err(e) = RepositoryScope::new(false, false, &exclude_repositories) {
+    let scope = RepositoryScope::new(
+        w.exclude_archived.unwrap_or(false),
+        w.exclude_forks.unwrap_or(false),
+        &exclude_repositories,
+    )
+    .map_err(|e| {
         c.error(
             w.exclude_repositories.as_ref().map(|s| s.span()),
             e.to_string(),
         );
-    }
+    })
+    .ok();
     let exclude_members = w
         .exclude_members
         .as_ref()
         .map(|s| s.get_ref().clone())
         .unwrap_or_default();
-    if let Err(e) = MemberExclusions::new(&exclude_members) {
-        c.error(w.exclude_members.as_ref().map(|s| s.span()), e.to_string());
-    }
-    if let Some(s) = &w.schedule
-        && let Err(e) = parse_cron(s.get_ref()).and_then(|_| fires(s.get_ref()))
-    {
-        c.error(Some(s.span()), e);
-    }
+    let exclude_members = MemberExclusions::new(&exclude_members)
+        .map_err(|e| c.error(w.exclude_members.as_ref().map(|s| s.span()), e.to_string()))
+        .ok();
+    let schedule = match (&w.schedule, default_schedule) {
+        (None, default) => default.cloned(),
+        // Read in the daemon's time zone; without it (an error already recorded) parse alone.
+        (Some(s), default) => {
+            Schedule::new(s.get_ref(), default.map_or(Tz::UTC, Schedule::timezone))
+                .map_err(|e| c.error(Some(s.span()), e))
+                .ok()
+                .filter(|_| default.is_some())
+        }
+    };
     let min_access_level = match &w.min_access_level {
         None => 20,
         Some(l) => {
@@ -1445,10 +1510,8 @@ fn check_workspace(
         credentials: credentials?,
         username: w.username.as_ref().map(|u| u.get_ref().clone()),
         admit,
-        exclude_archived: w.exclude_archived.unwrap_or(false),
-        exclude_forks: w.exclude_forks.unwrap_or(false),
-        exclude_repositories,
-        exclude_members,
+        scope: scope?,
+        exclude_members: exclude_members?,
         teams,
         webhook_secret_file: w
             .webhook_secret_file
@@ -1460,7 +1523,7 @@ fn check_workspace(
             .clone()
             .unwrap_or_else(|| "member".to_string()),
         admin_role: w.admin_role.clone().unwrap_or_else(|| "admin".to_string()),
-        schedule: w.schedule.as_ref().map(|s| s.get_ref().clone()),
+        schedule: schedule?,
         min_access_level,
         include_shared_projects: w.include_shared_projects.unwrap_or(false),
         include_bots: w.include_bots.unwrap_or(false),

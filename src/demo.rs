@@ -5,12 +5,11 @@
 //! and the audit trail, then changes the simulated world (someone leaves, someone loses access
 //! to one repository, a login is renamed, a mass removal) and shows what orgsync does about it.
 
-use crate::cli::Failure;
-use crate::cli::output::table;
-use crate::cli::term;
 use crate::config::Config;
 use crate::directory::{RunOutcome, Store};
-use crate::sync::run::{RunOptions, RunReport, sync_workspace};
+use crate::failure::{EXIT_OK, Failure};
+use crate::run::{RunOptions, RunReport, sync_workspace};
+use crate::term::{self, table};
 use orgsync_simulator::bitbucket::{BitbucketMutation, BitbucketServer};
 use orgsync_simulator::github::{GithubServer, Mutation as GithubMutation};
 use orgsync_simulator::gitlab::{GitlabMutation, GitlabServer};
@@ -24,7 +23,7 @@ const GITLAB_SCENARIO: &str = include_str!("../config/demo/gitlab.toml");
 const BITBUCKET_SCENARIO: &str = include_str!("../config/demo/bitbucket.toml");
 
 /// Colours only on a terminal and never with `NO_COLOR` (the styles are stripped otherwise by
-/// [`crate::cli::term::raw`]); each painted line is escaped first.
+/// [`crate::term::raw`]); each painted line is escaped first.
 struct Paint;
 
 impl Paint {
@@ -159,15 +158,14 @@ async fn sync_all(
     paint: &Paint,
     out: &mut String,
 ) -> Result<Vec<RunReport>, Failure> {
-    let ctx = crate::cli::provider_context(config, store)?;
+    let ctx = crate::app::provider_context(
+        config,
+        store,
+        std::sync::Arc::new(orgsync_core::http::NoopObserver),
+    )?;
     let mut reports = Vec::new();
     for ws in &config.workspaces {
-        let provider = crate::providers::build(ws, &ctx).unwrap_or_else(|reason| {
-            Box::new(crate::providers::Unbuildable {
-                kind: ws.provider,
-                reason,
-            })
-        });
+        let provider = crate::app::provider(ws, &ctx);
         let report = sync_workspace(
             store,
             ws,
@@ -350,8 +348,8 @@ pub async fn run(keep: Option<PathBuf>) -> Result<u8, Failure> {
     };
     let sims = start_sims().await?;
     let config_path = write_config(&dir, &sims)?;
-    let config = crate::cli::load_config(&config_path)?;
-    let store = crate::cli::open_store(&config).await?;
+    let config = crate::app::load_config(&config_path)?;
+    let store = crate::app::open_store(&config).await?;
     let mut out = String::new();
 
     let _ = writeln!(
@@ -468,7 +466,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<u8, Failure> {
                 a.workspace.clone().unwrap_or_default(),
                 a.action.clone(),
                 a.subject.clone(),
-                crate::cli::output::summarise_detail(&a.detail),
+                crate::text::summarise_detail(&a.detail),
             ]
         })
         .collect();
@@ -507,7 +505,7 @@ pub async fn run(keep: Option<PathBuf>) -> Result<u8, Failure> {
     );
     term::raw(&out);
     store.close().await;
-    Ok(crate::cli::EXIT_OK)
+    Ok(EXIT_OK)
 }
 
 fn temp_marker() -> PathBuf {

@@ -1,11 +1,12 @@
 //! orgsync: keeps a local user directory in step with GitHub, GitLab and Bitbucket accounts.
 //!
-//! Start with [`sync::run::sync_workspace`]: it fetches a [`orgsync_core::Snapshot`] through a
+//! Start with [`run::sync_workspace`]: it fetches a [`orgsync_core::Snapshot`] through a
 //! provider, decides admission ([`sync::admit`]), plans the typed changes ([`sync::plan`]),
 //! checks them against the guards ([`sync::guard`]) and applies them to the
 //! [`directory::Store`] in one transaction.
 
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -13,11 +14,14 @@ pub mod daemon;
 pub mod demo;
 pub mod directory;
 pub mod downstream;
+pub mod failure;
 pub mod metrics;
 pub mod notify;
 pub mod people;
 pub mod providers;
+pub mod run;
 pub mod runlog;
 pub mod status;
 pub mod sync;
+pub mod term;
 pub mod text;

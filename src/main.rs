@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     // dropped by the subscriber, not a panic.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(cli::term::colour_on(&std::io::stderr()))
+        .with_ansi(orgsync::term::colour_on(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Json => builder.json().init(),
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            cli::term::error(&format!("orgsync: cannot start the async runtime: {e}"));
+            orgsync::term::error(&format!("orgsync: cannot start the async runtime: {e}"));
             return ExitCode::from(cli::EXIT_RUNTIME);
         }
     };

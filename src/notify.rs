@@ -4,7 +4,7 @@
 //! reference (never its URL, which is often the secret) and the run is not affected.
 
 use crate::config::NotifyTarget;
-use crate::sync::run::{HoldEvent, RunReport};
+use crate::run::{HoldEvent, RunReport};
 use std::time::Duration;
 
 /// The message for a run that started, replaced or ended a hold; `None` for any other run.

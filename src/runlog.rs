@@ -5,8 +5,8 @@
 //! text that came from a provider is escaped in the text format (see [`crate::text`]).
 
 use crate::directory::RunOutcome;
+use crate::run::RunReport;
 use crate::sync::ChangeKind;
-use crate::sync::run::RunReport;
 use crate::text::Escaped;
 use tracing::Level;
 

@@ -1,6 +1,6 @@
 //! What `orgsync status` and the daemon's `/status` report per workspace.
 
-use crate::config::{Config, parse_cron};
+use crate::config::{Config, Schedule};
 use crate::directory::{DirectoryError, RunRow, Store};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -55,48 +55,27 @@ impl HeldSummary {
     }
 }
 
-/// The next time a cron schedule fires after `after`, read in `tz`.
-pub fn next_fire(schedule: &str, tz: chrono_tz::Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let cron = parse_cron(schedule).ok()?;
-    cron.find_next_occurrence(&after.with_timezone(&tz), false)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-/// The last time a cron schedule fired at or before `at`, read in `tz`.
-pub fn previous_fire(
-    schedule: &str,
-    tz: chrono_tz::Tz,
-    at: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
-    let cron = parse_cron(schedule).ok()?;
-    cron.find_previous_occurrence(&at.with_timezone(&tz), true)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+/// Seconds between the two fire times of a schedule after `at` (its period, for alerts).
+pub fn period_seconds(schedule: &Schedule, at: DateTime<Utc>) -> Option<f64> {
+    schedule
+        .period(at)
+        .map(|d| d.num_milliseconds() as f64 / 1000.0)
 }
 
 /// One entry per configured workspace, from the directory's run records.
-/// Seconds between the two fire times of a schedule around `at` (its period, for alerts).
-pub fn schedule_period(schedule: &str, tz: chrono_tz::Tz, at: DateTime<Utc>) -> Option<f64> {
-    let next = next_fire(schedule, tz, at)?;
-    let after = next_fire(schedule, tz, next)?;
-    Some((after - next).num_milliseconds() as f64 / 1000.0)
-}
-
 pub async fn entries(config: &Config, store: &Store) -> Result<Vec<StatusEntry>, DirectoryError> {
     let runs = store.recent_runs(None, 1).await?;
     let holds = store.holds(None).await?;
     let now = Utc::now();
     let mut out = Vec::new();
     for ws in &config.workspaces {
-        let schedule = ws.schedule.as_deref().unwrap_or(&config.daemon.schedule);
         let (teams_unavailable, last_event) = store.workspace_notes(&ws.name).await?;
         out.push(StatusEntry {
             workspace: ws.name.clone(),
             provider: ws.provider.to_string(),
             last_run: runs.iter().find(|r| r.workspace == ws.name).cloned(),
             last_success: store.last_success(&ws.name).await?,
-            next_run: next_fire(schedule, config.daemon.timezone, now),
+            next_run: ws.schedule.next_after(now),
             last_event,
             teams_unavailable,
             held: holds
@@ -119,10 +98,11 @@ mod tests {
         from: DateTime<Utc>,
         n: usize,
     ) -> Vec<DateTime<Utc>> {
+        let schedule = Schedule::new(schedule, tz).expect("a schedule");
         let mut out = Vec::new();
         let mut t = from;
         for _ in 0..n {
-            let next = next_fire(schedule, tz, t).expect("fires");
+            let next = schedule.next_after(t).expect("fires");
             out.push(next);
             t = next;
         }
@@ -168,15 +148,15 @@ mod tests {
     fn six_field_schedules_have_seconds_and_previous_fire_is_at_or_before() {
         let t = utc(2027, 1, 1, 0, 0);
         assert_eq!(
-            next_fire("*/2 * * * * *", chrono_tz::UTC, t),
+            Schedule::new("*/2 * * * * *", chrono_tz::UTC)
+                .expect("a schedule")
+                .next_after(t),
             Some(t + chrono::Duration::seconds(2))
         );
         assert_eq!(
-            previous_fire(
-                "0 * * * *",
-                chrono_tz::UTC,
-                t + chrono::Duration::minutes(30)
-            ),
+            Schedule::new("0 * * * *", chrono_tz::UTC)
+                .expect("a schedule")
+                .previous_at_or_before(t + chrono::Duration::minutes(30)),
             Some(t)
         );
     }

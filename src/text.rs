@@ -48,6 +48,47 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
+/// The one line of an audit event's detail a person wants: the reason or the error.
+pub fn summarise_detail(detail: &str) -> String {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(detail) else {
+        return String::new();
+    };
+    if let Some(reason) = value.get("reason")
+        && let Ok(r) = serde_json::from_value::<crate::sync::OffboardReason>(reason.clone())
+    {
+        return r.to_string();
+    }
+    if let Some(e) = value.get("error").and_then(|e| e.as_str()) {
+        return e.to_string();
+    }
+    if let (Some(from), Some(to)) = (
+        value.get("from").and_then(|v| v.as_str()),
+        value.get("to").and_then(|v| v.as_str()),
+    ) {
+        return format!("{from} -> {to}");
+    }
+    if let (Some(repository), Some(permission)) = (
+        value.get("repository").and_then(|v| v.as_str()),
+        value.get("permission").and_then(|v| v.as_str()),
+    ) {
+        return format!("{permission} on {repository}");
+    }
+    if let Some(team) = value.get("team").and_then(|v| v.as_str()) {
+        return match value.get("role").and_then(|v| v.as_str()) {
+            Some(role) => format!("team {team} as {role}"),
+            None => format!("team {team}"),
+        };
+    }
+    if let (Some(from), Some(to)) = (
+        value.get("from_login").and_then(|v| v.as_str()),
+        value.get("login").and_then(|v| v.as_str()),
+    ) && from != to
+    {
+        return format!("renamed from {from}");
+    }
+    String::new()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

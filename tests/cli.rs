@@ -2,7 +2,7 @@
 
 mod support;
 
-use orgsync::sync::run::{RunOptions, sync_workspace};
+use orgsync::run::{RunOptions, sync_workspace};
 use orgsync_core::FixedProvider;
 use std::process::Command;
 use support::*;
@@ -120,6 +120,63 @@ fn force_needs_exactly_one_workspace() {
         !dir.path().join("d.db").exists(),
         "refused before the directory is opened"
     );
+}
+
+/// A workspace whose client cannot be built (its token file is missing) is a failed run like
+/// any other: `orgsync sync` records it with the reason and exits 1, instead of skipping it.
+#[tokio::test]
+async fn sync_records_a_failed_run_when_the_provider_cannot_be_built() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("d.db");
+    let path = dir.path().join("o.toml");
+    let missing = dir.path().join("no-such-token");
+    std::fs::write(
+        &path,
+        format!(
+            "[directory]\nurl = \"sqlite://{}\"\n[[workspace]]\nname = \"acme\"\nprovider = \"github\"\norganization = \"acme\"\ntoken_file = \"{}\"\n",
+            db.display(),
+            missing.display()
+        ),
+    )
+    .expect("write");
+    let out = orgsync()
+        .arg("--config")
+        .arg(&path)
+        .args(["sync", "--json"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(reports.len(), 1, "one report per workspace: {reports:?}");
+    assert_eq!(reports[0]["outcome"], "failed");
+    assert!(
+        reports[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no-such-token")),
+        "the reason names the token file: {}",
+        reports[0]
+    );
+    let config = orgsync::config::Config::load(&path).expect("config");
+    let store = orgsync::directory::Store::open(&config.directory_url)
+        .await
+        .expect("store");
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM sync_runs r JOIN workspaces w ON w.id = r.workspace_id
+             WHERE w.name = 'acme' AND r.outcome = 'failed' AND r.trigger = 'cli'
+               AND r.error LIKE '%no-such-token%'"
+        )
+        .await,
+        1,
+        "the failed run is recorded with its reason"
+    );
+    store.close().await;
 }
 
 #[tokio::test]

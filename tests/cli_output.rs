@@ -4,7 +4,7 @@
 
 mod support;
 
-use orgsync::sync::run::{RunOptions, sync_workspace};
+use orgsync::run::{RunOptions, sync_workspace};
 use orgsync_core::{FixedProvider, TeamRole};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

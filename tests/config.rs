@@ -28,6 +28,37 @@ fn example_config_is_valid_and_covers_all_three_providers() {
     assert_eq!(config.workspaces[0].map_role("admin"), "admin");
 }
 
+/// The loaded configuration holds built values: a workspace's member exclusions and repository
+/// scope are compiled and its schedule is the daemon's, in the daemon's time zone, unless it has
+/// its own; nothing after loading parses them again or falls back to "none".
+#[test]
+fn a_loaded_workspace_holds_its_compiled_exclusions_scope_and_schedule() {
+    let text = format!(
+        "{HEAD}[daemon]\nschedule = \"30 2 * * *\"\ntimezone = \"Europe/Berlin\"\n\
+         [[workspace]]\nname = \"a\"\nprovider = \"github\"\norganization = \"o\"\ntoken_env = \"T\"\n\
+         exclude_members = [\"*[bot]\"]\nexclude_repositories = [\"sandbox-*\"]\n\
+         [[workspace]]\nname = \"b\"\nprovider = \"github\"\norganization = \"p\"\ntoken_env = \"T\"\n\
+         schedule = \"*/15 * * * *\"\n"
+    );
+    let config = Config::parse(&text, Path::new("c.toml")).expect("valid");
+    let a = &config.workspaces[0];
+    assert_eq!(
+        a.exclude_members.matching("dependabot[bot]"),
+        Some("*[bot]")
+    );
+    assert_eq!(a.exclude_members.matching("bob"), None);
+    assert_eq!(a.scope.patterns(), ["sandbox-*".to_string()]);
+    assert_eq!(a.schedule.expr(), "30 2 * * *");
+    assert_eq!(a.schedule.timezone(), chrono_tz::Europe::Berlin);
+    let b = &config.workspaces[1];
+    assert_eq!(b.schedule.expr(), "*/15 * * * *");
+    assert_eq!(b.schedule.timezone(), chrono_tz::Europe::Berlin);
+    assert_eq!(
+        b.schedule.period(chrono::Utc::now()),
+        Some(chrono::Duration::minutes(15))
+    );
+}
+
 #[test]
 fn syntax_error_names_line_and_column() {
     let e = errors("[directory]\nurl = \"sqlite://x.db\"\n\n[daemon\nschedule = 1\n");

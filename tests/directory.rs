@@ -1,12 +1,15 @@
 //! The directory and the sync engine end to end, on SQLite and on PostgreSQL: every test here
 //! runs once per backend.
 
+// Test helpers fail the test with a message (the crate denies clippy::panic elsewhere).
+#![allow(clippy::panic)]
+
 #[macro_use]
 mod support;
 
 use orgsync::directory::{RunOutcome, Store};
+use orgsync::run::{RunOptions, RunReport, sync_workspace};
 use orgsync::sync::plan::{Change, ChangeKind, Plan};
-use orgsync::sync::run::{RunOptions, RunReport, sync_workspace};
 use orgsync_core::{FixedProvider, Permission, TeamRole};
 use support::*;
 

@@ -4,8 +4,8 @@
 
 mod support;
 
+use orgsync::run::{RunOptions, sync_workspace};
 use orgsync::sync::explain::{Decision, Evidence, explain};
-use orgsync::sync::run::{RunOptions, sync_workspace};
 use orgsync_core::{FixedProvider, Permission, TeamRole};
 use std::process::Command;
 use support::*;

@@ -90,18 +90,18 @@ fn hostile(i: usize) -> Value {
     values[i % values.len()].clone()
 }
 
-fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
-    out.push(at.clone());
+fn pointers(v: &Value, at: &str, out: &mut Vec<String>) {
+    out.push(at.to_owned());
     match v {
         Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
-                pointers(x, format!("{at}/{i}"), out);
+                pointers(x, &format!("{at}/{i}"), out);
             }
         }
         Value::Object(m) => {
             for (k, x) in m {
                 let key = k.replace('~', "~0").replace('/', "~1");
-                pointers(x, format!("{at}/{key}"), out);
+                pointers(x, &format!("{at}/{key}"), out);
             }
         }
         _ => {}
@@ -110,7 +110,7 @@ fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
 
 fn mutate(doc: &mut Value, node: usize, op: usize, arg: usize) {
     let mut all = Vec::new();
-    pointers(doc, String::new(), &mut all);
+    pointers(doc, "", &mut all);
     let at = &all[node % all.len()];
     let Some(target) = doc.pointer_mut(at) else {
         return;

@@ -2,6 +2,9 @@
 //! PostgreSQL: every test here runs once per backend (the PostgreSQL half needs
 //! ORGSYNC_TEST_POSTGRES_URL), plus one end-to-end run of the command line.
 
+// Test helpers fail the test with a message (the crate denies clippy::panic elsewhere).
+#![allow(clippy::panic)]
+
 mod support;
 
 use chrono::{DateTime, Duration, Utc};
@@ -9,8 +12,8 @@ use orgsync::directory::Store;
 use orgsync::directory::WorkspaceKey;
 use orgsync::directory::people::{IdentityKey, NewInvitation, PeopleError, RoleOverride};
 use orgsync::people::InviteToken;
+use orgsync::run::{RunOptions, RunReport, sync_workspace};
 use orgsync::sync::ChangeKind;
-use orgsync::sync::run::{RunOptions, RunReport, sync_workspace};
 use orgsync_core::{FixedProvider, TeamRole};
 use support::*;
 

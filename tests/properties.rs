@@ -4,8 +4,8 @@
 
 mod support;
 
+use orgsync::run::{RunOptions, sync_workspace};
 use orgsync::sync::plan::{Change, MembershipSource, MembershipState};
-use orgsync::sync::run::{RunOptions, sync_workspace};
 use orgsync_core::{AccessVerdict, FixedProvider, MemberState, Permission, TeamRole};
 use proptest::prelude::*;
 use std::collections::BTreeSet;

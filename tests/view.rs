@@ -6,7 +6,7 @@
 mod support;
 
 use orgsync::directory::{RunOutcome, Store};
-use orgsync::sync::run::{RunOptions, RunReport, sync_workspace};
+use orgsync::run::{RunOptions, RunReport, sync_workspace};
 use orgsync_core::{FixedProvider, Permission, TeamRole};
 use support::*;
 

@@ -4,7 +4,7 @@ use crate::ChildPhase;
 use orgsync::config::Config;
 use orgsync::directory::Store;
 use orgsync::providers::ProviderContext;
-use orgsync::sync::run::{RunOptions, sync_workspace};
+use orgsync::run::{RunOptions, sync_workspace};
 use orgsync_core::cache::{CachedResponse, HttpCache};
 use orgsync_core::http::{HttpClient, HttpConfig, NoopObserver};
 use std::io::BufRead;

@@ -95,7 +95,7 @@ pub async fn status_lines(config: &Config, store: &Store) -> Result<String, Fail
         .collect();
     Ok(format!(
         "\n{}",
-        super::output::table(
+        crate::term::table(
             &["DOWNSTREAM", "QUEUED", "RETRYING", "DEAD", "LAST ERROR"],
             &rows
         )
@@ -140,7 +140,7 @@ pub async fn run(config_path: &Path, command: DownstreamCommand) -> Result<u8, F
                     .collect();
                 super::term::block(&format!(
                     "\n{}",
-                    super::output::table(&["EVENT", "TYPE", "STATE", "ATTEMPTS", "ERROR"], &rows)
+                    crate::term::table(&["EVENT", "TYPE", "STATE", "ATTEMPTS", "ERROR"], &rows)
                 ));
             }
             Ok(EXIT_OK)

@@ -68,7 +68,11 @@ pub async fn explain(
         })
         .collect();
     let live_member = if live {
-        let ctx = super::provider_context(config, &store)?;
+        let ctx = crate::app::provider_context(
+            config,
+            &store,
+            std::sync::Arc::new(orgsync_core::http::NoopObserver),
+        )?;
         let provider = crate::providers::build(ws, &ctx).map_err(Failure::runtime)?;
         let answer = provider
             .fetch_member(
@@ -213,7 +217,7 @@ pub async fn refused(
             .into_iter()
             .map(|(w, id, login, reason)| vec![w, login, id, reason])
             .collect();
-        super::term::block(&output::table(
+        super::term::block(&crate::term::table(
             &["WORKSPACE", "LOGIN", "PROVIDER ID", "NOT ADMITTED BECAUSE"],
             &body,
         ));

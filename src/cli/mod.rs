@@ -4,17 +4,17 @@
 /// One line on standard output, escaped and quiet on a closed pipe (see [`term`]).
 macro_rules! outln {
     () => {
-        $crate::cli::term::line("")
+        $crate::term::line("")
     };
     ($($arg:tt)*) => {
-        $crate::cli::term::line(&format!($($arg)*))
+        $crate::term::line(&format!($($arg)*))
     };
 }
 
 /// One message on standard error, escaped (see [`term`]).
 macro_rules! errln {
     ($($arg:tt)*) => {
-        $crate::cli::term::error(&format!($($arg)*))
+        $crate::term::error(&format!($($arg)*))
     };
 }
 
@@ -24,20 +24,17 @@ pub mod output;
 pub mod people;
 mod plans;
 pub mod progress;
-pub mod term;
 
-use crate::config::{self, Config, ConfigError};
-use crate::directory::{RunOutcome, Store};
-use crate::sync::run::{RunOptions, sync_workspace};
+use crate::config::{self, Config};
+use crate::directory::RunOutcome;
+use crate::run::{RunOptions, sync_workspace};
+use crate::term;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_RUNTIME: u8 = 1;
-pub const EXIT_CONFIG: u8 = 2;
-pub const EXIT_ABORTED: u8 = 3;
+pub use crate::failure::{EXIT_ABORTED, EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, Failure};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -276,80 +273,7 @@ pub enum TeamsCommand {
     },
 }
 
-/// An error that ends the command, with its exit code.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn runtime(message: impl Into<String>) -> Self {
-        Failure {
-            code: EXIT_RUNTIME,
-            message: message.into(),
-        }
-    }
-
-    pub fn usage(message: impl Into<String>) -> Self {
-        Failure {
-            code: EXIT_CONFIG,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<crate::directory::DirectoryError> for Failure {
-    fn from(e: crate::directory::DirectoryError) -> Self {
-        match e {
-            // The configuration disagrees with the directory: the operator must decide.
-            crate::directory::DirectoryError::WorkspaceMismatch { .. } => {
-                Failure::usage(e.to_string())
-            }
-            _ => Failure::runtime(e.to_string()),
-        }
-    }
-}
-
-fn config_failure(errors: Vec<ConfigError>) -> Failure {
-    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    Failure::usage(lines.join("\n"))
-}
-
-pub fn load_config(path: &std::path::Path) -> Result<Config, Failure> {
-    Config::load(path).map_err(config_failure)
-}
-
-/// The shared HTTP client, with the directory as the conditional-request cache.
-pub fn provider_context(
-    config: &Config,
-    store: &Store,
-) -> Result<crate::providers::ProviderContext, Failure> {
-    provider_context_with(
-        config,
-        store,
-        std::sync::Arc::new(orgsync_core::http::NoopObserver),
-    )
-}
-
-/// [`provider_context`] with an observer of the requests (the fetch's progress).
-pub fn provider_context_with(
-    config: &Config,
-    store: &Store,
-    observer: std::sync::Arc<dyn orgsync_core::http::HttpObserver>,
-) -> Result<crate::providers::ProviderContext, Failure> {
-    let http = orgsync_core::http::HttpClient::new(config.http.http_config())
-        .map_err(|e| Failure::runtime(e.to_string()))?;
-    Ok(crate::providers::ProviderContext {
-        http,
-        cache: std::sync::Arc::new(store.clone()),
-        observer,
-    })
-}
-
-pub async fn open_store(config: &Config) -> Result<Store, Failure> {
-    Ok(Store::open(&config.directory_url).await?)
-}
+pub(crate) use crate::app::{load_config, open_store};
 
 /// Runs a parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
@@ -581,13 +505,7 @@ pub fn config_warnings(config: &Config) -> Vec<String> {
 /// `check-config --online`: asks each workspace's provider whether the credential can read what
 /// a sync needs. Uses no directory (nothing is written) and no cache.
 async fn check_online(config: &Config) -> Result<u8, Failure> {
-    let http = orgsync_core::http::HttpClient::new(config.http.http_config())
-        .map_err(|e| Failure::runtime(e.to_string()))?;
-    let ctx = crate::providers::ProviderContext {
-        http,
-        cache: std::sync::Arc::new(orgsync_core::cache::NoCache),
-        observer: std::sync::Arc::new(orgsync_core::http::NoopObserver),
-    };
+    let ctx = crate::app::offline_provider_context(config)?;
     let mut code = EXIT_OK;
     for ws in &config.workspaces {
         let result = match crate::providers::build(ws, &ctx) {
@@ -683,7 +601,7 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
         approve: None,
     };
     let progress = std::sync::Arc::new(progress::Progress::for_stderr());
-    let ctx = provider_context_with(config, &store, progress.clone())?;
+    let ctx = crate::app::provider_context(config, &store, progress.clone())?;
     let mut reports = Vec::new();
     let mut worst = EXIT_OK;
     for ws in selected {
@@ -693,14 +611,8 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
                 + std::time::Duration::from_secs(config.daemon.run_deadline_seconds),
         );
         let options = &options;
-        let provider = match crate::providers::build(ws, &ctx) {
-            Ok(p) => p,
-            Err(message) => {
-                errln!("orgsync: {message}");
-                worst = worst.max(EXIT_RUNTIME);
-                continue;
-            }
-        };
+        // A client that cannot be built is a failed run, recorded like any other.
+        let provider = crate::app::provider(ws, &ctx);
         let report = sync_workspace(&store, ws, &config.safety, provider.as_ref(), options).await;
         progress.finish(&ws.name);
         let report = report?;

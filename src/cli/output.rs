@@ -3,30 +3,10 @@
 use super::{EXIT_OK, Failure, term};
 use crate::config::Config;
 use crate::directory::{AuditRow, RunOutcome, Store, TeamRow, UserRow};
-use crate::sync::run::RunReport;
+use crate::run::RunReport;
+use crate::term::table;
+use crate::text::summarise_detail;
 use serde::Serialize;
-
-/// Rows as a table under a header, columns aligned two spaces apart, no borders. Every cell
-/// is escaped ([`crate::text::escape`]): a cell is provider text more often than not, and a
-/// control character in it must neither reach the terminal nor break the row.
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut t = comfy_table::Table::new();
-    t.load_preset(comfy_table::presets::NOTHING)
-        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
-        .set_header(header.iter().map(|h| crate::text::escape(h).into_owned()));
-    for row in rows {
-        t.add_row(row.iter().map(|c| crate::text::escape(c).into_owned()));
-    }
-    for column in t.column_iter_mut() {
-        column.set_padding((0, 2));
-    }
-    let mut out = String::new();
-    for line in t.lines() {
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
 
 /// Pretty JSON on standard output (serde escapes control characters inside strings).
 pub(crate) fn json<T: Serialize + ?Sized>(value: &T) {
@@ -155,47 +135,6 @@ pub fn audit(rows: &[AuditRow], as_json: bool) {
         ],
         &body,
     ));
-}
-
-/// The one line of an audit event's detail a person wants: the reason or the error.
-pub fn summarise_detail(detail: &str) -> String {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(detail) else {
-        return String::new();
-    };
-    if let Some(reason) = value.get("reason")
-        && let Ok(r) = serde_json::from_value::<crate::sync::OffboardReason>(reason.clone())
-    {
-        return r.to_string();
-    }
-    if let Some(e) = value.get("error").and_then(|e| e.as_str()) {
-        return e.to_string();
-    }
-    if let (Some(from), Some(to)) = (
-        value.get("from").and_then(|v| v.as_str()),
-        value.get("to").and_then(|v| v.as_str()),
-    ) {
-        return format!("{from} -> {to}");
-    }
-    if let (Some(repository), Some(permission)) = (
-        value.get("repository").and_then(|v| v.as_str()),
-        value.get("permission").and_then(|v| v.as_str()),
-    ) {
-        return format!("{permission} on {repository}");
-    }
-    if let Some(team) = value.get("team").and_then(|v| v.as_str()) {
-        return match value.get("role").and_then(|v| v.as_str()) {
-            Some(role) => format!("team {team} as {role}"),
-            None => format!("team {team}"),
-        };
-    }
-    if let (Some(from), Some(to)) = (
-        value.get("from_login").and_then(|v| v.as_str()),
-        value.get("login").and_then(|v| v.as_str()),
-    ) && from != to
-    {
-        return format!("renamed from {from}");
-    }
-    String::new()
 }
 
 /// A run as a person reads it: the outcome first, then the plan (its first line counts the

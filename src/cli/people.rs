@@ -6,7 +6,6 @@
 //! and says what it did. Tokens are printed at most once, by `invite create` and `invite resend`
 //! when no `[smtp]` relay is configured, and never logged.
 
-use super::output::table;
 use super::{EXIT_OK, Failure, invoking_user, load_config, open_store};
 use crate::config::{Config, WorkspaceConfig};
 use crate::directory::people::{
@@ -15,6 +14,7 @@ use crate::directory::people::{
 use crate::directory::{Store, WorkspaceKey};
 use crate::people::mail::{self, InvitationNotice};
 use crate::people::{InviteToken, normalize_email, parse_lifetime};
+use crate::term::table;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use std::collections::BTreeSet;

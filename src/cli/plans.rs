@@ -4,8 +4,8 @@
 use super::{EXIT_ABORTED, EXIT_OK, EXIT_RUNTIME, Failure, invoking_user, open_store, output};
 use crate::config::Config;
 use crate::directory::{HoldRow, RunOutcome, Store};
+use crate::run::{RunOptions, sync_workspace};
 use crate::sync::Plan;
-use crate::sync::run::{RunOptions, sync_workspace};
 use clap::Subcommand;
 use std::io::{BufRead, IsTerminal};
 
@@ -136,8 +136,8 @@ pub async fn approve(config: &Config, workspace: &str, yes: bool) -> Result<u8, 
         .workspace(workspace)
         .ok_or_else(|| Failure::usage(format!("no workspace named `{workspace}`")))?;
     let progress = std::sync::Arc::new(super::progress::Progress::for_stderr());
-    let ctx = super::provider_context_with(config, &store, progress.clone())?;
-    let provider = crate::providers::build(ws, &ctx).map_err(Failure::runtime)?;
+    let ctx = crate::app::provider_context(config, &store, progress.clone())?;
+    let provider = crate::app::provider(ws, &ctx);
     let mut options = RunOptions::new("cli");
     options.actor = format!("cli:{}", invoking_user());
     options.deadline = Some(

@@ -11,12 +11,12 @@ pub mod replica;
 pub mod systemd;
 pub mod webhooks;
 
-use crate::cli::Failure;
-use crate::config::{Config, parse_cron};
+use crate::config::Config;
 use crate::directory::{RunOutcome, Store};
+use crate::failure::{EXIT_OK, Failure};
 use crate::metrics::Metrics;
-use crate::providers::{ProviderContext, Unbuildable};
-use crate::sync::run::{RunOptions, RunReport, sync_members, sync_workspace};
+use crate::providers::ProviderContext;
+use crate::run::{RunOptions, RunReport, sync_members, sync_workspace};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -87,14 +87,6 @@ struct Progress {
     last_finished: Instant,
     /// When the run in progress started, after it got its permit.
     running_since: Option<Instant>,
-}
-
-/// The time between two fires of `schedule` from `now`: the period the health check measures a
-/// stall against.
-fn schedule_period(schedule: &str, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Option<Duration> {
-    let first = crate::status::next_fire(schedule, tz, now)?;
-    let second = crate::status::next_fire(schedule, tz, first)?;
-    (second - first).to_std().ok()
 }
 
 /// The message of a caught panic, for the run record and the log.
@@ -276,8 +268,7 @@ impl Daemon {
                 }
                 continue;
             }
-            let schedule = ws.schedule.as_deref().unwrap_or(&config.daemon.schedule);
-            let Some(period) = schedule_period(schedule, config.daemon.timezone, wall) else {
+            let Some(period) = ws.schedule.period(wall).and_then(|p| p.to_std().ok()) else {
                 continue;
             };
             let allowed = period.saturating_mul(config.daemon.health_stall_periods);
@@ -360,12 +351,7 @@ impl Daemon {
                 None
             }
         };
-        let provider = crate::providers::build(ws, &self.ctx).unwrap_or_else(|reason| {
-            Box::new(Unbuildable {
-                kind: ws.provider,
-                reason,
-            })
-        });
+        let provider = crate::app::provider(ws, &self.ctx);
         let options = RunOptions {
             trigger: trigger.kind.clone(),
             dry_run: false,
@@ -496,25 +482,17 @@ impl Daemon {
     fn start_schedules(self: &Arc<Self>, generation: &CancellationToken) {
         let config = self.config();
         for ws in &config.workspaces {
-            let schedule = ws
-                .schedule
-                .clone()
-                .unwrap_or_else(|| config.daemon.schedule.clone());
-            let Ok(cron) = parse_cron(&schedule) else {
-                continue; // validated at load
-            };
-            let tz = config.daemon.timezone;
+            let schedule = ws.schedule.clone();
             let me = Arc::clone(self);
             let name = ws.name.clone();
             let stop = generation.clone();
             self.tracker.spawn(async move {
                 loop {
                     let now = Utc::now();
-                    let Ok(next) = cron.find_next_occurrence(&now.with_timezone(&tz), false) else {
+                    let Some(next) = schedule.next_after(now) else {
                         tracing::error!(workspace = %name, "the schedule never fires again");
                         return;
                     };
-                    let next = next.with_timezone(&Utc);
                     let wait = (next - now).to_std().unwrap_or_default();
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
@@ -538,9 +516,7 @@ impl Daemon {
     async fn catch_up(self: &Arc<Self>) {
         let config = self.config();
         for ws in &config.workspaces {
-            let schedule = ws.schedule.as_deref().unwrap_or(&config.daemon.schedule);
-            let previous =
-                crate::status::previous_fire(schedule, config.daemon.timezone, Utc::now());
+            let previous = ws.schedule.previous_at_or_before(Utc::now());
             let last = self.store.last_success(&ws.name).await.ok().flatten();
             let missed = match (last, previous) {
                 (None, _) => true,
@@ -592,8 +568,7 @@ impl Daemon {
 fn declare_series(metrics: &Metrics, config: &Config) {
     let now = Utc::now();
     for ws in &config.workspaces {
-        let schedule = ws.schedule.as_deref().unwrap_or(&config.daemon.schedule);
-        let period = crate::status::schedule_period(schedule, config.daemon.timezone, now);
+        let period = crate::status::period_seconds(&ws.schedule, now);
         metrics.declare_workspace(&ws.name, period);
         metrics.declare_webhooks(ws.provider.as_str());
     }
@@ -601,9 +576,9 @@ fn declare_series(metrics: &Metrics, config: &Config) {
 
 /// Runs the daemon until SIGTERM or SIGINT. Returns the exit code.
 pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
-    let config = crate::cli::load_config(&config_path)?;
+    let config = crate::app::load_config(&config_path)?;
     let _lock = replica::lock_sqlite(&config.directory_url).map_err(Failure::runtime)?;
-    let store = crate::cli::open_store(&config).await?;
+    let store = crate::app::open_store(&config).await?;
     fail_interrupted_runs(&store, &config).await;
     let metrics = Metrics::new();
     declare_series(&metrics, &config);
@@ -624,8 +599,7 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
                 .set(at.timestamp() as f64);
         }
     }
-    let mut ctx = crate::cli::provider_context(&config, &store)?;
-    ctx.observer = Arc::new(metrics.clone());
+    let ctx = crate::app::provider_context(&config, &store, Arc::new(metrics.clone()))?;
     let listener = tokio::net::TcpListener::bind(&config.daemon.listen)
         .await
         .map_err(|e| {
@@ -665,11 +639,11 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
         webhooks,
     });
 
-    let mut usr1 = signal(SignalKind::user_defined1()).map_err(signal_failure)?;
-    let mut usr2 = signal(SignalKind::user_defined2()).map_err(signal_failure)?;
-    let mut hup = signal(SignalKind::hangup()).map_err(signal_failure)?;
-    let mut term = signal(SignalKind::terminate()).map_err(signal_failure)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(signal_failure)?;
+    let mut usr1 = signal(SignalKind::user_defined1()).map_err(|e| signal_failure(&e))?;
+    let mut usr2 = signal(SignalKind::user_defined2()).map_err(|e| signal_failure(&e))?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| signal_failure(&e))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| signal_failure(&e))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| signal_failure(&e))?;
 
     let server_stop = daemon.shutdown.clone();
     let (app, private) = crate::api::mount(
@@ -747,7 +721,7 @@ pub async fn run(config_path: PathBuf) -> Result<u8, Failure> {
         let _ = p.await;
     }
     daemon.store.close().await;
-    Ok(crate::cli::EXIT_OK)
+    Ok(EXIT_OK)
 }
 
 /// Runs a previous process left as started (it was killed, or the machine stopped) become
@@ -781,7 +755,7 @@ async fn fail_interrupted_runs(store: &Store, config: &Config) {
     }
 }
 
-fn signal_failure(e: std::io::Error) -> Failure {
+fn signal_failure(e: &std::io::Error) -> Failure {
     Failure::runtime(format!("cannot install signal handlers: {e}"))
 }
 
@@ -805,12 +779,16 @@ mod tests {
     fn the_schedule_period_is_the_time_between_two_fires() {
         let now = Utc::now();
         assert_eq!(
-            schedule_period("*/15 * * * *", chrono_tz::UTC, now),
-            Some(Duration::from_secs(900))
+            crate::config::Schedule::new("*/15 * * * *", chrono_tz::UTC)
+                .expect("a schedule")
+                .period(now),
+            Some(chrono::Duration::seconds(900))
         );
         assert_eq!(
-            schedule_period("30 2 * * *", chrono_tz::UTC, now),
-            Some(Duration::from_secs(86_400))
+            crate::config::Schedule::new("30 2 * * *", chrono_tz::UTC)
+                .expect("a schedule")
+                .period(now),
+            Some(chrono::Duration::seconds(86_400))
         );
     }
 }

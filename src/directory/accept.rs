@@ -102,7 +102,7 @@ per_backend! {
             "teams": teams,
             "teams_missing": teams_missing,
         });
-        let e = event(Some(ws_id), now, actor, "invitation_accept", &inv.email, detail);
+        let e = event(Some(ws_id), now, actor, "invitation_accept", &inv.email, &detail);
         db::audit::write(c, e).await?;
         // The application downstream hears of the new person and their teams as of a sync's.
         let ws = sql! { as crate::directory::WorkspaceKey, c, fetch_one,

@@ -140,7 +140,7 @@ per_backend! {
             (remove(c, user_id, key).await?, "identity_unlink")
         };
         let subject = key.describe();
-        db::audit::write(c, event(None, now, actor, action, &subject, row.detail())).await?;
+        db::audit::write(c, event(None, now, actor, action, &subject, &row.detail())).await?;
         Ok(row)
     }
 

@@ -122,7 +122,7 @@ per_backend! {
             let expires_at: DateTime<Utc> = r.try_get("expires_at")?;
             let email: String = r.try_get("email")?;
             let detail = serde_json::json!({ "invitation": id, "expires_at": expires_at });
-            let e = event(Some(r.try_get("workspace_id")?), now, "orgsync", "invitation_expire", &email, detail);
+            let e = event(Some(r.try_get("workspace_id")?), now, "orgsync", "invitation_expire", &email, &detail);
             db::audit::write(c, e).await?;
         }
         Ok(rows.len() as u64)
@@ -248,7 +248,7 @@ per_backend! {
             "admin": new.admin,
             "expires_at": new.expires_at,
         });
-        let e = event(Some(ws.id), new.now, new.actor, "invitation_create", new.email, detail);
+        let e = event(Some(ws.id), new.now, new.actor, "invitation_create", new.email, &detail);
         db::audit::write(c, e).await?;
         one(c, id).await
     }
@@ -298,7 +298,7 @@ per_backend! {
             detail["expires_at"] = serde_json::json!(expires_at);
         }
         let ws_id = workspace_of(c, id).await?;
-        db::audit::write(c, event(Some(ws_id), now, actor, action, &before.email, detail)).await?;
+        db::audit::write(c, event(Some(ws_id), now, actor, action, &before.email, &detail)).await?;
         one(c, id).await
     }
 }

@@ -84,7 +84,7 @@ per_backend! {
         let user_id = db::users::insert(c, name, None, "service", now).await?;
         db::memberships::insert(c, ws.id, user_id, role, "manual", now).await?;
         let detail = serde_json::json!({ "user_id": user_id, "role": role });
-        db::audit::write(c, event(Some(ws.id), now, actor, "service_account_add", name, detail))
+        db::audit::write(c, event(Some(ws.id), now, actor, "service_account_add", name, &detail))
             .await?;
         let data = serde_json::json!({ "name": name, "role": role, "kind": "service",
                                        "state": "active" });
@@ -136,7 +136,7 @@ per_backend! {
             });
         }
         let subject = user_id.to_string();
-        db::audit::write(c, event(Some(ws.id), now, actor, action, &subject, detail)).await?;
+        db::audit::write(c, event(Some(ws.id), now, actor, action, &subject, &detail)).await?;
         // The application downstream hears it like a sync's change: a suspended person may no
         // longer enter, an unsuspended one may again.
         let (kind, data) = match change {
@@ -176,7 +176,7 @@ per_backend! {
         db::memberships::transition(c, ws.id, user_id, &transition, now).await?;
         let detail = serde_json::json!({ "user_id": user_id, "from": before, "to": after });
         let subject = user_id.to_string();
-        db::audit::write(c, event(Some(ws.id), now, actor, action, &subject, detail)).await?;
+        db::audit::write(c, event(Some(ws.id), now, actor, action, &subject, &detail)).await?;
         if before != after {
             let data = serde_json::json!({ "from": before, "role": after });
             db::outbox::enqueue_admin(c, ws, user_id, ("member.role_changed", None), data, now).await?;

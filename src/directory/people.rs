@@ -222,7 +222,7 @@ pub(super) fn event<'a>(
     actor: &'a str,
     action: &'a str,
     subject: &'a str,
-    detail: serde_json::Value,
+    detail: &serde_json::Value,
 ) -> Event<'a> {
     Event {
         workspace_id,

@@ -2,7 +2,6 @@
 //! Pure: a [`Snapshot`] and the workspace's policy in, a [`Desired`] state out.
 
 use crate::config::WorkspaceConfig;
-use orgsync_core::policy::MemberExclusions;
 use orgsync_core::{AccessVerdict, AdmitRule, MemberState, Permission, Snapshot, TeamRole};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -91,7 +90,7 @@ pub struct Desired {
 
 /// Applies the workspace's admission rule to a snapshot.
 pub fn admit(snapshot: &Snapshot, ws: &WorkspaceConfig) -> Desired {
-    let exclusions = MemberExclusions::new(&ws.exclude_members).unwrap_or_default();
+    let exclusions = &ws.exclude_members;
     let mut desired = Desired {
         provider_member_count: snapshot.members.len(),
         ..Desired::default()

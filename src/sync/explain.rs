@@ -128,7 +128,7 @@ pub fn explain(snapshot: &Snapshot, ws: &WorkspaceConfig, who: &str) -> Explanat
         .flatten()
         .filter(|t| t.members.iter().any(|tm| tm.member_id == m.id))
         .collect();
-    let scope = ws.fetch_policy().scope;
+    let scope = &ws.scope;
     let repositories = snapshot
         .repositories
         .iter()

@@ -98,6 +98,8 @@
 //! API tokens (Basic `email:token`, [`orgsync_core::http::BasicAuth`]), workspace, project or
 //! repository access tokens (Bearer), and OAuth consumers ([`oauth::OauthClientCredentials`]).
 
+#![warn(missing_docs)]
+
 pub mod model;
 pub mod oauth;
 

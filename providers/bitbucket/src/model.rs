@@ -8,11 +8,15 @@ use serde::Deserialize;
 /// `user` (and `account`): the uuid is the identity; `nickname` is not unique and may change.
 #[derive(Debug, Clone, Deserialize)]
 pub struct User {
+    /// The user's uuid (`{…}`): the immutable identity.
     pub uuid: String,
+    /// The Atlassian account id, when shown.
     #[serde(default)]
     pub account_id: Option<String>,
+    /// The display name, when shown.
     #[serde(default)]
     pub display_name: Option<String>,
+    /// The nickname: not unique, may change.
     #[serde(default)]
     pub nickname: Option<String>,
 }
@@ -31,8 +35,11 @@ impl User {
 /// `workspace`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Workspace {
+    /// The workspace's uuid.
     pub uuid: String,
+    /// The workspace's slug (its URL name).
     pub slug: String,
+    /// The display name.
     #[serde(default)]
     pub name: Option<String>,
 }
@@ -41,7 +48,9 @@ pub struct Workspace {
 /// `/workspaces/{w}/permissions` only.
 #[derive(Debug, Clone, Deserialize)]
 pub struct WorkspaceMembership {
+    /// The member.
     pub user: User,
+    /// `owner`, `collaborator` or `member`, on the permissions list only.
     #[serde(default)]
     pub permission: Option<String>,
 }
@@ -49,10 +58,13 @@ pub struct WorkspaceMembership {
 /// A repository as embedded in other objects (`parent`, permission rows).
 #[derive(Debug, Clone, Deserialize)]
 pub struct RepositoryRef {
+    /// The repository's uuid, when embedded with it.
     #[serde(default)]
     pub uuid: Option<String>,
+    /// `workspace/slug`.
     #[serde(default)]
     pub full_name: Option<String>,
+    /// The display name.
     #[serde(default)]
     pub name: Option<String>,
 }
@@ -69,6 +81,7 @@ impl RepositoryRef {
 /// `project` as embedded in a repository.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ProjectRef {
+    /// The project key.
     #[serde(default)]
     pub key: Option<String>,
 }
@@ -76,14 +89,20 @@ pub struct ProjectRef {
 /// `repository`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Repository {
+    /// The repository's uuid: its immutable id.
     pub uuid: String,
+    /// `workspace/slug`.
     pub full_name: String,
+    /// The display name.
     #[serde(default)]
     pub name: Option<String>,
+    /// Private (only those granted see it) or public.
     #[serde(default)]
     pub is_private: Option<bool>,
+    /// The repository it was forked from, for a fork.
     #[serde(default)]
     pub parent: Option<RepositoryRef>,
+    /// The project it belongs to.
     #[serde(default)]
     pub project: Option<ProjectRef>,
 }
@@ -100,8 +119,11 @@ impl Repository {
 /// `repository_permission`: a user's effective (highest) permission on a repository.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RepositoryPermission {
+    /// The user's effective permission (`read`, `write`, `admin`).
     pub permission: String,
+    /// The user.
     pub user: User,
+    /// The repository.
     pub repository: RepositoryRef,
 }
 
@@ -109,17 +131,22 @@ pub struct RepositoryPermission {
 /// sends on some lists) before deciding how to read the rest.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FirstPage<T> {
+    /// The number of items in the whole list, when Bitbucket sends it.
     #[serde(default)]
     pub size: Option<u64>,
+    /// The next page's URL; `None` on the last page.
     #[serde(default)]
     pub next: Option<String>,
+    /// This page's items.
     pub values: Vec<T>,
 }
 
 /// `group` as embedded in permission-config rows.
 #[derive(Debug, Clone, Deserialize)]
 pub struct GroupRef {
+    /// The group's slug.
     pub slug: String,
+    /// The group's display name.
     #[serde(default)]
     pub name: Option<String>,
 }
@@ -128,14 +155,18 @@ pub struct GroupRef {
 /// (`read`, `write`, `create-repo` on projects, `admin`, `none`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct GroupPermission {
+    /// The granted permission.
     pub permission: String,
+    /// The group granted.
     pub group: GroupRef,
 }
 
 /// `repository_user_permission` and `project_user_permission`: an explicit grant to a user.
 #[derive(Debug, Clone, Deserialize)]
 pub struct UserPermission {
+    /// The granted permission.
     pub permission: String,
+    /// The user granted.
     pub user: User,
 }
 
@@ -143,8 +174,11 @@ pub struct UserPermission {
 /// included.
 #[derive(Debug, Clone, Deserialize)]
 pub struct V1Group {
+    /// The group's slug.
     pub slug: String,
+    /// The group's display name.
     pub name: String,
+    /// Its members.
     #[serde(default)]
     pub members: Vec<V1Member>,
 }
@@ -152,8 +186,10 @@ pub struct V1Group {
 /// A member of a 1.0 group.
 #[derive(Debug, Clone, Deserialize)]
 pub struct V1Member {
+    /// The member's uuid, when shown.
     #[serde(default)]
     pub uuid: Option<String>,
+    /// The member's Atlassian account id, when shown.
     #[serde(default)]
     pub account_id: Option<String>,
 }
@@ -161,7 +197,9 @@ pub struct V1Member {
 /// The answer of `POST /site/oauth2/access_token`.
 #[derive(Deserialize)]
 pub struct OauthToken {
+    /// The access token (short-lived).
     pub access_token: String,
+    /// Seconds until it expires, when said.
     #[serde(default)]
     pub expires_in: Option<u64>,
 }

@@ -13,10 +13,13 @@ use std::sync::Mutex;
 /// One cached answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachedResponse {
+    /// The entity tag the server sent, for `If-None-Match`.
     pub etag: Option<String>,
+    /// The `Last-Modified` the server sent, for `If-Modified-Since`.
     pub last_modified: Option<String>,
     /// The headers needed to replay the answer (pagination links and counts), lower-case names.
     pub headers: Vec<(String, String)>,
+    /// The body as received (it parsed when it was stored).
     pub body: Vec<u8>,
 }
 
@@ -24,7 +27,9 @@ pub struct CachedResponse {
 /// cache that cannot be read only costs requests, it never fails a fetch.
 #[async_trait]
 pub trait HttpCache: Send + Sync {
+    /// The answer stored under `key`, if any (a read failure is `None`).
     async fn load(&self, key: &str) -> Option<CachedResponse>;
+    /// Stores `response` under `key`, replacing what was there.
     async fn store(&self, key: &str, response: &CachedResponse);
     /// Forgets the answer under `key`: the HTTP layer calls it when a cached body no longer
     /// parses, before asking again without `If-None-Match`. The default keeps the entry, which

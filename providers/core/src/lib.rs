@@ -7,6 +7,9 @@
 //! * [`http`]: the resilient HTTP layer every provider request goes through.
 //!
 //! This crate uses nothing else of orgsync's; everything else uses it.
+//! It is the contract between orgsync and its providers: every public item is documented.
+
+#![warn(missing_docs)]
 
 pub mod cache;
 pub mod http;

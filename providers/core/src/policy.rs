@@ -19,16 +19,21 @@ pub enum AdmitRule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TeamsMode {
+    /// Teams with their members and repository grants.
     #[default]
     Full,
+    /// Teams with their members, without repository grants.
     WithoutRepositories,
+    /// No teams: synced teams are left as they are.
     Off,
 }
 
 /// Which repositories count for "reads every repository".
 #[derive(Debug, Clone, Default)]
 pub struct RepositoryScope {
+    /// Archived repositories do not count.
     pub exclude_archived: bool,
+    /// Forks do not count.
     pub exclude_forks: bool,
     excluded: Option<GlobSet>,
     patterns: Vec<String>,
@@ -38,7 +43,9 @@ pub struct RepositoryScope {
 #[derive(Debug, thiserror::Error)]
 #[error("`{pattern}` is not a valid glob pattern: {reason}")]
 pub struct PatternError {
+    /// The pattern as written.
     pub pattern: String,
+    /// Why it does not parse.
     pub reason: String,
 }
 
@@ -85,6 +92,7 @@ fn build_globs(patterns: &[String], literal: bool) -> Result<Option<GlobSet>, Pa
 }
 
 impl RepositoryScope {
+    /// The scope with these exclusions; fails on a repository pattern that is not a glob.
     pub fn new(
         exclude_archived: bool,
         exclude_forks: bool,
@@ -98,6 +106,7 @@ impl RepositoryScope {
         })
     }
 
+    /// The repository patterns as written.
     pub fn patterns(&self) -> &[String] {
         &self.patterns
     }
@@ -125,6 +134,7 @@ pub struct MemberExclusions {
 }
 
 impl MemberExclusions {
+    /// Compiles the login patterns (`*` and `?` only; everything else is literal).
     pub fn new(patterns: &[String]) -> Result<Self, PatternError> {
         Ok(MemberExclusions {
             set: build_globs(patterns, true)?,
@@ -132,6 +142,7 @@ impl MemberExclusions {
         })
     }
 
+    /// The login patterns as written.
     pub fn patterns(&self) -> &[String] {
         &self.patterns
     }
@@ -149,9 +160,13 @@ impl MemberExclusions {
 /// What a provider is asked to fetch and evaluate for one workspace.
 #[derive(Debug, Clone, Default)]
 pub struct FetchPolicy {
+    /// Who is admitted.
     pub admit: AdmitRule,
+    /// Which repositories count for admission.
     pub scope: RepositoryScope,
+    /// Whether and how teams are fetched.
     pub teams: TeamsMode,
+    /// Logins never admitted.
     pub exclude_members: MemberExclusions,
     /// GitLab: the lowest access level that reads code (default 20, Reporter).
     pub min_access_level: u8,

@@ -17,9 +17,15 @@ pub enum Verdict {
     /// The person's account or membership is not active (blocked, suspended, pending, …).
     AccountInactive,
     /// The person cannot read this in-scope repository ([`crate::Repository::name`]).
-    CannotRead { repository: String },
+    CannotRead {
+        /// The repository.
+        repository: String,
+    },
     /// The person is no longer a member of this team ([`crate::Team::slug`]).
-    NotInTeam { team: String },
+    NotInTeam {
+        /// The team's slug.
+        team: String,
+    },
 }
 
 impl fmt::Display for Verdict {
@@ -41,7 +47,10 @@ pub enum Confirmation {
     Confirmed,
     /// The per-user read disagrees; `found` says what it saw (for the audit trail). The verdict
     /// is dropped from this run and decided again by the next one.
-    Contradicted { found: String },
+    Contradicted {
+        /// What the per-user read saw.
+        found: String,
+    },
 }
 
 /// Why a fetch failed. A failed fetch never leads to an offboarding: the run ends `failed` and
@@ -55,23 +64,35 @@ pub enum ProviderError {
         "{provider} refused the credential {credential}: {detail}. Check that it is valid and not expired"
     )]
     Unauthorized {
+        /// The provider that answered.
         provider: ProviderKind,
+        /// The credential's reference (`token_file = …`), never its value.
         credential: String,
+        /// What the provider said, secrets redacted.
         detail: String,
     },
     /// The credential is valid but lacks a permission or scope (403 that is not a rate limit).
     #[error("{provider} denied {route}: {detail}. The credential {credential} needs {needed}")]
     Forbidden {
+        /// The provider that answered.
         provider: ProviderKind,
+        /// The credential's reference (`token_file = …`), never its value.
         credential: String,
+        /// The route template of the failed request.
         route: String,
+        /// What the provider said, secrets redacted.
         detail: String,
+        /// The permission or scope the route needs.
         needed: String,
     },
+    /// The account, route or object does not exist, or the credential may not see it.
     #[error("{provider} has no {what} (404 on {route}). {}", not_found_hint(.route))]
     NotFound {
+        /// The provider that answered.
         provider: ProviderKind,
+        /// What was looked for.
         what: String,
+        /// The route template of the failed request.
         route: String,
     },
     /// The rate limit held past what this run can wait: its deadline, or its attempts.
@@ -79,8 +100,11 @@ pub enum ProviderError {
         "{provider} rate limit exhausted on {route}; it resets in {wait_seconds} s, {why}. The next run will continue"
     )]
     RateLimited {
+        /// The provider that answered.
         provider: ProviderKind,
+        /// The route template of the failed request.
         route: String,
+        /// How long until the quota resets.
         wait_seconds: u64,
         /// What ran out: "after this run's deadline", or "and this request's attempts are used up".
         why: String,
@@ -88,38 +112,55 @@ pub enum ProviderError {
     /// An answer that is not what the API describes (bad JSON, truncated page, page cap hit).
     #[error("{provider} sent an unusable answer on {route}: {detail}")]
     Malformed {
+        /// The provider that answered.
         provider: ProviderKind,
+        /// The route template of the failed request.
         route: String,
+        /// What the provider said, secrets redacted.
         detail: String,
     },
     /// Retries exhausted on a transient failure (5xx, timeouts, connection errors).
     #[error("{provider} kept failing on {route} after {attempts} attempts: {detail}")]
     Unavailable {
+        /// The provider that answered.
         provider: ProviderKind,
+        /// The route template of the failed request.
         route: String,
+        /// How many attempts were made.
         attempts: u32,
+        /// What the provider said, secrets redacted.
         detail: String,
     },
+    /// Any other status the request did not expect.
     #[error("{provider} answered {status} on {route}: {detail}")]
     Status {
+        /// The provider that answered.
         provider: ProviderKind,
+        /// The route template of the failed request.
         route: String,
+        /// The HTTP status.
         status: u16,
+        /// What the provider said, secrets redacted.
         detail: String,
     },
     /// The run's deadline passed or the run was cancelled.
     #[error("the fetch from {provider} was cancelled: {reason}")]
     Cancelled {
+        /// The provider that answered.
         provider: ProviderKind,
+        /// Why: the deadline, or the daemon stopping.
         reason: String,
     },
+    /// Anything else, described (a client that could not be built, a bad setting).
     #[error("{0}")]
     Other(String),
     /// The provider cannot answer this narrower question (a targeted re-read); the caller falls
     /// back to a full fetch.
     #[error("{provider} cannot answer {what} on its own; a full sync is needed")]
     Unsupported {
+        /// The provider that answered.
         provider: ProviderKind,
+        /// What the caller asked.
         what: String,
     },
 }
@@ -127,6 +168,7 @@ pub enum ProviderError {
 /// A source of [`Snapshot`]s: one provider account, with its credentials.
 #[async_trait]
 pub trait Provider: Send + Sync {
+    /// The provider this client reads.
     fn kind(&self) -> ProviderKind;
 
     /// Fetches the account, all or nothing: any request the decision depends on that finally
@@ -230,6 +272,7 @@ pub struct FixedProvider {
 }
 
 impl FixedProvider {
+    /// A provider whose next fetch returns `snapshot`.
     pub fn new(snapshot: Snapshot) -> Self {
         FixedProvider {
             kind: snapshot.provider,

@@ -10,12 +10,16 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
+    /// GitHub or GitHub Enterprise Server.
     Github,
+    /// GitLab, SaaS or self-managed.
     Gitlab,
+    /// Bitbucket Cloud.
     Bitbucket,
 }
 
 impl ProviderKind {
+    /// The lower-case name used in the configuration, the directory and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::Github => "github",
@@ -38,15 +42,22 @@ impl fmt::Display for ProviderKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Permission {
+    /// No access.
     None,
+    /// Reads code.
     Read,
+    /// Reads, and manages issues and pull requests (GitHub).
     Triage,
+    /// Pushes.
     Write,
+    /// Manages the repository without destructive settings.
     Maintain,
+    /// Full control.
     Admin,
 }
 
 impl Permission {
+    /// The lower-case name, as stored and printed.
     pub fn as_str(self) -> &'static str {
         match self {
             Permission::None => "none",
@@ -71,6 +82,7 @@ impl Permission {
         })
     }
 
+    /// True for [`Permission::Read`] and above.
     pub fn can_read(self) -> bool {
         self >= Permission::Read
     }
@@ -89,6 +101,7 @@ pub struct Account {
     pub id: String,
     /// The account's login, path or slug.
     pub login: String,
+    /// The account's display name, when it has one.
     pub name: Option<String>,
     /// What every member may do on every repository (GitHub's `default_repository_permission`);
     /// [`Permission::None`] where the provider has no such setting.
@@ -99,6 +112,7 @@ pub struct Account {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MemberState {
+    /// An active member.
     Active,
     /// Invited, not yet accepted (GitHub pending membership).
     Pending,
@@ -106,11 +120,14 @@ pub enum MemberState {
     Awaiting,
     /// Account blocked by the provider or an instance admin.
     Blocked,
+    /// Account suspended (GitHub Enterprise, Bitbucket).
     Suspended,
+    /// Account deactivated (GitLab).
     Deactivated,
 }
 
 impl MemberState {
+    /// The lower-case name, as stored and printed.
     pub fn as_str(self) -> &'static str {
         match self {
             MemberState::Active => "active",
@@ -130,7 +147,10 @@ pub enum AccessVerdict {
     /// Reads every in-scope repository.
     ReadsAll,
     /// Cannot read this repository (the first one found), according to an authoritative list.
-    CannotRead { repository: String },
+    CannotRead {
+        /// The repository's name ([`Repository::name`]).
+        repository: String,
+    },
     /// Not evaluated, because the workspace admits all members or the member cannot be admitted
     /// anyway (not active, excluded).
     NotEvaluated,
@@ -141,8 +161,11 @@ pub enum AccessVerdict {
 pub struct Member {
     /// The provider's immutable user id (GitHub numeric id, GitLab user id, Bitbucket uuid).
     pub id: String,
+    /// The login now; it can change and be reused.
     pub login: String,
+    /// The display name, when public.
     pub name: Option<String>,
+    /// The e-mail address, when the provider shows it.
     pub email: Option<String>,
     /// The provider role as the provider names it: GitHub `admin`/`member`; GitLab `owner`,
     /// `maintainer`, `developer`, `reporter`, `planner`, `guest`, `minimal_access`;
@@ -150,39 +173,54 @@ pub struct Member {
     pub role: String,
     /// True for the account's owners/admins, who read everything.
     pub is_owner: bool,
+    /// The state of the account or membership.
     pub state: MemberState,
     /// A bot or access-token user (GitLab project/group access tokens, GitHub `[bot]` accounts).
     pub bot: bool,
+    /// Whether the member reads every repository in scope.
     pub access: AccessVerdict,
 }
 
+/// Who can see a repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
+    /// Everyone, signed in or not.
     Public,
+    /// Every signed-in user of the instance (GitLab).
     Internal,
+    /// Only those granted access.
     Private,
 }
 
+/// One repository of the account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Repository {
+    /// The provider's immutable repository id.
     pub id: String,
     /// The repository's name within the account (GitHub name, GitLab path with namespace
     /// relative to the group, Bitbucket slug). Scope globs match this.
     pub name: String,
+    /// Archived (read-only).
     pub archived: bool,
+    /// A fork of another repository.
     pub fork: bool,
+    /// Who can see it.
     pub visibility: Visibility,
 }
 
+/// A member's role in a team.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TeamRole {
+    /// A plain member.
     Member,
+    /// A maintainer of the team.
     Maintainer,
 }
 
 impl TeamRole {
+    /// The lower-case name, as stored and printed.
     pub fn as_str(self) -> &'static str {
         match self {
             TeamRole::Member => "member",
@@ -191,25 +229,32 @@ impl TeamRole {
     }
 }
 
+/// A member of a team.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TeamMember {
     /// [`Member::id`] of the member.
     pub member_id: String,
+    /// Their role in the team.
     pub role: TeamRole,
 }
 
+/// A repository a team is granted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TeamRepository {
     /// [`Repository::name`].
     pub repository: String,
+    /// The permission the team grants.
     pub permission: Permission,
 }
 
 /// A GitHub team, GitLab subgroup or Bitbucket user group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Team {
+    /// The provider's immutable team id.
     pub id: String,
+    /// The URL-safe name, unique in the account; teams are keyed by it.
     pub slug: String,
+    /// The display name.
     pub name: String,
     /// The parent team's slug.
     pub parent: Option<String>,
@@ -222,11 +267,15 @@ pub struct Team {
 /// Everything a sync decides on, fetched from one provider account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
+    /// The provider the account lives on.
     pub provider: ProviderKind,
     /// The API host the identities belong to (`api.github.com`, `gitlab.example.com`, …).
     pub host: String,
+    /// The account itself.
     pub account: Account,
+    /// Its members, active or not.
     pub members: Vec<Member>,
+    /// Its repositories, before the scope is applied.
     pub repositories: Vec<Repository>,
     /// `None` when teams were not fetched (teams mode `off`) or are unavailable; an unknown team
     /// list never removes synced teams.

@@ -38,6 +38,8 @@
 //!
 //! What it is not for: webhooks (the daemon receives them) and writing to GitHub.
 
+#![warn(missing_docs)]
+
 mod api;
 mod app;
 mod check;
@@ -115,6 +117,7 @@ impl GithubProvider {
         self
     }
 
+    /// Replaces the fetch options (concurrency and the like).
     pub fn with_options(mut self, options: GithubOptions) -> Self {
         self.options = options;
         self
@@ -127,6 +130,7 @@ impl GithubProvider {
         self
     }
 
+    /// The organisation this provider reads.
     pub fn org(&self) -> &str {
         &self.org
     }

@@ -24,6 +24,7 @@ pub const PER_PAGE: u32 = 100;
 
 /// The crate's client traits on top of one fetch's [`WorkspaceClient`].
 pub struct Adapter<'c> {
+    /// The fetch's client; every request goes through it.
     pub client: &'c WorkspaceClient,
 }
 
@@ -204,6 +205,7 @@ pub async fn total<E: Endpoint>(
 /// embedded project list, which would make the answer (and its ETag) depend on up to 100
 /// projects.
 pub struct GroupDetails<'a> {
+    /// The group, by path or id.
     pub group: NameOrId<'a>,
 }
 
@@ -225,6 +227,7 @@ impl Endpoint for GroupDetails<'_> {
 
 /// `GET /groups/:id/descendant_groups`: the whole subtree in one list (missing from the crate).
 pub struct DescendantGroups {
+    /// The group's id.
     pub group: u64,
 }
 
@@ -249,6 +252,7 @@ impl Pageable for DescendantGroups {}
 /// `GET /groups/:id/invited_groups`: groups whose members reach this group through a share
 /// (missing from the crate).
 pub struct InvitedGroups {
+    /// The group's id.
     pub group: u64,
 }
 

@@ -109,6 +109,8 @@
 //!
 //! [`AsyncClient`]: gitlab::api::AsyncClient
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod model;
 mod shares;

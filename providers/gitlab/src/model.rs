@@ -6,9 +6,13 @@ use serde::Deserialize;
 /// `GET /groups/:id` and rows of `descendant_groups` / `invited_groups`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Group {
+    /// The group's id.
     pub id: u64,
+    /// The display name.
     pub name: String,
+    /// The full path (`platform/backend`).
     pub full_path: String,
+    /// The parent group's id; `None` for a top-level group.
     #[serde(default)]
     pub parent_id: Option<u64>,
     /// Groups invited into this group (`GET /groups/:id` only; lists leave it out).
@@ -19,13 +23,18 @@ pub struct Group {
 /// A row of the members endpoints.
 #[derive(Debug, Clone, Deserialize)]
 pub struct MemberRow {
+    /// The user's id: the immutable identity.
     pub id: u64,
+    /// The username now (it can change).
     pub username: String,
+    /// The display name.
     #[serde(default)]
     pub name: Option<String>,
     /// The user account's state (`active`, `blocked`, `deactivated`, `banned`, …).
     pub state: String,
+    /// The access level (10 Guest, 20 Reporter, 30 Developer, 40 Maintainer, 50 Owner).
     pub access_level: u8,
+    /// The e-mail address, when GitLab shows it.
     #[serde(default)]
     pub email: Option<String>,
     /// EE only: `active` or `awaiting`; absent on CE, where every membership is active.
@@ -40,10 +49,13 @@ pub struct MemberRow {
 /// boolean per permission; only `read_code` matters here.
 #[derive(Debug, Clone, Deserialize)]
 pub struct MemberRole {
+    /// The custom role's id.
     #[serde(default)]
     pub id: Option<u64>,
+    /// The custom role's name.
     #[serde(default)]
     pub name: Option<String>,
+    /// Whether it grants reading code.
     #[serde(default)]
     pub read_code: Option<bool>,
 }
@@ -52,6 +64,7 @@ pub struct MemberRole {
 const READS_CODE: u8 = 20;
 
 impl MemberRow {
+    /// True for an EE membership awaiting approval.
     pub fn awaiting(&self) -> bool {
         self.membership_state.as_deref() == Some("awaiting")
     }
@@ -71,9 +84,12 @@ impl MemberRow {
     }
 }
 
+/// The namespace a project lives in.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Namespace {
+    /// The namespace's id.
     pub id: u64,
+    /// Its full path.
     #[serde(default)]
     pub full_path: Option<String>,
 }
@@ -81,11 +97,17 @@ pub struct Namespace {
 /// A row of `GET /groups/:id/projects`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ProjectRow {
+    /// The project's id.
     pub id: u64,
+    /// `group/subgroup/project`.
     pub path_with_namespace: String,
+    /// Archived (read-only).
     pub archived: bool,
+    /// `public`, `internal` or `private`.
     pub visibility: String,
+    /// Where it lives.
     pub namespace: Namespace,
+    /// The project it was forked from, for a fork (only its presence is read).
     #[serde(default)]
     pub forked_from_project: Option<serde_json::Value>,
     /// Groups the project is shared with (a project from outside the tree is in scope through
@@ -97,10 +119,14 @@ pub struct ProjectRow {
 /// A row of `shared_with_groups` (projects and groups).
 #[derive(Debug, Clone, Deserialize)]
 pub struct SharedWithGroup {
+    /// The invited group's id.
     pub group_id: u64,
+    /// The invited group's full path.
     #[serde(default)]
     pub group_full_path: Option<String>,
+    /// The highest level the share grants.
     pub group_access_level: u8,
+    /// When the share expires (`YYYY-MM-DD`), if it does.
     #[serde(default)]
     pub expires_at: Option<String>,
 }
@@ -108,10 +134,14 @@ pub struct SharedWithGroup {
 /// `GET /user`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CurrentUser {
+    /// The token owner's id.
     pub id: u64,
+    /// The token owner's username.
     pub username: String,
+    /// True for an instance administrator.
     #[serde(default)]
     pub is_admin: Option<bool>,
+    /// True for a bot (access-token) user.
     #[serde(default)]
     pub bot: Option<bool>,
 }
@@ -119,10 +149,14 @@ pub struct CurrentUser {
 /// `GET /users/:id`: `external` is shown to administrators only.
 #[derive(Debug, Clone, Deserialize)]
 pub struct UserDetail {
+    /// The user's id.
     pub id: u64,
+    /// The username now.
     pub username: String,
+    /// `active`, `blocked`, `deactivated`, …
     #[serde(default)]
     pub state: Option<String>,
+    /// An external user (shown to administrators only).
     #[serde(default)]
     pub external: Option<bool>,
 }
@@ -130,6 +164,7 @@ pub struct UserDetail {
 /// `GET /version`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Version {
+    /// The version string (`16.11.2-ee`).
     pub version: String,
 }
 
@@ -146,9 +181,12 @@ impl Version {
 /// `GET /personal_access_tokens/self`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TokenSelf {
+    /// The token's scopes (`read_api`, …).
     pub scopes: Vec<String>,
+    /// Whether the token is active.
     #[serde(default)]
     pub active: Option<bool>,
+    /// When it expires (`YYYY-MM-DD`), if it does.
     #[serde(default)]
     pub expires_at: Option<String>,
 }

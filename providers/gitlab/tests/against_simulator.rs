@@ -2,6 +2,9 @@
 //! both admission rules, floors, scopes, exclusions, bots and shared projects, on the
 //! hand-written edge cases and on generated trees of several sizes and seeds; teams too.
 
+// Test helpers fail the test with a message (the crate denies clippy::panic elsewhere).
+#![allow(clippy::panic)]
+
 mod support;
 
 use orgsync_core::policy::MemberExclusions;

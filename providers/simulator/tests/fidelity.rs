@@ -1,6 +1,9 @@
 //! Fidelity: what the simulator sends validates against GitHub's official response schemas,
 //! and GitHub's official example payloads deserialize into the simulator's serde types.
 
+// Test helpers fail the test with a message (the crate denies clippy::panic elsewhere).
+#![allow(clippy::panic)]
+
 use orgsync_simulator::github::GithubServer;
 use orgsync_simulator::github::json::*;
 use orgsync_simulator::scenario::Scenario;

@@ -3,6 +3,9 @@
 //! the example's fields with the same JSON types; pagination, rate-limit, auth, scope, ETag and
 //! webhook headers and bodies are GitLab's.
 
+// Test helpers fail the test with a message (the crate denies clippy::panic elsewhere).
+#![allow(clippy::panic)]
+
 use axum::http::HeaderMap;
 use orgsync_simulator::gitlab::json::*;
 use orgsync_simulator::gitlab::synthetic::GitlabSize;

@@ -120,6 +120,7 @@ impl HttpClient {
         })
     }
 
+    /// The pacing, retry and size settings every workspace client inherits.
     pub fn config(&self) -> &HttpConfig {
         &self.config
     }
@@ -215,6 +216,10 @@ impl Route {
     }
 
     /// Adds a query parameter (encoded by the layer).
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "numbers and strings alike, by value, as callers write them"
+    )]
     pub fn query(mut self, name: &str, value: impl ToString) -> Self {
         self.query.push((name.to_owned(), value.to_string()));
         self
@@ -234,6 +239,7 @@ impl Route {
         self
     }
 
+    /// The route template (`/orgs/{org}/members`), as reported to observers and in errors.
     pub fn template(&self) -> &'static str {
         self.template
     }
@@ -372,14 +378,17 @@ impl WorkspaceClient {
         copy
     }
 
+    /// The provider this client talks to.
     pub fn provider(&self) -> ProviderKind {
         self.provider
     }
 
+    /// The workspace this client serves (its pacing and metrics key).
     pub fn workspace(&self) -> &str {
         &self.workspace
     }
 
+    /// The API root requests are resolved against.
     pub fn base_url(&self) -> &str {
         &self.base_text
     }
@@ -389,6 +398,7 @@ impl WorkspaceClient {
         self.credential.reference()
     }
 
+    /// The settings this client was built with.
     pub fn config(&self) -> &HttpConfig {
         &self.config
     }
@@ -627,13 +637,13 @@ impl WorkspaceClient {
     ) -> Result<Url, ProviderError> {
         let url = current
             .join(link)
-            .map_err(|e| self.malformed(template, format!("bad link: {e}")))?;
+            .map_err(|e| self.malformed(template, &format!("bad link: {e}")))?;
         if same_origin(&url, &self.base) {
             Ok(url)
         } else {
             Err(self.malformed(
                 template,
-                format!(
+                &format!(
                     "a link points to another host ({}); refusing to send the credential there",
                     url.host_str().unwrap_or("?")
                 ),
@@ -695,16 +705,16 @@ impl WorkspaceClient {
         serde_json::from_slice(body).map_err(|e| {
             self.malformed(
                 route.template,
-                format!("the answer is not the expected JSON: {e}"),
+                &format!("the answer is not the expected JSON: {e}"),
             )
         })
     }
 
-    fn malformed(&self, template: &str, detail: String) -> ProviderError {
+    fn malformed(&self, template: &str, detail: &str) -> ProviderError {
         ProviderError::Malformed {
             provider: self.provider,
             route: template.to_owned(),
-            detail: redact(&self.credential.mask(&detail)),
+            detail: redact(&self.credential.mask(detail)),
         }
     }
 
@@ -990,7 +1000,7 @@ impl WorkspaceClient {
                     self.report(&span, template, None, false, duration, attempt);
                     return Err(self.malformed(
                         template,
-                        format!("the answer is larger than the {limit}-byte limit"),
+                        &format!("the answer is larger than the {limit}-byte limit"),
                     ));
                 }
                 Err(AttemptFailure::Transport { detail, connect }) => {
@@ -1033,7 +1043,7 @@ impl WorkspaceClient {
                     self.report(&span, template, Some(status), false, duration, attempt);
                     return Err(self.malformed(
                         template,
-                        "304 Not Modified to a request that was not conditional".to_owned(),
+                        "304 Not Modified to a request that was not conditional",
                     ));
                 };
                 self.counts.not_modified.fetch_add(1, Ordering::Relaxed);

@@ -89,10 +89,12 @@ fn readable_by_others(_meta: &std::fs::Metadata) -> bool {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct CredentialError {
+    /// What went wrong, without the secret.
     pub message: String,
 }
 
 impl CredentialError {
+    /// An error with `message` (which must not contain the secret).
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
@@ -127,6 +129,7 @@ impl AuthHeader {
         )
     }
 
+    /// The header's name.
     pub fn name(&self) -> &HeaderName {
         &self.name
     }
@@ -204,6 +207,7 @@ pub struct BearerToken {
 }
 
 impl BearerToken {
+    /// A bearer token, named in messages by `reference` (`token_file = …`).
     pub fn new(reference: impl Into<String>, token: SecretString) -> Self {
         let fingerprint = fingerprint("bearer", &[token.expose_secret().trim()]);
         Self {
@@ -250,6 +254,7 @@ pub struct GitlabPrivateToken {
 }
 
 impl GitlabPrivateToken {
+    /// A GitLab `PRIVATE-TOKEN`, named in messages by `reference` (`token_file = …`).
     pub fn new(reference: impl Into<String>, token: SecretString) -> Self {
         let fingerprint = fingerprint("gitlab-private-token", &[token.expose_secret().trim()]);
         Self {
@@ -300,6 +305,7 @@ pub struct BasicAuth {
 }
 
 impl BasicAuth {
+    /// Basic authentication as `username` with `token`, named in messages by `reference`.
     pub fn new(
         reference: impl Into<String>,
         username: impl Into<String>,

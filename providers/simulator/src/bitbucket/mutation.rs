@@ -267,7 +267,7 @@ pub(crate) async fn apply(
     }
 }
 
-fn braced(guid: String) -> String {
+fn braced(guid: &str) -> String {
     format!("{{{guid}}}")
 }
 
@@ -285,7 +285,7 @@ async fn deliver(infra: &SimHandle, event: Event) -> Option<Delivery> {
         ("X-Request-UUID".to_string(), request_uuid.clone()),
         (
             "X-Hook-UUID".to_string(),
-            braced("6f3d0c6a-0000-4000-8000-000000000001".to_string()),
+            braced("6f3d0c6a-0000-4000-8000-000000000001"),
         ),
         ("X-Attempt-Number".to_string(), "1".to_string()),
     ];

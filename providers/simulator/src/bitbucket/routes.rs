@@ -72,7 +72,7 @@ pub(crate) fn router(state: BitbucketState) -> Router {
 
 // ----- payloads ---------------------------------------------------------------------------------
 
-fn link(href: String) -> Value {
+fn link(href: &str) -> Value {
     json!({ "href": href })
 }
 
@@ -85,9 +85,9 @@ pub(crate) fn user_json(base: &str, u: &BitbucketUser) -> Value {
         "nickname": u.nickname,
         "account_status": "active",
         "links": {
-            "self": link(format!("{base}/2.0/users/{}", enc(&u.uuid))),
-            "html": link(format!("{base}/{}/", enc(&u.uuid))),
-            "avatar": link(format!("{base}/account/{}/avatar", enc(&u.uuid))),
+            "self": link(&format!("{base}/2.0/users/{}", enc(&u.uuid))),
+            "html": link(&format!("{base}/{}/", enc(&u.uuid))),
+            "avatar": link(&format!("{base}/account/{}/avatar", enc(&u.uuid))),
         }
     })
 }
@@ -101,12 +101,12 @@ pub(crate) fn workspace_json(base: &str, w: &BitbucketWorkspace) -> Value {
         "is_private": w.is_private,
         "forking_mode": "allow_forks",
         "links": {
-            "self": link(format!("{base}/2.0/workspaces/{}", w.slug)),
-            "html": link(format!("{base}/{}/", w.slug)),
-            "avatar": link(format!("{base}/workspaces/{}/avatar", w.slug)),
-            "members": link(format!("{base}/2.0/workspaces/{}/members", w.slug)),
-            "projects": link(format!("{base}/2.0/workspaces/{}/projects", w.slug)),
-            "repositories": link(format!("{base}/2.0/repositories/{}", w.slug)),
+            "self": link(&format!("{base}/2.0/workspaces/{}", w.slug)),
+            "html": link(&format!("{base}/{}/", w.slug)),
+            "avatar": link(&format!("{base}/workspaces/{}/avatar", w.slug)),
+            "members": link(&format!("{base}/2.0/workspaces/{}/members", w.slug)),
+            "projects": link(&format!("{base}/2.0/workspaces/{}/projects", w.slug)),
+            "repositories": link(&format!("{base}/2.0/repositories/{}", w.slug)),
         }
     })
 }
@@ -124,8 +124,8 @@ fn project_json(base: &str, w: &BitbucketWorkspace, p: &BitbucketProject) -> Val
         "is_private": p.is_private,
         "has_publicly_visible_repos": public_repos,
         "links": {
-            "html": link(format!("{base}/{}/workspace/projects/{}", w.slug, p.key)),
-            "avatar": link(format!("{base}/{}/workspace/projects/{}/avatar", w.slug, p.key)),
+            "html": link(&format!("{base}/{}/workspace/projects/{}", w.slug, p.key)),
+            "avatar": link(&format!("{base}/{}/workspace/projects/{}/avatar", w.slug, p.key)),
         }
     })
 }
@@ -138,8 +138,8 @@ fn repository_ref(base: &str, w: &BitbucketWorkspace, r: &BitbucketRepo) -> Valu
         "name": r.display_name(),
         "full_name": format!("{}/{}", w.slug, r.slug),
         "links": {
-            "self": link(format!("{base}/2.0/repositories/{}/{}", w.slug, r.slug)),
-            "html": link(format!("{base}/{}/{}", w.slug, r.slug)),
+            "self": link(&format!("{base}/2.0/repositories/{}/{}", w.slug, r.slug)),
+            "html": link(&format!("{base}/{}/{}", w.slug, r.slug)),
         }
     })
 }
@@ -162,12 +162,12 @@ pub(crate) fn repository_json(base: &str, w: &BitbucketWorkspace, r: &BitbucketR
             "type": "team",
             "uuid": w.uuid,
             "display_name": w.name,
-            "links": {"avatar": link(format!("{base}/workspaces/{}/avatar", w.slug))},
+            "links": {"avatar": link(&format!("{base}/workspaces/{}/avatar", w.slug))},
         },
         "links": {
-            "self": link(format!("{base}/2.0/repositories/{}/{}", w.slug, r.slug)),
-            "html": link(format!("{base}/{}/{}", w.slug, r.slug)),
-            "avatar": link(format!("{base}/{}/{}/avatar", w.slug, r.slug)),
+            "self": link(&format!("{base}/2.0/repositories/{}/{}", w.slug, r.slug)),
+            "html": link(&format!("{base}/{}/{}", w.slug, r.slug)),
+            "avatar": link(&format!("{base}/{}/{}/avatar", w.slug, r.slug)),
         }
     });
     if let Some(p) = w.project(&r.project) {
@@ -179,7 +179,7 @@ pub(crate) fn repository_json(base: &str, w: &BitbucketWorkspace, r: &BitbucketR
             "type": "repository",
             "full_name": format!("{pw}/{ps}"),
             "name": ps,
-            "links": {"self": link(format!("{base}/2.0/repositories/{pw}/{ps}"))},
+            "links": {"self": link(&format!("{base}/2.0/repositories/{pw}/{ps}"))},
         });
     }
     v
@@ -192,8 +192,8 @@ fn group_json(base: &str, w: &BitbucketWorkspace, g: &BitbucketGroup) -> Value {
         "slug": g.slug,
         "full_slug": format!("{}:{}", w.slug, g.slug),
         "links": {
-            "self": link(format!("{base}/2.0/groups/{}/{}", w.slug, g.slug)),
-            "html": link(format!("{base}/{}/workspace/settings/groups/{}", w.slug, g.slug)),
+            "self": link(&format!("{base}/2.0/groups/{}/{}", w.slug, g.slug)),
+            "html": link(&format!("{base}/{}/workspace/settings/groups/{}", w.slug, g.slug)),
         }
     })
 }
@@ -209,7 +209,7 @@ fn membership_json(
         "user": user_json(base, u),
         "workspace": workspace_json(base, w),
         "links": {
-            "self": link(format!("{base}/2.0/workspaces/{}/members/{}", w.slug, enc(&u.uuid))),
+            "self": link(&format!("{base}/2.0/workspaces/{}/members/{}", w.slug, enc(&u.uuid))),
         }
     });
     if let Some(role) = role {
@@ -760,7 +760,7 @@ fn user_grant_rows(
                 "type": kind,
                 "permission": g.permission.as_str(),
                 "user": user_json(&state.base, u),
-                "links": {"self": link(format!("{self_base}/users/{}", enc(&u.uuid)))},
+                "links": {"self": link(&format!("{self_base}/users/{}", enc(&u.uuid)))},
             }))
         })
         .collect()
@@ -781,7 +781,7 @@ fn group_grant_rows(
                 "type": kind,
                 "permission": g.permission.as_str(),
                 "group": group_json(&state.base, w, group),
-                "links": {"self": link(format!("{self_base}/groups/{}", group.slug))},
+                "links": {"self": link(&format!("{self_base}/groups/{}", group.slug))},
             }))
         })
         .collect()

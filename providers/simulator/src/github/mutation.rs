@@ -245,7 +245,7 @@ fn change(world: &mut GithubScenario, base: &str, m: Mutation) -> Result<Option<
                 Some(existing) => existing.role = role,
                 None => t.members.push(TeamMembership { user: u.id, role }),
             }
-            team_membership_event(world, base, &org, &team, &u, "added", payload_sender)
+            team_membership_event(world, base, &org, &team, &u, "added", &payload_sender)
         }
         Mutation::RemoveTeamMember { org, team, login } => {
             let u = world
@@ -266,7 +266,7 @@ fn change(world: &mut GithubScenario, base: &str, m: Mutation) -> Result<Option<
             if t.members.len() == before {
                 return Err(err(format!("{login} is not a member of team {team}")));
             }
-            team_membership_event(world, base, &org, &team, &u, "removed", payload_sender)
+            team_membership_event(world, base, &org, &team, &u, "removed", &payload_sender)
         }
         Mutation::SetTeamRepoPermission {
             org,
@@ -342,7 +342,7 @@ fn change(world: &mut GithubScenario, base: &str, m: Mutation) -> Result<Option<
             }
             let name = repo.name.clone();
             o.repos.push(repo);
-            repository_event(world, base, &org, &name, "created", payload_sender)
+            repository_event(world, base, &org, &name, "created", &payload_sender)
         }
         Mutation::ArchiveRepository { org, repo } => {
             let payload_sender = sender(world, &org);
@@ -355,7 +355,7 @@ fn change(world: &mut GithubScenario, base: &str, m: Mutation) -> Result<Option<
                 .find(|r| r.name.eq_ignore_ascii_case(&repo))
                 .ok_or_else(|| err(format!("no repository {repo}")))?;
             r.archived = true;
-            repository_event(world, base, &org, &repo, "archived", payload_sender)
+            repository_event(world, base, &org, &repo, "archived", &payload_sender)
         }
         Mutation::RemoveCollaborator { org, repo, login } => {
             let u = world
@@ -396,7 +396,7 @@ fn change(world: &mut GithubScenario, base: &str, m: Mutation) -> Result<Option<
         }
         Mutation::DeleteRepository { org, repo } => {
             let payload_sender = sender(world, &org);
-            delete_repository(world, base, &org, &repo, payload_sender)
+            delete_repository(world, base, &org, &repo, &payload_sender)
         }
         Mutation::DeleteUser { login } => delete_user(world, &login),
     }
@@ -407,7 +407,7 @@ fn delete_repository(
     base: &str,
     org: &str,
     repo: &str,
-    sender: Value,
+    sender: &Value,
 ) -> Result<Option<Event>, SimError> {
     let event = repository_event(world, base, org, repo, "deleted", sender)?;
     let o = world
@@ -456,7 +456,7 @@ fn team_membership_event(
     team: &str,
     u: &GithubUser,
     action: &'static str,
-    sender: Value,
+    sender: &Value,
 ) -> Result<Option<Event>, SimError> {
     let o = world.org(org).ok_or_else(|| err("organisation vanished"))?;
     let t = o.team(team).ok_or_else(|| err("team vanished"))?;
@@ -480,7 +480,7 @@ fn repository_event(
     org: &str,
     repo: &str,
     action: &'static str,
-    sender: Value,
+    sender: &Value,
 ) -> Result<Option<Event>, SimError> {
     let o = world.org(org).ok_or_else(|| err("organisation vanished"))?;
     let r = o.repo(repo).ok_or_else(|| err("repository vanished"))?;

@@ -3,7 +3,7 @@
 //! someone missing from a list is evidence, not proof; the per-user read decides. A contradicted
 //! verdict is dropped from this run (and audited with the plan); the next run decides again.
 
-use super::plan::Plan;
+use crate::sync::Plan;
 use orgsync_core::{Confirmation, FetchPolicy, Provider, ProviderError};
 
 /// Why the confirmations could not be made: the run fails and nothing is applied.

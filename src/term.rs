@@ -125,3 +125,25 @@ pub fn error(text: &str) {
 pub fn colour_on(stream: &impl anstream::stream::RawStream) -> bool {
     anstream::AutoStream::choice(stream) != anstream::ColorChoice::Never
 }
+
+/// Rows as a table under a header, columns aligned two spaces apart, no borders. Every cell
+/// is escaped ([`crate::text::escape`]): a cell is provider text more often than not, and a
+/// control character in it must neither reach the terminal nor break the row.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(header.iter().map(|h| crate::text::escape(h).into_owned()));
+    for row in rows {
+        t.add_row(row.iter().map(|c| crate::text::escape(c).into_owned()));
+    }
+    for column in t.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    let mut out = String::new();
+    for line in t.lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

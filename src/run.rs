@@ -1,9 +1,11 @@
 //! One reconciliation of one workspace: fetch -> admit -> load -> plan -> guard -> apply.
 //! The provider and the directory are the edges; everything between is pure.
 
-use super::{GuardTrip, Plan, admit, guard, plan};
+pub mod confirm;
+
 use crate::config::{SafetyConfig, WorkspaceConfig};
 use crate::directory::{DirectoryError, HoldChange, RunOutcome, RunRecord, Store, WorkspaceKey};
+use crate::sync::{self, GuardTrip, Plan, admit, guard, plan};
 use chrono::Utc;
 use orgsync_core::Provider;
 use serde::Serialize;
@@ -78,7 +80,7 @@ pub struct RunReport {
     pub hold: Option<HoldEvent>,
     /// `approve`: the guarded changes beyond the held plan that made it refuse.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub beyond_held: Vec<super::Change>,
+    pub beyond_held: Vec<sync::Change>,
     /// Destructive verdicts the provider's per-user read confirmed (the contradicted ones are in
     /// `plan.unconfirmed`).
     pub confirmations: usize,
@@ -193,7 +195,7 @@ pub async fn sync_workspace(
     // confirmed first; a refused one needs no requests.
     if report.guard_trips.is_empty() || options.force || options.approve.is_some() {
         let policy = policy_for(ws, options);
-        let confirmed = super::confirm::confirm_plan(
+        let confirmed = confirm::confirm_plan(
             provider,
             &policy,
             &mut report.plan,
@@ -259,7 +261,7 @@ pub async fn sync_members(
     }
     let current = store.load_current(&started.key, &ws.admin_role).await?;
     let ids: std::collections::BTreeSet<&str> = targets.iter().map(|(id, _)| id.as_str()).collect();
-    let narrowed = super::Current {
+    let narrowed = sync::Current {
         members: current
             .members
             .iter()
@@ -308,14 +310,14 @@ async fn conclude(
     store: &Store,
     started: &Started,
     mut report: RunReport,
-    current: &super::Current,
+    current: &sync::Current,
     options: &RunOptions,
 ) -> Result<RunReport, DirectoryError> {
     report.active_members = current.active_synced();
     let tripped = !report.guard_trips.is_empty();
     // Approving a held plan applies only what a human read: nothing guarded beyond it.
-    let beyond: Vec<super::Change> = match (&options.approve, tripped) {
-        (Some(held), true) => super::hold::beyond_held(&report.plan, held)
+    let beyond: Vec<sync::Change> = match (&options.approve, tripped) {
+        (Some(held), true) => sync::hold::beyond_held(&report.plan, held)
             .into_iter()
             .cloned()
             .collect(),
@@ -397,7 +399,7 @@ async fn hold(
         "guard_trips": report.guard_trips,
     });
     let trips = serde_json::to_string(&report.guard_trips).unwrap_or_else(|_| "[]".to_string());
-    let digest = super::hold::digest(&report.plan);
+    let digest = sync::hold::digest(&report.plan);
     let (id, change) = store
         .record_held_run(&started.key, &record, &report.plan, detail, &digest, &trips)
         .await?;
@@ -423,9 +425,9 @@ async fn hold(
     Ok(report)
 }
 
-fn desired_active(current: &super::Current, plan: &Plan) -> usize {
+fn desired_active(current: &sync::Current, plan: &Plan) -> usize {
     let tally = plan.tally();
-    (current.active_synced() + tally.admitted()).saturating_sub(tally[super::ChangeKind::Offboard])
+    (current.active_synced() + tally.admitted()).saturating_sub(tally[sync::ChangeKind::Offboard])
 }
 
 fn record_of(
