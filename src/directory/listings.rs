@@ -204,13 +204,9 @@ per_backend! {
         since: Option<DateTime<Utc>>,
         run: Option<i64>,
     ) -> Result<Vec<AuditRow>, DirectoryError> {
-        Ok(sql! { as _, c, fetch_all,
-            "SELECT a.id, a.run_id, w.name AS workspace, a.at, a.actor, a.action, a.subject, a.detail
-             FROM audit_events a LEFT JOIN workspaces w ON w.id = a.workspace_id
-             WHERE ($1 IS NULL OR w.name = $1) AND ($2 IS NULL OR a.at >= $2)
-               AND ($3 IS NULL OR a.run_id = $3)
-             ORDER BY a.id",
-            workspace, since, run })
+        let mut rows = audit_newest(c, workspace, since, run, i64::MAX).await?;
+        rows.reverse();
+        Ok(rows)
     }
 
     pub async fn audit_newest(
