@@ -65,7 +65,7 @@ pub(super) struct Rows {
 }
 
 impl Rows {
-    fn new(table: &'static str, columns: &'static str, values: Vec<Values>) -> Rows {
+    pub fn new(table: &'static str, columns: &'static str, values: Vec<Values>) -> Rows {
         Rows {
             table,
             columns,
