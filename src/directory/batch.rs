@@ -3,9 +3,8 @@
 //!
 //! Rows are gathered column by column ([`Rows`]) and written by the backend's own form:
 //!
-//! * SQLite: `INSERT … VALUES (…), (…), …`, as many rows per statement as its parameter limit
-//!   allows (32,766 since SQLite 3.32; the bundled one is newer). Full chunks share one SQL
-//!   text, so sqlx prepares it once per connection and reuses it.
+//! * SQLite: `INSERT … SELECT value ->> 0, … FROM json_each(?)`, 10,000 rows per statement as
+//!   one JSON array in one parameter; one SQL text per table, prepared once per connection.
 //! * PostgreSQL: one `INSERT … SELECT * FROM UNNEST($1::bigint[], $2::text[], …)` per table,
 //!   whatever the row count: one statement, one round trip, no parameter limit.
 //!
@@ -16,8 +15,8 @@
 
 use chrono::{DateTime, Utc};
 
-/// SQLite's limit on parameters in one statement (`SQLITE_MAX_VARIABLE_NUMBER`).
-const SQLITE_MAX_PARAMETERS: usize = 32_766;
+/// Rows per SQLite statement: bounds the JSON text a chunk holds (a few MB for audit rows).
+const SQLITE_ROWS_PER_STATEMENT: usize = 10_000;
 
 /// One column's values.
 #[derive(Debug)]
@@ -238,7 +237,8 @@ impl Pending {
 }
 
 pub(super) mod sqlite {
-    use super::{Rows, SQLITE_MAX_PARAMETERS, Values};
+    use super::{Rows, SQLITE_ROWS_PER_STATEMENT, Values};
+    use chrono::{DateTime, SecondsFormat, Utc};
     use sqlx::SqliteConnection;
 
     /// Ids for `n` new rows of an `AUTOINCREMENT` table, above every id it ever handed out.
@@ -258,42 +258,78 @@ pub(super) mod sqlite {
         Ok((1..=n as i64).map(|k| top + k).collect())
     }
 
-    /// Writes `rows` and empties them.
+    /// Writes `rows` and empties them: each chunk of rows is one JSON array bound as one
+    /// parameter and read back by `json_each`, so a chunk costs one bind and one short
+    /// statement instead of 30,000 bound values (each an allocation in sqlx and a copy in
+    /// SQLite) and a statement of 5,000 `VALUES` rows to compile.
     pub async fn insert(c: &mut SqliteConnection, rows: Rows) -> Result<(), sqlx::Error> {
         let n = rows.len();
-        let per_statement = (SQLITE_MAX_PARAMETERS / rows.width()).max(1);
+        let mut sql = rows.head();
+        sql.push_str("SELECT ");
+        for i in 0..rows.width() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("value ->> {i}"));
+        }
+        // `WHERE true` keeps SQLite from reading an `ON CONFLICT` tail as a join constraint;
+        // `ORDER BY key` keeps the rows (and so the ids of audit and outbox rows) in their order.
+        sql.push_str(" FROM jsonb_each(?) WHERE true ORDER BY key");
+        sql.push_str(rows.tail);
         let mut start = 0;
         while start < n {
-            let count = per_statement.min(n - start);
-            let mut sql = rows.head();
-            sql.push_str("VALUES ");
-            // `?`, not `$n`: SQLite treats `$n` as a named parameter and looks each name up
-            // among those seen before, which is quadratic in a statement of 30,000 of them.
-            let row = format!("({})", vec!["?"; rows.width()].join(", "));
-            for r in 0..count {
-                if r > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&row);
-            }
-            sql.push_str(rows.tail);
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for i in start..start + count {
-                for v in &rows.values {
-                    q = match v {
-                        Values::Int(v) => q.bind(v[i]),
-                        Values::OptInt(v) => q.bind(v[i]),
-                        Values::Bool(v) => q.bind(v[i]),
-                        Values::Text(v) => q.bind(v[i].clone()),
-                        Values::OptText(v) => q.bind(v[i].clone()),
-                        Values::Time(v) => q.bind(v[i]),
-                    };
-                }
-            }
-            q.execute(&mut *c).await?;
-            start += count;
+            let end = n.min(start + SQLITE_ROWS_PER_STATEMENT);
+            let json =
+                json_rows(&rows, start..end).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(json)
+                .execute(&mut *c)
+                .await?;
+            start = end;
         }
         Ok(())
+    }
+
+    /// Rows `range` of `rows` as a JSON array of arrays, each value as sqlx would bind it:
+    /// booleans become 0/1 through `->>`, times the RFC 3339 text sqlx writes.
+    fn json_rows(rows: &Rows, range: std::ops::Range<usize>) -> Result<String, serde_json::Error> {
+        let mut out = Vec::with_capacity(range.len() * 32 * rows.width());
+        let mut time: Option<(DateTime<Utc>, String)> = None;
+        out.push(b'[');
+        for (k, i) in range.enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            out.push(b'[');
+            for (j, v) in rows.values.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                match v {
+                    Values::Int(v) => serde_json::to_writer(&mut out, &v[i])?,
+                    Values::OptInt(v) => serde_json::to_writer(&mut out, &v[i])?,
+                    Values::Bool(v) => serde_json::to_writer(&mut out, &v[i])?,
+                    Values::Text(v) => serde_json::to_writer(&mut out, &v[i])?,
+                    Values::OptText(v) => serde_json::to_writer(&mut out, &v[i])?,
+                    Values::Time(v) => {
+                        let at = v[i];
+                        let text = match &time {
+                            Some((t, text)) if *t == at => text,
+                            _ => {
+                                let text = at.to_rfc3339_opts(SecondsFormat::AutoSi, false);
+                                &time.insert((at, text)).1
+                            }
+                        };
+                        serde_json::to_writer(&mut out, text)?
+                    }
+                }
+            }
+            out.push(b']');
+        }
+        out.push(b']');
+        // serde_json writes UTF-8 only.
+        Ok(String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
 }
 

@@ -200,7 +200,7 @@ per_backend! {
             teams.push(e.team);
             payloads.push(payload.to_string());
         }
-        use super::batch::{Rows, Values::*};
+        use crate::directory::batch::{Rows, Values::*};
         let rows = Rows::new(
             "outbox",
             "event_id, workspace_id, run_id, type, user_id, team_slug, payload, created_at",
