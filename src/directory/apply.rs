@@ -123,12 +123,18 @@ per_backend! {
         remembered(&mut ids.teams, slug, found, || format!("synced team {slug} is missing")).await
     }
 
-    /// Writes what the batches hold, parents first.
+    /// Writes what the batches hold, parents first; remembers the ids of the repositories.
     async fn flush(
         c: &mut Conn,
         pending: &mut Pending,
         shared: &Shared<'_>,
+        ids: &mut Ids,
     ) -> Result<(), DirectoryError> {
+        if let Some(rows) = pending.take_repositories(shared) {
+            for (id, name) in db::batch::upsert_ids(&mut *c, rows).await? {
+                ids.repositories.insert(name, id);
+            }
+        }
         for rows in pending.take(shared) {
             db::batch::insert(&mut *c, rows).await?;
         }
@@ -164,7 +170,7 @@ per_backend! {
         let mut pending = Pending::default();
         for change in &plan.changes {
             if !independent_of_batches(change) && pending.holds_rows() {
-                flush(c, &mut pending, &shared).await?;
+                flush(c, &mut pending, &shared, &mut ids).await?;
             }
             apply_change(c, ws, change, &shared, &mut ids, &mut pending, &mut new_ids).await?;
             // Repository bookkeeping is not a change to people or access: keep the audit
@@ -173,7 +179,7 @@ per_backend! {
                 let detail = serde_json::to_string(change).unwrap_or_else(|_| "{}".to_string());
                 pending.audit.push((change.kind().as_str(), subject(change).to_string(), detail));
                 if pending.audit.len() >= AUDIT_FLUSH {
-                    flush(c, &mut pending, &shared).await?;
+                    flush(c, &mut pending, &shared, &mut ids).await?;
                 }
             }
         }
@@ -186,7 +192,7 @@ per_backend! {
             let detail = serde_json::to_string(u).unwrap_or_else(|_| "{}".to_string());
             pending.audit.push(("unconfirmed", u.login.clone(), detail));
         }
-        flush(c, &mut pending, &shared).await?;
+        flush(c, &mut pending, &shared, &mut ids).await?;
         // The run's change events for downstream applications, in this transaction.
         db::outbox::enqueue(c, ws, run_id, plan, shared.now).await?;
         Ok(run_id)
@@ -240,8 +246,14 @@ per_backend! {
                 db::users::update(c, *user_id, name.as_deref(), email.as_deref(), now).await?;
             }
             Change::RepositoryUpsert { name, info } => {
-                let id = db::teams::upsert_repository(c, ws.id, name, info).await?;
-                ids.repositories.insert(name.clone(), id);
+                ids.repositories.remove(name);
+                pending.repositories.push((
+                    name.clone(),
+                    info.provider_repo_id.clone(),
+                    info.archived,
+                    info.fork,
+                    info.visibility.clone(),
+                ));
             }
             Change::RepositoryRemove { name } => {
                 ids.repositories.remove(name);
@@ -279,6 +291,10 @@ per_backend! {
                 }
             }
             Change::TeamRepositoryGrant { team, repository, permission } => {
+                if !pending.repositories.is_empty() {
+                    // The grant needs the ids of the repositories gathered so far.
+                    flush(c, pending, shared, ids).await?;
+                }
                 let team_id = team_of(c, ws, team, ids).await?;
                 let found = db::teams::repository(c, ws.id, repository, false);
                 let repo_id = remembered(&mut ids.repositories, repository, found, || {

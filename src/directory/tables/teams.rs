@@ -2,7 +2,6 @@
 //! team memberships and grants are batched, `batch.rs`).
 
 use crate::directory::DirectoryError;
-use crate::sync::admit::RepositoryInfo;
 use chrono::{DateTime, Utc};
 
 per_backend! {
@@ -121,23 +120,6 @@ per_backend! {
                (SELECT id FROM repositories WHERE workspace_id = $2 AND name = $3)",
             team_id, workspace_id, repository };
         Ok(())
-    }
-
-    /// Inserts or refreshes a repository; returns its id.
-    pub async fn upsert_repository(
-        c: &mut Conn,
-        workspace_id: i64,
-        name: &str,
-        info: &RepositoryInfo,
-    ) -> Result<i64, DirectoryError> {
-        Ok(sql! { scalar c, fetch_one,
-            "INSERT INTO repositories (workspace_id, name, provider_repo_id, archived, fork, visibility)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (workspace_id, name) DO UPDATE SET
-                 provider_repo_id = excluded.provider_repo_id, archived = excluded.archived,
-                 fork = excluded.fork, visibility = excluded.visibility
-             RETURNING id",
-            workspace_id, name, &info.provider_repo_id, info.archived, info.fork, &info.visibility })
     }
 
     /// A repository's id, or (`delete`) the repository removed.

@@ -97,6 +97,9 @@ pub(super) struct Pending {
     pub memberships: Vec<(i64, String)>,
     /// New synced team memberships: team id, user id, role.
     pub team_members: Vec<(i64, i64, &'static str)>,
+    /// Repositories to insert or update: name, provider id, archived, fork, visibility. Written
+    /// first, by [`Pending::take_repositories`], since grants need their ids.
+    pub repositories: Vec<(String, String, bool, bool, String)>,
     /// Team grants: team id, repository id, permission.
     pub team_repositories: Vec<(i64, i64, &'static str)>,
     /// Audit events of the run: action, subject, detail.
@@ -133,10 +136,53 @@ impl Pending {
     /// read back within a run).
     pub fn holds_rows(&self) -> bool {
         !(self.users.is_empty()
+            && self.repositories.is_empty()
             && self.identities.is_empty()
             && self.memberships.is_empty()
             && self.team_members.is_empty()
             && self.team_repositories.is_empty())
+    }
+
+    /// Takes the gathered repositories as one upsert whose `RETURNING id, name` gives their ids.
+    pub fn take_repositories(&mut self, s: &Shared<'_>) -> Option<Rows> {
+        use Values::*;
+        if self.repositories.is_empty() {
+            return None;
+        }
+        let rows = std::mem::take(&mut self.repositories);
+        let n = rows.len();
+        let (mut name, mut pid, mut archived, mut fork, mut visibility) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (a, b, c, d, e) in rows {
+            name.push(a);
+            pid.push(b);
+            archived.push(c);
+            fork.push(d);
+            visibility.push(e);
+        }
+        Some(Rows {
+            tail: " ON CONFLICT (workspace_id, name) DO UPDATE SET
+                 provider_repo_id = excluded.provider_repo_id, archived = excluded.archived,
+                 fork = excluded.fork, visibility = excluded.visibility
+             RETURNING id, name",
+            ..Rows::new(
+                "repositories",
+                "workspace_id, name, provider_repo_id, archived, fork, visibility",
+                vec![
+                    Int(vec![s.workspace_id; n]),
+                    Text(name),
+                    Text(pid),
+                    Bool(archived),
+                    Bool(fork),
+                    Text(visibility),
+                ],
+            )
+        })
     }
 
     /// Takes the gathered rows as statements to run, parents first.
@@ -236,146 +282,5 @@ impl Pending {
     }
 }
 
-pub(super) mod sqlite {
-    use super::{Rows, SQLITE_ROWS_PER_STATEMENT, Values};
-    use chrono::{DateTime, SecondsFormat, Utc};
-    use sqlx::SqliteConnection;
-
-    /// Ids for `n` new rows of an `AUTOINCREMENT` table, above every id it ever handed out.
-    /// Safe because the apply's transaction already holds SQLite's write lock (its first
-    /// statement writes the run).
-    pub async fn reserve_ids(
-        c: &mut SqliteConnection,
-        table: &'static str,
-        n: usize,
-    ) -> Result<Vec<i64>, sqlx::Error> {
-        let top: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0),
-                        COALESCE((SELECT MAX(id) FROM {table}), 0))"
-        )))
-        .fetch_one(&mut *c)
-        .await?;
-        Ok((1..=n as i64).map(|k| top + k).collect())
-    }
-
-    /// Writes `rows` and empties them: each chunk of rows is one JSON array bound as one
-    /// parameter and read back by `json_each`, so a chunk costs one bind and one short
-    /// statement instead of 30,000 bound values (each an allocation in sqlx and a copy in
-    /// SQLite) and a statement of 5,000 `VALUES` rows to compile.
-    pub async fn insert(c: &mut SqliteConnection, rows: Rows) -> Result<(), sqlx::Error> {
-        let n = rows.len();
-        let mut sql = rows.head();
-        sql.push_str("SELECT ");
-        for i in 0..rows.width() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("value ->> {i}"));
-        }
-        // `WHERE true` keeps SQLite from reading an `ON CONFLICT` tail as a join constraint;
-        // `ORDER BY key` keeps the rows (and so the ids of audit and outbox rows) in their order.
-        sql.push_str(" FROM jsonb_each(?) WHERE true ORDER BY key");
-        sql.push_str(rows.tail);
-        let mut start = 0;
-        while start < n {
-            let end = n.min(start + SQLITE_ROWS_PER_STATEMENT);
-            let json =
-                json_rows(&rows, start..end).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-            sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(json)
-                .execute(&mut *c)
-                .await?;
-            start = end;
-        }
-        Ok(())
-    }
-
-    /// Rows `range` of `rows` as a JSON array of arrays, each value as sqlx would bind it:
-    /// booleans become 0/1 through `->>`, times the RFC 3339 text sqlx writes.
-    fn json_rows(rows: &Rows, range: std::ops::Range<usize>) -> Result<String, serde_json::Error> {
-        let mut out = Vec::with_capacity(range.len() * 32 * rows.width());
-        let mut time: Option<(DateTime<Utc>, String)> = None;
-        out.push(b'[');
-        for (k, i) in range.enumerate() {
-            if k > 0 {
-                out.push(b',');
-            }
-            out.push(b'[');
-            for (j, v) in rows.values.iter().enumerate() {
-                if j > 0 {
-                    out.push(b',');
-                }
-                match v {
-                    Values::Int(v) => serde_json::to_writer(&mut out, &v[i])?,
-                    Values::OptInt(v) => serde_json::to_writer(&mut out, &v[i])?,
-                    Values::Bool(v) => serde_json::to_writer(&mut out, &v[i])?,
-                    Values::Text(v) => serde_json::to_writer(&mut out, &v[i])?,
-                    Values::OptText(v) => serde_json::to_writer(&mut out, &v[i])?,
-                    Values::Time(v) => {
-                        let at = v[i];
-                        let text = match &time {
-                            Some((t, text)) if *t == at => text,
-                            _ => {
-                                let text = at.to_rfc3339_opts(SecondsFormat::AutoSi, false);
-                                &time.insert((at, text)).1
-                            }
-                        };
-                        serde_json::to_writer(&mut out, text)?
-                    }
-                }
-            }
-            out.push(b']');
-        }
-        out.push(b']');
-        // serde_json writes UTF-8 only.
-        Ok(String::from_utf8(out)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
-    }
-}
-
-pub(super) mod postgres {
-    use super::{Rows, Values};
-    use sqlx::PgConnection;
-
-    /// Ids for `n` new rows from the table's own sequence (not necessarily consecutive when
-    /// another writer draws at the same time; each is ours alone).
-    pub async fn reserve_ids(
-        c: &mut PgConnection,
-        table: &'static str,
-        n: usize,
-    ) -> Result<Vec<i64>, sqlx::Error> {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, $1)"
-        )))
-        .bind(i64::try_from(n).unwrap_or(i64::MAX))
-        .fetch_all(&mut *c)
-        .await
-    }
-
-    /// Writes `rows` in one statement and empties them.
-    pub async fn insert(c: &mut PgConnection, rows: Rows) -> Result<(), sqlx::Error> {
-        let mut sql = rows.head();
-        sql.push_str("SELECT * FROM UNNEST(");
-        for (i, v) in rows.values.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}::{}", i + 1, v.pg_array()));
-        }
-        sql.push(')');
-        sql.push_str(rows.tail);
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for v in rows.values {
-            q = match v {
-                Values::Int(v) => q.bind(v),
-                Values::OptInt(v) => q.bind(v),
-                Values::Bool(v) => q.bind(v),
-                Values::Text(v) => q.bind(v),
-                Values::OptText(v) => q.bind(v),
-                Values::Time(v) => q.bind(v),
-            };
-        }
-        q.execute(&mut *c).await?;
-        Ok(())
-    }
-}
+pub(super) mod postgres;
+pub(super) mod sqlite;
