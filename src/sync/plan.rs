@@ -21,7 +21,8 @@ pub enum MembershipState {
     Offboarded,
     /// Frozen by an admin: no sync reactivates, offboards or renames it until it is unsuspended.
     Suspended,
-    /// Invited by an admin and not yet accepted; not active until the invitation is.
+    /// An invited person waiting for a Git account. This version creates accepted invitations
+    /// `active`; the state is read for rows that hold it. A sync never offboards or reactivates it.
     Invited,
 }
 
