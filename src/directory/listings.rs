@@ -111,14 +111,18 @@ pub struct RunRow {
 }
 
 forward! {
+    /// The people of every workspace, or of `workspace`, in membership `state` when given; with
+    /// their team slugs, ordered by workspace and login.
     on_conn list_users => list_users(
         workspace: Option<&str>, state: Option<&str>
     ) -> Result<Vec<UserRow>, DirectoryError>;
 
+    /// The teams of every workspace, or of `workspace`, with their members and grants.
     on_conn list_teams => list_teams(
         workspace: Option<&str>
     ) -> Result<Vec<TeamRow>, DirectoryError>;
 
+    /// The audit trail, oldest first: of `workspace`, at or after `since`, of `run` when given.
     on_conn audit => audit(
         workspace: Option<&str>, since: Option<DateTime<Utc>>, run: Option<i64>
     ) -> Result<Vec<AuditRow>, DirectoryError>;

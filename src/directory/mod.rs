@@ -244,7 +244,8 @@ impl Store {
         })
     }
 
-    pub fn is_postgres(&self) -> bool {
+    /// Whether the directory is PostgreSQL (replicas, advisory locks) rather than SQLite.
+    pub(crate) fn is_postgres(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))
     }
 
