@@ -42,9 +42,6 @@ forward! {
         name: &str, owner: &str, now_ms: i64, until_ms: i64
     ) -> Result<bool, DirectoryError>;
 
-    /// Gives up `owner`'s lease of the target (nothing if another worker holds it).
-    on_conn outbox_release => release(name: &str, owner: &str) -> Result<(), DirectoryError>;
-
     /// The next event for `target`: a requeued dead letter first, then the oldest event past its
     /// position in the `workspaces` (ids) it follows, all when `None`; or when to try again.
     on_conn outbox_next => next(
@@ -56,6 +53,11 @@ forward! {
     on_conn outbox_delivered => mark_delivered(
         target: &str, event: &OutboxEvent
     ) -> Result<(), DirectoryError>;
+}
+
+forward! { crate:
+    /// Gives up `owner`'s lease of the target (nothing if another worker holds it).
+    on_conn outbox_release => release(name: &str, owner: &str) -> Result<(), DirectoryError>;
 }
 
 per_backend! {

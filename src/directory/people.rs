@@ -253,7 +253,7 @@ pub struct IdentityRow {
 /// lower-cased address as the id, so one table and one unique key serve both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityKey {
-    /// The provider (`github`, `gitlab`, `bitbucket`), or [`Self::EMAIL_PROVIDER`].
+    /// The provider (`github`, `gitlab`, `bitbucket`), or `email` for a commit e-mail.
     pub provider: String,
     /// The provider's API host; empty for a commit e-mail.
     pub host: String,
@@ -265,7 +265,7 @@ pub struct IdentityKey {
 
 impl IdentityKey {
     /// The provider name under which commit e-mails are stored.
-    pub const EMAIL_PROVIDER: &'static str = "email";
+    pub(crate) const EMAIL_PROVIDER: &'static str = "email";
 
     /// The key of a commit e-mail: trimmed and lower-cased, so spellings of one address match.
     pub fn email(address: &str) -> IdentityKey {

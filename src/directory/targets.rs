@@ -20,14 +20,16 @@ forward! {
         target: &str, workspaces: Option<&[i64]>
     ) -> Result<TargetCounts, DirectoryError>;
 
-    /// The target's failed events (retrying, dead or requeued), in outbox order.
-    on_conn outbox_failures => failures(target: &str) -> Result<Vec<FailureRow>, DirectoryError>;
-
     /// Deletes events older than `before` that every one of `targets` has passed and that none
     /// holds as a failure; returns how many.
     on_conn outbox_prune => prune(
         targets: &[String], before: DateTime<Utc>
     ) -> Result<u64, DirectoryError>;
+}
+
+forward! { crate:
+    /// The target's failed events (retrying, dead or requeued), in outbox order.
+    on_conn outbox_failures => failures(target: &str) -> Result<Vec<FailureRow>, DirectoryError>;
 
     /// The id the SCIM server gave the resource of `kind` (`user` or `group`) with this
     /// `external_id` (a user id, or `workspace/slug`), if the target remembers one.

@@ -38,7 +38,7 @@ impl MembershipState {
     }
 
     /// Reads the stored text back; `None` for a value this version does not know.
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "active" => MembershipState::Active,
             "offboarded" => MembershipState::Offboarded,
@@ -72,7 +72,7 @@ impl MembershipSource {
     }
 
     /// Reads the stored text back; `None` for a value this version does not know.
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "sync" => MembershipSource::Sync,
             "invitation" => MembershipSource::Invitation,
