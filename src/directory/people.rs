@@ -184,7 +184,7 @@ pub struct InvitationRow {
     pub expires_at: DateTime<Utc>,
     /// When it was accepted; `None` until then.
     pub accepted_at: Option<DateTime<Utc>>,
-    /// The user the acceptance created or joined; `None` until then.
+    /// The user the acceptance created; `None` until then.
     pub accepted_user_id: Option<i64>,
 }
 
@@ -239,7 +239,8 @@ pub struct IdentityRow {
     pub kind: String,
     /// The provider (`github`, `gitlab`, `bitbucket`), or `email` for a commit e-mail.
     pub provider: String,
-    /// The provider's API host (`api.github.com`, …); empty for a commit e-mail.
+    /// The host of the workspace's API URL (`api.github.com`, `gitlab.com`, …); empty for a
+    /// commit e-mail.
     pub host: String,
     /// The provider's immutable user id, or the lower-cased commit e-mail address.
     pub provider_user_id: String,
@@ -255,7 +256,7 @@ pub struct IdentityRow {
 pub struct IdentityKey {
     /// The provider (`github`, `gitlab`, `bitbucket`), or `email` for a commit e-mail.
     pub provider: String,
-    /// The provider's API host; empty for a commit e-mail.
+    /// The host of the provider's API URL; empty for a commit e-mail.
     pub host: String,
     /// The provider's immutable user id, or the lower-cased commit e-mail address.
     pub provider_user_id: String,

@@ -53,11 +53,12 @@ impl MembershipState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MembershipSource {
-    /// Created by a sync from the provider's lists; only syncs change or remove it.
+    /// Created by a sync from the provider's lists; syncs keep it in step (an admin may still
+    /// suspend it or pin its role).
     Sync,
     /// Created when someone accepted an invitation; syncs leave it alone.
     Invitation,
-    /// Created by an admin through the CLI or API; syncs leave it alone.
+    /// Created by an admin command (`users add-service-account`); syncs leave it alone.
     Manual,
 }
 
