@@ -49,7 +49,7 @@ pub struct Metrics {
     /// `contradicted` (not applied; decided again next run).
     pub verdict_confirmations: IntCounterVec,
     /// `orgsync_provider_requests_total{provider, workspace, status}`: provider API requests by
-    /// HTTP status; answers served from the cache (304) are counted under their own status.
+    /// HTTP status: `304` for an answer served from the cache, `error` when none arrived.
     pub provider_requests: IntCounterVec,
     /// `orgsync_provider_rate_limit_remaining{workspace}`: requests left in the provider's
     /// rate-limit window, as its last answer said.
