@@ -110,6 +110,8 @@ fn internal(e: &crate::directory::DirectoryError) -> Response {
 }
 
 impl Api {
+    /// The API over the directory `store`; the bearer tokens are read from `token_file`, and
+    /// read again when its modification time changes.
     pub fn new(store: Store, token_file: PathBuf) -> Api {
         Api {
             store,
@@ -180,14 +182,22 @@ struct AccessQuery {
 
 /// The answer of the access call.
 #[derive(Serialize)]
-pub struct Access {
+pub(crate) struct Access {
+    /// True only for an active membership: the answer an application lets someone in by.
     pub admitted: bool,
+    /// The workspace asked about.
     pub workspace: String,
+    /// The directory user's id; `None` when the person is not a member.
     pub user_id: Option<i64>,
+    /// Their login at the workspace's provider; for a non-member, the login asked about.
     pub login: Option<String>,
+    /// The directory role; `None` for a non-member.
     pub role: Option<String>,
+    /// `active`, `offboarded`, `suspended` or `invited`; `None` for a non-member.
     pub state: Option<String>,
+    /// Slugs of the workspace's teams the person is in (empty for a non-member).
     pub teams: Vec<String>,
+    /// Why `admitted` is false (offboard reason, suspension, not a member); `None` when admitted.
     pub reason: Option<String>,
 }
 

@@ -5,6 +5,8 @@
 //! checks them against the guards ([`sync::guard`]) and applies them to the
 //! [`directory::Store`] in one transaction.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod app;
 pub mod cli;

@@ -31,22 +31,44 @@ pub const WEBHOOK_OUTCOMES: [&str; 10] = [
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
+    /// `orgsync_sync_runs_total{workspace, trigger, outcome}`: runs, by [`TRIGGERS`] and
+    /// [`OUTCOMES`].
     pub sync_runs: IntCounterVec,
+    /// `orgsync_sync_duration_seconds{workspace}`: how long runs take, in seconds.
     pub sync_duration: HistogramVec,
+    /// `orgsync_last_success_timestamp_seconds{workspace}`: Unix time of the last successful run.
     pub last_success: GaugeVec,
+    /// `orgsync_members{workspace, state}`: directory memberships per membership state.
     pub members: IntGaugeVec,
+    /// `orgsync_changes_total{workspace, kind}`: applied changes per [`crate::sync::ChangeKind`].
     pub changes: IntCounterVec,
+    /// `orgsync_guard_trips_total{workspace, guard}`: runs refused, per
+    /// [`crate::sync::guard::GUARD_LABELS`].
     pub guard_trips: IntCounterVec,
     /// Destructive verdicts by answer of the provider's per-user read: `confirmed`, or
     /// `contradicted` (not applied; decided again next run).
     pub verdict_confirmations: IntCounterVec,
+    /// `orgsync_provider_requests_total{provider, workspace, status}`: provider API requests by
+    /// HTTP status: `304` for an answer served from the cache, `error` when none arrived.
     pub provider_requests: IntCounterVec,
+    /// `orgsync_provider_rate_limit_remaining{workspace}`: requests left in the provider's
+    /// rate-limit window, as its last answer said.
     pub rate_limit_remaining: IntGaugeVec,
+    /// `orgsync_webhooks_received_total{provider, outcome}`: deliveries by
+    /// [`WEBHOOK_OUTCOMES`].
     pub webhooks_received: IntCounterVec,
+    /// `orgsync_webhook_to_apply_seconds{provider}`: from a webhook's arrival to the end of the
+    /// run it triggered, in seconds.
     pub webhook_latency: HistogramVec,
+    /// `orgsync_config_reload_failures_total`: SIGHUP reloads refused because the file was invalid.
     pub config_reload_failures: IntCounter,
+    /// `orgsync_teams_unavailable{workspace}`: 1 when the last run could not read the provider's
+    /// teams (synced teams were kept as they were).
     pub teams_unavailable: IntGaugeVec,
+    /// `orgsync_workspace_paused{workspace}`: 1 while a GitHub App installation event keeps the
+    /// workspace paused.
     pub workspace_paused: IntGaugeVec,
+    /// `orgsync_build_info{version}`: always 1; the label is the running orgsync's version.
     pub build_info: IntGaugeVec,
     /// Downstream deliveries by target and outcome (`delivered`, `failed`, `dead_lettered`).
     pub downstream_deliveries: IntCounterVec,
@@ -67,6 +89,7 @@ fn must<T>(r: Result<T, prometheus::Error>) -> T {
 }
 
 impl Metrics {
+    /// Registers every metric in a fresh registry and sets `build_info` and `start_time`.
     pub fn new() -> Self {
         let registry = Registry::new_custom(Some("orgsync".to_string()), None)
             .expect("a valid registry prefix");

@@ -12,8 +12,11 @@ use std::sync::Arc;
 /// What every provider client of the process shares.
 #[derive(Clone)]
 pub struct ProviderContext {
+    /// The process's one HTTP client: its connection pool, pacing and retry policy.
     pub http: HttpClient,
+    /// The conditional-request cache (the directory, in the daemon and the CLI).
     pub cache: Arc<dyn HttpCache>,
+    /// Sees every provider request: the metrics and the CLI's progress.
     pub observer: Arc<dyn HttpObserver>,
 }
 
@@ -162,8 +165,10 @@ fn bitbucket(ws: &WorkspaceConfig, ctx: &ProviderContext) -> Result<Box<dyn Prov
 
 /// Stands in for a provider whose client could not be built (a missing token file, say), so the
 /// daemon records the run as failed with the reason instead of skipping it silently.
-pub struct Unbuildable {
+pub(crate) struct Unbuildable {
+    /// The provider the workspace is configured for.
     pub kind: orgsync_core::ProviderKind,
+    /// Why the client could not be built; the failed run reports it.
     pub reason: String,
 }
 

@@ -9,6 +9,7 @@ use crate::downstream::{Deliverer, scim};
 use clap::Subcommand;
 use std::path::Path;
 
+/// `orgsync downstream …`: the queues of the downstream targets.
 #[derive(Debug, Subcommand)]
 pub enum DownstreamCommand {
     /// Targets with queued, retrying and dead-lettered events (and the failures with NAME).
@@ -102,7 +103,7 @@ pub async fn status_lines(config: &Config, store: &Store) -> Result<String, Fail
     ))
 }
 
-pub async fn run(config_path: &Path, command: DownstreamCommand) -> Result<u8, Failure> {
+pub(crate) async fn run(config_path: &Path, command: DownstreamCommand) -> Result<u8, Failure> {
     let config = load_config(config_path)?;
     let store = open_store(&config).await?;
     match command {

@@ -42,6 +42,7 @@ pub use crate::failure::{EXIT_ABORTED, EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, Failu
     version,
     about = "Keeps a local user directory in step with GitHub, GitLab and Bitbucket accounts"
 )]
+/// The parsed command line of `orgsync`: global options and one command.
 pub struct Cli {
     /// The configuration file.
     #[arg(long, global = true, env = "ORGSYNC_CONFIG", default_value = config::DEFAULT_PATH)]
@@ -50,6 +51,7 @@ pub struct Cli {
     /// and collectors.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// The command to run.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -97,6 +99,7 @@ pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
 
+/// The commands of `orgsync`; each variant's doc is its `--help` text.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The daemon: schedule, signals, HTTP server (metrics, health, status, webhooks).
@@ -127,21 +130,25 @@ pub enum Command {
     },
     /// The directory's people.
     Users {
+        /// `users list` or an admin override.
         #[command(subcommand)]
         command: UsersCommand,
     },
     /// The directory's teams.
     Teams {
+        /// `teams list`.
         #[command(subcommand)]
         command: TeamsCommand,
     },
     /// Invitations for people without a Git account.
     Invite {
+        /// `invite create`, `list`, `resend`, `cancel` or `accept`.
         #[command(subcommand)]
         command: people::InviteCommand,
     },
     /// Git identity mapping: provider identities and commit e-mails -> directory users.
     Identities {
+        /// `identities list`, `link` or `unlink`.
         #[command(subcommand)]
         command: people::IdentitiesCommand,
     },
@@ -162,11 +169,13 @@ pub enum Command {
     },
     /// Downstream targets (webhooks, SCIM): queues, dead letters, retry, resync, deliver.
     Downstream {
+        /// `downstream list`, `retry`, `resync` or `deliver`.
         #[command(subcommand)]
         command: downstream::DownstreamCommand,
     },
     /// Plans a guard refused and holds for a human.
     Plans {
+        /// `plans show`.
         #[command(subcommand)]
         command: plans::PlansCommand,
     },
@@ -182,6 +191,7 @@ pub enum Command {
     },
     /// Workspaces in the directory.
     Workspace {
+        /// `workspace rekey`.
         #[command(subcommand)]
         command: WorkspaceCommand,
     },
@@ -206,6 +216,7 @@ pub enum Command {
     },
 }
 
+/// The options of `orgsync sync`.
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     /// Only these workspaces (repeatable); all when omitted.
@@ -227,6 +238,7 @@ pub struct SyncArgs {
     pub json: bool,
 }
 
+/// `orgsync workspace …`.
 #[derive(Debug, Subcommand)]
 pub enum WorkspaceCommand {
     /// Moves a stored workspace, and its members' identities, to the host name the
@@ -242,6 +254,7 @@ pub enum WorkspaceCommand {
     },
 }
 
+/// `orgsync users …`.
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
     /// People, roles, sources and teams.
@@ -256,10 +269,12 @@ pub enum UsersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The admin overrides: service accounts, suspend/unsuspend, pinned roles.
     #[command(flatten)]
     People(people::UsersPeopleCommand),
 }
 
+/// `orgsync teams …`.
 #[derive(Debug, Subcommand)]
 pub enum TeamsCommand {
     /// Teams with members and repositories.

@@ -17,7 +17,7 @@ fn dash(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "-".to_string())
 }
 
-pub fn users(rows: &[UserRow], as_json: bool) {
+pub(crate) fn users(rows: &[UserRow], as_json: bool) {
     if as_json {
         return json(&rows);
     }
@@ -61,7 +61,7 @@ pub fn users(rows: &[UserRow], as_json: bool) {
     ));
 }
 
-pub fn teams(rows: &[TeamRow], as_json: bool) {
+pub(crate) fn teams(rows: &[TeamRow], as_json: bool) {
     if as_json {
         return json(&rows);
     }
@@ -105,7 +105,7 @@ pub fn teams(rows: &[TeamRow], as_json: bool) {
     ));
 }
 
-pub fn audit(rows: &[AuditRow], as_json: bool) {
+pub(crate) fn audit(rows: &[AuditRow], as_json: bool) {
     if as_json {
         return json(&rows);
     }
@@ -216,7 +216,7 @@ pub fn run_report(r: &RunReport) {
     }
 }
 
-pub async fn status(config: &Config, store: &Store, as_json: bool) -> Result<u8, Failure> {
+pub(crate) async fn status(config: &Config, store: &Store, as_json: bool) -> Result<u8, Failure> {
     let entries = crate::status::entries(config, store).await?;
     if as_json {
         json(&entries);

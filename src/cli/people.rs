@@ -21,6 +21,7 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::Path;
 
+/// `orgsync invite …`: invitations for people without a Git account.
 #[derive(Debug, Subcommand)]
 pub enum InviteCommand {
     /// Invite a person without a Git account; prints (or mails) a single-use accept token.
@@ -81,6 +82,7 @@ pub enum InviteCommand {
     },
 }
 
+/// `orgsync identities …`: which provider identities and commit e-mails map to which user.
 #[derive(Debug, Subcommand)]
 pub enum IdentitiesCommand {
     /// Provider identities and commit e-mails, and the users they map to.
@@ -344,7 +346,7 @@ async fn open(config: &Config) -> Result<Store, Failure> {
     Ok(store)
 }
 
-pub async fn invite(config_path: &Path, command: InviteCommand) -> Result<u8, Failure> {
+pub(crate) async fn invite(config_path: &Path, command: InviteCommand) -> Result<u8, Failure> {
     let config = load_config(config_path)?;
     match command {
         InviteCommand::Create {
@@ -644,7 +646,10 @@ async fn identity_key(
     }
 }
 
-pub async fn identities(config_path: &Path, command: IdentitiesCommand) -> Result<u8, Failure> {
+pub(crate) async fn identities(
+    config_path: &Path,
+    command: IdentitiesCommand,
+) -> Result<u8, Failure> {
     let config = load_config(config_path)?;
     let store = open(&config).await?;
     match command {
@@ -711,7 +716,7 @@ fn print_identities(rows: &[IdentityRow], as_json: bool) {
     ));
 }
 
-pub async fn users(config_path: &Path, command: UsersPeopleCommand) -> Result<u8, Failure> {
+pub(crate) async fn users(config_path: &Path, command: UsersPeopleCommand) -> Result<u8, Failure> {
     let config = load_config(config_path)?;
     match command {
         UsersPeopleCommand::AddServiceAccount {

@@ -35,6 +35,7 @@ impl Progress {
         Progress::new(std::io::stderr().is_terminal(), LOG_EVERY)
     }
 
+    /// Spinners when `terminal`, else an info log line per workspace at most every `log_every`.
     pub fn new(terminal: bool, log_every: Duration) -> Progress {
         Progress {
             terminal,

@@ -6,9 +6,11 @@ use super::{DirectoryError, Store};
 use chrono::{DateTime, Utc};
 use orgsync_core::cache::{CachedResponse, HttpCache};
 
-forward! {
+forward! { crate:
+    /// The answer stored under `key` (hashes of the URL and the credential scope), if any.
     on_conn cache_load => load(key: &str) -> Result<Option<CachedResponse>, DirectoryError>;
 
+    /// Stores an answer under `key`, replacing the one before.
     on_conn cache_store => store(
         key: &str, response: &CachedResponse, now: DateTime<Utc>
     ) -> Result<(), DirectoryError>;

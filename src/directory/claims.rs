@@ -11,6 +11,7 @@ use std::path::PathBuf;
 /// Holds the single-writer lock of a SQLite directory for the daemon's lifetime.
 pub struct SqliteLock {
     _file: File,
+    /// The lock file: the directory's path with `.lock` appended.
     pub path: PathBuf,
 }
 

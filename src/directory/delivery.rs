@@ -7,10 +7,13 @@ use super::{DirectoryError, Store};
 use chrono::{DateTime, Utc};
 
 impl Store {
+    /// Creates the target's position row (at the start of the outbox) unless it exists.
     pub async fn outbox_ensure_target(&self, name: &str) -> Result<(), DirectoryError> {
         on_conn!(self, |c, m| m::ensure_target(c, name, Utc::now()).await)
     }
 
+    /// Records a failed delivery attempt of `event` with its error and the time of the next try
+    /// (Unix ms): `retrying`, or a dead letter when `dead`, which moves the target past it.
     pub async fn outbox_failed(
         &self,
         target: &str,
@@ -33,19 +36,28 @@ impl Store {
 }
 
 forward! {
+    /// Takes or renews the target's delivery lease for `owner` until `until_ms` (Unix ms); false
+    /// while another worker's lease is unexpired, so one worker delivers per target.
     on_conn outbox_claim => claim(
         name: &str, owner: &str, now_ms: i64, until_ms: i64
     ) -> Result<bool, DirectoryError>;
 
-    on_conn outbox_release => release(name: &str, owner: &str) -> Result<(), DirectoryError>;
-
+    /// The next event for `target`: a requeued dead letter first, then the oldest event past its
+    /// position in the `workspaces` (ids) it follows, all when `None`; or when to try again.
     on_conn outbox_next => next(
         target: &str, workspaces: Option<&[i64]>, now_ms: i64
     ) -> Result<Next, DirectoryError>;
 
+    /// Records `event` delivered: clears its failure, and moves the target past it unless it was a
+    /// requeued dead letter (the position had already passed it).
     on_conn outbox_delivered => mark_delivered(
         target: &str, event: &OutboxEvent
     ) -> Result<(), DirectoryError>;
+}
+
+forward! { crate:
+    /// Gives up `owner`'s lease of the target (nothing if another worker holds it).
+    on_conn outbox_release => release(name: &str, owner: &str) -> Result<(), DirectoryError>;
 }
 
 per_backend! {

@@ -6,20 +6,27 @@ pub enum DirectoryError {
     #[error(
         "cannot open the directory at {url}: {source}. Check [directory] url and that the database is reachable"
     )]
+    /// The database could not be opened or reached.
     Connect {
+        /// The directory URL with any password replaced.
         url: String,
+        /// The driver's error.
         #[source]
         source: sqlx::Error,
     },
+    /// The schema migrations failed to apply.
     #[error("cannot migrate the directory: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(
         "the directory is locked by another process (SQLite busy); only one orgsync may write a SQLite file at a time"
     )]
+    /// SQLite stayed busy: another process holds the write lock.
     Locked,
     #[error(
         "the directory changed while the run was planned ({0}); the run was rolled back and the next run applies it afresh"
     )]
+    /// The directory changed under a run, or two writers raced; the transaction rolled back and the
+    /// next run or command starts afresh. The text says what changed.
     Conflict(String),
     /// The configuration points a stored workspace at another provider or host: its members
     /// are keyed by the other one's user ids, so a sync would see nobody it knows.
@@ -27,10 +34,15 @@ pub enum DirectoryError {
         "workspace `{name}` is stored for {stored_provider} at {stored_host}, but the configuration says {provider} at {host}; refusing to run, because user ids of one are not user ids of the other. To start afresh, give the workspace a new name (the old one's members stay as they are); if it is the same instance under another host name, run `orgsync workspace rekey --workspace {name}`"
     )]
     WorkspaceMismatch {
+        /// The workspace's name.
         name: String,
+        /// The provider the directory stored it for.
         stored_provider: String,
+        /// The host the directory stored it for.
         stored_host: String,
+        /// The provider the configuration names now.
         provider: String,
+        /// The host the configuration names now.
         host: String,
     },
     /// A column holds a value this version does not know: an error, never a guess (a corrupt
@@ -39,10 +51,14 @@ pub enum DirectoryError {
         "the directory holds {value:?} in {table}.{column}, which this version of orgsync does not know; nothing was changed. Correct the row, or run the orgsync version that wrote it"
     )]
     Corrupt {
+        /// The table read.
         table: &'static str,
+        /// The column read.
         column: &'static str,
+        /// The value found.
         value: String,
     },
+    /// Any other database error.
     #[error("directory error: {0}")]
     Sql(sqlx::Error),
 }

@@ -13,6 +13,7 @@ use std::io::Read;
 /// A plan a guard refused, held for a human (`plans show`, `approve`).
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct HoldRow {
+    /// The held workspace's name.
     pub workspace: String,
     /// SHA-256 of the held plan's changes: a later run that plans the same is "still held".
     pub digest: String,
@@ -20,11 +21,15 @@ pub struct HoldRow {
     pub plan: String,
     /// The guard trips that refused it, as JSON.
     pub trips: String,
+    /// The run that first planned the held plan; `None` once that run's record is deleted.
     pub first_run_id: Option<i64>,
+    /// The latest run that planned it again; `None` once that run's record is deleted.
     pub last_run_id: Option<i64>,
     /// Runs that planned this same held plan.
     pub runs: i64,
+    /// When the first run that planned it ended: the hold of this plan began.
     pub created_at: DateTime<Utc>,
+    /// When the latest run that planned it ended.
     pub updated_at: DateTime<Utc>,
 }
 

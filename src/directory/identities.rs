@@ -24,6 +24,7 @@ impl IdentityRow {
 }
 
 impl Store {
+    /// Every identity mapping with its user's name and e-mail, or only those of `user`.
     pub async fn list_identities(
         &self,
         user: Option<i64>,
@@ -76,6 +77,9 @@ impl Store {
 }
 
 forward! {
+    /// Removes an identity from `user_id`, with an audit event, and returns the removed row.
+    /// Refused while a `sync` membership (active or suspended) in a workspace of that provider and
+    /// host recognises the user by it ([`PeopleError::IdentityInUse`]).
     in_tx unlink_identity => unlink(
         user_id: i64, key: &IdentityKey, now: DateTime<Utc>, actor: &str
     ) -> Result<IdentityRow, PeopleError>;

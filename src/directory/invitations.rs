@@ -52,6 +52,7 @@ impl Store {
         })
     }
 
+    /// Invitations in id order, only those of `workspace` and in `state` when given.
     pub async fn list_invitations(
         &self,
         workspace: Option<&str>,
@@ -60,6 +61,7 @@ impl Store {
         in_tx!(self, |c, m| m::list(c, workspace, state, None).await)
     }
 
+    /// The invitation with this id; `None` if there is none.
     pub async fn invitation(&self, id: i64) -> Result<Option<InvitationRow>, PeopleError> {
         let found: Vec<InvitationRow> =
             in_tx!(self, |c, m| m::list(c, None, None, Some(id)).await)?;
@@ -90,6 +92,9 @@ impl Store {
             .await
     }
 
+    /// Cancels a pending or expired invitation (expiring overdue ones first), with an audit
+    /// event, and returns it cancelled; an accepted or cancelled one is
+    /// [`PeopleError::InvitationClosed`].
     pub async fn cancel_invitation(
         &self,
         id: i64,

@@ -9,28 +9,48 @@ use std::collections::BTreeMap;
 /// A person in a workspace, as `users list` shows them.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct UserRow {
+    /// The workspace's name.
     pub workspace: String,
+    /// The directory user's id.
     pub user_id: i64,
+    /// The workspace's provider (`github`, `gitlab`, `bitbucket`).
     pub provider: String,
+    /// The provider's immutable user id; `None` for a person with no identity at this provider and
+    /// host (an invited person or a service account).
     pub provider_user_id: Option<String>,
+    /// The login last seen at the provider; `None` without an identity there.
     pub login: Option<String>,
+    /// The display name, if any.
     pub name: Option<String>,
+    /// The e-mail address, if any.
     pub email: Option<String>,
+    /// The directory role in the workspace.
     pub role: String,
+    /// An admin pinned the role, so syncs keep it.
     pub role_pinned: bool,
+    /// `active`, `offboarded`, `suspended` or `invited`.
     pub state: String,
+    /// Who created the membership: `sync`, `invitation` or `manual`.
     pub source: String,
+    /// Why the person was offboarded or suspended; `None` while active.
     pub reason: Option<String>,
+    /// Slugs of the workspace's teams the person is in (any source), sorted.
     #[sqlx(skip)]
     pub teams: Vec<String>,
 }
 
+/// A team of a workspace, as `teams list` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TeamRow {
+    /// The workspace's name.
     pub workspace: String,
+    /// The team's slug, unique in the workspace.
     pub slug: String,
+    /// The display name.
     pub name: String,
+    /// The parent team's slug; `None` for a root team.
     pub parent: Option<String>,
+    /// Who created the team: `sync` or `manual`.
     pub source: String,
     /// (login or user id, role)
     pub members: Vec<(String, String)>,
@@ -38,44 +58,71 @@ pub struct TeamRow {
     pub repositories: Vec<(String, String)>,
 }
 
+/// One event of the audit trail, as `audit` shows it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AuditRow {
+    /// The event's id, increasing in the order events were written.
     pub id: i64,
+    /// The run the event belongs to; `None` for a CLI or API change outside a run.
     pub run_id: Option<i64>,
+    /// The workspace's name; `None` for an event about no workspace.
     pub workspace: Option<String>,
+    /// When the event happened.
     pub at: DateTime<Utc>,
+    /// Who acted: `sync` for scheduled and webhook runs, `cli:<unix user>` for CLI commands.
     pub actor: String,
+    /// What happened (`onboard`, `offboard`, `run_ok`, `invitation_accept`, …).
     pub action: String,
+    /// What it happened to: a login, user id, e-mail, team slug or workspace name.
     pub subject: String,
+    /// The event's details as a JSON object (text).
     pub detail: String,
 }
 
+/// One recorded run, as `status` and `runs` show it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct RunRow {
+    /// The run's id.
     pub id: i64,
+    /// The workspace's name.
     pub workspace: String,
+    /// What started the run: `schedule`, `webhook`, `cli`, `signal`, `start`, `resume`, `demo`.
     pub trigger: String,
+    /// When the run started.
     pub started_at: DateTime<Utc>,
+    /// When it ended; `None` only for a run still marked `running`.
     pub finished_at: Option<DateTime<Utc>>,
+    /// `ok`, `dry_run`, `aborted` or `failed` (`running` markers are not listed).
     pub outcome: String,
+    /// People onboarded by the run's plan (only planned, for a dry or aborted run).
     pub onboarded: i64,
+    /// People offboarded by the run's plan (only planned, for a dry or aborted run).
     pub offboarded: i64,
+    /// People reactivated by the run's plan (only planned, for a dry or aborted run).
     pub reactivated: i64,
+    /// The plan's changes of every kind; 0 when the run failed before planning.
     pub changes: i64,
+    /// HTTP requests the run made to the provider.
     pub requests: i64,
+    /// Of those, the ones answered `304 Not Modified` from the cache's ETag.
     pub requests_not_modified: i64,
+    /// Why the run aborted or failed; `None` when it succeeded.
     pub error: Option<String>,
 }
 
 forward! {
+    /// The people of every workspace, or of `workspace`, in membership `state` when given; with
+    /// their team slugs, ordered by workspace and login.
     on_conn list_users => list_users(
         workspace: Option<&str>, state: Option<&str>
     ) -> Result<Vec<UserRow>, DirectoryError>;
 
+    /// The teams of every workspace, or of `workspace`, with their members and grants.
     on_conn list_teams => list_teams(
         workspace: Option<&str>
     ) -> Result<Vec<TeamRow>, DirectoryError>;
 
+    /// The audit trail, oldest first: of `workspace`, at or after `since`, of `run` when given.
     on_conn audit => audit(
         workspace: Option<&str>, since: Option<DateTime<Utc>>, run: Option<i64>
     ) -> Result<Vec<AuditRow>, DirectoryError>;

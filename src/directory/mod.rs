@@ -83,8 +83,20 @@ macro_rules! dispatch {
 /// Store methods that run one function of the calling file's SQL with the same arguments, on a
 /// pooled connection (`on_conn`) or in a transaction (`in_tx`):
 /// `forward! { on_conn workspace => workspace(name: &str) -> Result<…>; }` is
-/// `pub async fn workspace(&self, name: &str)` calling `m::workspace(c, name)`.
+/// `pub async fn workspace(&self, name: &str)` calling `m::workspace(c, name)`. A block that
+/// starts with `crate:` makes its methods `pub(crate)`: what only orgsync itself calls.
 macro_rules! forward {
+    (crate: $(
+        $(#[$attr:meta])*
+        $how:ident $name:ident => $inner:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty;
+    )*) => {
+        impl Store {$(
+            $(#[$attr])*
+            pub(crate) async fn $name(&self, $($arg: $ty),*) -> $ret {
+                $how!(self, |c, m| m::$inner(c, $($arg),*).await)
+            }
+        )*}
+    };
     ($(
         $(#[$attr:meta])*
         $how:ident $name:ident => $inner:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty;
@@ -255,7 +267,8 @@ impl Store {
         })
     }
 
-    pub fn is_postgres(&self) -> bool {
+    /// Whether the directory is PostgreSQL (replicas, advisory locks) rather than SQLite.
+    pub(crate) fn is_postgres(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))
     }
 

@@ -7,34 +7,53 @@ use serde::Serialize;
 /// A membership with what an application needs at login.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct MemberView {
+    /// The workspace's name.
     pub workspace: String,
+    /// The directory user's id.
     pub user_id: i64,
+    /// The workspace's provider when the person has an identity there; `None` otherwise.
     pub provider: Option<String>,
+    /// The provider's immutable user id; `None` without an identity at the workspace's provider.
     pub provider_user_id: Option<String>,
+    /// The login last seen at the provider; `None` without an identity there.
     pub login: Option<String>,
+    /// The display name, if any.
     pub name: Option<String>,
+    /// The e-mail address, if any.
     pub email: Option<String>,
+    /// The directory role in the workspace.
     pub role: String,
+    /// `active`, `offboarded`, `suspended` or `invited`: an application lets in only `active`.
     pub state: String,
+    /// Who created the membership: `sync`, `invitation` or `manual`.
     pub source: String,
+    /// Why the person was offboarded or suspended; `None` while active.
     pub reason: Option<String>,
+    /// Slugs of the workspace's teams the person is in (filled by [`Store::member`] only).
     #[sqlx(skip)]
     pub teams: Vec<String>,
 }
 
 /// How the access call names the person.
 pub enum Who<'a> {
+    /// The login at the workspace's provider.
     Login(&'a str),
+    /// The provider's immutable user id at the workspace's provider.
     ProviderId(&'a str),
+    /// The directory user id.
     UserId(i64),
 }
 
 /// A team with its members' directory user ids (active memberships only).
 #[derive(Debug, Clone)]
 pub struct TeamView {
+    /// The workspace's name.
     pub workspace: String,
+    /// The team's slug.
     pub slug: String,
+    /// The display name.
     pub name: String,
+    /// Directory user ids of members whose membership of the workspace is active.
     pub members: Vec<i64>,
 }
 

@@ -12,13 +12,18 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunOutcome {
+    /// The plan was applied (possibly with no changes).
     Ok,
+    /// The plan was computed and recorded, not applied.
     DryRun,
+    /// A guard refused the plan; nothing was applied.
     Aborted,
+    /// The run failed (provider, directory or configuration error); nothing was applied.
     Failed,
 }
 
 impl RunOutcome {
+    /// The text stored in `sync_runs.outcome` and used in the `run_<outcome>` audit action.
     pub fn as_str(self) -> &'static str {
         match self {
             RunOutcome::Ok => "ok",
@@ -32,12 +37,19 @@ impl RunOutcome {
 /// What is recorded about a run in `sync_runs`.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
+    /// What started the run: `schedule`, `webhook`, `cli`, `signal`, `start`, `resume`, `demo`.
     pub trigger: String,
+    /// When the run started.
     pub started_at: DateTime<Utc>,
+    /// When it ended.
     pub finished_at: DateTime<Utc>,
+    /// How it ended.
     pub outcome: RunOutcome,
+    /// HTTP requests the run made to the provider.
     pub requests: u64,
+    /// Of those, the ones answered `304 Not Modified` from the cache's ETag.
     pub requests_not_modified: u64,
+    /// Why the run aborted or failed; `None` when it succeeded.
     pub error: Option<String>,
     /// Who or what acts: `sync` for runs, the Unix user for CLI changes.
     pub actor: String,

@@ -7,30 +7,42 @@ use super::{DirectoryError, Store};
 use chrono::{DateTime, Utc};
 
 impl Store {
+    /// Requeues the target's dead letters for delivery (attempts reset); returns how many.
     pub async fn outbox_retry(&self, target: &str) -> Result<u64, DirectoryError> {
         on_conn!(self, |c, m| m::retry(c, target, Utc::now()).await)
     }
 }
 
 forward! {
+    /// The target's queue: events queued past its position in the `workspaces` (ids) it follows,
+    /// retrying, dead, and the latest error.
     on_conn outbox_counts => counts(
         target: &str, workspaces: Option<&[i64]>
     ) -> Result<TargetCounts, DirectoryError>;
 
-    on_conn outbox_failures => failures(target: &str) -> Result<Vec<FailureRow>, DirectoryError>;
-
+    /// Deletes events older than `before` that every one of `targets` has passed and that none
+    /// holds as a failure; returns how many.
     on_conn outbox_prune => prune(
         targets: &[String], before: DateTime<Utc>
     ) -> Result<u64, DirectoryError>;
+}
 
+forward! { crate:
+    /// The target's failed events (retrying, dead or requeued), in outbox order.
+    on_conn outbox_failures => failures(target: &str) -> Result<Vec<FailureRow>, DirectoryError>;
+
+    /// The id the SCIM server gave the resource of `kind` (`user` or `group`) with this
+    /// `external_id` (a user id, or `workspace/slug`), if the target remembers one.
     on_conn scim_id => scim_id(
         target: &str, kind: &str, external_id: &str
     ) -> Result<Option<String>, DirectoryError>;
 
+    /// Remembers (`Some`) or forgets (`None`) the SCIM server's id of a resource.
     on_conn set_scim_id => set_scim_id(
         target: &str, kind: &str, external_id: &str, scim_id: Option<&str>
     ) -> Result<(), DirectoryError>;
 
+    /// Every `(external_id, scim_id)` the target remembers for `kind`: what orgsync created there.
     on_conn scim_ids => scim_ids(
         target: &str, kind: &str
     ) -> Result<Vec<(String, String)>, DirectoryError>;

@@ -7,9 +7,14 @@ use chrono::{DateTime, Utc};
 /// The workspace row that ties a configured workspace to its provider account.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WorkspaceKey {
+    /// The workspace row's id (`workspaces.id`), which memberships, teams and runs refer to.
     pub id: i64,
+    /// The workspace's name in the configuration.
     pub name: String,
+    /// The provider its members' identities are at (`github`, `gitlab`, `bitbucket`).
     pub provider: String,
+    /// The host of the workspace's API URL (`api.github.com`, `gitlab.com`, …): with the
+    /// provider, what its identities are keyed by.
     pub host: String,
 }
 

@@ -5,9 +5,10 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use toml::Spanned;
 
+/// One `[[downstream]]` table as written, with spans for error messages.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawDownstream {
+pub(crate) struct RawDownstream {
     name: Spanned<String>,
     #[serde(rename = "type")]
     kind: Spanned<String>,
@@ -22,35 +23,44 @@ pub struct RawDownstream {
     sync_wait_seconds: Option<Spanned<u64>>,
 }
 
+/// `[api]` as written, with spans for error messages.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawApi {
+pub(crate) struct RawApi {
     listen: Option<Spanned<String>>,
     token_file: Spanned<String>,
 }
 
+/// What a downstream target speaks (`type = "webhook"` or `"scim"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DownstreamKind {
+    /// Signed JSON events POSTed to a URL.
     Webhook,
+    /// Users and groups pushed to a SCIM 2.0 service provider.
     Scim,
 }
 
 /// What becomes a SCIM user's `userName`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserNameFrom {
+    /// The provider login (the e-mail when no login is known); the default.
     Login,
+    /// The e-mail address (the login when no e-mail is known).
     Email,
 }
 
 /// One validated `[[downstream]]` target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownstreamConfig {
+    /// The target's unique name: in metrics labels, the outbox and `orgsync downstream` commands.
     pub name: String,
+    /// What the target speaks.
     pub kind: DownstreamKind,
     /// The webhook URL, or the SCIM base URL (`…/scim/v2`).
     pub url: String,
     /// SCIM: the bearer token's file. Webhook: the signing secret's file (`whsec_…`).
     pub credential_file: PathBuf,
+    /// What becomes a SCIM user's `userName` (`user_name`; only meaningful for SCIM).
     pub user_name: UserNameFrom,
     /// The workspaces that feed it; `None`: all.
     pub workspaces: Option<Vec<String>>,

@@ -81,7 +81,7 @@ pub enum Drained {
 
 /// Delivers targets' queues.
 #[derive(Clone)]
-pub struct Deliverer {
+pub(crate) struct Deliverer {
     pub store: Store,
     pub http: reqwest::Client,
     pub metrics: Option<Metrics>,
@@ -346,7 +346,7 @@ impl Deliverer {
 
 /// The daemon's delivery: one task per configured target, following configuration reloads,
 /// until `stop`.
-pub fn spawn(
+pub(crate) fn spawn(
     deliverer: Deliverer,
     config: Arc<dyn Fn() -> Arc<Config> + Send + Sync>,
     stop: CancellationToken,

@@ -42,9 +42,13 @@ pub struct Scim<'a> {
 /// What a resync did.
 #[derive(Debug, Default, Serialize)]
 pub struct ResyncReport {
+    /// People in the target's workspaces pushed (created, or brought up to date).
     pub users: usize,
+    /// Groups pushed: one per team of the target's workspaces.
     pub groups: usize,
+    /// Users orgsync created on the server that are no longer in scope, now deactivated.
     pub users_deactivated: usize,
+    /// Groups orgsync created on the server for teams that are gone, now deleted.
     pub groups_deleted: usize,
 }
 

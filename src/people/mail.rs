@@ -16,28 +16,42 @@ use secrecy::ExposeSecret;
 /// What an invitee needs to know.
 #[derive(Debug)]
 pub struct InvitationNotice<'a> {
+    /// The invitation's id (`orgsync invite resend <id>`), logged when the mail is sent.
     pub invitation_id: i64,
+    /// The workspace's name, named in the subject and the body.
     pub workspace: &'a str,
+    /// The invitee's address: the mail's recipient.
     pub email: &'a str,
+    /// The directory role the invitee gets on accepting.
     pub role: &'a str,
+    /// Team slugs the invitee joins on accepting; none are mentioned when empty.
     pub teams: &'a [String],
+    /// When the token stops being accepted; the body shows it to the minute, in UTC.
     pub expires_at: DateTime<Utc>,
+    /// The token the invitee accepts with; it appears in the body and nowhere else.
     pub token: &'a InviteToken,
 }
 
 /// Why a mail was not sent.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
+    /// The mail could not be built: a bad `[smtp] from` or recipient address, or an unreadable or
+    /// invalid `ca_file`. The text says which.
     #[error("cannot build the invitation mail: {0}")]
     Build(String),
+    /// The relay password could not be read; the text names the file, never the password.
     #[error("{0}")]
     Password(String),
     #[error(
         "the SMTP relay {host}:{port} did not take the invitation mail: {reason}. Check [smtp] and the relay"
     )]
+    /// The relay refused the mail, failed, or did not answer within a minute.
     Send {
+        /// The relay's host.
         host: String,
+        /// The relay's port.
         port: u16,
+        /// What the relay or the connection said.
         reason: String,
     },
 }
@@ -51,7 +65,8 @@ impl InvitationNotice<'_> {
         )
     }
 
-    pub fn subject(&self) -> String {
+    /// The mail's subject line.
+    pub(crate) fn subject(&self) -> String {
         format!("Invitation to the {} workspace", self.workspace)
     }
 

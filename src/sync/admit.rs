@@ -14,11 +14,21 @@ pub enum OffboardReason {
     /// No longer a member of the provider account.
     LeftAccount,
     /// Still a member, but cannot read this in-scope repository.
-    LostAccess { repository: String },
+    LostAccess {
+        /// An in-scope repository the member cannot read, or `(access not evaluated)` when the
+        /// provider did not evaluate them.
+        repository: String,
+    },
     /// The provider account or membership is not active (blocked, suspended, pending, …).
-    AccountState { state: String },
+    AccountState {
+        /// The member state (`pending`, `awaiting`, `blocked`, `suspended`, `deactivated`).
+        state: String,
+    },
     /// The login matches an `exclude_members` pattern.
-    Excluded { pattern: String },
+    Excluded {
+        /// The `exclude_members` glob that matched the login.
+        pattern: String,
+    },
     /// A bot user created by an access token.
     Bot,
 }
@@ -46,8 +56,11 @@ impl fmt::Display for OffboardReason {
 /// A member who should be active in the workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredMember {
+    /// The login at the provider now.
     pub login: String,
+    /// The display name, when the provider shows it.
     pub name: Option<String>,
+    /// The e-mail address, when the provider shows it.
     pub email: Option<String>,
     /// The directory role, mapped from the provider role.
     pub role: String,
@@ -56,20 +69,28 @@ pub struct DesiredMember {
 /// A team as the directory should hold it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredTeam {
+    /// The display name.
     pub name: String,
+    /// The parent team's slug; `None` for a root team or a parent outside the provider's list.
     pub parent: Option<String>,
+    /// The provider's immutable team id.
     pub provider_team_id: String,
     /// Admitted members only, by provider user id.
     pub members: BTreeMap<String, TeamRole>,
+    /// Grants on in-scope repositories by repository name (empty unless `teams = "full"`).
     pub repositories: BTreeMap<String, Permission>,
 }
 
 /// A repository of the account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepositoryInfo {
+    /// The provider's immutable repository id.
     pub provider_repo_id: String,
+    /// Archived (read-only) at the provider.
     pub archived: bool,
+    /// A fork of another repository.
     pub fork: bool,
+    /// `public`, `internal` or `private`.
     pub visibility: String,
 }
 
@@ -83,6 +104,7 @@ pub struct Desired {
     /// `None`: leave teams as they are (teams unknown or unavailable).
     /// `Some(empty)` with teams off: remove every synced team.
     pub teams: Option<BTreeMap<String, DesiredTeam>>,
+    /// In-scope repositories by name.
     pub repositories: BTreeMap<String, RepositoryInfo>,
     /// How many members the provider reported in all (for the empty-source guard).
     pub provider_member_count: usize,

@@ -16,15 +16,22 @@ pub enum Evidence {
     /// An owner or administrator of the account reads everything.
     Owner,
     /// The account's base permission gives every member this.
-    BasePermission { permission: Permission },
+    BasePermission {
+        /// The base permission.
+        permission: Permission,
+    },
     /// Public repositories count as readable by all members.
     Public,
     /// Internal repositories are readable by the account's members.
     Internal,
     /// A team the person is in grants this (through a child team they are in, if `via`).
     Team {
+        /// The slug of the team whose grant counts.
         team: String,
+        /// The permission the team has on the repository.
         permission: Permission,
+        /// The child team the person is in, when membership comes through it; `None` when they are
+        /// in `team` itself.
         via: Option<String>,
     },
     /// The provider's per-repository list showed read or more (a direct grant, an outside team
@@ -71,10 +78,14 @@ impl fmt::Display for Evidence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
+    /// Admitted to the workspace.
     Admitted {
+        /// The directory role the provider role maps to.
         role: String,
     },
+    /// A member of the account, but refused admission.
     Refused {
+        /// Why: the same reason an offboard would give.
         reason: OffboardReason,
     },
     /// Not in the account's member list the run read.
@@ -84,7 +95,9 @@ pub enum Decision {
 /// One person, as a run saw them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Explanation {
+    /// The person as the account's member list showed them; `None` when not a member.
     pub member: Option<Member>,
+    /// What the run decided.
     pub decision: Decision,
     /// Every in-scope repository with the evidence that decided it (empty for non-members).
     pub repositories: Vec<(String, Evidence)>,

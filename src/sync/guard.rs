@@ -14,37 +14,60 @@ use std::fmt;
 pub enum GuardTrip {
     /// More offboards than both thresholds allow.
     OffboardThreshold {
+        /// Offboards in the plan.
         offboards: usize,
+        /// Active sync-sourced memberships before the plan: the base of the percentage.
         active: usize,
+        /// `[safety] max_offboard_percent`, in percent of `active`.
         max_percent: f64,
+        /// `[safety] max_offboard_count`.
         max_count: u32,
     },
     /// The provider reported no members while the directory has synced members.
-    EmptySource { active: usize },
+    EmptySource {
+        /// Active sync-sourced memberships the directory holds.
+        active: usize,
+    },
     /// After the plan no active member would hold the admin role.
-    NoAdminLeft { admin_role: String },
+    NoAdminLeft {
+        /// The workspace's `admin_role`.
+        admin_role: String,
+    },
     /// More onboards and reactivations than both thresholds allow: a view that suddenly shows
     /// more than it should (a scope that shrank, a policy that changed) admits nobody unseen.
     AdmitThreshold {
+        /// Onboards plus reactivations in the plan.
         admits: usize,
+        /// Active sync-sourced memberships before the plan (the guard is off while it is 0).
         active: usize,
+        /// `[safety] max_admit_percent`, in percent of `active`.
         max_percent: f64,
+        /// `[safety] max_admit_count`.
         max_count: u32,
     },
     /// More synced teams deleted than both thresholds allow.
     TeamDeleteThreshold {
+        /// Team deletions in the plan.
         deletes: usize,
+        /// Sync-sourced teams the directory holds: the base of the percentage.
         teams: usize,
+        /// `[safety] max_team_delete_percent`, in percent of `teams`.
         max_percent: f64,
+        /// `[safety] max_team_delete_count`.
         max_count: u32,
     },
     /// One team would lose more of its repository grants than both thresholds allow (a credential
     /// that lost sight of repositories strips every team's grants).
     GrantRevokeThreshold {
+        /// The team's slug.
         team: String,
+        /// Grant revocations of this team in the plan.
         revokes: usize,
+        /// The team's repository grants before the plan: the base of the percentage.
         grants: usize,
+        /// `[safety] max_grant_revoke_percent`, in percent of `grants`.
         max_percent: f64,
+        /// `[safety] max_grant_revoke_count`.
         max_count: u32,
     },
 }

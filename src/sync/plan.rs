@@ -10,16 +10,24 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+/// The state of a person's membership in a workspace (`memberships.state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MembershipState {
+    /// Counts as a member: syncs keep it in step with the provider.
     Active,
+    /// Removed by a sync or an admin; kept so a returning member is reactivated, not onboarded
+    /// again.
     Offboarded,
+    /// Frozen by an admin: no sync reactivates, offboards or renames it until it is unsuspended.
     Suspended,
+    /// An invited person waiting for a Git account. This version creates accepted invitations
+    /// `active`; the state is read for rows that hold it. A sync never offboards or reactivates it.
     Invited,
 }
 
 impl MembershipState {
+    /// The text stored in the database and shown by the CLI.
     pub fn as_str(self) -> &'static str {
         match self {
             MembershipState::Active => "active",
@@ -29,7 +37,8 @@ impl MembershipState {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
+    /// Reads the stored text back; `None` for a value this version does not know.
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "active" => MembershipState::Active,
             "offboarded" => MembershipState::Offboarded,
@@ -44,12 +53,17 @@ impl MembershipState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MembershipSource {
+    /// Created by a sync from the provider's lists; syncs keep it in step (an admin may still
+    /// suspend it or pin its role).
     Sync,
+    /// Created when someone accepted an invitation; syncs leave it alone.
     Invitation,
+    /// Created by an admin command (`users add-service-account`); syncs leave it alone.
     Manual,
 }
 
 impl MembershipSource {
+    /// The text stored in the database.
     pub fn as_str(self) -> &'static str {
         match self {
             MembershipSource::Sync => "sync",
@@ -58,7 +72,8 @@ impl MembershipSource {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
+    /// Reads the stored text back; `None` for a value this version does not know.
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "sync" => MembershipSource::Sync,
             "invitation" => MembershipSource::Invitation,
@@ -71,23 +86,36 @@ impl MembershipSource {
 /// A directory member of the workspace who has an identity at this provider and host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrentMember {
+    /// The directory user's id (`users.id`).
     pub user_id: i64,
+    /// The login the directory last recorded for this identity; empty when none was recorded.
     pub login: String,
+    /// The display name the directory holds, if any.
     pub name: Option<String>,
+    /// The e-mail address the directory holds, if any.
     pub email: Option<String>,
+    /// The directory role in this workspace (after role mapping, not the provider's role).
     pub role: String,
+    /// An admin pinned the role: syncs keep it even when the provider role maps to another.
     pub role_pinned: bool,
+    /// Where the membership stands; a suspended one is never touched by a sync.
     pub state: MembershipState,
+    /// Who created the membership: only `Sync` memberships are planned for.
     pub source: MembershipSource,
 }
 
+/// A team the directory holds for the workspace, with its synced members and grants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrentTeam {
+    /// The display name.
     pub name: String,
+    /// The parent team's slug; `None` for a root team.
     pub parent: Option<String>,
+    /// Who created the team: only `Sync` teams are updated or deleted by a plan.
     pub source: MembershipSource,
     /// Sync-sourced team memberships by provider user id.
     pub members: BTreeMap<String, TeamRole>,
+    /// Repository grants by repository name.
     pub repositories: BTreeMap<String, Permission>,
 }
 
@@ -100,7 +128,9 @@ pub struct Current {
     pub identities: BTreeMap<String, i64>,
     /// Active memberships in the workspace with the admin role, from any source, by user id.
     pub admins: BTreeSet<i64>,
+    /// Teams by slug.
     pub teams: BTreeMap<String, CurrentTeam>,
+    /// The workspace's repository records by repository name.
     pub repositories: BTreeMap<String, RepositoryInfo>,
 }
 
@@ -118,88 +148,156 @@ impl Current {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
+    /// A provider member with no membership in the workspace joins it.
     Onboard {
+        /// The provider's immutable user id of the new member.
         provider_user_id: String,
         /// An existing directory user holding this identity (a member of another workspace).
         existing_user_id: Option<i64>,
+        /// Their login at the provider now.
         login: String,
+        /// Their display name, when the provider shows it.
         name: Option<String>,
+        /// Their e-mail address, when the provider shows it.
         email: Option<String>,
+        /// The directory role, mapped from the provider role.
         role: String,
     },
+    /// An offboarded sync membership becomes active again.
     Reactivate {
+        /// The directory user's id.
         user_id: i64,
+        /// The provider's immutable user id.
         provider_user_id: String,
+        /// Their login at the provider now.
         login: String,
+        /// The role given back: the pinned role if the membership has one, else the mapped one.
         role: String,
     },
+    /// An active sync membership whose member left the account or is no longer admitted is
+    /// offboarded.
     Offboard {
+        /// The directory user's id.
         user_id: i64,
+        /// The provider's immutable user id.
         provider_user_id: String,
+        /// The login the provider still reports, or the directory's when the member left.
         login: String,
+        /// Why the member no longer belongs in the workspace.
         reason: OffboardReason,
     },
+    /// The mapped provider role of an active, unpinned sync membership changed.
     RoleChange {
+        /// The directory user's id.
         user_id: i64,
+        /// The provider's immutable user id.
         provider_user_id: String,
+        /// Their login at the provider now.
         login: String,
+        /// The directory role held now.
         from: String,
+        /// The directory role the provider role now maps to.
         to: String,
     },
     /// A login rename or a changed name/e-mail of the same provider user.
     IdentityUpdate {
+        /// The directory user's id.
         user_id: i64,
+        /// The provider's immutable user id, which stays the same across a rename.
         provider_user_id: String,
+        /// The login the directory held.
         from_login: String,
+        /// The login at the provider now (equal to `from_login` when only name or e-mail changed).
         login: String,
+        /// The display name at the provider now.
         name: Option<String>,
+        /// The e-mail address at the provider now.
         email: Option<String>,
     },
+    /// A repository record is added or its id, archived, fork or visibility data changed.
     RepositoryUpsert {
+        /// The repository's name within the account.
         name: String,
+        /// What the directory records for it.
         info: RepositoryInfo,
     },
+    /// A repository the provider no longer lists is removed from the directory.
     RepositoryRemove {
+        /// The repository's name within the account.
         name: String,
     },
+    /// A team the provider lists and the directory does not hold is created (as `sync`).
     TeamCreate {
+        /// The team's slug, unique in the account.
         slug: String,
+        /// The display name.
         name: String,
+        /// The parent team's slug; `None` for a root team.
         parent: Option<String>,
+        /// The provider's immutable team id.
         provider_team_id: String,
     },
+    /// A sync team's display name or parent changed at the provider.
     TeamUpdate {
+        /// The team's slug.
         slug: String,
+        /// The display name now.
         name: String,
+        /// The parent team's slug now; `None` for a root team.
         parent: Option<String>,
     },
+    /// A sync team the provider no longer lists (or every sync team, with teams off) is deleted.
     TeamDelete {
+        /// The team's slug.
         slug: String,
     },
+    /// An admitted member of a provider team is added to the directory's team.
     TeamMemberAdd {
+        /// The team's slug.
         team: String,
+        /// The provider's immutable user id of the member.
         provider_user_id: String,
+        /// Their login at the provider now.
         login: String,
+        /// Their role in the team.
         role: TeamRole,
     },
+    /// A synced team member's role in the team changed.
     TeamMemberUpdate {
+        /// The team's slug.
         team: String,
+        /// The provider's immutable user id of the member.
         provider_user_id: String,
+        /// Their login at the provider now.
         login: String,
+        /// Their role in the team now.
         role: TeamRole,
     },
+    /// A synced member of a team who is no longer among the provider team's admitted members
+    /// leaves it (an offboarded person's team memberships go with the offboarding instead).
     TeamMemberRemove {
+        /// The team's slug.
         team: String,
+        /// The provider's immutable user id of the member.
         provider_user_id: String,
+        /// Their login at the provider, else the directory's, else the provider user id.
         login: String,
     },
+    /// A team is granted a permission on a repository, or its permission changes (only with
+    /// `teams = "full"`).
     TeamRepositoryGrant {
+        /// The team's slug.
         team: String,
+        /// The repository's name within the account.
         repository: String,
+        /// The permission the team gets.
         permission: Permission,
     },
+    /// A team's grant on a repository is removed.
     TeamRepositoryRevoke {
+        /// The team's slug.
         team: String,
+        /// The repository's name within the account.
         repository: String,
     },
 }
@@ -208,20 +306,35 @@ pub enum Change {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
+    /// [`Change::Onboard`].
     Onboard,
+    /// [`Change::Reactivate`].
     Reactivate,
+    /// [`Change::Offboard`].
     Offboard,
+    /// [`Change::RoleChange`].
     RoleChange,
+    /// [`Change::IdentityUpdate`].
     IdentityUpdate,
+    /// [`Change::RepositoryUpsert`].
     RepositoryUpsert,
+    /// [`Change::RepositoryRemove`].
     RepositoryRemove,
+    /// [`Change::TeamCreate`].
     TeamCreate,
+    /// [`Change::TeamUpdate`].
     TeamUpdate,
+    /// [`Change::TeamDelete`].
     TeamDelete,
+    /// [`Change::TeamMemberAdd`].
     TeamMemberAdd,
+    /// [`Change::TeamMemberUpdate`].
     TeamMemberUpdate,
+    /// [`Change::TeamMemberRemove`].
     TeamMemberRemove,
+    /// [`Change::TeamRepositoryGrant`].
     TeamRepositoryGrant,
+    /// [`Change::TeamRepositoryRevoke`].
     TeamRepositoryRevoke,
 }
 
@@ -390,8 +503,11 @@ impl fmt::Display for Change {
 /// audited, and decided again by the next run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unconfirmed {
+    /// The provider's immutable user id of the person kept.
     pub provider_user_id: String,
+    /// Their login, for the printed plan and the audit trail.
     pub login: String,
+    /// The verdict the plan was built on and the provider did not confirm.
     pub verdict: Verdict,
     /// What the per-user read found instead.
     pub found: String,
@@ -412,7 +528,10 @@ impl fmt::Display for Unconfirmed {
 /// The ordered list of changes for one workspace.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
+    /// The workspace's name in the configuration.
     pub workspace: String,
+    /// The changes in the order they are applied: repository records, people, teams, then
+    /// repository removals.
     pub changes: Vec<Change>,
     /// Verdicts dropped from `changes` because the provider contradicted them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -422,12 +541,17 @@ pub struct Plan {
 /// One destructive verdict of a plan, as the provider is asked to confirm it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destructive {
+    /// The provider's immutable user id the verdict is about.
     pub provider_user_id: String,
+    /// Their login, for messages.
     pub login: String,
+    /// What the plan concluded: left the account, cannot read a repository, inactive, or not in
+    /// a team.
     pub verdict: Verdict,
 }
 
 impl Plan {
+    /// True when the plan has no changes (unconfirmed verdicts are not changes).
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
