@@ -33,6 +33,7 @@ pub fn instant_after(now: Instant, wait: Duration) -> Instant {
 struct Registry {
     hosts: HashMap<String, Arc<DefaultDirectRateLimiter>>,
     quotas: HashMap<String, Arc<QuotaState>>,
+    rolling: HashMap<String, Arc<RollingBudget>>,
 }
 
 fn registry() -> &'static Mutex<Registry> {
@@ -72,6 +73,164 @@ pub(crate) fn quota_state(authority: &str, scope_fingerprint: &str) -> Arc<Quota
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     registry.quotas.entry(key).or_default().clone()
+}
+
+/// The rolling-window budget of one credential on one host (Bitbucket), made with `limit`
+/// requests per `window` by the first caller: every workspace using the credential shares it.
+pub(crate) fn rolling_budget(
+    authority: &str,
+    scope_fingerprint: &str,
+    limit: RollingLimit,
+) -> Arc<RollingBudget> {
+    let key = format!(
+        "{authority} {}",
+        super::cache_key(authority, scope_fingerprint)
+    );
+    let mut registry = registry()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    registry
+        .rolling
+        .entry(key)
+        .or_insert_with(|| Arc::new(RollingBudget::new(limit)))
+        .clone()
+}
+
+/// An allowance counted over a rolling window: at most `requests` in any `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollingLimit {
+    /// Requests allowed in any window.
+    pub requests: u64,
+    /// The window's length (Bitbucket: one hour).
+    pub window: Duration,
+}
+
+impl RollingLimit {
+    /// Bitbucket Cloud's allowance for API tokens, OAuth consumers and the endpoints without
+    /// scaled limits: 1,000 requests in any hour.
+    pub const BITBUCKET: RollingLimit = RollingLimit {
+        requests: 1_000,
+        window: Duration::from_secs(3600),
+    };
+}
+
+/// The requests a client sent on one rolling allowance, oldest first (times at which slots were
+/// claimed, some of them in the future when the allowance is spent).
+#[derive(Debug)]
+struct RollingBucket {
+    limit: u64,
+    sent: std::collections::VecDeque<Instant>,
+    /// The provider said the allowance is nearly spent (`X-RateLimit-NearLimit: true`): others
+    /// use it too, so requests are spread at the allowance's average rate.
+    near_limit: bool,
+}
+
+impl RollingBucket {
+    fn new(limit: u64) -> Self {
+        RollingBucket {
+            limit: limit.max(1),
+            sent: std::collections::VecDeque::new(),
+            near_limit: false,
+        }
+    }
+
+    /// Claims the next slot: now if fewer than the allowance (less a small reserve for other
+    /// users of the credential) went out in the last window, else when the oldest of them
+    /// leaves it. Returns the wait.
+    fn claim(&mut self, now: Instant, window: Duration, reserve: u64) -> Duration {
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| instant_after(*t, window) <= now)
+        {
+            self.sent.pop_front();
+        }
+        // Keep at most a twentieth back: a reserve of 50 must not swallow a small allowance.
+        let allowed = self
+            .limit
+            .saturating_sub(reserve.min(self.limit / 20))
+            .max(1);
+        let in_window = self.sent.len() as u64;
+        let mut slot = if in_window < allowed {
+            now
+        } else {
+            let index = usize::try_from(in_window - allowed).unwrap_or(usize::MAX);
+            self.sent
+                .get(index)
+                .map_or(now, |t| instant_after(*t, window))
+                .max(now)
+        };
+        if self.near_limit {
+            let spacing = window / u32::try_from(self.limit).unwrap_or(u32::MAX).max(1);
+            if let Some(last) = self.sent.back() {
+                slot = slot.max(instant_after(*last, spacing));
+            }
+        }
+        if let Some(last) = self.sent.back() {
+            slot = slot.max(*last);
+        }
+        self.sent.push_back(slot);
+        slot - now
+    }
+}
+
+/// A credential's allowances on a provider that counts requests in a rolling window and does
+/// not say how many are left (Bitbucket): the client counts its own requests. Requests to a
+/// resource with a scaled limit (Bitbucket's `/2.0/repositories/*` for access tokens, which
+/// carry `X-RateLimit-Limit`) are counted on their own allowance once a response has shown it.
+#[derive(Debug)]
+pub(crate) struct RollingBudget {
+    window: Duration,
+    inner: Mutex<(RollingBucket, Option<RollingBucket>)>,
+}
+
+impl RollingBudget {
+    fn new(limit: RollingLimit) -> Self {
+        RollingBudget {
+            window: limit.window,
+            inner: Mutex::new((RollingBucket::new(limit.requests), None)),
+        }
+    }
+
+    /// How long the request to `template` must wait, and takes its slot.
+    pub(crate) fn claim(&self, template: &str, now: Instant, reserve: u64) -> Duration {
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (api, scaled) = &mut *inner;
+        match scaled {
+            Some(bucket) if is_scaled_route(template) => bucket.claim(now, self.window, reserve),
+            _ => api.claim(now, self.window, reserve),
+        }
+    }
+
+    /// Reads Bitbucket's scaled-limit headers from a response to `template`: the allowance
+    /// (`X-RateLimit-Limit`) and whether it is nearly spent (`X-RateLimit-NearLimit`).
+    pub(crate) fn observe(&self, template: &str, headers: &HeaderMap) {
+        if !is_scaled_route(template) {
+            return;
+        }
+        let Some(limit) = header_u64(headers, &["x-ratelimit-limit"]) else {
+            return;
+        };
+        let near = headers
+            .get("x-ratelimit-nearlimit")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let bucket = inner.1.get_or_insert_with(|| RollingBucket::new(limit));
+        bucket.limit = limit.max(1);
+        bucket.near_limit = near;
+    }
+}
+
+/// Bitbucket's routes with scaled limits for access tokens.
+fn is_scaled_route(template: &str) -> bool {
+    template.starts_with("/2.0/repositories/")
 }
 
 /// What a response said about the quota.
@@ -307,6 +466,72 @@ mod tests {
             assert_eq!(info.retry_after, None, "{garbage}");
             assert_eq!(info.resets_in, None, "{garbage}");
         }
+    }
+
+    #[test]
+    fn a_rolling_allowance_waits_for_the_oldest_request_to_leave_the_window() {
+        let budget = RollingBudget::new(RollingLimit {
+            requests: 40,
+            window: Duration::from_secs(2),
+        });
+        let now = Instant::now();
+        // 40 allowed, 2 (a twentieth) kept back: 38 go at once.
+        for _ in 0..38 {
+            assert_eq!(budget.claim("/2.0/workspaces/{w}", now, 50), Duration::ZERO);
+        }
+        assert_eq!(
+            budget.claim("/2.0/workspaces/{w}", now, 50),
+            Duration::from_secs(2)
+        );
+        let later = now + Duration::from_millis(2500);
+        assert_eq!(
+            budget.claim("/2.0/workspaces/{w}", later, 50),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn scaled_routes_count_apart_once_the_limit_header_is_seen() {
+        let budget = RollingBudget::new(RollingLimit {
+            requests: 20,
+            window: Duration::from_secs(3600),
+        });
+        let now = Instant::now();
+        for _ in 0..19 {
+            assert_eq!(budget.claim("/2.0/workspaces/{w}", now, 0), Duration::ZERO);
+        }
+        // Before any header, /2.0/repositories/* shares the 20.
+        assert_eq!(
+            budget.claim("/2.0/repositories/{w}", now, 0),
+            Duration::ZERO
+        );
+        assert!(budget.claim("/2.0/repositories/{w}", now, 0) > Duration::ZERO);
+        budget.observe(
+            "/2.0/repositories/{w}",
+            &headers(&[
+                ("x-ratelimit-limit", "2500"),
+                ("x-ratelimit-resource", "api"),
+                ("x-ratelimit-nearlimit", "false"),
+            ]),
+        );
+        for _ in 0..100 {
+            assert_eq!(
+                budget.claim("/2.0/repositories/{w}", now, 50),
+                Duration::ZERO
+            );
+        }
+        budget.observe(
+            "/2.0/repositories/{w}",
+            &headers(&[
+                ("x-ratelimit-limit", "2500"),
+                ("x-ratelimit-nearlimit", "true"),
+            ]),
+        );
+        // Nearly spent: one request per 3600 s / 2500 = 1.44 s.
+        assert_eq!(
+            budget.claim("/2.0/repositories/{w}", now, 50),
+            Duration::from_millis(1440)
+        );
     }
 
     #[test]
