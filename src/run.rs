@@ -220,7 +220,13 @@ pub async fn sync_workspace(
         Ok(s) => s,
         Err(e) => {
             let error = match &pages {
-                Some(pages) if matches!(e, orgsync_core::ProviderError::RateLimited { .. }) => {
+                Some(pages)
+                    if matches!(
+                        e,
+                        orgsync_core::ProviderError::RateLimited { .. }
+                            | orgsync_core::ProviderError::Cancelled { .. }
+                    ) =>
+                {
                     let (kept, oldest) = pages.progress().await;
                     format!(
                         "{e}; the fetch continues in the next run: {kept} page(s) kept{}, each used until it is {} s old",

@@ -186,8 +186,12 @@ pub(crate) struct RollingBudget {
 
 impl RollingBudget {
     fn new(limit: RollingLimit) -> Self {
+        // The provider charges a request when it arrives, a little after the client claimed its
+        // slot: a slot is counted free only a margin after the window, so the provider never
+        // sees one request too many (72 s an hour; 250 ms at least).
+        let margin = (limit.window / 50).max(Duration::from_millis(250));
         RollingBudget {
-            window: limit.window,
+            window: limit.window + margin,
             inner: Mutex::new((RollingBucket::new(limit.requests), None)),
         }
     }
@@ -365,6 +369,139 @@ impl QuotaState {
     }
 }
 
+/// A provider's allowance as a [`replay`] models it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayQuota {
+    /// No allowance to respect (only the politeness limit).
+    None,
+    /// A fixed window whose remaining count and reset the provider reports with every answer
+    /// (GitHub's `x-ratelimit-*`, GitLab's `RateLimit-*`): the client's quota tracker reads them
+    /// and spreads the last `rate_limit_reserve` requests until the reset.
+    Reported {
+        /// Requests per window.
+        limit: u64,
+        /// The window's length.
+        window: Duration,
+    },
+    /// A rolling window the provider does not report (Bitbucket): the client counts.
+    Rolling(RollingLimit),
+}
+
+/// One request of a recorded fetch, for [`replay`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayRequest {
+    /// The route template (Bitbucket's scaled routes count apart).
+    pub template: String,
+    /// Whether the provider charges it (GitHub does not charge a `304`).
+    pub charged: bool,
+}
+
+/// What [`replay`] computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReplayOutcome {
+    /// From the first request until the last one is answered.
+    pub wall: Duration,
+    /// Waits for the provider's allowance (a window to free up or reset), and the longest.
+    pub quota_waits: u64,
+    /// The longest of those waits.
+    pub longest_wait: Duration,
+    /// Rate-limit windows the fetch touched: 1 when it never waited for one.
+    pub windows: u64,
+}
+
+/// The wall time of `requests`, sent one after another, each taking `service` once sent (the
+/// unthrottled time per request: the measured wall time over the request count, which folds in
+/// the provider's concurrency), on a virtual clock, through this module's own pacing: the
+/// process-wide politeness limiter (`requests_per_second`, `burst`, the same `governor` quota
+/// on a fake clock), the quota tracker fed with the headers a [`ReplayQuota::Reported`]
+/// provider would send, and the rolling count of a [`ReplayQuota::Rolling`] one. No deadline:
+/// a fetch that waits past a run's deadline continues in the next run from its kept pages,
+/// so the sum is what a user waits.
+pub fn replay(
+    requests: &[ReplayRequest],
+    service: Duration,
+    requests_per_second: NonZeroU32,
+    burst: NonZeroU32,
+    reserve: u64,
+    quota: ReplayQuota,
+) -> ReplayOutcome {
+    use governor::clock::{Clock, FakeRelativeClock};
+    let clock = FakeRelativeClock::default();
+    let limiter = RateLimiter::direct_with_clock(
+        Quota::per_second(requests_per_second).allow_burst(burst),
+        clock.clone(),
+    );
+    let start = Instant::now();
+    let mut elapsed = Duration::ZERO;
+    let tracker = QuotaState::default();
+    let rolling = match quota {
+        ReplayQuota::Rolling(limit) => Some(RollingBudget::new(limit)),
+        _ => None,
+    };
+    // The reported window: when it started and how much of it is used.
+    let mut window_start = Duration::ZERO;
+    let mut used = 0u64;
+    let mut out = ReplayOutcome {
+        windows: 1,
+        ..ReplayOutcome::default()
+    };
+    for request in requests {
+        let now = instant_after(start, elapsed);
+        let mut wait = tracker.claim(now, reserve);
+        if let Some(rolling) = &rolling {
+            wait = wait.max(rolling.claim(&request.template, now, reserve));
+        }
+        if !wait.is_zero() {
+            out.quota_waits += 1;
+            out.longest_wait = out.longest_wait.max(wait);
+            elapsed += wait;
+        }
+        loop {
+            let virtual_now = Duration::from(clock.now());
+            if virtual_now < elapsed {
+                clock.advance(elapsed - virtual_now);
+            }
+            match limiter.check() {
+                Ok(()) => break,
+                Err(not_until) => {
+                    let more = not_until.wait_time_from(clock.now());
+                    elapsed += more.max(Duration::from_nanos(1));
+                }
+            }
+        }
+        elapsed += service;
+        if let ReplayQuota::Reported { limit, window } = quota {
+            while elapsed >= window_start + window {
+                window_start += window;
+                used = 0;
+            }
+            if request.charged {
+                used += 1;
+            }
+            let resets_in = (window_start + window).saturating_sub(elapsed);
+            tracker.observe(
+                instant_after(start, elapsed),
+                &RateLimitInfo {
+                    remaining: Some(limit.saturating_sub(used)),
+                    limit: Some(limit),
+                    resets_in: Some(resets_in),
+                    retry_after: None,
+                },
+            );
+        }
+    }
+    let window = match quota {
+        ReplayQuota::None => None,
+        ReplayQuota::Reported { window, .. } => Some(window),
+        ReplayQuota::Rolling(limit) => Some(limit.window),
+    };
+    if let Some(window) = window.filter(|w| !w.is_zero()) {
+        out.windows = (elapsed.as_nanos() / window.as_nanos()) as u64 + 1;
+    }
+    out.wall = elapsed;
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,11 +616,12 @@ mod tests {
         for _ in 0..38 {
             assert_eq!(budget.claim("/2.0/workspaces/{w}", now, 50), Duration::ZERO);
         }
+        // The oldest leaves the window 2 s later, plus the 250 ms margin.
         assert_eq!(
             budget.claim("/2.0/workspaces/{w}", now, 50),
-            Duration::from_secs(2)
+            Duration::from_millis(2250)
         );
-        let later = now + Duration::from_millis(2500);
+        let later = now + Duration::from_millis(2600);
         assert_eq!(
             budget.claim("/2.0/workspaces/{w}", later, 50),
             Duration::ZERO
@@ -527,11 +665,65 @@ mod tests {
                 ("x-ratelimit-nearlimit", "true"),
             ]),
         );
-        // Nearly spent: one request per 3600 s / 2500 = 1.44 s.
+        // Nearly spent: one request per (3600 s + 72 s margin) / 2500 = 1.4688 s.
         assert_eq!(
             budget.claim("/2.0/repositories/{w}", now, 50),
-            Duration::from_millis(1440)
+            Duration::from_micros(1_468_800)
         );
+    }
+
+    fn requests(n: usize, template: &str) -> Vec<ReplayRequest> {
+        (0..n)
+            .map(|_| ReplayRequest {
+                template: template.to_string(),
+                charged: true,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn replay_follows_the_politeness_limit_and_the_rolling_hour() {
+        let ten = NonZeroU32::new(10).expect("non-zero");
+        // 100 requests at 10 per second (10 at once, then one each 0.1 s): about 9 s.
+        let polite = replay(
+            &requests(100, "/x"),
+            Duration::ZERO,
+            ten,
+            ten,
+            50,
+            ReplayQuota::None,
+        );
+        assert!(
+            polite.wall >= Duration::from_secs(9) && polite.wall < Duration::from_secs(10),
+            "{polite:?}"
+        );
+        // 1,500 requests on 1,000 an hour: 950 go (50 kept back), the rest wait an hour
+        // (plus the 72 s margin) for the first ones to leave the window.
+        let hour = replay(
+            &requests(1_500, "/2.0/workspaces/{w}"),
+            Duration::from_millis(20),
+            ten,
+            ten,
+            50,
+            ReplayQuota::Rolling(RollingLimit::BITBUCKET),
+        );
+        assert_eq!(hour.windows, 2, "{hour:?}");
+        assert!(hour.wall > Duration::from_secs(3672), "{hour:?}");
+        assert!(hour.wall < Duration::from_secs(3672 + 100), "{hour:?}");
+        // GitHub-style reported quota of 5,000 an hour: 6,000 requests wait for the reset.
+        let reported = replay(
+            &requests(6_000, "/orgs/{org}/members"),
+            Duration::from_millis(20),
+            NonZeroU32::new(10_000).expect("non-zero"),
+            NonZeroU32::new(10_000).expect("non-zero"),
+            50,
+            ReplayQuota::Reported {
+                limit: 5_000,
+                window: Duration::from_secs(3600),
+            },
+        );
+        assert_eq!(reported.windows, 2, "{reported:?}");
+        assert!(reported.wall > Duration::from_secs(3600), "{reported:?}");
     }
 
     #[test]
