@@ -79,6 +79,9 @@ impl PageStore for MemoryPages {
 pub struct PageSession {
     store: Arc<dyn PageStore>,
     max_age: Duration,
+    /// When this walk began: only pages read before it are served, so a list a walk reads twice
+    /// (to notice that it moved) is read twice from the provider.
+    walk_started: Mutex<DateTime<Utc>>,
     oldest_served: Mutex<Option<DateTime<Utc>>>,
     served: AtomicU64,
     kept: AtomicU64,
@@ -100,6 +103,7 @@ impl PageSession {
         PageSession {
             store,
             max_age,
+            walk_started: Mutex::new(Utc::now()),
             oldest_served: Mutex::new(None),
             served: AtomicU64::new(0),
             kept: AtomicU64::new(0),
@@ -115,11 +119,13 @@ impl PageSession {
         chrono::Duration::from_std(self.max_age).map_or(false, |age| read_at + age < now)
     }
 
-    /// The page kept under `key` if it is young enough, noting its time; `None` otherwise (a
-    /// page older than [`PageSession::max_age`] is read again).
+    /// The page kept under `key` by an earlier walk if it is young enough, noting its time;
+    /// `None` otherwise (a page older than [`PageSession::max_age`] is read again, and so is one
+    /// this walk read itself: reading a list again within a walk means asking the provider).
     pub async fn take(&self, key: &str) -> Option<CachedResponse> {
         let page = self.store.load(key).await?;
-        if self.too_old(page.read_at, Utc::now()) {
+        let walk_started = self.walk_started.lock().map_or_else(|_| Utc::now(), |w| *w);
+        if self.too_old(page.read_at, Utc::now()) || page.read_at >= walk_started {
             return None;
         }
         if let Ok(mut oldest) = self.oldest_served.lock() {
@@ -155,8 +161,12 @@ impl PageSession {
             .is_some_and(|o| self.too_old(o, Utc::now()))
     }
 
-    /// Starts another walk over the same store: forgets what the last one used.
+    /// Starts another walk over the same store: forgets what the last one used; what it read is
+    /// served from now on.
     pub fn restart(&self) {
+        if let Ok(mut started) = self.walk_started.lock() {
+            *started = Utc::now();
+        }
         if let Ok(mut oldest) = self.oldest_served.lock() {
             *oldest = None;
         }
@@ -201,6 +211,12 @@ mod tests {
         let store = Arc::new(MemoryPages::default());
         let session = PageSession::new(store.clone(), Duration::from_secs(600));
         session.keep("young", page("a")).await;
+        assert_eq!(
+            session.take("young").await,
+            None,
+            "a page this walk read is read again, not served"
+        );
+        session.restart();
         store
             .keep(
                 "old",
@@ -218,7 +234,7 @@ mod tests {
         );
         assert_eq!(session.take("absent").await, None);
         assert!(!session.used_a_stale_page());
-        assert_eq!(session.counts(), (1, 1));
+        assert_eq!(session.counts(), (1, 0), "one served since the restart");
         assert_eq!(store.progress().await.0, 2);
         session.clear().await;
         assert_eq!(store.progress().await, (0, None));
