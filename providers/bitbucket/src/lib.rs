@@ -13,18 +13,23 @@
 //!    `collaborator`, `member`); owners get `is_owner` and read everything.
 //! 4. `GET /2.0/repositories/{w}`: every repository (`is_private`, `parent` for forks); the
 //!    repository name orgsync records (and scope globs match) is the slug.
-//! 5. "Reads every repository", for members the rule needs and only while some are undecided:
-//!    Bitbucket's *effective* permissions (the highest of direct, group and project grants),
-//!    read the cheaper of two ways:
-//!    * the workspace-wide `GET /2.0/workspaces/{w}/permissions/repositories`, filtered with
-//!      `q=user.uuid!="{owner}" AND …` so owners' rows (one per repository each) are not paid
-//!      for, when its total (the first page's `size`) fits in no more pages than there are
-//!      repositories to check; or
-//!    * `GET /2.0/workspaces/{w}/permissions/repositories/{slug}` per private in-scope
-//!      repository, stopping as soon as no undecided member is left.
+//! 5. "Reads every repository", for members the rule needs: Bitbucket's *effective*
+//!    permissions (the highest of direct, group and project grants), where a member absent from
+//!    a repository's complete list (or listed with `none`) cannot read it. Every (admitted
+//!    member, private repository) pair must be seen once and everyone else must be missing from
+//!    one complete list, so the reads go cheapest first ([`BitbucketProvider`]'s `decide`):
+//!    * the first page of the workspace-wide `GET /2.0/workspaces/{w}/permissions/repositories`
+//!      (owners left out with `q=user.uuid!="{owner}" AND …`): when it is the whole list,
+//!      everything is decided from it; else its `size` gives the rows per member;
+//!    * the first page of one private in-scope repository per project
+//!      (`GET /2.0/workspaces/{w}/permissions/repositories/{slug}`); smallest first, a list is
+//!      read to its end when the members it leaves out would cost more rows later than its
+//!      remaining pages (a restricted project's repository leaves out most of the workspace);
+//!    * the still undecided members' own rows: the workspace-wide list restricted with
+//!      `q=user.uuid="…" OR …`, 40 members a query, or each repository's list restricted the
+//!      same way when that is fewer requests (a narrow scope).
 //!
-//!    Public repositories are readable by every member and never checked. A member absent from
-//!    a repository's complete list (or listed with `none`) cannot read it.
+//!    Public repositories are readable by every member and never checked.
 //! 6. Teams (unless off): `GET /1.0/groups/{w}` with members (the only API that lists groups and
 //!    their members; 2.0 has none). If it answers 404, 410 or 403, teams are reported
 //!    unavailable (`Snapshot::teams = None` with the reason) and members still sync. In mode
@@ -34,41 +39,27 @@
 //!
 //! Every list is read with `pagelen=100`, the maximum.
 //!
-//! # Budget: 1,000 requests per hour
+//! # Budget: 1,000 requests in any rolling hour
 //!
-//! Bitbucket allows 1,000 requests per hour per credential (rolling), sends no rate-limit
-//! headers for API tokens and no `Retry-After` with its `429`, and says nothing about
-//! conditional requests being free, so a no-change run costs as much as a cold one (the `304`s
-//! save bandwidth and parsing, not quota). With `M` members, `R` repositories (`R'` of them
-//! private and in scope), `P` projects and `rows` (member, repository) pairs with access,
-//! owners' rows excluded, one fetch costs
+//! Bitbucket counts requests in a rolling hour per credential, sends no remaining count (only
+//! access tokens' scaled `/2.0/repositories/*` answers carry `X-RateLimit-Limit` and
+//! `X-RateLimit-NearLimit`) and no `Retry-After` with its `429`, and says nothing about
+//! conditional requests being free, so a no-change run costs as much as a cold one. The HTTP
+//! layer paces on its own count ([`WorkspaceClient::with_rolling_limit`]); a fetch that needs
+//! more than the allowance waits for the window, or, past the run's deadline, stops with its
+//! pages kept ([`orgsync_core::pages`]) and the next run continues from them. With `M` members,
+//! `R` repositories, `P` projects, one fetch costs about
 //!
 //! * `3 + 2·⌈M/100⌉ + ⌈R/100⌉` for the workspace, members, roles and repositories (whose
 //!   `size` is read before and after the list, to notice a list that moved);
-//! * for `all-repositories`: `1 + ⌈rows/100⌉ − 1` reading the workspace-wide list, or
-//!   `1 + Σ ⌈readers_r/100⌉` over the `R'` repositories checked one by one, stopping when nobody
-//!   is undecided (chosen by estimate from the first page's `size`); so about
-//!   `min(rows/100, R'·⌈readers/100⌉)`, at worst `M·R/100` when everybody reads everything;
+//! * for `all-repositories`: 1 + `P` probes + the few lists read to the end + about one page
+//!   per 100 (admitted member, private repository) pairs + one partly filled page per 40
+//!   undecided members;
 //! * for teams: 1 (`/1.0/groups`), plus `R + P` in mode `full`.
 //!
-//! Measured against the simulator (`tests/request_counts.rs`, a generated workspace of 400
-//! members, 250 repositories, 12 projects, 12 groups, 70 % of members in a group that reads most
-//! projects):
-//!
-//! | policy | requests per fetch (cold = no-change) | hours at 1,000/h |
-//! |---|---|---|
-//! | `all-repositories`, teams off | 713 | 0.71 |
-//! | `all-repositories`, teams `without-repositories` | 714 | 0.71 |
-//! | `all-repositories`, teams `full` | 976 | 0.98 |
-//! | `all-members`, teams off | 14 | 0.01 |
-//!
-//! So such a workspace fits one run per hour, alone on its credential. Roughly, a workspace
-//! takes `(2M/100 + R/100 + min(rows/100, R'·⌈readers/100⌉) + R + P) / 1000` hours: 1,000 members
-//! by 1,000 repositories where most people read most repositories is about 7,000 to 10,000
-//! requests, 7 to 10 hours, more than a run can wait for. The layer learns of the limit only from
-//! `429`s and backs off; a fetch that cannot finish fails (`RateLimited`/`Unavailable`) and
-//! nobody is offboarded. For such sizes use `admit = "all-members"`, a narrower scope, teams
-//! `without-repositories`, or an access token on a Standard/Premium plan (scaled limits).
+//! Measured against the simulator (the scale benchmark, BENCHMARKS.md): 1,000 members, 600
+//! repositories, 30 projects, teams `full`: 1,389 requests (lower bound 1,295), two windows of
+//! a 1,000-per-hour credential; 400 members and 250 repositories: 445.
 //!
 //! # What the credential must see (checked by every fetch and by `check-config --online`)
 //!
