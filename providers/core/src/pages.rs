@@ -116,7 +116,7 @@ impl PageSession {
     }
 
     fn too_old(&self, read_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-        chrono::Duration::from_std(self.max_age).map_or(false, |age| read_at + age < now)
+        chrono::Duration::from_std(self.max_age).is_ok_and(|age| read_at + age < now)
     }
 
     /// The page kept under `key` by an earlier walk if it is young enough, noting its time;
