@@ -108,7 +108,11 @@ pub fn markdown(rows: &[Row]) -> String {
             "| {} | {} | {} | {} | {:.1} | {:.0} | {} | {} | {} ({:.0}) |\n",
             r.provider,
             r.size,
-            r.phase.phase,
+            match r.phase.phase.as_str() {
+                "nochange" => "no change",
+                "churn" => "1 % churn",
+                other => other,
+            },
             r.requests,
             r.phase.wall_seconds,
             secs,
