@@ -936,6 +936,9 @@ impl WorkspaceClient {
             wait = wait.max(rolling.claim(template, now, self.config.rate_limit_reserve));
         }
         if self.past_deadline(wait) {
+            if let Some(rolling) = &self.rolling {
+                rolling.unclaim(template);
+            }
             return Err(self.rate_limited(template, wait));
         }
         if !wait.is_zero() {

@@ -209,6 +209,20 @@ impl RollingBudget {
         }
     }
 
+    /// Gives back the slot the last [`RollingBudget::claim`] on `template`'s allowance took,
+    /// for a request that will not be sent (its wait ends after the run's deadline).
+    pub(crate) fn unclaim(&self, template: &str) {
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (api, scaled) = &mut *inner;
+        match scaled {
+            Some(bucket) if is_scaled_route(template) => bucket.sent.pop_back(),
+            _ => api.sent.pop_back(),
+        };
+    }
+
     /// Reads Bitbucket's scaled-limit headers from a response to `template`: the allowance
     /// (`X-RateLimit-Limit`) and whether it is nearly spent (`X-RateLimit-NearLimit`).
     pub(crate) fn observe(&self, template: &str, headers: &HeaderMap) {
@@ -617,6 +631,12 @@ mod tests {
             assert_eq!(budget.claim("/2.0/workspaces/{w}", now, 50), Duration::ZERO);
         }
         // The oldest leaves the window 2 s later, plus the 250 ms margin.
+        assert_eq!(
+            budget.claim("/2.0/workspaces/{w}", now, 50),
+            Duration::from_millis(2250)
+        );
+        // A request that is not sent gives its slot back: the next one waits as long, not longer.
+        budget.unclaim("/2.0/workspaces/{w}");
         assert_eq!(
             budget.claim("/2.0/workspaces/{w}", now, 50),
             Duration::from_millis(2250)
