@@ -59,7 +59,7 @@
 //!
 //! Measured against the simulator (the scale benchmark, BENCHMARKS.md): 1,000 members, 600
 //! repositories, 30 projects, teams `full`: 1,389 requests (lower bound 1,295), two windows of
-//! a 1,000-per-hour credential; 400 members and 250 repositories: 445.
+//! a 1,000-per-hour credential; 400 members and 250 repositories: 446.
 //!
 //! # What the credential must see (checked by every fetch and by `check-config --online`)
 //!
