@@ -180,6 +180,8 @@ struct RawWorkspace {
     min_access_level: Option<Spanned<u8>>,
     include_shared_projects: Option<bool>,
     include_bots: Option<bool>,
+    requests_per_hour: Option<Spanned<u64>>,
+    max_page_age_seconds: Option<Spanned<u64>>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -533,7 +535,22 @@ pub struct WorkspaceConfig {
     pub min_access_level: u8,
     pub include_shared_projects: bool,
     pub include_bots: bool,
+    /// Bitbucket: the credential's allowance in any rolling hour, which the client paces
+    /// itself on (Bitbucket sends no remaining count). Scaled allowances of access tokens on
+    /// `/2.0/repositories/*` are read from `X-RateLimit-Limit` instead.
+    pub requests_per_hour: u64,
+    /// Bitbucket: a fetch that needs more than one hour's allowance keeps the pages it read and
+    /// continues in the next run; a kept page older than this is read again, and nothing is
+    /// decided on a page older than this.
+    pub max_page_age_seconds: u64,
 }
+
+/// The default `requests_per_hour`: Bitbucket's allowance for API tokens, OAuth consumers and
+/// every endpoint without scaled limits.
+pub const DEFAULT_REQUESTS_PER_HOUR: u64 = 1_000;
+/// The default `max_page_age_seconds`: three hours, so a fetch spanning two or three hourly
+/// windows completes on what it read.
+pub const DEFAULT_MAX_PAGE_AGE_SECONDS: u64 = 3 * 3600;
 
 impl WorkspaceConfig {
     /// The fetch policy this workspace asks of its provider.
@@ -548,6 +565,7 @@ impl WorkspaceConfig {
             include_bots: self.include_bots,
             deadline: None,
             cancel: None,
+            pages: None,
         }
     }
 
@@ -1499,6 +1517,41 @@ fn check_workspace(
         );
     }
 
+    let bitbucket_only =
+        |c: &mut Checker<'_>, n: &Option<Spanned<u64>>, key: &str, default: u64, max: u64| {
+            let Some(n) = n else {
+                return default;
+            };
+            if provider != ProviderKind::Bitbucket {
+                c.error(
+                    Some(n.span()),
+                    format!("{key} applies only to bitbucket workspaces"),
+                );
+            } else if *n.get_ref() == 0 {
+                c.error(Some(n.span()), format!("{key} must be at least 1"));
+            } else if *n.get_ref() > max {
+                c.error(
+                    Some(n.span()),
+                    format!("{key} {} is beyond the {max} maximum", n.get_ref()),
+                );
+            }
+            *n.get_ref()
+        };
+    let requests_per_hour = bitbucket_only(
+        c,
+        &w.requests_per_hour,
+        "requests_per_hour",
+        DEFAULT_REQUESTS_PER_HOUR,
+        10_000,
+    );
+    let max_page_age_seconds = bitbucket_only(
+        c,
+        &w.max_page_age_seconds,
+        "max_page_age_seconds",
+        DEFAULT_MAX_PAGE_AGE_SECONDS,
+        MAX_RUN_DEADLINE_SECONDS,
+    );
+
     if c.errors.len() != errors_before {
         return None;
     }
@@ -1527,6 +1580,8 @@ fn check_workspace(
         min_access_level,
         include_shared_projects: w.include_shared_projects.unwrap_or(false),
         include_bots: w.include_bots.unwrap_or(false),
+        requests_per_hour,
+        max_page_age_seconds,
     })
 }
 

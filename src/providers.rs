@@ -155,7 +155,11 @@ fn bitbucket(ws: &WorkspaceConfig, ctx: &ProviderContext) -> Result<Box<dyn Prov
         )
         .map_err(|e| e.to_string())?
         .with_cache(Arc::clone(&ctx.cache))
-        .with_observer(Arc::clone(&ctx.observer));
+        .with_observer(Arc::clone(&ctx.observer))
+        .with_rolling_limit(orgsync_core::http::RollingLimit {
+            requests: ws.requests_per_hour,
+            window: std::time::Duration::from_secs(3600),
+        });
     Ok(Box::new(orgsync_bitbucket::BitbucketProvider::new(
         client,
         ws.account.clone(),

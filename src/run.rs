@@ -134,6 +134,52 @@ fn policy_for(ws: &WorkspaceConfig, options: &RunOptions) -> orgsync_core::Fetch
     policy
 }
 
+/// The kept pages of a Bitbucket workspace: its fetch may need more requests than one hour's
+/// allowance, so what it read is kept with its time and a later run continues from there.
+/// Other providers report what is left of their quota and a no-change re-sync costs them
+/// nothing, so they keep nothing.
+fn kept_pages(
+    store: &Store,
+    ws: &WorkspaceConfig,
+) -> Option<std::sync::Arc<orgsync_core::pages::PageSession>> {
+    (ws.provider == orgsync_core::ProviderKind::Bitbucket).then(|| {
+        std::sync::Arc::new(orgsync_core::pages::PageSession::new(
+            std::sync::Arc::new(store.fetch_pages(&ws.name)),
+            std::time::Duration::from_secs(ws.max_page_age_seconds),
+        ))
+    })
+}
+
+/// Fetches until the walk is complete on pages no older than the workspace's
+/// `max_page_age_seconds`: a kept page served at the start of a walk that then waited for the
+/// rate-limit window may have aged past it by the end, so the walk is made again (such pages
+/// are read anew, younger ones served again). At most three walks; the third decides.
+async fn fetch_complete(
+    provider: &dyn Provider,
+    ws: &WorkspaceConfig,
+    options: &RunOptions,
+    pages: Option<&std::sync::Arc<orgsync_core::pages::PageSession>>,
+) -> Result<orgsync_core::Snapshot, orgsync_core::ProviderError> {
+    let mut policy = policy_for(ws, options);
+    policy.pages = pages.cloned();
+    let mut walks = 0;
+    loop {
+        walks += 1;
+        let snapshot = provider.fetch(&policy).await?;
+        match pages {
+            Some(p) if p.used_a_stale_page() && walks < 3 => {
+                tracing::info!(
+                    workspace = %ws.name,
+                    max_page_age_seconds = ws.max_page_age_seconds,
+                    "a kept page aged past max_page_age_seconds during the fetch; reading it again before deciding"
+                );
+                p.restart();
+            }
+            _ => return Ok(snapshot),
+        }
+    }
+}
+
 /// Records a fetch that failed: could not read is never removed, so nothing else happens.
 async fn fetch_failed(
     store: &Store,
@@ -169,10 +215,35 @@ pub async fn sync_workspace(
     options: &RunOptions,
 ) -> Result<RunReport, DirectoryError> {
     let (started, mut report) = begin(store, ws, options).await?;
-    let snapshot = match provider.fetch(&policy_for(ws, options)).await {
+    let pages = kept_pages(store, ws);
+    let snapshot = match fetch_complete(provider, ws, options, pages.as_ref()).await {
         Ok(s) => s,
-        Err(e) => return fetch_failed(store, ws, &started, report, options, e.to_string()).await,
+        Err(e) => {
+            let error = match &pages {
+                Some(pages)
+                    if matches!(
+                        e,
+                        orgsync_core::ProviderError::RateLimited { .. }
+                            | orgsync_core::ProviderError::Cancelled { .. }
+                    ) =>
+                {
+                    let (kept, oldest) = pages.progress().await;
+                    format!(
+                        "{e}; the fetch continues in the next run: {kept} page(s) kept{}, each used until it is {} s old",
+                        oldest
+                            .map(|o| format!(" (oldest read {})", o.to_rfc3339()))
+                            .unwrap_or_default(),
+                        ws.max_page_age_seconds
+                    )
+                }
+                _ => e.to_string(),
+            };
+            return fetch_failed(store, ws, &started, report, options, error).await;
+        }
     };
+    if let Some(pages) = &pages {
+        pages.clear().await;
+    }
     report.requests = snapshot.requests.total;
     report.requests_not_modified = snapshot.requests.not_modified;
     report.teams_unavailable = snapshot.teams_unavailable.clone();

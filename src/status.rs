@@ -18,6 +18,18 @@ pub struct StatusEntry {
     pub teams_unavailable: Option<String>,
     /// The plan a guard refused, waiting for a human.
     pub held: Option<HeldSummary>,
+    /// A fetch larger than one rate-limit window, under way: what the next run continues from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fetch_progress: Option<FetchProgress>,
+}
+
+/// An unfinished fetch's kept pages (Bitbucket at 1,000 requests per hour): the next run serves
+/// them without a request while they are younger than `max_page_age_seconds`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FetchProgress {
+    pub pages_kept: u64,
+    pub oldest_read_at: Option<DateTime<Utc>>,
+    pub max_page_age_seconds: u64,
 }
 
 /// A held plan, in brief: what `status` shows and how to review it.
@@ -70,6 +82,16 @@ pub async fn entries(config: &Config, store: &Store) -> Result<Vec<StatusEntry>,
     let mut out = Vec::new();
     for ws in &config.workspaces {
         let (teams_unavailable, last_event) = store.workspace_notes(&ws.name).await?;
+        let fetch_progress = if ws.provider == orgsync_core::ProviderKind::Bitbucket {
+            let (pages_kept, oldest_read_at) = store.fetch_pages_progress(&ws.name).await?;
+            (pages_kept > 0).then_some(FetchProgress {
+                pages_kept,
+                oldest_read_at,
+                max_page_age_seconds: ws.max_page_age_seconds,
+            })
+        } else {
+            None
+        };
         out.push(StatusEntry {
             workspace: ws.name.clone(),
             provider: ws.provider.to_string(),
@@ -82,6 +104,7 @@ pub async fn entries(config: &Config, store: &Store) -> Result<Vec<StatusEntry>,
                 .iter()
                 .find(|h| h.workspace == ws.name)
                 .map(HeldSummary::of),
+            fetch_progress,
         });
     }
     Ok(out)

@@ -370,3 +370,34 @@ fn a_workspace_schedule_that_never_fires_and_an_https_url_without_host_are_refus
         );
     }
 }
+
+#[test]
+fn bitbucket_allowance_and_page_age_have_defaults_bounds_and_lines() {
+    let bitbucket = "[[workspace]]\nname = \"b\"\nprovider = \"bitbucket\"\nworkspace = \"acme\"\ntoken_env = \"T\"\n";
+    let ok = Config::parse(&format!("{HEAD}{bitbucket}"), Path::new("c.toml")).expect("valid");
+    assert_eq!(ok.workspaces[0].requests_per_hour, 1_000);
+    assert_eq!(ok.workspaces[0].max_page_age_seconds, 3 * 3600);
+    let set = Config::parse(
+        &format!("{HEAD}{bitbucket}requests_per_hour = 2500\nmax_page_age_seconds = 600\n"),
+        Path::new("c.toml"),
+    )
+    .expect("valid");
+    assert_eq!(set.workspaces[0].requests_per_hour, 2_500);
+    assert_eq!(set.workspaces[0].max_page_age_seconds, 600);
+
+    let e = errors(&format!("{HEAD}{bitbucket}requests_per_hour = 0\n"));
+    assert!(
+        e[0].starts_with("c.toml:8:21:") && e[0].contains("at least 1"),
+        "{e:?}"
+    );
+    let e = errors(&format!("{HEAD}{bitbucket}requests_per_hour = 20000\n"));
+    assert!(e[0].contains("beyond the 10000 maximum"), "{e:?}");
+    let e = errors(&format!(
+        "{HEAD}[[workspace]]\nname = \"g\"\nprovider = \"github\"\norganization = \"acme\"\ntoken_env = \"T\"\nmax_page_age_seconds = 60\n"
+    ));
+    assert!(
+        e[0].starts_with("c.toml:8:")
+            && e[0].contains("max_page_age_seconds applies only to bitbucket workspaces"),
+        "{e:?}"
+    );
+}

@@ -17,6 +17,7 @@ mod bitbucket;
 mod child;
 mod github;
 mod gitlab;
+mod paced;
 mod table;
 
 use orgsync_simulator::server::Stats;
@@ -59,6 +60,18 @@ pub struct Row {
     pub obvious: u64,
     pub lower_bound: u64,
     pub churn_events: usize,
+    /// The same requests with the default pacing, on a virtual clock ([`paced`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paced: Option<PacedFigures>,
+}
+
+/// What a user waits with the default pacing ([`paced::replay_phase`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct PacedFigures {
+    pub wall: Duration,
+    pub windows: u64,
+    pub quota_waits: u64,
+    pub longest_wait: Duration,
 }
 
 /// A simulated account of one provider at one size, driven by the driver.
@@ -116,6 +129,7 @@ fn main() {
         }
     }
     println!("{}", table::markdown(&rows));
+    println!("{}", paced::markdown(&rows));
     let json = serde_json::to_string_pretty(&rows).expect("rows serialise");
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-scale.json");
     if std::fs::write(&out, json).is_ok() {
@@ -197,6 +211,18 @@ async fn run_one(provider: &'static str, size: &'static str) -> Result<Vec<Row>,
         let measured: ChildPhase = serde_json::from_str(line.trim_start_matches("RESULT ").trim())
             .map_err(|e| format!("child answered {line}: {e}"))?;
         let stats = world.stats();
+        let replayed = paced::replay_phase(
+            provider,
+            &stats,
+            world.free_not_modified(),
+            measured.wall_seconds,
+        );
+        let paced = Some(PacedFigures {
+            wall: replayed.wall,
+            windows: replayed.windows,
+            quota_waits: replayed.quota_waits,
+            longest_wait: replayed.longest_wait,
+        });
         let quota = if world.free_not_modified() {
             stats.total - stats.not_modified
         } else {
@@ -213,6 +239,7 @@ async fn run_one(provider: &'static str, size: &'static str) -> Result<Vec<Row>,
             obvious,
             lower_bound,
             churn_events,
+            paced,
         });
         if std::env::var_os("ORGSYNC_BENCH_ROUTES").is_some() {
             for (route, s) in &stats.routes {

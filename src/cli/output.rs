@@ -322,6 +322,15 @@ pub(crate) async fn status(config: &Config, store: &Store, as_json: bool) -> Res
         if let Some(event) = &e.last_event {
             outln!("{}: last webhook: {event}", e.workspace);
         }
+        if let Some(p) = &e.fetch_progress {
+            outln!(
+                "{}: fetch under way across rate-limit windows: {} page(s) read and kept (oldest {}); the next run continues from them, reading again any older than {} s",
+                e.workspace,
+                p.pages_kept,
+                fmt(p.oldest_read_at),
+                p.max_page_age_seconds
+            );
+        }
     }
     Ok(EXIT_OK)
 }

@@ -130,6 +130,7 @@ pub mod claims;
 mod current;
 mod delivery;
 mod error;
+mod fetch_pages;
 mod holds;
 mod identities;
 mod invitations;

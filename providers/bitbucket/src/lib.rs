@@ -13,18 +13,23 @@
 //!    `collaborator`, `member`); owners get `is_owner` and read everything.
 //! 4. `GET /2.0/repositories/{w}`: every repository (`is_private`, `parent` for forks); the
 //!    repository name orgsync records (and scope globs match) is the slug.
-//! 5. "Reads every repository", for members the rule needs and only while some are undecided:
-//!    Bitbucket's *effective* permissions (the highest of direct, group and project grants),
-//!    read the cheaper of two ways:
-//!    * the workspace-wide `GET /2.0/workspaces/{w}/permissions/repositories`, filtered with
-//!      `q=user.uuid!="{owner}" AND …` so owners' rows (one per repository each) are not paid
-//!      for, when its total (the first page's `size`) fits in no more pages than there are
-//!      repositories to check; or
-//!    * `GET /2.0/workspaces/{w}/permissions/repositories/{slug}` per private in-scope
-//!      repository, stopping as soon as no undecided member is left.
+//! 5. "Reads every repository", for members the rule needs: Bitbucket's *effective*
+//!    permissions (the highest of direct, group and project grants), where a member absent from
+//!    a repository's complete list (or listed with `none`) cannot read it. Every (admitted
+//!    member, private repository) pair must be seen once and everyone else must be missing from
+//!    one complete list, so the reads go cheapest first ([`BitbucketProvider`]'s `decide`):
+//!    * the first page of the workspace-wide `GET /2.0/workspaces/{w}/permissions/repositories`
+//!      (owners left out with `q=user.uuid!="{owner}" AND …`): when it is the whole list,
+//!      everything is decided from it; else its `size` gives the rows per member;
+//!    * the first page of one private in-scope repository per project
+//!      (`GET /2.0/workspaces/{w}/permissions/repositories/{slug}`); smallest first, a list is
+//!      read to its end when the members it leaves out would cost more rows later than its
+//!      remaining pages (a restricted project's repository leaves out most of the workspace);
+//!    * the still undecided members' own rows: the workspace-wide list restricted with
+//!      `q=user.uuid="…" OR …`, 40 members a query, or each repository's list restricted the
+//!      same way when that is fewer requests (a narrow scope).
 //!
-//!    Public repositories are readable by every member and never checked. A member absent from
-//!    a repository's complete list (or listed with `none`) cannot read it.
+//!    Public repositories are readable by every member and never checked.
 //! 6. Teams (unless off): `GET /1.0/groups/{w}` with members (the only API that lists groups and
 //!    their members; 2.0 has none). If it answers 404, 410 or 403, teams are reported
 //!    unavailable (`Snapshot::teams = None` with the reason) and members still sync. In mode
@@ -34,41 +39,27 @@
 //!
 //! Every list is read with `pagelen=100`, the maximum.
 //!
-//! # Budget: 1,000 requests per hour
+//! # Budget: 1,000 requests in any rolling hour
 //!
-//! Bitbucket allows 1,000 requests per hour per credential (rolling), sends no rate-limit
-//! headers for API tokens and no `Retry-After` with its `429`, and says nothing about
-//! conditional requests being free, so a no-change run costs as much as a cold one (the `304`s
-//! save bandwidth and parsing, not quota). With `M` members, `R` repositories (`R'` of them
-//! private and in scope), `P` projects and `rows` (member, repository) pairs with access,
-//! owners' rows excluded, one fetch costs
+//! Bitbucket counts requests in a rolling hour per credential, sends no remaining count (only
+//! access tokens' scaled `/2.0/repositories/*` answers carry `X-RateLimit-Limit` and
+//! `X-RateLimit-NearLimit`) and no `Retry-After` with its `429`, and says nothing about
+//! conditional requests being free, so a no-change run costs as much as a cold one. The HTTP
+//! layer paces on its own count ([`WorkspaceClient::with_rolling_limit`]); a fetch that needs
+//! more than the allowance waits for the window, or, past the run's deadline, stops with its
+//! pages kept ([`orgsync_core::pages`]) and the next run continues from them. With `M` members,
+//! `R` repositories, `P` projects, one fetch costs about
 //!
 //! * `3 + 2·⌈M/100⌉ + ⌈R/100⌉` for the workspace, members, roles and repositories (whose
 //!   `size` is read before and after the list, to notice a list that moved);
-//! * for `all-repositories`: `1 + ⌈rows/100⌉ − 1` reading the workspace-wide list, or
-//!   `1 + Σ ⌈readers_r/100⌉` over the `R'` repositories checked one by one, stopping when nobody
-//!   is undecided (chosen by estimate from the first page's `size`); so about
-//!   `min(rows/100, R'·⌈readers/100⌉)`, at worst `M·R/100` when everybody reads everything;
+//! * for `all-repositories`: 1 + `P` probes + the few lists read to the end + about one page
+//!   per 100 (admitted member, private repository) pairs + one partly filled page per 40
+//!   undecided members;
 //! * for teams: 1 (`/1.0/groups`), plus `R + P` in mode `full`.
 //!
-//! Measured against the simulator (`tests/request_counts.rs`, a generated workspace of 400
-//! members, 250 repositories, 12 projects, 12 groups, 70 % of members in a group that reads most
-//! projects):
-//!
-//! | policy | requests per fetch (cold = no-change) | hours at 1,000/h |
-//! |---|---|---|
-//! | `all-repositories`, teams off | 713 | 0.71 |
-//! | `all-repositories`, teams `without-repositories` | 714 | 0.71 |
-//! | `all-repositories`, teams `full` | 976 | 0.98 |
-//! | `all-members`, teams off | 14 | 0.01 |
-//!
-//! So such a workspace fits one run per hour, alone on its credential. Roughly, a workspace
-//! takes `(2M/100 + R/100 + min(rows/100, R'·⌈readers/100⌉) + R + P) / 1000` hours: 1,000 members
-//! by 1,000 repositories where most people read most repositories is about 7,000 to 10,000
-//! requests, 7 to 10 hours, more than a run can wait for. The layer learns of the limit only from
-//! `429`s and backs off; a fetch that cannot finish fails (`RateLimited`/`Unavailable`) and
-//! nobody is offboarded. For such sizes use `admit = "all-members"`, a narrower scope, teams
-//! `without-repositories`, or an access token on a Standard/Premium plan (scaled limits).
+//! Measured against the simulator (the scale benchmark, BENCHMARKS.md): 1,000 members, 600
+//! repositories, 30 projects, teams `full`: 1,389 requests (lower bound 1,295), two windows of
+//! a 1,000-per-hour credential; 400 members and 250 repositories: 446.
 //!
 //! # What the credential must see (checked by every fetch and by `check-config --online`)
 //!
@@ -121,6 +112,10 @@ const PAGELEN: u32 = 100;
 /// Owners excluded by uuid from the workspace-wide permission listing at most; more would make
 /// the query string long for little gain.
 const MAX_EXCLUDED_OWNERS: usize = 20;
+/// Candidates named in one `q=user.uuid="…" OR …` filter: about 2.7 KB of query string at
+/// most, well within what servers and proxies accept in a URL; a query more costs one partly
+/// filled page, so larger groups would save little.
+const UNDECIDED_PER_QUERY: usize = 40;
 
 /// A Bitbucket Cloud workspace.
 pub struct BitbucketProvider {
@@ -339,15 +334,69 @@ impl BitbucketProvider {
         }
     }
 
-    /// Decides [`AccessVerdict`]s for `candidates` (uuid -> verdict slot) against the private
-    /// in-scope repositories `checked` (slugs, in listing order).
+    /// One page of a permission list (the workspace-wide one or a repository's), `q=` applied.
+    async fn permission_page(
+        &self,
+        client: &WorkspaceClient,
+        template: &'static str,
+        path: String,
+        q: Option<String>,
+    ) -> Result<FirstPage<RepositoryPermission>, ProviderError> {
+        let mut route = Route::new(template, path).query("pagelen", PAGELEN);
+        if let Some(q) = q {
+            route = route.query("q", q);
+        }
+        client
+            .get_json(&route)
+            .await
+            .map_err(|e| name_scope(e, "account"))
+    }
+
+    /// The rest of a list whose first page is `first`.
+    async fn rest_of(
+        &self,
+        client: &WorkspaceClient,
+        template: &'static str,
+        first: FirstPage<RepositoryPermission>,
+    ) -> Result<Vec<RepositoryPermission>, ProviderError> {
+        let mut rows = first.values;
+        if let Some(next) = first.next.filter(|n| !n.is_empty()) {
+            let rest: Vec<RepositoryPermission> = client
+                .get_all(&Route::new(template, next))
+                .await
+                .map_err(|e| name_scope(e, "account"))?;
+            rows.extend(rest);
+        }
+        Ok(rows)
+    }
+
+    /// Decides [`AccessVerdict`]s for `candidates` (uuids) against the private in-scope
+    /// repositories `checked` (slug and project key, in listing order).
+    ///
+    /// A candidate is admitted only when every checked repository's complete list shows them,
+    /// so every (admitted candidate, repository) pair must be read once; everyone else needs one
+    /// complete list without them. The reads, cheapest first:
+    ///
+    /// 1. the workspace-wide list's first page (owners left out with `q=`): its `size` says how
+    ///    many rows a candidate has on average; when it is the whole list, everything is
+    ///    decided from it;
+    /// 2. exclusion: the first page of one repository per project (projects carry most grants,
+    ///    so their repositories' lists look alike); smallest first, a repository's list is read
+    ///    to the end when the candidates it leaves out would cost more rows later than its
+    ///    remaining pages, and everyone absent from it is decided;
+    /// 3. the remaining candidates' own rows: the workspace-wide list restricted with
+    ///    `q=user.uuid="…" OR …` to [`UNDECIDED_PER_QUERY`] of them at a time, so only their
+    ///    rows are paid for; or, when fewer requests, each checked repository's list restricted
+    ///    the same way.
+    ///
+    /// A member left out names the first checked repository (listing order) among those whose
+    /// complete list was read without them.
     async fn decide(
         &self,
         client: &WorkspaceClient,
         owners: &BTreeSet<String>,
         candidates: &BTreeSet<String>,
-        checked: &[String],
-        all_repositories: usize,
+        checked: &[(String, Option<String>)],
     ) -> Result<HashMap<String, AccessVerdict>, ProviderError> {
         let mut verdicts = HashMap::new();
         if candidates.is_empty() {
@@ -360,112 +409,175 @@ impl BitbucketProvider {
             return Ok(verdicts);
         }
         let w = &self.workspace;
-        let mut route = Route::new(
-            "/2.0/workspaces/{workspace}/permissions/repositories",
-            self.path(&format!("workspaces/{w}/permissions/repositories")),
-        )
-        .query("pagelen", PAGELEN);
-        if let Some(q) = owners_filter(owners) {
-            route = route.query("q", q);
-        }
-        let first: FirstPage<RepositoryPermission> = client
-            .get_json(&route)
-            .await
-            .map_err(|e| name_scope(e, "account"))?;
-        let pages_left = first.size.map(|size| {
-            let total = size.div_ceil(u64::from(PAGELEN)).max(1);
-            total.saturating_sub(1)
-        });
-        // Per repository costs at least one request each and, with readers spread evenly, about
-        // ⌈readers per repository / 100⌉ each; it wins ties because it can stop early.
-        let workspace_wide = match (&first.next, first.size, pages_left) {
-            (None, _, _) => true,
-            (Some(_), Some(size), Some(left)) => {
-                let per_repository = size
-                    .div_ceil(all_repositories.max(1) as u64)
-                    .div_ceil(u64::from(PAGELEN))
-                    .max(1);
-                left < per_repository * checked.len() as u64
-            }
-            _ => false,
-        };
-        if workspace_wide {
-            tracing::debug!(workspace = %w, "reading the workspace-wide permission list");
-            let mut rows = first.values;
-            if let Some(next) = first.next.filter(|n| !n.is_empty()) {
-                let rest: Vec<RepositoryPermission> = client
-                    .get_all(&Route::new(
-                        "/2.0/workspaces/{workspace}/permissions/repositories",
-                        next,
-                    ))
-                    .await
-                    .map_err(|e| name_scope(e, "account"))?;
-                rows.extend(rest);
-            }
-            let mut readers: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let order: HashMap<String, usize> = checked
+            .iter()
+            .enumerate()
+            .map(|(i, (slug, _))| (slug.to_ascii_lowercase(), i))
+            .collect();
+        // Candidates' readable checked repositories, by listing index.
+        let readable_of = |rows: &[RepositoryPermission], who: &BTreeSet<String>| {
+            let mut map: HashMap<String, BTreeSet<usize>> = HashMap::new();
             for row in rows {
-                if !repository_permission(&row.permission).can_read() {
+                if !repository_permission(&row.permission).can_read()
+                    || !who.contains(&row.user.uuid)
+                {
                     continue;
                 }
-                if let Some(slug) = row.repository.slug() {
-                    readers
-                        .entry(slug.to_ascii_lowercase())
-                        .or_default()
-                        .insert(row.user.uuid);
+                if let Some(i) = row
+                    .repository
+                    .slug()
+                    .and_then(|s| order.get(&s.to_ascii_lowercase()))
+                {
+                    map.entry(row.user.uuid.clone()).or_default().insert(*i);
                 }
             }
+            map
+        };
+        let verdict_from = |readable: Option<&BTreeSet<usize>>| match (0..checked.len())
+            .find(|i| !readable.is_some_and(|r| r.contains(i)))
+        {
+            Some(i) => AccessVerdict::CannotRead {
+                repository: checked[i].0.clone(),
+            },
+            None => AccessVerdict::ReadsAll,
+        };
+
+        const WIDE: &str = "/2.0/workspaces/{workspace}/permissions/repositories";
+        const ONE: &str = "/2.0/workspaces/{workspace}/permissions/repositories/{repo_slug}";
+        let wide_path = self.path(&format!("workspaces/{w}/permissions/repositories"));
+        let first = self
+            .permission_page(client, WIDE, wide_path.clone(), owners_filter(owners))
+            .await?;
+        if first.next.is_none() {
+            let readable = readable_of(&first.values, candidates);
             for c in candidates {
-                let missing = checked.iter().find(|slug| {
-                    !readers
-                        .get(&slug.to_ascii_lowercase())
-                        .is_some_and(|r| r.contains(c))
-                });
-                let verdict = match missing {
-                    Some(slug) => AccessVerdict::CannotRead {
-                        repository: slug.clone(),
-                    },
-                    None => AccessVerdict::ReadsAll,
-                };
-                verdicts.insert(c.clone(), verdict);
+                verdicts.insert(c.clone(), verdict_from(readable.get(c)));
             }
             return Ok(verdicts);
         }
+        // Rows a candidate has in the workspace-wide list, on average (at least one page's
+        // worth of a repository each would be read otherwise).
+        let total_rows = first
+            .size
+            .unwrap_or(u64::from(PAGELEN) * checked.len() as u64);
+        let rows_per_candidate = total_rows as f64 / candidates.len().max(1) as f64;
 
-        tracing::debug!(workspace = %w, "checking repositories one by one");
+        // 2. Exclusion by the repositories that leave most candidates out.
         let mut undecided: BTreeSet<String> = candidates.clone();
-        for slug in checked {
-            if undecided.is_empty() {
-                break;
+        let mut left_out: HashMap<String, usize> = HashMap::new();
+        let mut probed: BTreeSet<String> = BTreeSet::new();
+        let mut probes = Vec::new();
+        for (i, (slug, project)) in checked.iter().enumerate() {
+            let project = project.clone().unwrap_or_default().to_ascii_lowercase();
+            if !probed.insert(project) {
+                continue;
             }
-            let rows: Vec<RepositoryPermission> = self
-                .list(
+            let page = self
+                .permission_page(
                     client,
-                    "/2.0/workspaces/{workspace}/permissions/repositories/{repo_slug}",
+                    ONE,
                     self.path(&format!("workspaces/{w}/permissions/repositories/{slug}")),
-                    "repository",
+                    owners_filter(owners),
                 )
                 .await?;
-            let readers: BTreeSet<String> = rows
-                .into_iter()
-                .filter(|r| repository_permission(&r.permission).can_read())
-                .map(|r| r.user.uuid)
-                .collect();
-            undecided.retain(|c| {
-                if readers.contains(c) {
-                    true
-                } else {
-                    verdicts.insert(
-                        c.clone(),
-                        AccessVerdict::CannotRead {
-                            repository: slug.clone(),
-                        },
-                    );
-                    false
-                }
-            });
+            probes.push((i, page));
         }
-        for c in undecided {
-            verdicts.insert(c, AccessVerdict::ReadsAll);
+        probes.sort_by_key(|(i, page)| (page.size.unwrap_or(u64::MAX), *i));
+        for (i, page) in probes {
+            let size = page.size.unwrap_or(u64::MAX);
+            let pages_left = size
+                .div_ceil(u64::from(PAGELEN))
+                .saturating_sub(1)
+                .min(u64::from(u32::MAX));
+            let may_leave_out = (undecided.len() as u64).saturating_sub(size);
+            let saved = may_leave_out as f64 * rows_per_candidate / f64::from(PAGELEN);
+            if page.next.is_some() && saved <= pages_left as f64 {
+                continue;
+            }
+            let rows = self.rest_of(client, ONE, page).await?;
+            let readers: BTreeSet<&str> = rows
+                .iter()
+                .filter(|r| repository_permission(&r.permission).can_read())
+                .map(|r| r.user.uuid.as_str())
+                .collect();
+            for c in &undecided {
+                if !readers.contains(c.as_str()) {
+                    let e = left_out.entry(c.clone()).or_insert(i);
+                    *e = (*e).min(i);
+                }
+            }
+            undecided.retain(|c| readers.contains(c.as_str()));
+        }
+        for (c, i) in &left_out {
+            verdicts.insert(
+                c.clone(),
+                AccessVerdict::CannotRead {
+                    repository: checked[*i].0.clone(),
+                },
+            );
+        }
+        if undecided.is_empty() {
+            return Ok(verdicts);
+        }
+
+        // 3. The undecided candidates' own rows, a few candidates per query.
+        let chunks: Vec<BTreeSet<String>> = undecided
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .chunks(UNDECIDED_PER_QUERY)
+            .map(|c| c.iter().cloned().collect())
+            .collect();
+        let wide_estimate =
+            undecided.len() as f64 * rows_per_candidate / f64::from(PAGELEN) + chunks.len() as f64;
+        let per_repository_estimate = (checked.len() * chunks.len()) as f64;
+        for chunk in chunks {
+            let q = chunk
+                .iter()
+                .map(|uuid| user_query(uuid))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let rows = if wide_estimate <= per_repository_estimate {
+                tracing::debug!(workspace = %w, candidates = chunk.len(), "reading candidates' rows of the workspace-wide permission list");
+                let page = self
+                    .permission_page(client, WIDE, wide_path.clone(), Some(q))
+                    .await?;
+                self.rest_of(client, WIDE, page).await?
+            } else {
+                let mut rows = Vec::new();
+                let mut still: BTreeSet<String> = chunk.clone();
+                for (slug, _) in checked {
+                    if still.is_empty() {
+                        break;
+                    }
+                    let q = still
+                        .iter()
+                        .map(|uuid| user_query(uuid))
+                        .collect::<Vec<_>>()
+                        .join(" OR ");
+                    let page = self
+                        .permission_page(
+                            client,
+                            ONE,
+                            self.path(&format!("workspaces/{w}/permissions/repositories/{slug}")),
+                            Some(q),
+                        )
+                        .await?;
+                    let these = self.rest_of(client, ONE, page).await?;
+                    let readers: BTreeSet<String> = these
+                        .iter()
+                        .filter(|r| repository_permission(&r.permission).can_read())
+                        .map(|r| r.user.uuid.clone())
+                        .collect();
+                    still.retain(|c| readers.contains(c));
+                    rows.extend(these);
+                }
+                rows
+            };
+            let readable = readable_of(&rows, &chunk);
+            for c in &chunk {
+                verdicts.insert(c.clone(), verdict_from(readable.get(c)));
+            }
         }
         Ok(verdicts)
     }
@@ -653,10 +765,16 @@ impl Provider for BitbucketProvider {
                 visibility: visibility(r),
             })
             .collect();
-        let checked: Vec<String> = repositories
+        let checked: Vec<(String, Option<String>)> = repositories
             .iter()
-            .filter(|r| r.visibility == Visibility::Private && policy.scope.includes(r))
-            .map(|r| r.name.clone())
+            .zip(&repos)
+            .filter(|(r, _)| r.visibility == Visibility::Private && policy.scope.includes(r))
+            .map(|(r, bb)| {
+                (
+                    r.name.clone(),
+                    bb.project.as_ref().and_then(|p| p.key.clone()),
+                )
+            })
             .collect();
 
         let mut seen = BTreeSet::new();
@@ -695,9 +813,7 @@ impl Provider for BitbucketProvider {
                 .filter(|m| !m.is_owner && policy.needs_access_verdict(&m.login))
                 .map(|m| m.id.clone())
                 .collect();
-            let mut verdicts = self
-                .decide(&client, &owners, &candidates, &checked, repos.len())
-                .await?;
+            let mut verdicts = self.decide(&client, &owners, &candidates, &checked).await?;
             for m in &mut members {
                 if m.is_owner && policy.needs_access_verdict(&m.login) {
                     m.access = AccessVerdict::ReadsAll;

@@ -13,6 +13,7 @@
 
 pub mod cache;
 pub mod http;
+pub mod pages;
 pub mod policy;
 pub mod provider;
 pub mod snapshot;

@@ -178,6 +178,10 @@ pub struct FetchPolicy {
     pub deadline: Option<std::time::Instant>,
     /// Cancelled when the daemon stops: in-flight fetches end promptly.
     pub cancel: Option<tokio_util::sync::CancellationToken>,
+    /// Pages an unfinished fetch of this workspace kept: the HTTP layer serves those read less
+    /// than the session's maximum age without a request and keeps every page it reads, so a
+    /// fetch larger than one rate-limit window continues in the next one.
+    pub pages: Option<std::sync::Arc<crate::pages::PageSession>>,
 }
 
 impl FetchPolicy {

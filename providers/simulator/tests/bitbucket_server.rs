@@ -420,3 +420,133 @@ async fn repository_changes_deliver_signed_webhooks() {
     let w = world.workspace("acme").expect("acme");
     assert!(w.repo("new-service").is_some() && w.repo("docs").is_none());
 }
+
+/// As Bitbucket documents: the scaled limits (1,000 per hour plus 10 per paid seat above 100,
+/// at most 10,000) apply to access tokens on `/2.0/repositories/*` only, counted apart, and only
+/// those answers carry `X-RateLimit-Limit`, `X-RateLimit-Resource` and `X-RateLimit-NearLimit`;
+/// API tokens and every other endpoint get no such header.
+#[tokio::test]
+async fn scaled_limit_headers_come_only_for_access_tokens_on_repositories_routes() {
+    use orgsync_simulator::scenario::{BitbucketToken, scaled_rate_limit};
+    let mut scenario = edge();
+    let world = scenario.bitbucket.as_mut().expect("bitbucket");
+    let mut access = BitbucketToken::access_token("sim-workspace-access-token");
+    access.scaled_rate_limit = Some(scaled_rate_limit(350));
+    world.tokens.push(access);
+    let server = BitbucketServer::start(
+        scenario,
+        ServerOptions {
+            rate_limit: 1_000,
+            ..ServerOptions::default()
+        },
+    )
+    .await
+    .expect("start");
+    let bearer = || Some("Bearer sim-workspace-access-token".to_string());
+    let headers = |r: &reqwest::Response| {
+        [
+            "x-ratelimit-limit",
+            "x-ratelimit-resource",
+            "x-ratelimit-nearlimit",
+        ]
+        .map(|h| {
+            r.headers()
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+    };
+
+    let scaled = get(&server, "/2.0/repositories/acme", bearer()).await;
+    assert_eq!(scaled.status(), 200);
+    assert_eq!(
+        headers(&scaled),
+        [
+            Some("3500".to_string()),
+            Some("api".to_string()),
+            Some("false".to_string())
+        ]
+    );
+    let other = get(&server, "/2.0/workspaces/acme", bearer()).await;
+    assert_eq!(other.status(), 200);
+    assert_eq!(headers(&other), [None, None, None], "not a scaled endpoint");
+    let api_token = get(
+        &server,
+        "/2.0/repositories/acme",
+        Some(basic(ADMIN.0, ADMIN.1)),
+    )
+    .await;
+    assert_eq!(api_token.status(), 200);
+    assert_eq!(
+        headers(&api_token),
+        [None, None, None],
+        "API tokens have no scaled limit"
+    );
+
+    // Counted apart: the access token's other allowance is 1,000; spending 3 of a 3-request
+    // allowance elsewhere leaves its repository reads alone.
+    server.handle().set_rate_limit(3, Duration::from_secs(3600));
+    for _ in 0..3 {
+        assert_eq!(
+            get(&server, "/2.0/workspaces/acme", bearer())
+                .await
+                .status(),
+            200
+        );
+    }
+    assert_eq!(
+        get(&server, "/2.0/workspaces/acme", bearer())
+            .await
+            .status(),
+        429
+    );
+    assert_eq!(
+        get(&server, "/2.0/repositories/acme", bearer())
+            .await
+            .status(),
+        200,
+        "the scaled allowance is its own"
+    );
+}
+
+/// Bitbucket measures its hourly allowance in a rolling hour: a request counts until an hour
+/// after it was made, not until a fixed window resets. (3 s windows stand in for the hour.)
+#[tokio::test]
+async fn the_allowance_is_a_rolling_window_not_a_fixed_one() {
+    let server = BitbucketServer::start(
+        edge(),
+        ServerOptions {
+            rate_limit: 2,
+            rate_window: Duration::from_secs(3),
+            ..ServerOptions::default()
+        },
+    )
+    .await
+    .expect("start");
+    let auth = || Some(basic(ADMIN.0, ADMIN.1));
+    let started = std::time::Instant::now();
+    assert_eq!(
+        get(&server, "/2.0/workspaces/acme", auth()).await.status(),
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        get(&server, "/2.0/workspaces/acme", auth()).await.status(),
+        200
+    );
+    assert_eq!(
+        get(&server, "/2.0/workspaces/acme", auth()).await.status(),
+        429
+    );
+    tokio::time::sleep(Duration::from_millis(3300).saturating_sub(started.elapsed())).await;
+    // The first request left the window; the second is still in it: one more, not two.
+    assert_eq!(
+        get(&server, "/2.0/workspaces/acme", auth()).await.status(),
+        200
+    );
+    assert_eq!(
+        get(&server, "/2.0/workspaces/acme", auth()).await.status(),
+        429,
+        "a fixed window would have reset both"
+    );
+}

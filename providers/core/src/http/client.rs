@@ -1,14 +1,18 @@
 //! The shared client and the per-workspace client providers call.
 
-use super::conditional::{add_validators, cache_key, replayed_headers, to_cached};
+use super::conditional::{add_validators, cache_key, replayed_headers, to_cached, to_kept};
 use super::config::HttpConfig;
 use super::credential::Credential;
 use super::observer::{HttpObserver, NoopObserver, RateLimitEvent, RequestEvent};
-use super::pacing::{QuotaState, host_limiter, instant_after, parse_rate_limit, quota_state};
+use super::pacing::{
+    QuotaState, RollingBudget, RollingLimit, host_limiter, instant_after, parse_rate_limit,
+    quota_state, rolling_budget,
+};
 use super::pagination::{Pager, Paging};
 use super::redact::redact;
 use super::retry::{Verdict, classify};
 use crate::cache::{CachedResponse, HttpCache, NoCache};
+use crate::pages::PageSession;
 use crate::policy::FetchPolicy;
 use crate::provider::ProviderError;
 use crate::snapshot::{ProviderKind, RequestCounts};
@@ -184,6 +188,8 @@ impl HttpClient {
             counts: Arc::new(Counters::default()),
             deadline: None,
             cancel: CancellationToken::new(),
+            pages: None,
+            rolling: None,
         })
     }
 }
@@ -307,6 +313,11 @@ pub struct WorkspaceClient {
     counts: Arc<Counters>,
     deadline: Option<Instant>,
     cancel: CancellationToken,
+    /// An unfinished fetch's kept pages ([`FetchPolicy::pages`]).
+    pages: Option<Arc<PageSession>>,
+    /// The credential's rolling allowance, for providers that count one and do not report
+    /// what is left ([`WorkspaceClient::with_rolling_limit`]).
+    rolling: Option<Arc<RollingBudget>>,
 }
 
 impl fmt::Debug for WorkspaceClient {
@@ -351,7 +362,23 @@ impl WorkspaceClient {
         if let Some(cancel) = &policy.cancel {
             client.cancel = cancel.clone();
         }
+        client.pages.clone_from(&policy.pages);
         client
+    }
+
+    /// Paces requests on the credential's rolling allowance, `limit` requests in any window,
+    /// counted by the client itself: Bitbucket counts a rolling hour and sends no remaining
+    /// count. Scaled allowances (`X-RateLimit-Limit` on `/2.0/repositories/*` for access
+    /// tokens) are read from the responses. A wait for the window that would end after the
+    /// run's deadline fails the request with [`ProviderError::RateLimited`]. Shared by every
+    /// client of the same credential on the same host; the first caller's limit wins.
+    pub fn with_rolling_limit(mut self, limit: RollingLimit) -> Self {
+        self.rolling = Some(rolling_budget(
+            &self.authority,
+            self.credential.scope_fingerprint(),
+            limit,
+        ));
+        self
     }
 
     /// Cancelling `token` (SIGTERM, a reload) ends waits and in-flight requests with
@@ -572,6 +599,31 @@ impl WorkspaceClient {
         accept: impl Fn(&Fetched) -> Result<T, ProviderError>,
     ) -> Result<T, ProviderError> {
         let headers = self.headers_for(route);
+        let page_key = self
+            .pages
+            .as_ref()
+            .map(|_| cache_key(url.as_str(), self.credential.scope_fingerprint()));
+        if let (Some(pages), Some(key)) = (&self.pages, &page_key)
+            && let Some(kept) = pages.take(key).await
+        {
+            let fetched = Fetched {
+                status: StatusCode::OK,
+                headers: replayed_headers(&kept),
+                body: Bytes::from(kept.body),
+                replayed: None,
+                pending: None,
+            };
+            match accept(&fetched) {
+                Ok(value) => return Ok(value),
+                Err(error) => tracing::warn!(
+                    provider = %self.provider,
+                    workspace = %self.workspace,
+                    route = route.template,
+                    reason = %redact(&self.credential.mask(&error.to_string())),
+                    "a kept page cannot be used; reading it again"
+                ),
+            }
+        }
         let fetched = self
             .execute(
                 route.template,
@@ -585,6 +637,7 @@ impl WorkspaceClient {
         let error = match accept(&fetched) {
             Ok(value) => {
                 self.keep(&fetched).await;
+                self.keep_page(page_key.as_deref(), &fetched).await;
                 return Ok(value);
             }
             Err(error) => error,
@@ -605,7 +658,19 @@ impl WorkspaceClient {
             .await?;
         let value = accept(&fresh)?;
         self.keep(&fresh).await;
+        self.keep_page(page_key.as_deref(), &fresh).await;
         Ok(value)
+    }
+
+    /// Keeps an accepted answer for an unfinished fetch ([`FetchPolicy::pages`]).
+    async fn keep_page(&self, key: Option<&str>, fetched: &Fetched) {
+        if let (Some(pages), Some(key)) = (&self.pages, key)
+            && fetched.status == StatusCode::OK
+        {
+            pages
+                .keep(key, to_kept(&fetched.headers, &fetched.body))
+                .await;
+        }
     }
 
     /// Stores an accepted fresh answer in the conditional-request cache.
@@ -865,10 +930,15 @@ impl WorkspaceClient {
     /// Waits for this credential's quota (a pause, or a slot when below the reserve), then for
     /// the host's limiter. A quota wait that would end after the deadline fails at once.
     async fn pace(&self, template: &str) -> Result<(), ProviderError> {
-        let wait = self
-            .quota
-            .claim(Instant::now(), self.config.rate_limit_reserve);
+        let now = Instant::now();
+        let mut wait = self.quota.claim(now, self.config.rate_limit_reserve);
+        if let Some(rolling) = &self.rolling {
+            wait = wait.max(rolling.claim(template, now, self.config.rate_limit_reserve));
+        }
         if self.past_deadline(wait) {
+            if let Some(rolling) = &self.rolling {
+                rolling.unclaim(template);
+            }
             return Err(self.rate_limited(template, wait));
         }
         if !wait.is_zero() {
@@ -1028,6 +1098,9 @@ impl WorkspaceClient {
 
             let info = parse_rate_limit(&response_headers);
             self.quota.observe(Instant::now(), &info);
+            if let Some(rolling) = &self.rolling {
+                rolling.observe(template, &response_headers);
+            }
             if let Some(remaining) = info.remaining {
                 self.observer.rate_limit_observed(&RateLimitEvent {
                     provider: self.provider,

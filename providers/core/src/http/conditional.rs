@@ -51,6 +51,25 @@ pub(crate) fn to_cached(headers: &HeaderMap, body: &[u8]) -> Option<CachedRespon
     })
 }
 
+/// An answer as [`PageSession`](crate::pages::PageSession) keeps it: its validators if any,
+/// the replayed headers and the body.
+pub(crate) fn to_kept(headers: &HeaderMap, body: &[u8]) -> CachedResponse {
+    to_cached(headers, body).unwrap_or_else(|| CachedResponse {
+        etag: None,
+        last_modified: None,
+        headers: REPLAYED_HEADERS
+            .iter()
+            .filter_map(|name| {
+                headers
+                    .get(*name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|value| ((*name).to_owned(), value.to_owned()))
+            })
+            .collect(),
+        body: body.to_vec(),
+    })
+}
+
 /// Makes a request conditional on the cached answer still being current.
 pub(crate) fn add_validators(headers: &mut HeaderMap, cached: &CachedResponse) {
     let value = |text: &Option<String>| {

@@ -67,7 +67,10 @@ pub use credential::{
     MAX_SECRET_FILE_BYTES, SecretFileAccess, read_secret_file,
 };
 pub use observer::{HttpObserver, NoopObserver, RateLimitEvent, RequestEvent};
-pub use pacing::{MAX_PROVIDER_WAIT, instant_after};
+pub use pacing::{
+    MAX_PROVIDER_WAIT, ReplayOutcome, ReplayQuota, ReplayRequest, RollingLimit, instant_after,
+    replay,
+};
 pub use pagination::{Pager, Paging, parse_link_next};
 pub use redact::redact;
 

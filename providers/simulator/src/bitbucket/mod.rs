@@ -175,6 +175,33 @@ impl Flavor for BitbucketFlavor {
 
     fn rate_headers(&self, _budget: &BudgetView, _headers: &mut HeaderMap) {}
 
+    /// Bitbucket counts requests in a rolling hour.
+    fn rolling_window(&self) -> bool {
+        true
+    }
+
+    /// Scaled rate limits apply to the `/2.0/repositories/*` endpoints (for access tokens, which
+    /// are the tokens given a scaled limit).
+    fn scaled_resource(&self, template: &str) -> Option<&'static str> {
+        template.starts_with("/2.0/repositories/").then_some("api")
+    }
+
+    /// `X-RateLimit-Limit`, `X-RateLimit-Resource` and `X-RateLimit-NearLimit` (true once less
+    /// than a fifth of the hour's allowance is left), on scaled-limit requests only; Bitbucket
+    /// sends no remaining count and no reset time.
+    fn scaled_headers(&self, resource: &str, budget: &BudgetView, headers: &mut HeaderMap) {
+        let near = budget.remaining.saturating_mul(5) < budget.limit;
+        for (name, value) in [
+            ("x-ratelimit-limit", budget.limit.to_string()),
+            ("x-ratelimit-resource", resource.to_string()),
+            ("x-ratelimit-nearlimit", near.to_string()),
+        ] {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+    }
+
     fn error_body(&self, status: StatusCode) -> serde_json::Value {
         error_json(status.canonical_reason().unwrap_or("Error"))
     }
@@ -262,6 +289,9 @@ impl BitbucketServer {
                 t.rate_limit,
                 None,
             );
+            if let (None, Some(limit)) = (&t.email, t.scaled_rate_limit) {
+                infra.set_scaled_limit(&t.key(), limit);
+            }
         }
         let tokens = bitbucket.tokens.clone();
         let world = Arc::new(RwLock::new(bitbucket));

@@ -338,16 +338,21 @@ struct Clause {
     value: String,
 }
 
-/// Parses the subset of BBQL the simulator supports: comparisons joined by `AND`, each
-/// `field op "value"` with op one of `=`, `!=`, `>`, `>=`, `<`, `<=`.
-fn parse_bbql(q: &str) -> Result<Vec<Clause>, String> {
-    let mut clauses = Vec::new();
+/// Parses the subset of BBQL the simulator supports: comparisons `field op "value"` (op one of
+/// `=`, `!=`, `>`, `>=`, `<`, `<=`) joined by `AND` and `OR`, `AND` binding tighter, as in
+/// Bitbucket's filtering syntax (parentheses are not supported here). The result is a
+/// disjunction of conjunctions: a row is kept when every comparison of some group holds.
+fn parse_bbql(q: &str) -> Result<Vec<Vec<Clause>>, String> {
+    let mut groups = vec![Vec::new()];
     let mut rest = q.trim();
     while !rest.is_empty() {
         let op_at = rest
             .find(['=', '!', '<', '>'])
             .ok_or_else(|| format!("Invalid query: expected a comparison in `{rest}`"))?;
         let field = rest[..op_at].trim().to_string();
+        if field.is_empty() || field.contains(char::is_whitespace) || field.contains(['(', ')']) {
+            return Err(format!("Invalid query: bad field name `{field}`"));
+        }
         let after = &rest[op_at..];
         let op = ["!=", ">=", "<=", "=", ">", "<"]
             .into_iter()
@@ -362,11 +367,13 @@ fn parse_bbql(q: &str) -> Result<Vec<Clause>, String> {
         let close = quoted
             .find('"')
             .ok_or_else(|| "Invalid query: unterminated string".to_string())?;
-        clauses.push(Clause {
-            field,
-            op,
-            value: quoted[..close].to_string(),
-        });
+        if let Some(group) = groups.last_mut() {
+            group.push(Clause {
+                field,
+                op,
+                value: quoted[..close].to_string(),
+            });
+        }
         rest = quoted[close + 1..].trim_start();
         if rest.is_empty() {
             break;
@@ -374,13 +381,34 @@ fn parse_bbql(q: &str) -> Result<Vec<Clause>, String> {
         let lower = rest.to_ascii_lowercase();
         if let Some(stripped) = lower.strip_prefix("and ") {
             rest = rest[rest.len() - stripped.len()..].trim_start();
+        } else if let Some(stripped) = lower.strip_prefix("or ") {
+            rest = rest[rest.len() - stripped.len()..].trim_start();
+            groups.push(Vec::new());
         } else {
-            return Err(format!(
-                "Invalid query: only AND is supported by the simulator (at `{rest}`)"
-            ));
+            return Err(format!("Invalid query: expected AND or OR (at `{rest}`)"));
         }
     }
-    Ok(clauses)
+    if groups.iter().any(Vec::is_empty) && !(groups.len() == 1 && q.trim().is_empty()) {
+        return Err("Invalid query: an empty comparison".to_string());
+    }
+    Ok(groups)
+}
+
+/// Whether a row is kept: some group's comparisons all hold. Every comparison is evaluated,
+/// so a bad field or operator is an error wherever it is.
+fn matches_bbql(
+    groups: &[Vec<Clause>],
+    mut holds: impl FnMut(&Clause) -> Result<bool, String>,
+) -> Result<bool, String> {
+    let mut any = groups.is_empty() || groups.iter().all(Vec::is_empty);
+    for group in groups {
+        let mut all = true;
+        for c in group {
+            all &= holds(c)?;
+        }
+        any |= all && !group.is_empty();
+    }
+    Ok(any)
 }
 
 fn compare_text(op: &str, have: &str, want: &str) -> Result<bool, String> {
@@ -534,19 +562,19 @@ fn memberships(
         let Some(u) = world.user(&m.user) else {
             continue;
         };
-        let mut keep = true;
-        for c in &clauses {
+        let keep = matches_bbql(&clauses, |c| {
             let have = match c.field.as_str() {
                 "permission" => m.role.as_str(),
                 "user.uuid" => u.uuid.as_str(),
                 "user.account_id" => u.account_id.as_str(),
-                other => return bad_query(&format!("Invalid field name: {other}")),
+                other => return Err(format!("Invalid field name: {other}")),
             };
-            match compare_text(c.op, have, &c.value) {
-                Ok(ok) => keep &= ok,
-                Err(e) => return bad_query(&e),
-            }
-        }
+            compare_text(c.op, have, &c.value)
+        });
+        let keep = match keep {
+            Ok(keep) => keep,
+            Err(e) => return bad_query(&e),
+        };
         if keep {
             rows.push(membership_json(
                 &state.base,
@@ -718,9 +746,8 @@ fn permission_rows(
                 continue;
             };
             let u = &world.users[ui];
-            let mut keep = true;
-            for c in &clauses {
-                keep &= match c.field.as_str() {
+            let keep = matches_bbql(&clauses, |c| {
+                Ok(match c.field.as_str() {
                     "permission" => match repo_rank(&c.value) {
                         Some(want) => {
                             compare_order(c.op, repo_rank(permission_name(*p)).unwrap_or(0), want)
@@ -735,8 +762,8 @@ fn permission_rows(
                     "user.uuid" => compare_text(c.op, &u.uuid, &c.value)?,
                     "user.account_id" => compare_text(c.op, &u.account_id, &c.value)?,
                     other => return Err(format!("Invalid field name: {other}")),
-                };
-            }
+                })
+            })?;
             if keep {
                 rows.push((ri, ui, *p));
             }
@@ -1104,6 +1131,8 @@ mod tests {
     #[test]
     fn bbql_parses_comparisons_joined_by_and() {
         let c = parse_bbql(r#"repository.name="api" AND permission>="read""#).expect("valid");
+        assert_eq!(c.len(), 1);
+        let c = &c[0];
         assert_eq!(c.len(), 2);
         assert_eq!(
             (c[0].field.as_str(), c[0].op, c[0].value.as_str()),
@@ -1113,7 +1142,30 @@ mod tests {
             (c[1].field.as_str(), c[1].op, c[1].value.as_str()),
             ("permission", ">=", "read")
         );
-        assert!(parse_bbql(r#"permission="owner" OR x="y""#).is_err());
+        assert!(parse_bbql(r#"permission="owner" XOR x="y""#).is_err());
+        assert!(parse_bbql(r#"permission="owner" OR"#).is_err());
         assert!(parse_bbql("permission=owner").is_err());
+    }
+
+    #[test]
+    fn bbql_or_keeps_a_row_when_some_and_group_holds() {
+        let groups =
+            parse_bbql(r#"user.uuid="a" OR user.uuid="b" AND permission="admin" or user.uuid="c""#)
+                .expect("valid");
+        assert_eq!(groups.iter().map(Vec::len).collect::<Vec<_>>(), [1, 2, 1]);
+        let row = |uuid: &'static str, permission: &'static str| {
+            move |c: &Clause| -> Result<bool, String> {
+                Ok(match c.field.as_str() {
+                    "user.uuid" => c.value == uuid,
+                    _ => c.value == permission,
+                })
+            }
+        };
+        assert_eq!(matches_bbql(&groups, row("a", "read")), Ok(true));
+        assert_eq!(matches_bbql(&groups, row("b", "read")), Ok(false));
+        assert_eq!(matches_bbql(&groups, row("b", "admin")), Ok(true));
+        assert_eq!(matches_bbql(&groups, row("c", "read")), Ok(true));
+        assert_eq!(matches_bbql(&groups, row("d", "admin")), Ok(false));
+        assert_eq!(matches_bbql(&[], row("d", "admin")), Ok(true));
     }
 }

@@ -248,6 +248,12 @@ pub struct BitbucketToken {
     pub scopes: Option<Vec<String>>,
     #[serde(default)]
     pub rate_limit: Option<u64>,
+    /// An access token's scaled limit on `/2.0/repositories/*` (Standard and Premium plans:
+    /// 1,000 per hour plus 10 per paid seat above 100, at most 10,000; see
+    /// [`scaled_rate_limit`]), counted apart from its other requests and reported in
+    /// `X-RateLimit-*` headers. Ignored for API tokens (with an `email`), which have none.
+    #[serde(default)]
+    pub scaled_rate_limit: Option<u64>,
     /// Whose account `GET /2.0/user` shows; the first owner of the first workspace when `None`.
     #[serde(default)]
     pub user: Option<String>,
@@ -264,6 +270,12 @@ impl std::fmt::Debug for BitbucketToken {
     }
 }
 
+/// Bitbucket's scaled hourly limit for access tokens of a Standard or Premium workspace with
+/// `paid_seats` seats: 1,000 plus 10 per seat above 100, at most 10,000.
+pub fn scaled_rate_limit(paid_seats: u64) -> u64 {
+    (1_000 + 10 * paid_seats.saturating_sub(100)).min(10_000)
+}
+
 impl BitbucketToken {
     /// An API token with every scope, sent as Basic `email:token`.
     pub fn api_token(email: impl Into<String>, token: impl Into<String>) -> BitbucketToken {
@@ -272,6 +284,7 @@ impl BitbucketToken {
             email: Some(email.into()),
             scopes: None,
             rate_limit: None,
+            scaled_rate_limit: None,
             user: None,
         }
     }
@@ -283,6 +296,7 @@ impl BitbucketToken {
             email: None,
             scopes: None,
             rate_limit: None,
+            scaled_rate_limit: None,
             user: None,
         }
     }

@@ -74,6 +74,19 @@ pub trait Flavor: Send + Sync + 'static {
     fn free_not_modified(&self) -> bool {
         true
     }
+    /// True when a token's budget is a rolling window (the requests of the last window, as
+    /// Bitbucket counts them) rather than a fixed one that resets at once (GitHub, GitLab).
+    fn rolling_window(&self) -> bool {
+        false
+    }
+    /// The resource name of a route that has its own, scaled budget for tokens given one
+    /// ([`Infra::set_scaled_limit`]): Bitbucket's `/2.0/repositories/*` for access tokens.
+    fn scaled_resource(&self, _template: &str) -> Option<&'static str> {
+        None
+    }
+    /// Adds the headers of a request charged to a scaled budget (Bitbucket's
+    /// `X-RateLimit-Limit`, `X-RateLimit-Resource`, `X-RateLimit-NearLimit`).
+    fn scaled_headers(&self, _resource: &str, _budget: &BudgetView, _headers: &mut HeaderMap) {}
     fn unauthorized(&self) -> Response;
     /// The token lacks `scope`.
     fn missing_scope(&self, token: &TokenInfo, scope: &str) -> Response;
@@ -139,6 +152,12 @@ pub struct TokenInfo {
     pub window_start: u64,
     /// Simulated-clock seconds after which the token is rejected.
     pub expires_at: Option<u64>,
+    /// Rolling windows ([`Flavor::rolling_window`]): when the requests of the current window
+    /// were charged, in simulated-clock milliseconds, oldest first.
+    pub recent: std::collections::VecDeque<u64>,
+    /// The scaled budget of [`Flavor::scaled_resource`] routes, if the token has one: its limit
+    /// and the charges of its own rolling window.
+    pub scaled: Option<(u64, std::collections::VecDeque<u64>)>,
 }
 
 /// A token's budget as the headers report it.
@@ -241,6 +260,14 @@ impl Infra {
         self.flavor.name()
     }
 
+    /// Milliseconds since the epoch on the simulated clock.
+    pub fn now_millis(&self) -> u64 {
+        let real = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        real + self.clock_offset_secs.load(Ordering::Relaxed) * 1000
+    }
+
     /// Seconds since the epoch on the simulated clock (real time plus [`Infra::advance_clock`]).
     pub fn now_secs(&self) -> u64 {
         let real = SystemTime::now()
@@ -276,6 +303,10 @@ impl Infra {
             info.limit = limit;
             info.used = 0;
             info.window_start = now;
+            info.recent.clear();
+            if let Some((_, recent)) = info.scaled.as_mut() {
+                recent.clear();
+            }
         }
     }
 
@@ -290,6 +321,18 @@ impl Infra {
         for info in lock(&self.tokens).values_mut() {
             info.used = 0;
             info.window_start = now;
+            info.recent.clear();
+            if let Some((_, recent)) = info.scaled.as_mut() {
+                recent.clear();
+            }
+        }
+    }
+
+    /// Gives `token` its own budget of `limit` per window on [`Flavor::scaled_resource`]
+    /// routes (Bitbucket: an access token's scaled limit on `/2.0/repositories/*`).
+    pub fn set_scaled_limit(&self, token: &str, limit: u64) {
+        if let Some(info) = lock(&self.tokens).get_mut(token) {
+            info.scaled = Some((limit, std::collections::VecDeque::new()));
         }
     }
 
@@ -313,6 +356,8 @@ impl Infra {
                 used: 0,
                 window_start: now,
                 expires_at,
+                recent: std::collections::VecDeque::new(),
+                scaled: None,
             },
         );
     }
@@ -327,6 +372,10 @@ impl Infra {
         let now = self.now_secs();
         let mut tokens = lock(&self.tokens);
         let info = tokens.get_mut(token)?;
+        if self.flavor.rolling_window() {
+            let (limit, recent) = (info.limit, &mut info.recent);
+            return Some(rolling_view(limit, recent, self.now_millis(), window));
+        }
         roll_window(info, now, window);
         Some(view(info, window))
     }
@@ -497,21 +546,69 @@ fn view(info: &TokenInfo, window: u64) -> BudgetView {
     }
 }
 
+/// Forgets the charges older than the window and reports the rest (a rolling window).
+fn rolling_view(
+    limit: u64,
+    recent: &mut std::collections::VecDeque<u64>,
+    now_ms: u64,
+    window_secs: u64,
+) -> BudgetView {
+    let window_ms = window_secs.saturating_mul(1000);
+    while recent
+        .front()
+        .is_some_and(|t| t.saturating_add(window_ms) <= now_ms)
+    {
+        recent.pop_front();
+    }
+    let used = recent.len() as u64;
+    BudgetView {
+        limit,
+        remaining: limit.saturating_sub(used),
+        used,
+        // When the oldest charge leaves the window (a slot frees), in seconds.
+        reset: recent
+            .front()
+            .map_or(now_ms, |t| t.saturating_add(window_ms))
+            .div_ceil(1000),
+    }
+}
+
 /// What the budget step decided.
 enum Charge {
     /// Charged one unit (refund it on a 304).
     Charged,
+    /// Charged to the token's scaled budget of this resource.
+    Scaled(&'static str),
     /// Free route.
     Free,
     Exhausted(BudgetView),
 }
 
 impl Infra {
-    fn charge(&self, token: &str, free: bool) -> Option<Charge> {
+    fn charge(&self, token: &str, free: bool, template: &str) -> Option<Charge> {
         let window = lock(&self.settings).window_secs;
         let now = self.now_secs();
         let mut tokens = lock(&self.tokens);
         let info = tokens.get_mut(token)?;
+        if self.flavor.rolling_window() {
+            if free {
+                return Some(Charge::Free);
+            }
+            let now_ms = self.now_millis();
+            let resource = self.flavor.scaled_resource(template);
+            let (limit, recent, charge) = match (resource, info.scaled.as_mut()) {
+                (Some(resource), Some((limit, recent))) => {
+                    (*limit, recent, Charge::Scaled(resource))
+                }
+                _ => (info.limit, &mut info.recent, Charge::Charged),
+            };
+            let budget = rolling_view(limit, recent, now_ms, window);
+            if budget.remaining == 0 {
+                return Some(Charge::Exhausted(budget));
+            }
+            recent.push_back(now_ms);
+            return Some(charge);
+        }
         roll_window(info, now, window);
         if free {
             return Some(Charge::Free);
@@ -521,6 +618,15 @@ impl Infra {
         }
         info.used += 1;
         Some(Charge::Charged)
+    }
+
+    /// The token's scaled budget, if it has one.
+    pub fn scaled_budget(&self, token: &str) -> Option<BudgetView> {
+        let window = lock(&self.settings).window_secs;
+        let now_ms = self.now_millis();
+        let mut tokens = lock(&self.tokens);
+        let (limit, recent) = tokens.get_mut(token)?.scaled.as_mut()?;
+        Some(rolling_view(*limit, recent, now_ms, window))
     }
 
     fn refund(&self, token: &str) {
@@ -596,6 +702,7 @@ async fn serve_one(
     let class = infra.flavor.route_class(method, template);
     let mut charged_token = None;
     let mut budget_token = None;
+    let mut scaled: Option<&'static str> = None;
     if class != RouteClass::SelfAuthenticated {
         let Some(token) = infra.flavor.extract_token(req.headers()) else {
             return infra.flavor.unauthorized();
@@ -611,13 +718,14 @@ async fn serve_one(
         {
             return infra.flavor.missing_scope(&info, scope);
         }
-        match infra.charge(&token, class == RouteClass::Free) {
+        match infra.charge(&token, class == RouteClass::Free, template) {
             None => return infra.flavor.unauthorized(),
             Some(Charge::Exhausted(budget)) => {
                 let status = lock(&infra.settings).exhausted_status;
                 return infra.flavor.rate_limited(&budget, status);
             }
             Some(Charge::Charged) => charged_token = Some(token.clone()),
+            Some(Charge::Scaled(resource)) => scaled = Some(resource),
             Some(Charge::Free) => {}
         }
         req.extensions_mut().insert(Caller {
@@ -660,6 +768,12 @@ async fn serve_one(
             if let Some(budget) = budget_token.as_deref().and_then(|t| infra.budget(t)) {
                 infra.flavor.rate_headers(&budget, &mut headers);
             }
+            if let (Some(resource), Some(budget)) = (
+                scaled,
+                budget_token.as_deref().and_then(|t| infra.scaled_budget(t)),
+            ) {
+                infra.flavor.scaled_headers(resource, &budget, &mut headers);
+            }
             return (StatusCode::NOT_MODIFIED, headers).into_response();
         }
         if let Ok(value) = HeaderValue::from_str(&etag) {
@@ -668,6 +782,14 @@ async fn serve_one(
     }
     if let Some(budget) = budget_token.as_deref().and_then(|t| infra.budget(t)) {
         infra.flavor.rate_headers(&budget, &mut parts.headers);
+    }
+    if let (Some(resource), Some(budget)) = (
+        scaled,
+        budget_token.as_deref().and_then(|t| infra.scaled_budget(t)),
+    ) {
+        infra
+            .flavor
+            .scaled_headers(resource, &budget, &mut parts.headers);
     }
     match post_fault {
         Some(FaultAction::TruncatedJson) => bytes = bytes.slice(..bytes.len() / 2),
