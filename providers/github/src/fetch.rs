@@ -21,10 +21,11 @@
 //! Any request that finally fails fails the whole fetch: a decision is never made on a partial
 //! list.
 
-use crate::GithubOptions;
 use crate::api;
 use crate::app::GithubAppCredential;
+use crate::graphql::{self, List};
 use crate::view;
+use crate::{GithubOptions, GraphqlUse};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use orgsync_core::http::{Route, WorkspaceClient};
 use orgsync_core::snapshot::RequestCounts;
@@ -38,6 +39,39 @@ use std::future::Future;
 
 /// GitHub's largest page; fewer pages means fewer requests.
 const PER_PAGE: u32 = 100;
+
+/// Lists that REST reads for at most this many requests, cache included, are not worth a
+/// GraphQL probe (a point, paid again on every run).
+const PROBE_FACTOR: u64 = 10;
+
+/// GitHub's documented REST budget for a user token, requests per hour.
+const REST_HOURLY: u64 = 5000;
+
+/// REST pages worth paying once to fill the conditional-request cache (after which an
+/// unchanged list costs nothing): a tenth of an hour's REST budget.
+const REST_FILL: u64 = REST_HOURLY / 10;
+
+/// Members and roles from a GraphQL team member list.
+fn team_members_of(list: &List) -> Result<Vec<(u64, TeamRole)>, ProviderError> {
+    list.edges
+        .iter()
+        .map(|edge| {
+            let id = edge
+                .pointer("/node/databaseId")
+                .and_then(serde_json::Value::as_u64)
+                .ok_or_else(|| ProviderError::Malformed {
+                    provider: ProviderKind::Github,
+                    route: graphql::TEMPLATE.to_owned(),
+                    detail: "a team member without databaseId".to_owned(),
+                })?;
+            let role = match edge.get("role").and_then(serde_json::Value::as_str) {
+                Some("MAINTAINER") => TeamRole::Maintainer,
+                _ => TeamRole::Member,
+            };
+            Ok((id, role))
+        })
+        .collect()
+}
 
 /// Runs `f` over `items` with at most `limit` in flight, keeping the input order; the first error
 /// ends the whole batch.
@@ -112,6 +146,7 @@ pub(crate) struct Fetcher<'a> {
     org: &'a str,
     options: &'a GithubOptions,
     app: Option<&'a GithubAppCredential>,
+    graphql: GraphqlUse,
 }
 
 impl<'a> Fetcher<'a> {
@@ -125,7 +160,14 @@ impl<'a> Fetcher<'a> {
             org,
             options,
             app: None,
+            graphql: GraphqlUse::default(),
         }
+    }
+
+    /// Whether lists may be read through GraphQL ([`GraphqlUse`]).
+    pub(crate) fn with_graphql(mut self, graphql: GraphqlUse) -> Self {
+        self.graphql = graphql;
+        self
     }
 
     /// The credential is this App's installation: the view is proved from its token.
@@ -235,6 +277,112 @@ impl<'a> Fetcher<'a> {
                 (m.id, role)
             })
             .collect())
+    }
+
+    fn team_members_route(&self, slug: &str) -> Route {
+        self.list(
+            "/orgs/{org}/teams/{team_slug}/members",
+            format!("/orgs/{}/teams/{slug}/members", self.org),
+        )
+    }
+
+    /// The member lists of `slugs` (index, slug), each read the way the cost model finds
+    /// cheaper ([`GraphqlUse::Auto`]). What each way costs:
+    ///
+    /// * REST: a list's pages, except that a list the conditional-request cache holds costs
+    ///   nothing while it is unchanged (every page a free `304`) and its pages from the first
+    ///   change on once it has changed (offset paging shifts every later page). A list read on
+    ///   REST is cached, so the next unchanged run reads it for free.
+    /// * GraphQL: one query carries the next page of 100 lists for one point, but nothing is
+    ///   ever free: every run pays again, and nothing enters the REST cache.
+    ///
+    /// So: when every list could be read on REST for at most [`PROBE_FACTOR`] requests (their
+    /// cached pages, and for the others as many pages as the member list would fill), REST
+    /// (no GraphQL at all). Otherwise one GraphQL round reads the first page of every list
+    /// (the probe, a point per 100 lists): a list that fits in that page is done; a cached
+    /// list whose count is unchanged stays on REST (free if truly unchanged); the other lists
+    /// go on REST when their pages together are at most [`REST_FILL`] (a tenth of an hour's
+    /// REST budget, paid once to make the following unchanged runs free), else on GraphQL.
+    async fn team_member_lists(
+        &self,
+        slugs: Vec<(usize, String)>,
+        need_roles: bool,
+        active_members: usize,
+    ) -> Result<Vec<(usize, Vec<(u64, TeamRole)>)>, ProviderError> {
+        let on_rest = |rest: Vec<(usize, String)>| {
+            buffered(rest, self.options.concurrency, |(i, slug)| async move {
+                self.team_members(&slug, need_roles).await.map(|m| (i, m))
+            })
+        };
+        if self.graphql == GraphqlUse::Never || slugs.is_empty() {
+            return on_rest(slugs).await;
+        }
+        let pages_of = |n: u64| n.div_ceil(u64::from(PER_PAGE)).max(1);
+        let mut cached: Vec<Option<Vec<api::TeamMember>>> = Vec::with_capacity(slugs.len());
+        for (_, slug) in &slugs {
+            cached.push(if self.graphql == GraphqlUse::Always {
+                None
+            } else {
+                self.client.cached_all(&self.team_members_route(slug)).await
+            });
+        }
+        let rest_at_most: u64 = cached
+            .iter()
+            .map(|c| pages_of(c.as_ref().map_or(active_members, Vec::len) as u64))
+            .sum();
+        if self.graphql == GraphqlUse::Auto && rest_at_most <= PROBE_FACTOR {
+            return on_rest(slugs).await;
+        }
+        let url = graphql::endpoint(self.client.base_url());
+        let client = self.client.with_rate_resource("graphql");
+        let mut lists: Vec<List> = slugs
+            .iter()
+            .map(|(_, slug)| List::team_members(slug, "ALL"))
+            .collect();
+        let concurrency = self.options.concurrency;
+        graphql::read(&client, &url, self.org, &mut lists, concurrency, Some(1)).await?;
+        let mut out: Vec<(usize, Vec<(u64, TeamRole)>)> = Vec::new();
+        let mut rest: Vec<(usize, String)> = Vec::new();
+        // Lists with pages left: (index into slugs), and their REST cost.
+        let mut open: Vec<usize> = Vec::new();
+        let mut open_pages = 0;
+        for (k, list) in lists.iter().enumerate() {
+            let i = slugs[k].0;
+            if list.is_done() {
+                out.push((i, team_members_of(list)?));
+            } else if self.graphql == GraphqlUse::Auto
+                && cached[k]
+                    .as_ref()
+                    .is_some_and(|old| list.total() == Some(old.len() as u64))
+            {
+                rest.push((i, slugs[k].1.clone()));
+            } else {
+                open_pages += pages_of(list.total().unwrap_or_default());
+                open.push(k);
+            }
+        }
+        let open_on_rest = self.graphql == GraphqlUse::Auto && open_pages <= REST_FILL;
+        tracing::debug!(
+            org = self.org,
+            lists = slugs.len(),
+            probed_complete = out.len(),
+            unchanged_on_rest = rest.len(),
+            open = open.len(),
+            open_pages,
+            open_on_rest,
+            "team member lists"
+        );
+        if open_on_rest {
+            rest.extend(open.iter().map(|&k| slugs[k].clone()));
+        } else {
+            let mut more: Vec<List> = open.iter().map(|&k| lists[k].clone()).collect();
+            graphql::read(&client, &url, self.org, &mut more, concurrency, None).await?;
+            for (&k, list) in open.iter().zip(&more) {
+                out.push((slugs[k].0, team_members_of(list)?));
+            }
+        }
+        out.extend(on_rest(rest).await?);
+        Ok(out)
     }
 
     /// Ids of everyone on a repository's collaborator list who can read it.
@@ -392,10 +540,9 @@ impl<'a> Fetcher<'a> {
                 .iter()
                 .map(|&i| (i, teams[i].team.slug.clone()))
                 .collect();
-            let fetched = buffered(slugs, self.options.concurrency, |(i, slug)| async move {
-                self.team_members(&slug, want_teams).await.map(|m| (i, m))
-            })
-            .await?;
+            let fetched = self
+                .team_member_lists(slugs, want_teams, members.len())
+                .await?;
             for (i, list) in fetched {
                 teams[i].members = Some(list);
             }
