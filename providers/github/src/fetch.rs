@@ -51,6 +51,33 @@ const REST_HOURLY: u64 = 5000;
 /// unchanged list costs nothing): a tenth of an hour's REST budget.
 const REST_FILL: u64 = REST_HOURLY / 10;
 
+/// The complete list of team `key` from its immediate members and its children's complete
+/// lists (computed on the way, into `complete`): immediate members keep their role, everyone
+/// else from below is a `MEMBER`, as GitHub's REST list shows them.
+fn complete_list(
+    key: &str,
+    tree: &HashMap<String, Vec<String>>,
+    immediate: &HashMap<String, Vec<(u64, TeamRole)>>,
+    complete: &mut HashMap<String, Vec<(u64, TeamRole)>>,
+    depth: usize,
+) {
+    if complete.contains_key(key) || depth > 64 {
+        return;
+    }
+    let mut roles: BTreeMap<u64, TeamRole> = BTreeMap::new();
+    for child in tree.get(key).into_iter().flatten() {
+        let child = child.to_ascii_lowercase();
+        complete_list(&child, tree, immediate, complete, depth + 1);
+        for (id, _) in complete.get(&child).into_iter().flatten() {
+            roles.insert(*id, TeamRole::Member);
+        }
+    }
+    for (id, role) in immediate.get(key).into_iter().flatten() {
+        roles.insert(*id, *role);
+    }
+    complete.insert(key.to_owned(), roles.into_iter().collect());
+}
+
 /// Members and roles from a GraphQL team member list.
 fn team_members_of(list: &List) -> Result<Vec<(u64, TeamRole)>, ProviderError> {
     list.edges
@@ -308,6 +335,7 @@ impl<'a> Fetcher<'a> {
         slugs: Vec<(usize, String)>,
         need_roles: bool,
         active_members: usize,
+        tree: &HashMap<String, Vec<String>>,
     ) -> Result<Vec<(usize, Vec<(u64, TeamRole)>)>, ProviderError> {
         let on_rest = |rest: Vec<(usize, String)>| {
             buffered(rest, self.options.concurrency, |(i, slug)| async move {
@@ -375,14 +403,101 @@ impl<'a> Fetcher<'a> {
         if open_on_rest {
             rest.extend(open.iter().map(|&k| slugs[k].clone()));
         } else {
-            let mut more: Vec<List> = open.iter().map(|&k| lists[k].clone()).collect();
-            graphql::read(&client, &url, self.org, &mut more, concurrency, None).await?;
-            for (&k, list) in open.iter().zip(&more) {
-                out.push((slugs[k].0, team_members_of(list)?));
+            let probed: HashMap<String, List> = slugs
+                .iter()
+                .zip(&lists)
+                .map(|((_, slug), list)| (slug.to_ascii_lowercase(), list.clone()))
+                .collect();
+            let open_slugs: Vec<&str> = open.iter().map(|&k| slugs[k].1.as_str()).collect();
+            let derived = self
+                .derive_from_immediate(&client, &url, tree, &probed, &open_slugs)
+                .await?;
+            for &k in &open {
+                let list = derived
+                    .get(&slugs[k].1.to_ascii_lowercase())
+                    .cloned()
+                    .unwrap_or_default();
+                out.push((slugs[k].0, list));
             }
         }
         out.extend(on_rest(rest).await?);
         Ok(out)
+    }
+
+    /// The complete member lists (child teams' members included, as REST lists them) of the
+    /// teams `open`, read through GraphQL without reading anyone twice: a team with child
+    /// teams is its immediate members (`membership: IMMEDIATE`, with their roles) and its
+    /// children's complete lists (as `MEMBER`, unless immediate too); a team without children
+    /// is its complete list, continued from the probe's cursor where the probe read it.
+    /// `tree`: child slugs by lower-case parent slug; `probed`: the probe's lists by lower-case
+    /// slug. Returns the complete lists by lower-case slug.
+    async fn derive_from_immediate(
+        &self,
+        client: &WorkspaceClient,
+        url: &str,
+        tree: &HashMap<String, Vec<String>>,
+        probed: &HashMap<String, List>,
+        open: &[&str],
+    ) -> Result<HashMap<String, Vec<(u64, TeamRole)>>, ProviderError> {
+        let mut complete: HashMap<String, Vec<(u64, TeamRole)>> = HashMap::new();
+        // What to read: complete lists of leaves (continued or new) and immediate lists of
+        // parents, for the open teams and everything below them.
+        let mut reads: Vec<(String, bool, List)> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut stack: Vec<String> = open.iter().map(|s| (*s).to_owned()).collect();
+        while let Some(slug) = stack.pop() {
+            let key = slug.to_ascii_lowercase();
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            let done = probed.get(&key).filter(|l| l.is_done());
+            if let Some(list) = done {
+                complete.insert(key, team_members_of(list)?);
+                continue;
+            }
+            match tree.get(&key).filter(|c| !c.is_empty()) {
+                Some(children) => {
+                    reads.push((key, true, List::team_members(&slug, "IMMEDIATE")));
+                    stack.extend(children.iter().cloned());
+                }
+                None => {
+                    let list = probed
+                        .get(&key)
+                        .cloned()
+                        .unwrap_or_else(|| List::team_members(&slug, "ALL"));
+                    reads.push((key, false, list));
+                }
+            }
+        }
+        let mut lists: Vec<List> = reads.iter().map(|(_, _, l)| l.clone()).collect();
+        graphql::read(
+            client,
+            url,
+            self.org,
+            &mut lists,
+            self.options.concurrency,
+            None,
+        )
+        .await?;
+        let mut immediate: HashMap<String, Vec<(u64, TeamRole)>> = HashMap::new();
+        for ((key, is_parent, _), list) in reads.into_iter().zip(&lists) {
+            let members = team_members_of(list)?;
+            if is_parent {
+                immediate.insert(key, members);
+            } else {
+                complete.insert(key, members);
+            }
+        }
+        for slug in open {
+            complete_list(
+                &slug.to_ascii_lowercase(),
+                tree,
+                &immediate,
+                &mut complete,
+                0,
+            );
+        }
+        Ok(complete)
     }
 
     /// Ids of everyone on a repository's collaborator list who can read it.
@@ -540,8 +655,16 @@ impl<'a> Fetcher<'a> {
                 .iter()
                 .map(|&i| (i, teams[i].team.slug.clone()))
                 .collect();
+            let mut tree: HashMap<String, Vec<String>> = HashMap::new();
+            for t in &teams {
+                if let Some(parent) = &t.team.parent {
+                    tree.entry(parent.slug.to_ascii_lowercase())
+                        .or_default()
+                        .push(t.team.slug.clone());
+                }
+            }
             let fetched = self
-                .team_member_lists(slugs, want_teams, members.len())
+                .team_member_lists(slugs, want_teams, members.len(), &tree)
                 .await?;
             for (i, list) in fetched {
                 teams[i].members = Some(list);
