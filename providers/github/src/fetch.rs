@@ -36,6 +36,7 @@ use orgsync_core::{
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// GitHub's largest page; fewer pages means fewer requests.
 const PER_PAGE: u32 = 100;
@@ -83,16 +84,16 @@ fn team_members_of(list: &List) -> Result<Vec<(u64, TeamRole)>, ProviderError> {
     list.edges
         .iter()
         .map(|edge| {
-            let id = edge
-                .pointer("/node/databaseId")
-                .and_then(serde_json::Value::as_u64)
-                .ok_or_else(|| ProviderError::Malformed {
-                    provider: ProviderKind::Github,
-                    route: graphql::TEMPLATE.to_owned(),
-                    detail: "a team member without databaseId".to_owned(),
-                })?;
-            let role = match edge.get("role").and_then(serde_json::Value::as_str) {
-                Some("MAINTAINER") => TeamRole::Maintainer,
+            let id =
+                edge.node
+                    .and_then(|n| n.database_id)
+                    .ok_or_else(|| ProviderError::Malformed {
+                        provider: ProviderKind::Github,
+                        route: graphql::TEMPLATE.to_owned(),
+                        detail: "a team member without databaseId".to_owned(),
+                    })?;
+            let role = match edge.role {
+                Some(graphql::Tag::Maintainer) => TeamRole::Maintainer,
                 _ => TeamRole::Member,
             };
             Ok((id, role))
@@ -174,6 +175,10 @@ pub(crate) struct Fetcher<'a> {
     options: &'a GithubOptions,
     app: Option<&'a GithubAppCredential>,
     graphql: GraphqlUse,
+    /// GraphQL queries sent so far (they are in the client's request counts too).
+    graphql_queries: AtomicU64,
+    /// A cached list was seen to have changed (a team list's count differs).
+    saw_change: AtomicBool,
 }
 
 impl<'a> Fetcher<'a> {
@@ -188,6 +193,8 @@ impl<'a> Fetcher<'a> {
             options,
             app: None,
             graphql: GraphqlUse::default(),
+            graphql_queries: AtomicU64::new(0),
+            saw_change: AtomicBool::new(false),
         }
     }
 
@@ -367,8 +374,8 @@ impl<'a> Fetcher<'a> {
             .iter()
             .map(|(_, slug)| List::team_members(slug, "ALL"))
             .collect();
-        let concurrency = self.options.concurrency;
-        graphql::read(&client, &url, self.org, &mut lists, concurrency, Some(1)).await?;
+        self.graphql_read(&client, &url, &mut lists, Some(1))
+            .await?;
         let mut out: Vec<(usize, Vec<(u64, TeamRole)>)> = Vec::new();
         let mut rest: Vec<(usize, String)> = Vec::new();
         // Lists with pages left: (index into slugs), and their REST cost.
@@ -385,6 +392,9 @@ impl<'a> Fetcher<'a> {
             {
                 rest.push((i, slugs[k].1.clone()));
             } else {
+                if cached[k].is_some() {
+                    self.saw_change.store(true, Ordering::Relaxed);
+                }
                 open_pages += pages_of(list.total().unwrap_or_default());
                 open.push(k);
             }
@@ -470,15 +480,7 @@ impl<'a> Fetcher<'a> {
             }
         }
         let mut lists: Vec<List> = reads.iter().map(|(_, _, l)| l.clone()).collect();
-        graphql::read(
-            client,
-            url,
-            self.org,
-            &mut lists,
-            self.options.concurrency,
-            None,
-        )
-        .await?;
+        self.graphql_read(client, url, &mut lists, None).await?;
         let mut immediate: HashMap<String, Vec<(u64, TeamRole)>> = HashMap::new();
         for ((key, is_parent, _), list) in reads.into_iter().zip(&lists) {
             let members = team_members_of(list)?;
@@ -500,19 +502,127 @@ impl<'a> Fetcher<'a> {
         Ok(complete)
     }
 
+    /// [`graphql::read`], counted.
+    async fn graphql_read(
+        &self,
+        client: &WorkspaceClient,
+        url: &str,
+        lists: &mut [List],
+        max_pages: Option<usize>,
+    ) -> Result<(), ProviderError> {
+        let sent = graphql::read(
+            client,
+            url,
+            self.org,
+            lists,
+            self.options.concurrency,
+            max_pages,
+        )
+        .await?;
+        self.graphql_queries.fetch_add(sent, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether this fetch has seen no change so far: every REST answer a free `304` and no
+    /// cached team list with another count. Then the collaborator lists (which follow from
+    /// members, teams and grants) are most likely unchanged too, and a probe would only cost.
+    fn quiet_so_far(&self) -> bool {
+        let counts = self.client.request_counts();
+        let charged = counts.total.saturating_sub(counts.not_modified);
+        charged <= self.graphql_queries.load(Ordering::Relaxed)
+            && !self.saw_change.load(Ordering::Relaxed)
+    }
+
+    fn collaborators_route(&self, repo: &str) -> Route {
+        self.list(
+            "/repos/{owner}/{repo}/collaborators",
+            format!("/repos/{}/{repo}/collaborators", self.org),
+        )
+        .query("affiliation", "all")
+    }
+
+    /// Collaborator lists that changed since the cache was filled, read through GraphQL, by
+    /// lower-case repository name: the cost model for the collaborator lists. A run that has
+    /// cached lists for `hard` repositories (the decision reads the same lists again while the
+    /// organisation is much the same) probes them in one GraphQL round (100 lists a point,
+    /// when REST would cost at least [`PROBE_FACTOR`] times that had they all changed): a list
+    /// whose count is unchanged stays on REST (free while unchanged); the others are read on
+    /// through GraphQL together, a point per round of up to 100 lists, where REST would charge
+    /// every page from the first change on. Lists not cached are left to REST, which fills
+    /// the cache. No probe when the fetch has seen no change so far ([`Self::quiet_so_far`]).
+    async fn changed_collaborator_lists(
+        &self,
+        hard: &[&Repository],
+    ) -> Result<HashMap<String, HashSet<u64>>, ProviderError> {
+        let mut out = HashMap::new();
+        if self.graphql == GraphqlUse::Never
+            || (self.graphql == GraphqlUse::Auto && self.quiet_so_far())
+        {
+            return Ok(out);
+        }
+        let mut cached: Vec<(&str, usize)> = Vec::new();
+        for repo in hard {
+            if let Some(list) = self
+                .client
+                .cached_all::<api::Collaborator>(&self.collaborators_route(&repo.name))
+                .await
+            {
+                cached.push((repo.name.as_str(), list.len()));
+            }
+        }
+        let pages: u64 = cached
+            .iter()
+            .map(|(_, n)| (*n as u64).div_ceil(u64::from(PER_PAGE)).max(1))
+            .sum();
+        let probe_points = (cached.len() as u64).div_ceil(graphql::LISTS_PER_QUERY as u64);
+        if cached.is_empty() || pages < PROBE_FACTOR * probe_points {
+            return Ok(out);
+        }
+        let url = graphql::endpoint(self.client.base_url());
+        let client = self.client.with_rate_resource("graphql");
+        let mut lists: Vec<List> = cached
+            .iter()
+            .map(|(name, _)| List::collaborators(name))
+            .collect();
+        self.graphql_read(&client, &url, &mut lists, Some(1))
+            .await?;
+        let mut changed: Vec<(&str, List)> = cached
+            .iter()
+            .zip(lists)
+            .filter(|((_, n), list)| list.total() != Some(*n as u64))
+            .map(|((name, _), list)| (*name, list))
+            .collect();
+        let mut more: Vec<List> = changed.iter().map(|(_, l)| l.clone()).collect();
+        self.graphql_read(&client, &url, &mut more, None).await?;
+        for ((name, list), read) in changed.iter_mut().zip(more) {
+            *list = read;
+            let readers: HashSet<u64> = list
+                .edges
+                .iter()
+                .filter(|e| {
+                    use graphql::Tag;
+                    matches!(
+                        e.permission,
+                        Some(Tag::Read | Tag::Triage | Tag::Write | Tag::Maintain | Tag::Admin)
+                    )
+                })
+                .filter_map(|e| e.node.and_then(|n| n.database_id))
+                .collect();
+            out.insert(name.to_ascii_lowercase(), readers);
+        }
+        tracing::debug!(
+            org = self.org,
+            cached = cached.len(),
+            changed = out.len(),
+            "collaborator lists probed"
+        );
+        Ok(out)
+    }
+
     /// Ids of everyone on a repository's collaborator list who can read it.
     async fn readers(&self, repo: &str) -> Result<HashSet<u64>, ProviderError> {
-        let collaborators: Vec<api::Collaborator> = self
-            .client
-            .get_all(
-                &self
-                    .list(
-                        "/repos/{owner}/{repo}/collaborators",
-                        format!("/repos/{}/{repo}/collaborators", self.org),
-                    )
-                    .query("affiliation", "all"),
-            )
-            .await?;
+        let collaborators: Vec<api::Collaborator> =
+            self.client.get_all(&self.collaborators_route(repo)).await?;
         Ok(collaborators
             .into_iter()
             .filter(|c| c.permissions.is_none_or(|p| p.highest().can_read()))
@@ -811,6 +921,7 @@ impl<'a> Fetcher<'a> {
                 .unwrap_or(&empty)
         };
 
+        let prefetched = self.changed_collaborator_lists(hard).await?;
         let mut open: Vec<usize> = undecided;
         let mut next = 0;
         // One list at a time while lists keep deciding members (a decided member may make the
@@ -832,8 +943,12 @@ impl<'a> Fetcher<'a> {
                 break;
             }
             let names: Vec<String> = batch.iter().map(|r| r.name.clone()).collect();
+            let prefetched = &prefetched;
             let lists = buffered(names, self.options.concurrency, |name| async move {
-                self.readers(&name).await
+                match prefetched.get(&name.to_ascii_lowercase()) {
+                    Some(readers) => Ok(readers.clone()),
+                    None => self.readers(&name).await,
+                }
             })
             .await?;
             let before = open.len();

@@ -58,8 +58,9 @@ pub(crate) struct List {
     done: bool,
     pages: usize,
     total: Option<u64>,
-    /// The edges read so far.
-    pub edges: Vec<Json>,
+    /// The edges read so far (only what orgsync uses of each: a few bytes, even for the
+    /// hundreds of thousands of team memberships of a large organisation).
+    pub edges: Vec<Edge>,
 }
 
 impl List {
@@ -89,6 +90,17 @@ impl List {
             "members",
             format!("membership: {membership}"),
             "role node { databaseId login }",
+        )
+    }
+
+    /// A repository's collaborators with their permission (`affiliation: ALL`: everyone who
+    /// can access it, the same list as REST's `affiliation=all`).
+    pub(crate) fn collaborators(repository: &str) -> List {
+        List::new(
+            vec![("repository", format!("name: {}", literal(repository)))],
+            "collaborators",
+            "affiliation: ALL",
+            "permission node { databaseId }",
         )
     }
 
@@ -182,7 +194,43 @@ struct Connection {
     total_count: u64,
     page_info: PageInfo,
     #[serde(default)]
-    edges: Vec<Option<Json>>,
+    edges: Vec<Option<Edge>>,
+}
+
+/// One edge of a connection: its node's database id and the edge's `role` or `permission`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub(crate) struct Edge {
+    /// The node (a user or a repository).
+    pub node: Option<Node>,
+    /// `TeamMemberEdge.role`, `OrganizationMemberEdge.role`.
+    #[serde(default)]
+    pub role: Option<Tag>,
+    /// `RepositoryCollaboratorEdge.permission`, `TeamRepositoryEdge.permission`.
+    #[serde(default)]
+    pub permission: Option<Tag>,
+}
+
+/// A node's durable id.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub(crate) struct Node {
+    #[serde(rename = "databaseId")]
+    pub database_id: Option<u64>,
+}
+
+/// The enum values of the edges' `role` and `permission` fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub(crate) enum Tag {
+    Admin,
+    Maintain,
+    Write,
+    Triage,
+    Read,
+    Maintainer,
+    Member,
+    /// A value this version does not know.
+    #[serde(other)]
+    Other,
 }
 
 #[derive(Deserialize)]
@@ -282,6 +330,7 @@ async fn one_query(
 /// Reads every page of every list in `lists`, `concurrency` queries at a time; the first
 /// error fails the whole read (a decision is never made on a partial list).
 /// `max_pages`: stop each list after this many pages in this call (`None`: to the end).
+/// Returns the number of queries sent.
 pub(crate) async fn read(
     client: &WorkspaceClient,
     url: &str,
@@ -289,22 +338,27 @@ pub(crate) async fn read(
     lists: &mut [List],
     concurrency: usize,
     max_pages: Option<usize>,
-) -> Result<(), ProviderError> {
+) -> Result<u64, ProviderError> {
     let start: Vec<usize> = lists.iter().map(|l| l.pages).collect();
+    let mut sent = 0;
     loop {
         let mut pending: Vec<usize> = (0..lists.len())
             .filter(|&i| !lists[i].done && max_pages.is_none_or(|m| lists[i].pages - start[i] < m))
             .collect();
         if pending.is_empty() {
-            return Ok(());
+            return Ok(sent);
         }
-        // The longest first: the rounds then number about the longest list's pages.
+        // The longest first: the rounds then number about the longest list's pages. Only full
+        // queries while there are enough lists (a point buys 100 pages; the lists left over
+        // wait a round), so the partial queries are the tail's alone.
         pending.sort_by_key(|&i| std::cmp::Reverse(lists[i].remaining()));
+        let queries = (pending.len() / LISTS_PER_QUERY).clamp(1, concurrency.max(1));
+        pending.truncate(queries * LISTS_PER_QUERY);
         let batches: Vec<Vec<(usize, List)>> = pending
             .chunks(LISTS_PER_QUERY)
-            .take(concurrency.max(1))
             .map(|chunk| chunk.iter().map(|&i| (i, lists[i].clone())).collect())
             .collect();
+        sent += batches.len() as u64;
         let answered: Vec<Vec<(usize, List)>> = stream::iter(
             batches
                 .into_iter()

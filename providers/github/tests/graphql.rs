@@ -87,7 +87,8 @@ async fn the_cost_model_fills_the_rest_cache_once_then_probes_for_a_point() {
     let (cold, stats) = fetch().await;
     assert!(stats.requests(TEAM_MEMBERS) > 0);
     assert!(stats.points >= 1);
-    // Unchanged: one probe point, every REST team page a free 304.
+    // Unchanged: one probe point for the team lists, every REST page a free 304 (nothing
+    // changed, so the collaborator lists are not probed).
     let (warm, stats) = fetch().await;
     assert_eq!(warm.teams, cold.teams);
     assert_eq!(stats.points, 1, "{stats:?}");
@@ -124,4 +125,59 @@ async fn enterprise_server_is_read_through_api_graphql() {
     // The simulator counts `/api/graphql` under `POST /graphql`; `/api/v3/graphql` would be a
     // 404 and fail the fetch.
     assert!(server.handle().stats().requests("POST /graphql") > 0);
+}
+
+const COLLABORATORS: &str = "GET /repos/{owner}/{repo}/collaborators";
+
+#[tokio::test]
+async fn after_a_change_the_changed_lists_are_read_through_graphql_not_charged_on_rest() {
+    let server = start_unmetered(scenario()).await;
+    let cache: Arc<dyn HttpCache> = Arc::new(MemoryCache::default());
+    let policy = FetchPolicy::default();
+    let fetch = || async {
+        server.handle().reset_stats();
+        let snapshot = provider_with(&server, &server.base_url(), server.token(), cache.clone())
+            .fetch(&policy)
+            .await
+            .expect("fetch");
+        (snapshot, server.handle().stats())
+    };
+    let (_, cold) = fetch().await;
+    assert!(
+        cold.requests(COLLABORATORS) > 0,
+        "the decision reads collaborator lists"
+    );
+    let _ = fetch().await;
+    // Members who leave are on many lists (their teams', and every collaborator list their
+    // teams grant): REST would charge every page from them on.
+    let world = server.scenario();
+    let org = &world.github.as_ref().expect("github").orgs[0];
+    let leavers: Vec<String> = org.teams[1]
+        .members
+        .iter()
+        .take(3)
+        .filter_map(|m| world.github.as_ref()?.user(m.user).map(|u| u.login.clone()))
+        .collect();
+    for login in leavers {
+        server
+            .mutate(orgsync_simulator::github::Mutation::RemoveMember {
+                org: org.login.clone(),
+                login,
+            })
+            .await
+            .expect("mutation");
+    }
+    let (after, stats) = fetch().await;
+    assert_eq!(
+        admitted(&after, &policy),
+        server.scenario().expected_admitted(&policy).expect("truth")
+    );
+    let charged = |route: &str| {
+        stats
+            .routes
+            .get(route)
+            .map_or(0, |r| r.requests - r.not_modified)
+    };
+    assert_eq!(charged(COLLABORATORS), 0, "{stats:?}");
+    assert!(stats.points > 1, "{stats:?}");
 }
