@@ -107,7 +107,7 @@ impl<'a> Ctx<'a> {
             .clone()
     }
 
-    fn not_found(&mut self, key: &str, message: String) {
+    fn not_found(&mut self, key: &str, message: &str) {
         let mut path: Vec<Json> = self.path.iter().map(|p| Json::from(p.clone())).collect();
         path.push(Json::from(key.to_owned()));
         self.errors.push(json!({
@@ -244,7 +244,7 @@ impl<'a> Ctx<'a> {
                 if org.is_none() {
                     self.not_found(
                         &sel.key,
-                        format!(
+                        &format!(
                             "Could not resolve to an Organization with the login of '{login}'."
                         ),
                     );
@@ -328,7 +328,7 @@ impl<'a> Ctx<'a> {
                 if repo.is_none() {
                     self.not_found(
                         &sel.key,
-                        format!(
+                        &format!(
                             "Could not resolve to a Repository with the name '{}/{name}'.",
                             o.login
                         ),

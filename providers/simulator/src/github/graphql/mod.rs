@@ -54,7 +54,7 @@ fn headers_for(budget: &crate::server::BudgetView, headers: &mut HeaderMap) {
     headers.insert("x-ratelimit-resource", HeaderValue::from_static("graphql"));
 }
 
-fn errors_only(status: StatusCode, errors: Vec<Json>) -> Response {
+fn errors_only(status: StatusCode, errors: &[Json]) -> Response {
     (status, axum::Json(json!({ "errors": errors }))).into_response()
 }
 
@@ -88,10 +88,8 @@ pub(crate) async fn serve(
     ) {
         Ok(plan) => plan,
         Err(errors) => {
-            let mut response = errors_only(
-                StatusCode::OK,
-                errors.iter().map(SchemaError::to_json).collect(),
-            );
+            let errors: Vec<Json> = errors.iter().map(SchemaError::to_json).collect();
+            let mut response = errors_only(StatusCode::OK, &errors);
             headers_for(
                 &state.infra.points_budget(&caller.token),
                 response.headers_mut(),
@@ -104,7 +102,7 @@ pub(crate) async fn serve(
         PointsCharge::Exhausted(budget) => {
             let mut response = errors_only(
                 StatusCode::FORBIDDEN,
-                vec![json!({
+                &[json!({
                     "type": "RATE_LIMITED",
                     "message": "API rate limit exceeded for user ID 1."
                 })],
@@ -115,7 +113,7 @@ pub(crate) async fn serve(
         PointsCharge::Secondary(wait) => {
             let mut response = errors_only(
                 StatusCode::FORBIDDEN,
-                vec![json!({
+                &[json!({
                     "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
                 })],
             );
