@@ -327,13 +327,13 @@ impl<'a> Fetcher<'a> {
     ///   nothing while it is unchanged (every page a free `304`) and its pages from the first
     ///   change on once it has changed (offset paging shifts every later page). A list read on
     ///   REST is cached, so the next unchanged run reads it for free.
-    /// * GraphQL: one query carries the next page of 100 lists for one point, but nothing is
+    /// * GraphQL: one query carries the next page of up to 149 lists for one point, but nothing is
     ///   ever free: every run pays again, and nothing enters the REST cache.
     ///
     /// So: when every list could be read on REST for at most [`PROBE_FACTOR`] requests (their
     /// cached pages, and for the others as many pages as the member list would fill), REST
     /// (no GraphQL at all). Otherwise one GraphQL round reads the first page of every list
-    /// (the probe, a point per 100 lists): a list that fits in that page is done; a cached
+    /// (the probe, a point per 149 lists): a list that fits in that page is done; a cached
     /// list whose count is unchanged stays on REST (free if truly unchanged); the other lists
     /// go on REST when their pages together are at most [`REST_FILL`] (a tenth of an hour's
     /// REST budget, paid once to make the following unchanged runs free), else on GraphQL.
@@ -544,10 +544,10 @@ impl<'a> Fetcher<'a> {
     /// Collaborator lists that changed since the cache was filled, read through GraphQL, by
     /// lower-case repository name: the cost model for the collaborator lists. A run that has
     /// cached lists for `hard` repositories (the decision reads the same lists again while the
-    /// organisation is much the same) probes them in one GraphQL round (100 lists a point,
+    /// organisation is much the same) probes them in one GraphQL round (149 lists a point,
     /// when REST would cost at least [`PROBE_FACTOR`] times that had they all changed): a list
     /// whose count is unchanged stays on REST (free while unchanged); the others are read on
-    /// through GraphQL together, a point per round of up to 100 lists, where REST would charge
+    /// through GraphQL together, a point per round of up to 149 lists, where REST would charge
     /// every page from the first change on. Lists not cached are left to REST, which fills
     /// the cache. No probe when the fetch has seen no change so far ([`Self::quiet_so_far`]).
     async fn changed_collaborator_lists(

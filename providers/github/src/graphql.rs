@@ -18,9 +18,10 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 use std::fmt::Write as _;
 
-/// Lists per query: 100 connection requests of `first: 100` cost one point and return at most
-/// 10,000 nodes, far below GitHub's 500,000-node limit.
-pub(crate) const LISTS_PER_QUERY: usize = 100;
+/// Lists per query. GitHub's documented cost is the connection requests divided by 100 and
+/// rounded (at least 1): 149 connection requests of `first: 100` round to one point (150 to
+/// two) and return at most 14,900 nodes, far below the 500,000-node limit.
+pub(crate) const LISTS_PER_QUERY: usize = 149;
 
 /// Items per page (GitHub's largest `first`).
 const PAGE: u32 = 100;
@@ -395,11 +396,11 @@ mod tests {
 
     /// Every query the client sends is valid against the schema subset the simulator serves
     /// (copied from GitHub's published schema): field names, arguments, enum values, types of
-    /// selections, `first` on every connection; 100 lists cost one point.
+    /// selections, `first` on every connection; 149 lists cost one point, 150 two.
     #[test]
-    fn the_queries_validate_against_githubs_schema_and_cost_a_point_per_100_lists() {
+    fn the_queries_validate_against_githubs_schema_and_cost_a_point_per_149_lists() {
         use orgsync_simulator::github::graphql::validate_query;
-        let mut lists: Vec<List> = (0..100)
+        let mut lists: Vec<List> = (0..LISTS_PER_QUERY)
             .map(|i| {
                 List::team_members(
                     &format!("team-{i}"),
@@ -414,7 +415,7 @@ mod tests {
             Ok(1),
             "{query}"
         );
-        let query = query_for("acme", lists.iter().chain(lists.iter().take(60)));
+        let query = query_for("acme", lists.iter().chain(lists.iter().take(1)));
         assert_eq!(validate_query(&query, &serde_json::json!({})), Ok(2));
     }
 

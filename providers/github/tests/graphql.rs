@@ -77,6 +77,7 @@ async fn the_cost_model_fills_the_rest_cache_once_then_probes_for_a_point() {
     let fetch = || async {
         server.handle().reset_stats();
         let snapshot = provider_with(&server, &server.base_url(), server.token(), cache.clone())
+            .with_graphql(GraphqlUse::Auto)
             .fetch(&policy)
             .await
             .expect("fetch");
@@ -137,6 +138,7 @@ async fn after_a_change_the_changed_lists_are_read_through_graphql_not_charged_o
     let fetch = || async {
         server.handle().reset_stats();
         let snapshot = provider_with(&server, &server.base_url(), server.token(), cache.clone())
+            .with_graphql(GraphqlUse::Auto)
             .fetch(&policy)
             .await
             .expect("fetch");
