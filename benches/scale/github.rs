@@ -52,6 +52,8 @@ impl GithubWorld {
         )
         .await
         .map_err(|e| e.to_string())?;
+        // GraphQL points likewise (counted in `graphql_points`).
+        sim.handle().set_points_limit(100_000_000);
         let org = sim
             .scenario()
             .github

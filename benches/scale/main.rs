@@ -56,7 +56,11 @@ pub struct Row {
     pub phase: ChildPhase,
     pub requests: u64,
     pub not_modified: u64,
+    /// REST requests the budget charged (GraphQL queries are charged in points instead).
     pub quota: u64,
+    /// GraphQL requests (in `requests`, not in `quota`) and the points they cost (GitHub).
+    pub graphql_requests: u64,
+    pub graphql_points: u64,
     pub obvious: u64,
     pub lower_bound: u64,
     pub churn_events: usize,
@@ -223,11 +227,12 @@ async fn run_one(provider: &'static str, size: &'static str) -> Result<Vec<Row>,
             quota_waits: replayed.quota_waits,
             longest_wait: replayed.longest_wait,
         });
+        let graphql_requests = stats.requests("POST /graphql");
         let quota = if world.free_not_modified() {
             stats.total - stats.not_modified
         } else {
             stats.total
-        };
+        } - graphql_requests;
         rows.push(Row {
             provider,
             size,
@@ -236,6 +241,8 @@ async fn run_one(provider: &'static str, size: &'static str) -> Result<Vec<Row>,
             requests: stats.total,
             not_modified: stats.not_modified,
             quota,
+            graphql_requests,
+            graphql_points: stats.points,
             obvious,
             lower_bound,
             churn_events,

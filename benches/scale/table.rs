@@ -17,13 +17,15 @@ fn phase_name(p: &str) -> &str {
 
 pub fn line(r: &Row) -> String {
     format!(
-        "{} {} {}: {} requests ({} 304, {} quota), {:.1} s, peak RSS {} MB, {} changes + {} audit + {} cache writes, outcome {}{}",
+        "{} {} {}: {} requests ({} 304, {} quota, {} GraphQL for {} points), {:.1} s, peak RSS {} MB, {} changes + {} audit + {} cache writes, outcome {}{}",
         r.provider,
         r.size,
         phase_name(&r.phase.phase),
         r.requests,
         r.not_modified,
         r.quota,
+        r.graphql_requests,
+        r.graphql_points,
         r.phase.wall_seconds,
         mb(r.phase.peak_rss_kb),
         r.phase.plan_changes,
@@ -45,7 +47,7 @@ pub fn markdown(rows: &[Row]) -> String {
         if r.provider != provider {
             provider = r.provider;
             out.push_str(&format!(
-                "\n### {provider}\n\n| size | phase | requests | 304s | quota-counted | wall s | peak RSS MB | directory writes (changes + audit) | cache writes | obvious approach | lower bound | outcome |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
+                "\n### {provider}\n\n| size | phase | requests | 304s | quota-counted | GraphQL points | wall s | peak RSS MB | directory writes (changes + audit) | cache writes | obvious approach | lower bound | outcome |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
             ));
         }
         let churn = if r.churn_events > 0 {
@@ -54,7 +56,7 @@ pub fn markdown(rows: &[Row]) -> String {
             String::new()
         };
         out.push_str(&format!(
-            "| {} {} | {}{} | {} | {} | {} | {:.1} | {} | {} ({} + {}) | {} | {} | {} | {} |\n",
+            "| {} {} | {}{} | {} | {} | {} | {} | {:.1} | {} | {} ({} + {}) | {} | {} | {} | {} |\n",
             r.size,
             r.shape,
             phase_name(&r.phase.phase),
@@ -62,6 +64,7 @@ pub fn markdown(rows: &[Row]) -> String {
             r.requests,
             r.not_modified,
             r.quota,
+            r.graphql_points,
             r.phase.wall_seconds,
             mb(r.phase.peak_rss_kb),
             r.phase.plan_changes + r.phase.audit_events,

@@ -21,10 +21,11 @@
 //! Any request that finally fails fails the whole fetch: a decision is never made on a partial
 //! list.
 
-use crate::GithubOptions;
 use crate::api;
 use crate::app::GithubAppCredential;
+use crate::graphql::{self, List};
 use crate::view;
+use crate::{GithubOptions, GraphqlUse};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use orgsync_core::http::{Route, WorkspaceClient};
 use orgsync_core::snapshot::RequestCounts;
@@ -35,9 +36,70 @@ use orgsync_core::{
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// GitHub's largest page; fewer pages means fewer requests.
 const PER_PAGE: u32 = 100;
+
+/// Lists that REST reads for at most this many requests, cache included, are not worth a
+/// GraphQL probe (a point, paid again on every run).
+const PROBE_FACTOR: u64 = 10;
+
+/// GitHub's documented REST budget for a user token, requests per hour.
+const REST_HOURLY: u64 = 5000;
+
+/// REST pages worth paying once to fill the conditional-request cache (after which an
+/// unchanged list costs nothing): a tenth of an hour's REST budget.
+const REST_FILL: u64 = REST_HOURLY / 10;
+
+/// The complete list of team `key` from its immediate members and its children's complete
+/// lists (computed on the way, into `complete`): immediate members keep their role, everyone
+/// else from below is a `MEMBER`, as GitHub's REST list shows them.
+fn complete_list(
+    key: &str,
+    tree: &HashMap<String, Vec<String>>,
+    immediate: &HashMap<String, Vec<(u64, TeamRole)>>,
+    complete: &mut HashMap<String, Vec<(u64, TeamRole)>>,
+    depth: usize,
+) {
+    if complete.contains_key(key) || depth > 64 {
+        return;
+    }
+    let mut roles: BTreeMap<u64, TeamRole> = BTreeMap::new();
+    for child in tree.get(key).into_iter().flatten() {
+        let child = child.to_ascii_lowercase();
+        complete_list(&child, tree, immediate, complete, depth + 1);
+        for (id, _) in complete.get(&child).into_iter().flatten() {
+            roles.insert(*id, TeamRole::Member);
+        }
+    }
+    for (id, role) in immediate.get(key).into_iter().flatten() {
+        roles.insert(*id, *role);
+    }
+    complete.insert(key.to_owned(), roles.into_iter().collect());
+}
+
+/// Members and roles from a GraphQL team member list.
+fn team_members_of(list: &List) -> Result<Vec<(u64, TeamRole)>, ProviderError> {
+    list.edges
+        .iter()
+        .map(|edge| {
+            let id =
+                edge.node
+                    .and_then(|n| n.database_id)
+                    .ok_or_else(|| ProviderError::Malformed {
+                        provider: ProviderKind::Github,
+                        route: graphql::TEMPLATE.to_owned(),
+                        detail: "a team member without databaseId".to_owned(),
+                    })?;
+            let role = match edge.role {
+                Some(graphql::Tag::Maintainer) => TeamRole::Maintainer,
+                _ => TeamRole::Member,
+            };
+            Ok((id, role))
+        })
+        .collect()
+}
 
 /// Runs `f` over `items` with at most `limit` in flight, keeping the input order; the first error
 /// ends the whole batch.
@@ -112,6 +174,11 @@ pub(crate) struct Fetcher<'a> {
     org: &'a str,
     options: &'a GithubOptions,
     app: Option<&'a GithubAppCredential>,
+    graphql: GraphqlUse,
+    /// GraphQL queries sent so far (they are in the client's request counts too).
+    graphql_queries: AtomicU64,
+    /// A cached list was seen to have changed (a team list's count differs).
+    saw_change: AtomicBool,
 }
 
 impl<'a> Fetcher<'a> {
@@ -125,7 +192,16 @@ impl<'a> Fetcher<'a> {
             org,
             options,
             app: None,
+            graphql: GraphqlUse::default(),
+            graphql_queries: AtomicU64::new(0),
+            saw_change: AtomicBool::new(false),
         }
+    }
+
+    /// Whether lists may be read through GraphQL ([`GraphqlUse`]).
+    pub(crate) fn with_graphql(mut self, graphql: GraphqlUse) -> Self {
+        self.graphql = graphql;
+        self
     }
 
     /// The credential is this App's installation: the view is proved from its token.
@@ -237,19 +313,316 @@ impl<'a> Fetcher<'a> {
             .collect())
     }
 
+    fn team_members_route(&self, slug: &str) -> Route {
+        self.list(
+            "/orgs/{org}/teams/{team_slug}/members",
+            format!("/orgs/{}/teams/{slug}/members", self.org),
+        )
+    }
+
+    /// The member lists of `slugs` (index, slug), each read the way the cost model finds
+    /// cheaper ([`GraphqlUse::Auto`]). What each way costs:
+    ///
+    /// * REST: a list's pages, except that a list the conditional-request cache holds costs
+    ///   nothing while it is unchanged (every page a free `304`) and its pages from the first
+    ///   change on once it has changed (offset paging shifts every later page). A list read on
+    ///   REST is cached, so the next unchanged run reads it for free.
+    /// * GraphQL: one query carries the next page of up to 149 lists for one point, but nothing is
+    ///   ever free: every run pays again, and nothing enters the REST cache.
+    ///
+    /// So: when every list could be read on REST for at most [`PROBE_FACTOR`] requests (their
+    /// cached pages, and for the others as many pages as the member list would fill), REST
+    /// (no GraphQL at all). Otherwise one GraphQL round reads the first page of every list
+    /// (the probe, a point per 149 lists): a list that fits in that page is done; a cached
+    /// list whose count is unchanged stays on REST (free if truly unchanged); the other lists
+    /// go on REST when their pages together are at most [`REST_FILL`] (a tenth of an hour's
+    /// REST budget, paid once to make the following unchanged runs free), else on GraphQL.
+    async fn team_member_lists(
+        &self,
+        slugs: Vec<(usize, String)>,
+        need_roles: bool,
+        active_members: usize,
+        tree: &HashMap<String, Vec<String>>,
+    ) -> Result<Vec<(usize, Vec<(u64, TeamRole)>)>, ProviderError> {
+        let on_rest = |rest: Vec<(usize, String)>| {
+            buffered(rest, self.options.concurrency, |(i, slug)| async move {
+                self.team_members(&slug, need_roles).await.map(|m| (i, m))
+            })
+        };
+        if self.graphql == GraphqlUse::Never || slugs.is_empty() {
+            return on_rest(slugs).await;
+        }
+        let pages_of = |n: u64| n.div_ceil(u64::from(PER_PAGE)).max(1);
+        let mut cached: Vec<Option<Vec<api::TeamMember>>> = Vec::with_capacity(slugs.len());
+        for (_, slug) in &slugs {
+            cached.push(if self.graphql == GraphqlUse::Always {
+                None
+            } else {
+                self.client.cached_all(&self.team_members_route(slug)).await
+            });
+        }
+        let rest_at_most: u64 = cached
+            .iter()
+            .map(|c| pages_of(c.as_ref().map_or(active_members, Vec::len) as u64))
+            .sum();
+        if self.graphql == GraphqlUse::Auto && rest_at_most <= PROBE_FACTOR {
+            return on_rest(slugs).await;
+        }
+        let url = graphql::endpoint(self.client.base_url());
+        let client = self.client.with_rate_resource("graphql");
+        let mut lists: Vec<List> = slugs
+            .iter()
+            .map(|(_, slug)| List::team_members(slug, "ALL"))
+            .collect();
+        self.graphql_read(&client, &url, &mut lists, Some(1))
+            .await?;
+        let mut out: Vec<(usize, Vec<(u64, TeamRole)>)> = Vec::new();
+        let mut rest: Vec<(usize, String)> = Vec::new();
+        // Lists with pages left: (index into slugs), and their REST cost.
+        let mut open: Vec<usize> = Vec::new();
+        let mut open_pages = 0;
+        for (k, list) in lists.iter().enumerate() {
+            let i = slugs[k].0;
+            if list.is_done() {
+                out.push((i, team_members_of(list)?));
+            } else if self.graphql == GraphqlUse::Auto
+                && cached[k]
+                    .as_ref()
+                    .is_some_and(|old| list.total() == Some(old.len() as u64))
+            {
+                rest.push((i, slugs[k].1.clone()));
+            } else {
+                if cached[k].is_some() {
+                    self.saw_change.store(true, Ordering::Relaxed);
+                }
+                open_pages += pages_of(list.total().unwrap_or_default());
+                open.push(k);
+            }
+        }
+        let open_on_rest = self.graphql == GraphqlUse::Auto && open_pages <= REST_FILL;
+        tracing::debug!(
+            org = self.org,
+            lists = slugs.len(),
+            probed_complete = out.len(),
+            unchanged_on_rest = rest.len(),
+            open = open.len(),
+            open_pages,
+            open_on_rest,
+            "team member lists"
+        );
+        if open_on_rest {
+            rest.extend(open.iter().map(|&k| slugs[k].clone()));
+        } else {
+            let probed: HashMap<String, List> = slugs
+                .iter()
+                .zip(&lists)
+                .map(|((_, slug), list)| (slug.to_ascii_lowercase(), list.clone()))
+                .collect();
+            let open_slugs: Vec<&str> = open.iter().map(|&k| slugs[k].1.as_str()).collect();
+            let derived = self
+                .derive_from_immediate(&client, &url, tree, &probed, &open_slugs)
+                .await?;
+            for &k in &open {
+                let list = derived
+                    .get(&slugs[k].1.to_ascii_lowercase())
+                    .cloned()
+                    .unwrap_or_default();
+                out.push((slugs[k].0, list));
+            }
+        }
+        out.extend(on_rest(rest).await?);
+        Ok(out)
+    }
+
+    /// The complete member lists (child teams' members included, as REST lists them) of the
+    /// teams `open`, read through GraphQL without reading anyone twice: a team with child
+    /// teams is its immediate members (`membership: IMMEDIATE`, with their roles) and its
+    /// children's complete lists (as `MEMBER`, unless immediate too); a team without children
+    /// is its complete list, continued from the probe's cursor where the probe read it.
+    /// `tree`: child slugs by lower-case parent slug; `probed`: the probe's lists by lower-case
+    /// slug. Returns the complete lists by lower-case slug.
+    async fn derive_from_immediate(
+        &self,
+        client: &WorkspaceClient,
+        url: &str,
+        tree: &HashMap<String, Vec<String>>,
+        probed: &HashMap<String, List>,
+        open: &[&str],
+    ) -> Result<HashMap<String, Vec<(u64, TeamRole)>>, ProviderError> {
+        let mut complete: HashMap<String, Vec<(u64, TeamRole)>> = HashMap::new();
+        // What to read: complete lists of leaves (continued or new) and immediate lists of
+        // parents, for the open teams and everything below them.
+        let mut reads: Vec<(String, bool, List)> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut stack: Vec<String> = open.iter().map(|s| (*s).to_owned()).collect();
+        while let Some(slug) = stack.pop() {
+            let key = slug.to_ascii_lowercase();
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            let done = probed.get(&key).filter(|l| l.is_done());
+            if let Some(list) = done {
+                complete.insert(key, team_members_of(list)?);
+                continue;
+            }
+            match tree.get(&key).filter(|c| !c.is_empty()) {
+                Some(children) => {
+                    reads.push((key, true, List::team_members(&slug, "IMMEDIATE")));
+                    stack.extend(children.iter().cloned());
+                }
+                None => {
+                    let list = probed
+                        .get(&key)
+                        .cloned()
+                        .unwrap_or_else(|| List::team_members(&slug, "ALL"));
+                    reads.push((key, false, list));
+                }
+            }
+        }
+        let mut lists: Vec<List> = reads.iter().map(|(_, _, l)| l.clone()).collect();
+        self.graphql_read(client, url, &mut lists, None).await?;
+        let mut immediate: HashMap<String, Vec<(u64, TeamRole)>> = HashMap::new();
+        for ((key, is_parent, _), list) in reads.into_iter().zip(&lists) {
+            let members = team_members_of(list)?;
+            if is_parent {
+                immediate.insert(key, members);
+            } else {
+                complete.insert(key, members);
+            }
+        }
+        for slug in open {
+            complete_list(
+                &slug.to_ascii_lowercase(),
+                tree,
+                &immediate,
+                &mut complete,
+                0,
+            );
+        }
+        Ok(complete)
+    }
+
+    /// [`graphql::read`], counted.
+    async fn graphql_read(
+        &self,
+        client: &WorkspaceClient,
+        url: &str,
+        lists: &mut [List],
+        max_pages: Option<usize>,
+    ) -> Result<(), ProviderError> {
+        let sent = graphql::read(
+            client,
+            url,
+            self.org,
+            lists,
+            self.options.concurrency,
+            max_pages,
+        )
+        .await?;
+        self.graphql_queries.fetch_add(sent, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether this fetch has seen no change so far: every REST answer a free `304` and no
+    /// cached team list with another count. Then the collaborator lists (which follow from
+    /// members, teams and grants) are most likely unchanged too, and a probe would only cost.
+    fn quiet_so_far(&self) -> bool {
+        let counts = self.client.request_counts();
+        let charged = counts.total.saturating_sub(counts.not_modified);
+        charged <= self.graphql_queries.load(Ordering::Relaxed)
+            && !self.saw_change.load(Ordering::Relaxed)
+    }
+
+    fn collaborators_route(&self, repo: &str) -> Route {
+        self.list(
+            "/repos/{owner}/{repo}/collaborators",
+            format!("/repos/{}/{repo}/collaborators", self.org),
+        )
+        .query("affiliation", "all")
+    }
+
+    /// Collaborator lists that changed since the cache was filled, read through GraphQL, by
+    /// lower-case repository name: the cost model for the collaborator lists. A run that has
+    /// cached lists for `hard` repositories (the decision reads the same lists again while the
+    /// organisation is much the same) probes them in one GraphQL round (149 lists a point,
+    /// when REST would cost at least [`PROBE_FACTOR`] times that had they all changed): a list
+    /// whose count is unchanged stays on REST (free while unchanged); the others are read on
+    /// through GraphQL together, a point per round of up to 149 lists, where REST would charge
+    /// every page from the first change on. Lists not cached are left to REST, which fills
+    /// the cache. No probe when the fetch has seen no change so far ([`Self::quiet_so_far`]).
+    async fn changed_collaborator_lists(
+        &self,
+        hard: &[&Repository],
+    ) -> Result<HashMap<String, HashSet<u64>>, ProviderError> {
+        let mut out = HashMap::new();
+        if self.graphql == GraphqlUse::Never
+            || (self.graphql == GraphqlUse::Auto && self.quiet_so_far())
+        {
+            return Ok(out);
+        }
+        let mut cached: Vec<(&str, usize)> = Vec::new();
+        for repo in hard {
+            if let Some(list) = self
+                .client
+                .cached_all::<api::Collaborator>(&self.collaborators_route(&repo.name))
+                .await
+            {
+                cached.push((repo.name.as_str(), list.len()));
+            }
+        }
+        let pages: u64 = cached
+            .iter()
+            .map(|(_, n)| (*n as u64).div_ceil(u64::from(PER_PAGE)).max(1))
+            .sum();
+        let probe_points = (cached.len() as u64).div_ceil(graphql::LISTS_PER_QUERY as u64);
+        if cached.is_empty() || pages < PROBE_FACTOR * probe_points {
+            return Ok(out);
+        }
+        let url = graphql::endpoint(self.client.base_url());
+        let client = self.client.with_rate_resource("graphql");
+        let mut lists: Vec<List> = cached
+            .iter()
+            .map(|(name, _)| List::collaborators(name))
+            .collect();
+        self.graphql_read(&client, &url, &mut lists, Some(1))
+            .await?;
+        let mut changed: Vec<(&str, List)> = cached
+            .iter()
+            .zip(lists)
+            .filter(|((_, n), list)| list.total() != Some(*n as u64))
+            .map(|((name, _), list)| (*name, list))
+            .collect();
+        let mut more: Vec<List> = changed.iter().map(|(_, l)| l.clone()).collect();
+        self.graphql_read(&client, &url, &mut more, None).await?;
+        for ((name, list), read) in changed.iter_mut().zip(more) {
+            *list = read;
+            let readers: HashSet<u64> = list
+                .edges
+                .iter()
+                .filter(|e| {
+                    use graphql::Tag;
+                    matches!(
+                        e.permission,
+                        Some(Tag::Read | Tag::Triage | Tag::Write | Tag::Maintain | Tag::Admin)
+                    )
+                })
+                .filter_map(|e| e.node.and_then(|n| n.database_id))
+                .collect();
+            out.insert(name.to_ascii_lowercase(), readers);
+        }
+        tracing::debug!(
+            org = self.org,
+            cached = cached.len(),
+            changed = out.len(),
+            "collaborator lists probed"
+        );
+        Ok(out)
+    }
+
     /// Ids of everyone on a repository's collaborator list who can read it.
     async fn readers(&self, repo: &str) -> Result<HashSet<u64>, ProviderError> {
-        let collaborators: Vec<api::Collaborator> = self
-            .client
-            .get_all(
-                &self
-                    .list(
-                        "/repos/{owner}/{repo}/collaborators",
-                        format!("/repos/{}/{repo}/collaborators", self.org),
-                    )
-                    .query("affiliation", "all"),
-            )
-            .await?;
+        let collaborators: Vec<api::Collaborator> =
+            self.client.get_all(&self.collaborators_route(repo)).await?;
         Ok(collaborators
             .into_iter()
             .filter(|c| c.permissions.is_none_or(|p| p.highest().can_read()))
@@ -392,10 +765,17 @@ impl<'a> Fetcher<'a> {
                 .iter()
                 .map(|&i| (i, teams[i].team.slug.clone()))
                 .collect();
-            let fetched = buffered(slugs, self.options.concurrency, |(i, slug)| async move {
-                self.team_members(&slug, want_teams).await.map(|m| (i, m))
-            })
-            .await?;
+            let mut tree: HashMap<String, Vec<String>> = HashMap::new();
+            for t in &teams {
+                if let Some(parent) = &t.team.parent {
+                    tree.entry(parent.slug.to_ascii_lowercase())
+                        .or_default()
+                        .push(t.team.slug.clone());
+                }
+            }
+            let fetched = self
+                .team_member_lists(slugs, want_teams, members.len(), &tree)
+                .await?;
             for (i, list) in fetched {
                 teams[i].members = Some(list);
             }
@@ -541,6 +921,7 @@ impl<'a> Fetcher<'a> {
                 .unwrap_or(&empty)
         };
 
+        let prefetched = self.changed_collaborator_lists(hard).await?;
         let mut open: Vec<usize> = undecided;
         let mut next = 0;
         // One list at a time while lists keep deciding members (a decided member may make the
@@ -562,8 +943,12 @@ impl<'a> Fetcher<'a> {
                 break;
             }
             let names: Vec<String> = batch.iter().map(|r| r.name.clone()).collect();
+            let prefetched = &prefetched;
             let lists = buffered(names, self.options.concurrency, |name| async move {
-                self.readers(&name).await
+                match prefetched.get(&name.to_ascii_lowercase()) {
+                    Some(readers) => Ok(readers.clone()),
+                    None => self.readers(&name).await,
+                }
             })
             .await?;
             let before = open.len();

@@ -45,6 +45,7 @@ mod app;
 mod check;
 mod confirm;
 pub mod fetch;
+mod graphql;
 mod member;
 mod view;
 
@@ -78,9 +79,36 @@ impl Default for GithubOptions {
     }
 }
 
+/// Whether a fetch may read lists through GitHub's GraphQL API (its own budget of points,
+/// apart from the REST requests; see the `graphql` module).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GraphqlUse {
+    /// The cost model picks REST or GraphQL per list (the default).
+    #[default]
+    Auto,
+    /// REST only (an Enterprise Server without GraphQL, a token GraphQL refuses).
+    Never,
+    /// GraphQL wherever the fetch can use it, without looking at the cache.
+    Always,
+}
+
+impl GraphqlUse {
+    /// The setting from `ORGSYNC_GITHUB_GRAPHQL` (`auto`, `never`, `always`), else
+    /// [`GraphqlUse::Auto`]: lets an operator turn GraphQL off without a rebuild, and the
+    /// ground-truth tests run every list the fetch can read through GraphQL that way.
+    pub fn from_env() -> GraphqlUse {
+        match std::env::var("ORGSYNC_GITHUB_GRAPHQL").as_deref() {
+            Ok("never") => GraphqlUse::Never,
+            Ok("always") => GraphqlUse::Always,
+            _ => GraphqlUse::Auto,
+        }
+    }
+}
+
 /// One GitHub organisation, read with one credential.
 pub struct GithubProvider {
     client: WorkspaceClient,
+    graphql: GraphqlUse,
     org: String,
     host: String,
     options: GithubOptions,
@@ -108,6 +136,7 @@ impl GithubProvider {
             host,
             options: GithubOptions::default(),
             app: None,
+            graphql: GraphqlUse::from_env(),
         }
     }
 
@@ -127,6 +156,12 @@ impl GithubProvider {
     /// counts include the token exchanges it caused.
     pub fn with_app(mut self, app: Arc<GithubAppCredential>) -> Self {
         self.app = Some(app);
+        self
+    }
+
+    /// Whether lists may be read through GraphQL ([`GraphqlUse::Auto`] unless set).
+    pub fn with_graphql(mut self, graphql: GraphqlUse) -> Self {
+        self.graphql = graphql;
         self
     }
 
@@ -155,6 +190,7 @@ impl Provider for GithubProvider {
         let exchanges_before = self.app.as_ref().map(|a| a.exchange_counts());
         let mut snapshot = fetch::Fetcher::new(&client, &self.org, &self.options)
             .with_app(self.app.as_deref())
+            .with_graphql(self.graphql)
             .run(policy, &self.host)
             .await?;
         snapshot.requests = client.request_counts();

@@ -397,6 +397,50 @@ impl WorkspaceClient {
         copy
     }
 
+    /// The same client for requests that spend another of the provider's rate-limit budgets
+    /// (GitHub's GraphQL points, resource `graphql`, apart from the REST `core` budget): its
+    /// pacing reads and waits on that budget alone, so neither budget's headers hold the other's
+    /// requests. Counters, cache, observer, deadline and cancellation are shared.
+    pub fn with_rate_resource(&self, resource: &str) -> Self {
+        let mut copy = self.clone();
+        copy.quota = quota_state(
+            &self.authority,
+            &format!(
+                "{} resource={resource}",
+                self.credential.scope_fingerprint()
+            ),
+        );
+        copy
+    }
+
+    /// The list at `route` as the conditional-request cache holds it from an earlier read,
+    /// without a request: every page must be cached (following the cached `Link` headers),
+    /// else `None`. For a cost model that wants to know what an earlier run saw.
+    pub async fn cached_all<T: DeserializeOwned>(&self, route: &Route) -> Option<Vec<T>> {
+        let mut url = self.url_for(route).ok()?;
+        let mut items = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            if !seen.insert(url.to_string()) || seen.len() > 10_000 {
+                return None;
+            }
+            let key = cache_key(url.as_str(), self.credential.scope_fingerprint());
+            let entry = self.cache.load(&key).await?;
+            let page: Vec<T> = serde_json::from_slice(&entry.body).ok()?;
+            items.extend(page);
+            let headers = replayed_headers(&entry);
+            let next = headers
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .and_then(super::pagination::parse_link_next)
+                .map(str::to_owned);
+            match next {
+                Some(next) => url = self.resolve_link(route.template, &url, &next).ok()?,
+                None => return Some(items),
+            }
+        }
+    }
+
     /// The same client with its request counters at zero, for a daemon that keeps one client
     /// per workspace and wants each fetch's own [`WorkspaceClient::request_counts`].
     pub fn with_fresh_counts(&self) -> Self {

@@ -1251,3 +1251,88 @@ async fn messages_say_what_actually_happened() {
         "{limited}"
     );
 }
+
+#[tokio::test]
+async fn cached_all_reads_a_list_from_the_cache_without_a_request() {
+    let server = MockServer::start().await;
+    let next = format!("{}/orgs/acme/members?per_page=2&page=2", server.uri());
+    Mock::given(method("GET"))
+        .and(path("/orgs/acme/members"))
+        .and(query_param("page", "2"))
+        .respond_with(ok_json(r#"[{"id": 3}]"#).insert_header("etag", "\"p2\""))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/orgs/acme/members"))
+        .respond_with(
+            ok_json(r#"[{"id": 1}, {"id": 2}]"#)
+                .insert_header("etag", "\"p1\"")
+                .insert_header("link", format!(r#"<{next}>; rel="next""#).as_str()),
+        )
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let client = github(&server).with_cache(Arc::new(MemoryCache::default()));
+    let route = Route::new("/orgs/{org}/members", "/orgs/acme/members").query("per_page", 2);
+    let other = Route::new("/orgs/{org}/teams", "/orgs/acme/teams");
+
+    assert_eq!(
+        client.cached_all::<Item>(&route).await,
+        None,
+        "nothing cached yet"
+    );
+    let read: Vec<Item> = client.get_all(&route).await.expect("two pages");
+    let before = received(&server).await;
+
+    let cached = client.cached_all::<Item>(&route).await;
+    assert_eq!(cached, Some(read));
+    assert_eq!(client.cached_all::<Item>(&other).await, None);
+    assert_eq!(received(&server).await, before, "no request was made");
+}
+
+#[tokio::test]
+async fn another_rate_resource_is_paced_apart() {
+    let server = MockServer::start().await;
+    // The REST budget is spent until far in the future; GraphQL's is not.
+    Mock::given(method("GET"))
+        .and(path("/orgs/acme"))
+        .respond_with(
+            ok_json(r#"{"id": 1}"#)
+                .insert_header("x-ratelimit-remaining", "0")
+                .insert_header("x-ratelimit-reset", epoch_in(3600).as_str())
+                .insert_header("x-ratelimit-resource", "core"),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .respond_with(
+            ok_json(r#"{"id": 2}"#)
+                .insert_header("x-ratelimit-remaining", "4999")
+                .insert_header("x-ratelimit-reset", epoch_in(3600).as_str())
+                .insert_header("x-ratelimit-resource", "graphql"),
+        )
+        .mount(&server)
+        .await;
+    let rest = github(&server).with_deadline(Instant::now() + Duration::from_secs(5));
+    let graphql = rest.with_rate_resource("graphql");
+    let _: Item = rest
+        .get_json(&Route::new("/orgs/{org}", "/orgs/acme"))
+        .await
+        .expect("the last REST request");
+
+    let answer: Item = graphql
+        .post_json(&Route::new("/graphql", "/graphql"), &serde_json::json!({}))
+        .await
+        .expect("GraphQL is not held by the spent REST budget");
+    assert_eq!(answer, Item { id: 2 });
+    let held = rest
+        .get_json::<Item>(&Route::new("/orgs/{org}", "/orgs/acme"))
+        .await;
+    assert!(
+        matches!(held, Err(ProviderError::RateLimited { .. })),
+        "REST waits for its own reset: {held:?}"
+    );
+    keep_paused_port(server);
+}

@@ -5,6 +5,7 @@
 //! official examples and schemas in `api/github/`.
 
 mod app;
+pub mod graphql;
 pub mod json;
 mod mutation;
 mod routes;
@@ -58,6 +59,9 @@ impl Flavor for GithubFlavor {
     }
 
     fn route_class(&self, method: &Method, template: &str) -> RouteClass {
+        if template == "/graphql" || template == "/api/graphql" {
+            return RouteClass::OwnBudget;
+        }
         let t = template.strip_prefix("/api/v3").unwrap_or(template);
         if t == "/rate_limit" {
             return RouteClass::Free;
@@ -79,6 +83,9 @@ impl Flavor for GithubFlavor {
     }
 
     fn stats_key(&self, template: &str) -> String {
+        if template == "/api/graphql" {
+            return "/graphql".to_string();
+        }
         template
             .strip_prefix("/api/v3")
             .unwrap_or(template)
@@ -257,6 +264,11 @@ impl GithubServer {
     /// The REST root as on github.com (`http://127.0.0.1:PORT`); paths are appended to it.
     pub fn base_url(&self) -> String {
         self.server.url()
+    }
+
+    /// The GraphQL endpoint as on github.com (`http://127.0.0.1:PORT/graphql`).
+    pub fn graphql_url(&self) -> String {
+        format!("{}/graphql", self.server.url())
     }
 
     /// The REST root as on Enterprise Server (`http://127.0.0.1:PORT/api/v3`).

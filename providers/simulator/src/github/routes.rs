@@ -24,19 +24,19 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 type Params = Query<HashMap<String, String>>;
-type CallerExt = Option<Extension<Caller>>;
+pub(super) type CallerExt = Option<Extension<Caller>>;
 
-fn caller_of(caller: &CallerExt) -> Option<&Caller> {
+pub(super) fn caller_of(caller: &CallerExt) -> Option<&Caller> {
     caller.as_ref().map(|Extension(c)| c)
 }
 
 /// The caller's view of `o` ([`view`]).
-fn view_for(world: &GithubScenario, o: &GithubOrg, caller: &CallerExt) -> view::View {
+pub(super) fn view_for(world: &GithubScenario, o: &GithubOrg, caller: &CallerExt) -> view::View {
     view::of(world, o, caller_of(caller))
 }
 
 /// Whether the caller sees repository `r` of `o`.
-fn sees_repo(v: &view::View, o: &GithubOrg, r: &GithubRepo) -> bool {
+pub(super) fn sees_repo(v: &view::View, o: &GithubOrg, r: &GithubRepo) -> bool {
     v.sees_repo(r, |user| {
         all_collaborators(o, r)
             .get(&user)
@@ -46,7 +46,12 @@ fn sees_repo(v: &view::View, o: &GithubOrg, r: &GithubRepo) -> bool {
 }
 
 /// Whether the caller sees team `slug` of `o` (secret teams: owners and the team's members).
-fn sees_team(world: &GithubScenario, v: &view::View, o: &GithubOrg, t: &GithubTeam) -> bool {
+pub(super) fn sees_team(
+    world: &GithubScenario,
+    v: &view::View,
+    o: &GithubOrg,
+    t: &GithubTeam,
+) -> bool {
     v.sees_team(t, |user| {
         team_member_list(world, o, &t.slug).contains_key(&user)
     })
@@ -120,6 +125,11 @@ pub(crate) fn router(state: GithubState) -> Router {
             )
             .route(&p("/rate_limit"), get(app::rate_limit));
     }
+    // GraphQL: `/graphql` on github.com, `/api/graphql` on Enterprise Server (not under
+    // `/api/v3`).
+    router = router
+        .route("/graphql", post(super::graphql::serve))
+        .route("/api/graphql", post(super::graphql::serve));
     router
         .route("/_sim/github/mutations", post(super::mutation::http_mutate))
         .with_state(state)
@@ -146,7 +156,7 @@ fn paged<T: Serialize>(
     response
 }
 
-fn find_org<'a>(world: &'a GithubScenario, login: &str) -> Option<&'a GithubOrg> {
+pub(super) fn find_org<'a>(world: &'a GithubScenario, login: &str) -> Option<&'a GithubOrg> {
     world.org(login)
 }
 
@@ -157,7 +167,7 @@ fn active_member(org: &GithubOrg, user: u64) -> bool {
 }
 
 /// Active members' ids, built once per request so list routes stay linear in large orgs.
-fn active_set(org: &GithubOrg) -> HashSet<u64> {
+pub(super) fn active_set(org: &GithubOrg) -> HashSet<u64> {
     org.members
         .iter()
         .filter(|m| m.state == MembershipState::Active)
@@ -166,12 +176,12 @@ fn active_set(org: &GithubOrg) -> HashSet<u64> {
 }
 
 /// Users by id, built once per request for the same reason.
-fn users_by_id(world: &GithubScenario) -> HashMap<u64, &GithubUser> {
+pub(super) fn users_by_id(world: &GithubScenario) -> HashMap<u64, &GithubUser> {
     world.users.iter().map(|u| (u.id, u)).collect()
 }
 
 /// `team` and every team below it.
-fn with_descendants<'a>(org: &'a GithubOrg, slug: &str) -> Vec<&'a GithubTeam> {
+pub(super) fn with_descendants<'a>(org: &'a GithubOrg, slug: &str) -> Vec<&'a GithubTeam> {
     let mut out: Vec<&GithubTeam> = org.team(slug).into_iter().collect();
     let mut i = 0;
     while i < out.len() {
@@ -205,7 +215,7 @@ fn with_ancestors<'a>(org: &'a GithubOrg, slug: &str) -> Vec<&'a GithubTeam> {
 }
 
 /// The team's repositories with the highest grant, the parent teams' grants included.
-fn team_repos(org: &GithubOrg, slug: &str) -> BTreeMap<u64, Permission> {
+pub(super) fn team_repos(org: &GithubOrg, slug: &str) -> BTreeMap<u64, Permission> {
     let mut grants = BTreeMap::new();
     for t in with_ancestors(org, slug) {
         for g in &t.repos {
@@ -221,7 +231,7 @@ fn team_repos(org: &GithubOrg, slug: &str) -> BTreeMap<u64, Permission> {
 /// Who GitHub lists as collaborators with `affiliation=all`, with their highest permission:
 /// outside and direct collaborators, team-granted members (child teams included), members via
 /// the base permission, and owners.
-fn all_collaborators(org: &GithubOrg, repo: &GithubRepo) -> BTreeMap<u64, Permission> {
+pub(super) fn all_collaborators(org: &GithubOrg, repo: &GithubRepo) -> BTreeMap<u64, Permission> {
     let active = active_set(org);
     let mut out: BTreeMap<u64, Permission> = BTreeMap::new();
     let mut raise = |user: u64, p: Permission| {
@@ -692,7 +702,7 @@ async fn list_child_teams(
 
 /// Members of a team and its descendants: user id -> (role, inherited). A direct membership
 /// wins over an inherited one.
-fn team_member_list(
+pub(super) fn team_member_list(
     world: &GithubScenario,
     o: &GithubOrg,
     slug: &str,

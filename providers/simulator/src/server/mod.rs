@@ -49,6 +49,9 @@ pub enum RouteClass {
     Free,
     /// The route authenticates itself (GitHub App JWT routes); no token check, no budget.
     SelfAuthenticated,
+    /// A token is required, but the route charges a budget of its own and adds its own
+    /// rate-limit headers (GitHub's GraphQL endpoint: points per query, resource `graphql`).
+    OwnBudget,
 }
 
 /// What one provider's answers look like. The infrastructure decides *when* to answer 401, 403
@@ -196,6 +199,10 @@ pub struct Infra {
     faults: Mutex<Vec<faults::ArmedFault>>,
     stats: Mutex<Stats>,
     page_hooks: Mutex<Vec<page_hook::PageHook>>,
+    /// Points budgets (GitHub GraphQL) per token: (used, window start), apart from the
+    /// request budget in `tokens`.
+    points: Mutex<HashMap<String, PointsUsed>>,
+    points_limit: AtomicU64,
     fired_hooks: Mutex<Vec<FiredHook>>,
     rng: Mutex<u64>,
     pub(crate) webhook: webhook::Webhooks,
@@ -207,6 +214,32 @@ struct BudgetSettings {
     window_secs: u64,
     exhausted_status: StatusCode,
 }
+
+/// GitHub's GraphQL budget for a user token: 5,000 points per hour.
+pub const DEFAULT_POINTS_LIMIT: u64 = 5000;
+
+/// Points spent in the current window, and the per-minute count for the secondary limit.
+#[derive(Debug, Clone, Copy, Default)]
+struct PointsUsed {
+    used: u64,
+    window_start: u64,
+    minute_start: u64,
+    minute_used: u64,
+}
+
+/// What charging a points budget decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PointsCharge {
+    /// Charged; the budget after the charge.
+    Charged(BudgetView),
+    /// The hourly budget cannot pay this query (nothing charged).
+    Exhausted(BudgetView),
+    /// More than the per-minute secondary limit (nothing charged); seconds to wait.
+    Secondary(u64),
+}
+
+/// GitHub's secondary limit for GraphQL: no more than 2,000 points per minute.
+pub const POINTS_PER_MINUTE: u64 = 2000;
 
 /// A cheap handle to a server's knobs (clone freely).
 pub type SimHandle = Arc<Infra>;
@@ -250,6 +283,8 @@ impl Infra {
             faults: Mutex::new(Vec::new()),
             stats: Mutex::new(Stats::default()),
             page_hooks: Mutex::new(Vec::new()),
+            points: Mutex::new(HashMap::new()),
+            points_limit: AtomicU64::new(DEFAULT_POINTS_LIMIT),
             fired_hooks: Mutex::new(Vec::new()),
             rng: Mutex::new(options.seed),
             webhook: webhook::Webhooks::new(options.webhook.clone()),
@@ -310,6 +345,54 @@ impl Infra {
         }
     }
 
+    /// Sets the points budget per token and window (GitHub GraphQL; default
+    /// [`DEFAULT_POINTS_LIMIT`]) and starts fresh windows.
+    pub fn set_points_limit(&self, limit: u64) {
+        self.points_limit.store(limit, Ordering::Relaxed);
+        lock(&self.points).clear();
+    }
+
+    /// The token's points budget as the headers report it (a known token that spent nothing
+    /// yet has the whole budget).
+    pub fn points_budget(&self, token: &str) -> BudgetView {
+        let window = lock(&self.settings).window_secs;
+        let now = self.now_secs();
+        let limit = self.points_limit.load(Ordering::Relaxed);
+        let mut points = lock(&self.points);
+        let entry = points.entry(token.to_owned()).or_insert(PointsUsed {
+            window_start: now,
+            minute_start: now,
+            ..PointsUsed::default()
+        });
+        roll_points(entry, now, window);
+        points_view(entry, limit, window)
+    }
+
+    /// Charges `cost` points to the token's points budget, all or nothing, and counts them in
+    /// [`Stats::points`].
+    pub fn charge_points(&self, token: &str, cost: u64) -> PointsCharge {
+        let window = lock(&self.settings).window_secs;
+        let now = self.now_secs();
+        let limit = self.points_limit.load(Ordering::Relaxed);
+        let mut points = lock(&self.points);
+        let entry = points.entry(token.to_owned()).or_insert(PointsUsed {
+            window_start: now,
+            minute_start: now,
+            ..PointsUsed::default()
+        });
+        roll_points(entry, now, window);
+        if entry.used + cost > limit {
+            return PointsCharge::Exhausted(points_view(entry, limit, window));
+        }
+        if entry.minute_used + cost > POINTS_PER_MINUTE {
+            return PointsCharge::Secondary(60 - (now - entry.minute_start).min(59));
+        }
+        entry.used += cost;
+        entry.minute_used += cost;
+        lock(&self.stats).points += cost;
+        PointsCharge::Charged(points_view(entry, limit, window))
+    }
+
     /// 403 (default) or 429 for a spent primary budget.
     pub fn set_exhausted_status(&self, status: StatusCode) {
         lock(&self.settings).exhausted_status = status;
@@ -317,6 +400,7 @@ impl Infra {
 
     /// Starts a fresh window for every token.
     pub fn reset_budgets(&self) {
+        lock(&self.points).clear();
         let now = self.now_secs();
         for info in lock(&self.tokens).values_mut() {
             info.used = 0;
@@ -537,6 +621,26 @@ fn roll_window(info: &mut TokenInfo, now: u64, window: u64) {
     }
 }
 
+fn roll_points(p: &mut PointsUsed, now: u64, window: u64) {
+    if now >= p.window_start + window {
+        p.window_start = now;
+        p.used = 0;
+    }
+    if now >= p.minute_start + 60 {
+        p.minute_start = now;
+        p.minute_used = 0;
+    }
+}
+
+fn points_view(p: &PointsUsed, limit: u64, window: u64) -> BudgetView {
+    BudgetView {
+        limit,
+        remaining: limit.saturating_sub(p.used),
+        used: p.used,
+        reset: p.window_start + window,
+    }
+}
+
 fn view(info: &TokenInfo, window: u64) -> BudgetView {
     BudgetView {
         limit: info.limit,
@@ -718,7 +822,8 @@ async fn serve_one(
         {
             return infra.flavor.missing_scope(&info, scope);
         }
-        match infra.charge(&token, class == RouteClass::Free, template) {
+        let own_budget = class == RouteClass::OwnBudget;
+        match infra.charge(&token, class == RouteClass::Free || own_budget, template) {
             None => return infra.flavor.unauthorized(),
             Some(Charge::Exhausted(budget)) => {
                 let status = lock(&infra.settings).exhausted_status;
@@ -732,7 +837,9 @@ async fn serve_one(
             token: token.clone(),
             kind: info.kind,
         });
-        budget_token = Some(token);
+        if !own_budget {
+            budget_token = Some(token);
+        }
     }
 
     let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned();

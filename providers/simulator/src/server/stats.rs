@@ -13,6 +13,10 @@ pub struct Stats {
     /// Keyed by `"METHOD /route/{template}"`, e.g. `"GET /orgs/{org}/members"`; requests that
     /// matched no route are under `"METHOD <unmatched>"`.
     pub routes: BTreeMap<String, RouteStats>,
+    /// Points charged to points budgets (GitHub GraphQL), apart from the request counts above:
+    /// a GraphQL request is in `total` and under its route, its cost is here.
+    #[serde(default)]
+    pub points: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
