@@ -21,9 +21,11 @@ pub const DEFAULT_PATH: &str = "/etc/orgsync/orgsync.toml";
 /// A configuration problem, with the place in the file it comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The configuration file the problem is in.
     pub path: PathBuf,
     /// 1-based line and column, when the problem has a place in the file.
     pub location: Option<(usize, usize)>,
+    /// What is wrong and, where one exists, how to fix it; shown after `path:line:column:`.
     pub message: String,
 }
 
@@ -190,10 +192,15 @@ struct RawWorkspace {
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The file this was loaded from, as messages name it.
     pub path: PathBuf,
+    /// `[directory] url`: `sqlite:PATH` (one daemon per file) or `postgres://…`.
     pub directory_url: String,
+    /// `[daemon]`: schedule, listener and health settings (defaults when the section is absent).
     pub daemon: DaemonConfig,
+    /// `[safety]`: the guards' thresholds (defaults when the section is absent).
     pub safety: SafetyConfig,
+    /// The `[[workspace]]` entries in file order; names are unique.
     pub workspaces: Vec<WorkspaceConfig>,
     /// Where invitation mail goes; without it, `invite create` prints the link instead.
     pub smtp: Option<SmtpConfig>,
@@ -211,7 +218,9 @@ pub struct Config {
 /// reads the URL from a file at send time; `url` is for endpoints that are not secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotifyTarget {
+    /// `url`: an `https://` URL (plain `http://` only to loopback) written in the file.
     Url(String),
+    /// `url_file`: a file holding the URL, read at every send, so a rotated URL is used at once.
     UrlFile(PathBuf),
 }
 
@@ -240,6 +249,7 @@ impl NotifyTarget {
 pub struct HttpSettings {
     /// A politeness limit below the providers' own (those are read from their headers).
     pub requests_per_second: u32,
+    /// Requests that may go out at once before `requests_per_second` applies (0: the default, 10).
     pub burst: u32,
     /// Below this many requests left in a provider's window, the rest are spread until reset.
     pub rate_limit_reserve: u64,
@@ -307,11 +317,16 @@ pub enum SmtpTls {
 /// The `[smtp]` section: the relay that delivers invitations.
 #[derive(Clone)]
 pub struct SmtpConfig {
+    /// The relay's host name or IP address.
     pub host: String,
+    /// The relay's port; when not configured, 587 for STARTTLS, 465 for TLS, 25 for none.
     pub port: u16,
+    /// How the connection is protected (`tls`; STARTTLS when not configured).
     pub tls: SmtpTls,
     /// Login for the relay; the password is read from `password_file` when mail is sent.
     pub username: Option<String>,
+    /// The file holding the relay password, read when mail is sent; set exactly when
+    /// `username` is. `None`: the relay is used without login.
     pub password_file: Option<PathBuf>,
     /// The sender, `Name <address>` or a bare address.
     pub from: String,
@@ -351,14 +366,23 @@ impl SmtpConfig {
     }
 }
 
+/// The `[daemon]` section: when workspaces sync, where the daemon listens, and when it counts
+/// itself unhealthy.
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
     /// The default schedule of the workspaces, in `timezone`.
     pub schedule: Schedule,
+    /// The IANA time zone schedules are read in (UTC when not configured); DST is handled.
     pub timezone: Tz,
+    /// The `address:port` serving `/metrics`, `/healthz`, `/readyz`, `/status` and the webhooks
+    /// (`127.0.0.1:9464` when not configured). A change takes effect at the next start.
     pub listen: String,
+    /// Sync a workspace at start when its last success is older than one schedule period.
     pub run_on_start: bool,
+    /// How many workspaces may sync at the same time (at least 1).
     pub max_concurrent_workspaces: u32,
+    /// Seconds a run may take before it fails with nothing applied (1 up to
+    /// [`MAX_RUN_DEADLINE_SECONDS`]).
     pub run_deadline_seconds: u64,
     /// How long a burst of webhook events for one workspace is collected into one run.
     pub webhook_debounce: std::time::Duration,
@@ -404,19 +428,29 @@ impl Default for ListenerLimits {
 /// stay representable as an instant.
 pub const MAX_RUN_DEADLINE_SECONDS: u64 = 7 * 24 * 3600;
 
+/// The `[safety]` section: how much one run may change before a guard holds its plan for a
+/// human (`orgsync sync --force`, `orgsync approve`). Each guard trips only when both its
+/// percentage (0 to 100) and its count are exceeded.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SafetyConfig {
+    /// Offboards above both this share (of the active synced members) and
+    /// `max_offboard_count` trip the offboarding guard.
     pub max_offboard_percent: f64,
+    /// Offboards in one run above this number (and above `max_offboard_percent`) trip the
+    /// offboarding guard.
     pub max_offboard_count: u32,
     /// Onboards plus reactivations above both of these (of the active synced members) trip the
     /// admission guard; never on the first sync of an empty workspace.
     pub max_admit_percent: f64,
+    /// The number half of the admission guard: see `max_admit_percent`.
     pub max_admit_count: u32,
     /// Deletions of synced teams above both of these (of the synced teams) trip the team guard.
     pub max_team_delete_percent: f64,
+    /// The number half of the team guard: see `max_team_delete_percent`.
     pub max_team_delete_count: u32,
     /// One team losing more than both of these of its repository grants trips the grant guard.
     pub max_grant_revoke_percent: f64,
+    /// The number half of the grant guard: see `max_grant_revoke_percent`.
     pub max_grant_revoke_count: u32,
     /// Destructive verdicts (offboards, team-membership removals) confirmed with the provider's
     /// per-user read in one run; a plan with more fails the run.
@@ -443,17 +477,28 @@ impl Default for SafetyConfig {
 /// rotated files and systemd credentials are picked up by the next run.
 #[derive(Clone)]
 pub enum Credentials {
+    /// `token_file`: a token in a file only its owner can read (a systemd credential, say).
     TokenFile(PathBuf),
+    /// `token_env`: the name of the environment variable holding the token.
     TokenEnv(String),
     /// An inline `token`, accepted only in a file nobody else can read.
     Inline(SecretString),
+    /// GitHub only: `app_id`, `installation_id` and `private_key_file` together; the client
+    /// signs a JWT with the key and exchanges it for installation tokens.
     GithubApp {
+        /// The GitHub App's numeric id.
         app_id: u64,
+        /// The App's installation on the workspace's organisation.
         installation_id: u64,
+        /// The App's private key (PEM), readable only by its owner.
         private_key_file: PathBuf,
     },
+    /// Bitbucket only: an OAuth consumer (`oauth_client_id`, `oauth_client_secret_file`) that
+    /// obtains access tokens with the client-credentials grant.
     OauthClient {
+        /// The consumer's key.
         client_id: String,
+        /// The file holding the consumer's secret, readable only by its owner.
         secret_file: PathBuf,
     },
 }
@@ -505,24 +550,35 @@ impl Credentials {
     }
 }
 
+/// One validated `[[workspace]]`: a provider account and how it maps to the directory.
 #[derive(Debug, Clone)]
 pub struct WorkspaceConfig {
+    /// Letters, digits, `-`, `_` and `.`; unique in the file. Commands (`--workspace`), the
+    /// directory, metrics and webhook URLs name the workspace by it.
     pub name: String,
+    /// GitHub, GitLab or Bitbucket.
     pub provider: ProviderKind,
     /// The organisation, group (path or id) or Bitbucket workspace.
     pub account: String,
     /// The API base URL; the provider's public default when not configured.
     pub api_url: String,
+    /// How the workspace authenticates; the secret itself is read at each run.
     pub credentials: Credentials,
     /// Bitbucket API tokens authenticate with Basic (account e-mail + token).
     pub username: Option<String>,
+    /// `admit`: who becomes a member, those with access to a counted repository
+    /// (`all-repositories`, the default) or every member of the account (`all-members`).
     pub admit: AdmitRule,
     /// Which repositories count (`exclude_archived`, `exclude_forks`, `exclude_repositories`),
     /// patterns compiled when the file was loaded.
     pub scope: RepositoryScope,
     /// `exclude_members`, compiled when the file was loaded.
     pub exclude_members: MemberExclusions,
+    /// `teams`: sync teams with their repository grants (`full`, the default), teams without
+    /// grants (`without-repositories`), or no teams (`off`).
     pub teams: TeamsMode,
+    /// The file holding the secret this workspace's webhooks are verified with, read at each
+    /// delivery. `None`: the daemon refuses this workspace's webhooks.
     pub webhook_secret_file: Option<PathBuf>,
     /// Provider role -> directory role.
     pub roles: BTreeMap<String, String>,
@@ -532,8 +588,12 @@ pub struct WorkspaceConfig {
     pub admin_role: String,
     /// Its own schedule or the daemon's, in the daemon's time zone.
     pub schedule: Schedule,
+    /// GitLab: the lowest access level (20 Reporter, the default; 15 Planner, 30 Developer, …)
+    /// at which access to a project counts for admission.
     pub min_access_level: u8,
+    /// GitLab: whether projects merely shared into the group count for admission (default no).
     pub include_shared_projects: bool,
+    /// GitLab: whether bot users of access tokens are admitted (default no).
     pub include_bots: bool,
     /// Bitbucket: the credential's allowance in any rolling hour, which the client paces
     /// itself on (Bitbucket sends no remaining count). Scaled allowances of access tokens on
@@ -1241,6 +1301,7 @@ impl Config {
         })
     }
 
+    /// The workspace called `name`, if one is configured.
     pub fn workspace(&self, name: &str) -> Option<&WorkspaceConfig> {
         self.workspaces.iter().find(|w| w.name == name)
     }
