@@ -20,16 +20,28 @@ use std::collections::HashMap;
 /// An event as the outbox holds it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct OutboxEvent {
+    /// The outbox row id: increasing in write order, the order events are delivered in, and what
+    /// a target's `delivered_through` counts.
     pub id: i64,
+    /// The event's id as applications see it (`evt_` and 24 hex digits); the same on every
+    /// attempt, so a receiver can drop duplicates (`webhook-id` of a webhook).
     pub event_id: String,
+    /// The directory's id of the workspace the event belongs to.
     pub workspace_id: i64,
+    /// The workspace's configured name.
     pub workspace: String,
+    /// The event type, such as `member.onboarded` or `team.deleted`.
     #[sqlx(rename = "type")]
     #[serde(rename = "type")]
     pub kind: String,
+    /// The directory person the event is about; `None` for events about a team alone
+    /// (`team.created`, …) and for a provider account the directory has no identity for.
     pub user_id: Option<i64>,
+    /// The team of a `team.*` event; `None` for `member.*` events.
     pub team_slug: Option<String>,
+    /// The JSON body sent to targets: `type`, `timestamp` and `data`.
     pub payload: String,
+    /// When the apply (or admin command) that caused the event committed it.
     pub created_at: DateTime<Utc>,
     /// Failed attempts so far (0 for an event never tried).
     #[sqlx(default)]
@@ -50,24 +62,37 @@ pub enum Next {
 /// A target's queue, for `downstream list`, `status` and the metrics.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TargetCounts {
+    /// The target's `[[downstream]] name`.
     pub target: String,
     /// Events not yet delivered (retrying and requeued included, dead letters not).
     pub queued: i64,
+    /// Events that failed and wait for their next attempt.
     pub retrying: i64,
+    /// Dead letters: events that failed `max_attempts` times and are no longer tried until
+    /// `downstream retry` requeues them.
     pub dead: i64,
+    /// The most recent failure's error of this target (of any state); `None` when nothing ever
+    /// failed or the failures were all delivered since.
     pub last_error: Option<String>,
 }
 
 /// A failed event, for `downstream list`.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct FailureRow {
+    /// The event's outbox row id ([`OutboxEvent::id`]).
     pub outbox_id: i64,
+    /// The event's id as applications see it ([`OutboxEvent::event_id`]).
     pub event_id: String,
+    /// The event type, such as `member.onboarded`.
     #[sqlx(rename = "type")]
     #[serde(rename = "type")]
     pub kind: String,
+    /// `retrying` (waiting for its next attempt), `dead` (a dead letter) or `requeued` (by
+    /// `downstream retry`, delivered before newer events).
     pub state: String,
+    /// Failed attempts so far; reset to 0 when a dead letter is requeued.
     pub attempts: i32,
+    /// The error of the latest failed attempt.
     pub last_error: String,
 }
 
