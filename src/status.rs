@@ -5,12 +5,18 @@ use crate::directory::{DirectoryError, RunRow, Store};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+/// One configured workspace's state, as `orgsync status` prints it and `/status` serves it (JSON).
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusEntry {
+    /// The workspace's configured name.
     pub workspace: String,
+    /// `github`, `gitlab` or `bitbucket`.
     pub provider: String,
+    /// The latest finished run, whatever its outcome; `None` before the first run.
     pub last_run: Option<RunRow>,
+    /// When the latest applied run (outcome `ok`) finished; `None` when none ever did.
     pub last_success: Option<DateTime<Utc>>,
+    /// The schedule's next fire time from now; `None` when it fires no more.
     pub next_run: Option<DateTime<Utc>>,
     /// The last webhook event a daemon received for this workspace.
     pub last_event: Option<String>,
@@ -27,24 +33,33 @@ pub struct StatusEntry {
 /// them without a request while they are younger than `max_page_age_seconds`.
 #[derive(Debug, Clone, Serialize)]
 pub struct FetchProgress {
+    /// Pages read and kept so far (always more than 0: without pages there is no progress).
     pub pages_kept: u64,
+    /// When the oldest kept page was read: the first to be read again once it is older than
+    /// `max_page_age_seconds`.
     pub oldest_read_at: Option<DateTime<Utc>>,
+    /// The workspace's `max_page_age_seconds`: how long a kept page is served, in seconds.
     pub max_page_age_seconds: u64,
 }
 
 /// A held plan, in brief: what `status` shows and how to review it.
 #[derive(Debug, Clone, Serialize)]
 pub struct HeldSummary {
+    /// When the run that first refused this plan finished (a replaced plan starts anew).
     pub since: DateTime<Utc>,
     /// Runs that planned this same held plan.
     pub runs: i64,
     /// Guarded changes by kind (`offboard`: 12, …).
     pub counts: Vec<(String, usize)>,
+    /// The guards that refused it, by metric label (`offboard_threshold`, `no_admin_left`, …).
     pub guards: Vec<String>,
+    /// The command that shows the held plan (`orgsync plans show --workspace NAME`).
     pub review: String,
 }
 
 impl HeldSummary {
+    /// Summarises a hold as the directory stores it; a plan or guard list that no longer
+    /// parses shows as empty rather than failing the status.
     pub fn of(row: &crate::directory::HoldRow) -> HeldSummary {
         let plan: Option<crate::sync::Plan> = serde_json::from_str(&row.plan).ok();
         let trips: Vec<crate::sync::GuardTrip> =
