@@ -15,6 +15,7 @@ use serde::Serialize;
 pub struct RunOptions {
     /// `cli`, `schedule`, `signal`, `webhook`, `start`.
     pub trigger: String,
+    /// Fetch, plan and guard, record the run as `dry_run`, and change nothing in the directory.
     pub dry_run: bool,
     /// Apply even if a guard trips (a human has read the plan).
     pub force: bool,
@@ -30,6 +31,8 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// A run asked for by `trigger` that applies its plan unless a guard refuses it, by actor
+    /// `sync`, without deadline, cancellation or approval.
     pub fn new(trigger: &str) -> Self {
         RunOptions {
             trigger: trigger.to_string(),
@@ -60,19 +63,34 @@ pub enum HoldEvent {
 /// What a run did, for the CLI, the logs and the metrics.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
+    /// The workspace's configured name.
     pub workspace: String,
+    /// What asked for the run ([`RunOptions::trigger`]).
     pub trigger: String,
+    /// Applied, dry run, refused by a guard, or failed.
     pub outcome: RunOutcome,
+    /// The id the run is recorded under in `sync_runs`; set in every report
+    /// [`sync_workspace`] returns.
     pub run_id: Option<i64>,
+    /// The changes planned: applied when `outcome` is `Ok`, otherwise only shown. Empty when the
+    /// fetch failed.
     pub plan: Plan,
+    /// The guards the plan tripped, whether or not it was applied anyway.
     pub guard_trips: Vec<GuardTrip>,
+    /// A plan that tripped a guard was applied because of `force` or an approval.
     pub forced: bool,
+    /// Why the run failed or was refused; `None` for an applied or dry run.
     pub error: Option<String>,
+    /// HTTP requests the fetch sent, retries included.
     pub requests: u64,
+    /// Of those, answers `304 Not Modified` that were served from the cache.
     pub requests_not_modified: u64,
+    /// Wall-clock time from the start of the run until it was recorded.
     pub duration_seconds: f64,
     /// Active members after the run (or now, when nothing was applied).
     pub active_members: usize,
+    /// Why the provider's teams could not be read, when they could not; synced teams are left
+    /// as they were.
     pub teams_unavailable: Option<String>,
     /// Whether the workspace is held after this run.
     pub held: bool,
