@@ -13,22 +13,26 @@ fn send(states: &[NotifyState<'_>]) {
     }
 }
 
-pub fn ready() {
+/// `READY=1`: startup is complete (the listener is bound), or a reload ended, applied or not.
+pub(crate) fn ready() {
     send(&[NotifyState::Ready]);
 }
 
-pub fn status(text: &str) {
+/// `STATUS=`: the line `systemctl status` shows (each workspace's latest run).
+pub(crate) fn status(text: &str) {
     send(&[NotifyState::Status(text)]);
 }
 
-pub fn reloading() {
+/// `RELOADING=1` with `MONOTONIC_USEC`: a configuration reload has begun; [`ready`] ends it.
+pub(crate) fn reloading() {
     send(&[
         NotifyState::Reloading,
         NotifyState::monotonic_usec_now().unwrap_or(NotifyState::MonotonicUsec(0)),
     ]);
 }
 
-pub fn stopping() {
+/// `STOPPING=1`: shutdown has begun; runs in flight are finishing or being cancelled.
+pub(crate) fn stopping() {
     send(&[NotifyState::Stopping]);
 }
 

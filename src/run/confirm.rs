@@ -8,7 +8,7 @@ use orgsync_core::{Confirmation, FetchPolicy, Provider, ProviderError};
 
 /// Why the confirmations could not be made: the run fails and nothing is applied.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfirmError {
+pub(crate) enum ConfirmError {
     #[error(
         "the plan has {verdicts} destructive verdicts (offboards and team-membership removals) to confirm with the provider, more than max_confirmations = {max}; nothing was applied. Read the plan with `orgsync sync --workspace {workspace} --dry-run`; if it is right, raise [safety] max_confirmations for one run"
     )]
@@ -27,7 +27,7 @@ pub enum ConfirmError {
 
 /// Asks the provider about each destructive verdict of `plan`, in plan order, and drops the
 /// contradicted ones. Returns how many verdicts were confirmed.
-pub async fn confirm_plan(
+pub(crate) async fn confirm_plan(
     provider: &dyn Provider,
     policy: &FetchPolicy,
     plan: &mut Plan,
