@@ -39,13 +39,16 @@ pub struct Trigger {
     pub tick: Option<DateTime<Utc>>,
     /// When the event that caused it arrived (webhooks), for the latency histogram.
     pub received: Option<Instant>,
-    pub provider: Option<String>,
+    /// The provider of the webhook that caused it (`github`, …), which labels the webhook
+    /// latency histogram; `None` for other triggers.
+    pub(crate) provider: Option<String>,
     /// A webhook's targeted re-read: only these members (id, login). `None`: a full sync.
     pub members: Option<Vec<(String, Option<String>)>>,
 }
 
 impl Trigger {
-    pub fn new(kind: &str) -> Self {
+    /// A full sync asked for by `kind`, serving no schedule instant and no webhook.
+    pub(crate) fn new(kind: &str) -> Self {
         Trigger {
             kind: kind.to_string(),
             tick: None,
@@ -105,8 +108,10 @@ fn panic_message(error: tokio::task::JoinError) -> String {
 pub struct Daemon {
     config: RwLock<Arc<Config>>,
     config_path: PathBuf,
-    pub store: Store,
-    pub metrics: Metrics,
+    /// The directory the runs, `/readyz` and `/status` use.
+    pub(crate) store: Store,
+    /// The series `/metrics` serves.
+    pub(crate) metrics: Metrics,
     ctx: ProviderContext,
     slots: Mutex<HashMap<String, Slot>>,
     progress: Mutex<HashMap<String, Progress>>,

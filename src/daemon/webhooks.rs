@@ -202,7 +202,9 @@ enum Refused {
 }
 
 impl Webhooks {
-    pub fn new(limits: &crate::config::ListenerLimits) -> Self {
+    /// Nothing seen or pending yet; at most `limits.max_in_flight` bodies read at once, and
+    /// `limits.max_in_flight_per_source` from one source address.
+    pub(crate) fn new(limits: &crate::config::ListenerLimits) -> Self {
         Webhooks {
             seen: Mutex::default(),
             pending: Mutex::default(),
@@ -338,7 +340,11 @@ async fn read_bounded(body: Body, limit: usize, timeout: Duration) -> Result<Byt
         .unwrap_or(Err(BodyError::Timeout))
 }
 
-pub async fn receive(
+/// The handler of `POST /webhooks/{provider}/{workspace}` (see the module documentation): 200
+/// for an event taken, recognised again or ignored; 401 without a valid signature; 404 when no
+/// workspace of that name has that provider; 413, 408 or 400 for a body refused or not JSON;
+/// 503 or 429 when no slot is free.
+pub(crate) async fn receive(
     State(d): State<Arc<Daemon>>,
     Path((provider, workspace)): Path<(String, String)>,
     peer: Option<Extension<Peer>>,
