@@ -7,11 +7,13 @@ use chrono::{DateTime, Utc};
 use orgsync_core::cache::CachedResponse;
 use orgsync_core::pages::{KeptPage, PageStore};
 
-forward! {
+forward! { crate:
+    /// How many pages `workspace` keeps, and when the oldest was read (`None`: none kept).
     on_conn fetch_pages_progress => progress(
         workspace: &str
     ) -> Result<(u64, Option<DateTime<Utc>>), DirectoryError>;
 
+    /// Drops the pages `workspace` keeps, once its fetch has completed.
     on_conn clear_fetch_pages => clear(workspace: &str) -> Result<(), DirectoryError>;
 }
 
