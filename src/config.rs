@@ -249,7 +249,7 @@ impl NotifyTarget {
 pub struct HttpSettings {
     /// A politeness limit below the providers' own (those are read from their headers).
     pub requests_per_second: u32,
-    /// Requests that may go out at once before `requests_per_second` applies (0: the default, 10).
+    /// Requests that may go out at once before `requests_per_second` applies (at least 1).
     pub burst: u32,
     /// Below this many requests left in a provider's window, the rest are spread until reset.
     pub rate_limit_reserve: u64,
@@ -428,9 +428,9 @@ impl Default for ListenerLimits {
 /// stay representable as an instant.
 pub const MAX_RUN_DEADLINE_SECONDS: u64 = 7 * 24 * 3600;
 
-/// The `[safety]` section: how much one run may change before a guard holds its plan for a
-/// human (`orgsync sync --force`, `orgsync approve`). Each guard trips only when both its
-/// percentage (0 to 100) and its count are exceeded.
+/// The `[safety]` section: the thresholds above which a guard refuses a run's plan and holds it
+/// for a human (`orgsync sync --force`, `orgsync approve`). A threshold guard trips only when
+/// both its percentage (0 to 100) and its count are exceeded.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SafetyConfig {
     /// Offboards above both this share (of the active synced members) and
