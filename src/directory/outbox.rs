@@ -41,7 +41,8 @@ pub struct OutboxEvent {
     pub team_slug: Option<String>,
     /// The JSON body sent to targets: `type`, `timestamp` and `data`.
     pub payload: String,
-    /// When the apply (or admin command) that caused the event committed it.
+    /// When the apply (or admin command) that caused the event wrote it: the payload's
+    /// `timestamp`.
     pub created_at: DateTime<Utc>,
     /// Failed attempts so far (0 for an event never tried).
     #[sqlx(default)]
