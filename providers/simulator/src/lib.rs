@@ -32,6 +32,8 @@
 //! This crate is used only by tests, benches and the demo: it is never a dependency of the daemon's
 //! production code paths.
 
+#![warn(missing_docs)]
+
 pub mod bitbucket;
 pub mod error;
 pub mod github;

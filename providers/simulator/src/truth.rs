@@ -28,7 +28,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// A team as a correct client should replicate it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpectedTeam {
+    /// The team's numeric id as a string.
     pub id: String,
+    /// Display name.
     pub name: String,
     /// The parent team's slug.
     pub parent: Option<String>,

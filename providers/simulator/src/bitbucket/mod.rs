@@ -249,6 +249,7 @@ pub struct BitbucketServer {
     server: RunningServer,
     infra: SimHandle,
     world: Arc<RwLock<BitbucketScenario>>,
+    /// The tokens the server accepts (the scenario's, or the default one).
     tokens: Vec<BitbucketToken>,
     generation: Arc<AtomicU64>,
 }
@@ -328,6 +329,7 @@ impl BitbucketServer {
         self.server.url()
     }
 
+    /// The tokens the server accepts (the scenario's, or the default one).
     pub fn tokens(&self) -> &[BitbucketToken] {
         &self.tokens
     }
@@ -392,6 +394,7 @@ impl BitbucketServer {
         self.infra.on_page(path, after_page, label, action);
     }
 
+    /// Stops the server and waits for in-flight requests.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
     }

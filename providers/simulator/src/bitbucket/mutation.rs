@@ -26,7 +26,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub enum BitbucketMutation {
     /// Creates a repository (webhook `repo:created`).
     CreateRepository {
+        /// Slug of the workspace.
         workspace: String,
+        /// The new repository; its slug and uuid must be unused.
         repository: BitbucketRepo,
     },
     /// Creates a repository at `index` of the workspace's listing order, not at its end
@@ -35,31 +37,54 @@ pub enum BitbucketMutation {
     /// repository after it moves one place down, and a client reading by offset sees the last
     /// one of a page again on the next page and misses the new one.
     InsertRepository {
+        /// Slug of the workspace.
         workspace: String,
+        /// The new repository; its slug and uuid must be unused.
         repository: BitbucketRepo,
+        /// Position in the listing order; past the end appends.
         index: usize,
     },
     /// Deletes a repository (webhook `repo:deleted`).
-    DeleteRepository { workspace: String, slug: String },
+    DeleteRepository {
+        /// Slug of the workspace.
+        workspace: String,
+        /// Slug of the repository.
+        slug: String,
+    },
     /// Removes a member from the workspace, its groups and every grant.
-    RemoveMember { workspace: String, user: String },
+    RemoveMember {
+        /// Slug of the workspace.
+        workspace: String,
+        /// Uuid of the user, braces included.
+        user: String,
+    },
     /// Changes a member's workspace role.
     SetRole {
+        /// Slug of the workspace.
         workspace: String,
+        /// Uuid of the user, braces included.
         user: String,
+        /// The new role.
         role: WorkspaceRole,
     },
     /// Sets (or replaces) a user's explicit grant on a repository.
     GrantRepository {
+        /// Slug of the workspace.
         workspace: String,
+        /// Slug of the repository.
         repository: String,
+        /// Uuid of the user, braces included.
         user: String,
+        /// The permission the grant gives.
         permission: GrantPermission,
     },
     /// Adds a member to a group.
     AddGroupMember {
+        /// Slug of the workspace.
         workspace: String,
+        /// Slug of the group.
         group: String,
+        /// Uuid of the user, braces included.
         user: String,
     },
 }

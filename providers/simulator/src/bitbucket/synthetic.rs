@@ -15,8 +15,11 @@ use crate::scenario::{
 /// How big a generated workspace is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BitbucketSize {
+    /// Workspace members.
     pub members: usize,
+    /// Repositories.
     pub repos: usize,
+    /// User groups.
     pub groups: usize,
 }
 

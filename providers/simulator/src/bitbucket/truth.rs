@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// A group as orgsync should replicate it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpectedBitbucketTeam {
+    /// Group slug.
     pub slug: String,
+    /// Group display name.
     pub name: String,
     /// Member uuids.
     pub members: BTreeSet<String>,

@@ -26,68 +26,103 @@ use std::sync::RwLock;
 pub enum Mutation {
     /// Adds a user (created if the id is new) as an active member.
     AddMember {
+        /// Login of the organisation.
         org: String,
+        /// The account; created when its id is new, else the existing one is used.
         user: GithubUser,
+        /// The organisation role it gets.
         role: OrgRole,
     },
     /// Removes a member from the organisation, its teams and its repositories.
     RemoveMember {
+        /// Login of the organisation.
         org: String,
+        /// Login of the user.
         login: String,
     },
     /// Renames a user; the id stays. GitHub sends no organisation webhook for this.
     RenameLogin {
+        /// Current login.
         login: String,
+        /// Login after the rename.
         new_login: String,
     },
     /// Changes a member's organisation role (`member_added` is GitHub's event for a role change
     /// through an invitation; a direct change sends no webhook).
     ChangeRole {
+        /// Login of the organisation.
         org: String,
+        /// Login of the user.
         login: String,
+        /// The new role.
         role: OrgRole,
     },
+    /// Adds an organisation member to a team, or changes their team role (`membership` `added`).
     AddTeamMember {
+        /// Login of the organisation.
         org: String,
+        /// Slug of the team.
         team: String,
+        /// Login of the user.
         login: String,
+        /// Member or maintainer; member when omitted.
         #[serde(default = "member_role")]
         role: TeamRole,
     },
+    /// Removes a user from a team (`membership` `removed`).
     RemoveTeamMember {
+        /// Login of the organisation.
         org: String,
+        /// Slug of the team.
         team: String,
+        /// Login of the user.
         login: String,
     },
     /// Grants, changes or (with `permission: null`) revokes a team's access to a repository.
     SetTeamRepoPermission {
+        /// Login of the organisation.
         org: String,
+        /// Slug of the team.
         team: String,
+        /// Name of the repository.
         repo: String,
+        /// The new role; `None` removes the grant.
         permission: Option<Permission>,
     },
+    /// Creates a repository (`repository` `created`).
     AddRepository {
+        /// Login of the organisation.
         org: String,
+        /// The repository; its id and name must be new in the organisation.
         repo: GithubRepo,
     },
+    /// Archives a repository (`repository` `archived`).
     ArchiveRepository {
+        /// Login of the organisation.
         org: String,
+        /// Name of the repository.
         repo: String,
     },
     /// Removes a direct collaborator from a repository.
     RemoveCollaborator {
+        /// Login of the organisation.
         org: String,
+        /// Name of the repository.
         repo: String,
+        /// Login of the user.
         login: String,
     },
     /// Deletes a repository with its grants (`repository` `deleted`).
     DeleteRepository {
+        /// Login of the organisation.
         org: String,
+        /// Name of the repository.
         repo: String,
     },
     /// Deletes a GitHub account: it leaves every organisation, team and repository, and its id
     /// and login answer `404`. GitHub sends no organisation webhook for it.
     DeleteUser {
+        /// Login of the user.
         login: String,
     },
 }

@@ -9,9 +9,13 @@ use std::collections::BTreeMap;
 /// after any share cap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Effective {
+    /// The member's user id.
     pub user: u64,
+    /// The effective access level (see [`crate::scenario::GitlabMember::access_level`]).
     pub access_level: u8,
+    /// `YYYY-MM-DD` the membership that gives the level ends; `None` for no expiry.
     pub expires_at: Option<String>,
+    /// Whether that membership is approved.
     pub state: MembershipApproval,
     /// The group or project where the membership row lives (for `created_at` style details).
     pub source: u64,
@@ -161,7 +165,9 @@ pub fn project_members(world: &GitlabScenario, project: u64) -> Vec<Effective> {
 /// and what they are a member of.
 #[derive(Debug, Clone, Copy)]
 pub struct Viewer {
+    /// The caller's user id; `None` for an administrator token that acts as no user.
     pub user: Option<u64>,
+    /// Whether the caller is an instance administrator.
     pub admin: bool,
 }
 

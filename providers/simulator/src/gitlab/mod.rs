@@ -8,10 +8,10 @@
 //! weak ETags with `304`s, and Member / Project / Subgroup Hook webhooks for mutations.
 //!
 //! Routes and shapes follow PROVIDERS.md 2 and the official examples in `api/gitlab/`. Who sees
-//! what is computed in [`access`] from the scenario's raw memberships and shares, independently
+//! what is computed in `access` from the scenario's raw memberships and shares, independently
 //! of the brute-force [`truth`] that tests compare clients with.
 
-pub mod access;
+pub(crate) mod access;
 pub mod json;
 mod mutation;
 mod routes;
@@ -203,6 +203,7 @@ pub struct GitlabServer {
     server: RunningServer,
     infra: SimHandle,
     world: Arc<RwLock<GitlabScenario>>,
+    /// The tokens the server accepts (the scenario's, or the default admin one).
     tokens: Vec<GitlabToken>,
 }
 
@@ -266,6 +267,7 @@ impl GitlabServer {
         format!("{}/api/v4", self.server.url())
     }
 
+    /// The tokens the server accepts (the scenario's, or the default admin one).
     pub fn tokens(&self) -> &[GitlabToken] {
         &self.tokens
     }
@@ -312,6 +314,7 @@ impl GitlabServer {
         self.infra.on_page(path, after_page, label, action);
     }
 
+    /// Stops the server and waits for in-flight requests.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
     }

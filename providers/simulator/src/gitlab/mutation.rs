@@ -29,51 +29,95 @@ use std::sync::RwLock;
 pub enum GitlabMutation {
     /// Adds a user (created when the id is new) to a group: `user_add_to_group`.
     AddGroupMember {
+        /// Id of the group.
         group: u64,
+        /// The account; created when its id is new.
         user: GitlabUser,
+        /// GitLab's access level number (10 guest … 50 owner).
         access_level: u8,
+        /// `YYYY-MM-DD` the membership ends; `None` for no expiry.
         #[serde(default)]
         expires_at: Option<String>,
     },
     /// Changes a member's level: `user_update_for_group`.
     UpdateGroupMember {
+        /// Id of the group.
         group: u64,
+        /// Id of the user.
         user: u64,
+        /// GitLab's access level number (10 guest … 50 owner).
         access_level: u8,
     },
     /// `user_remove_from_group`.
-    RemoveGroupMember { group: u64, user: u64 },
+    RemoveGroupMember {
+        /// Id of the group.
+        group: u64,
+        /// Id of the user.
+        user: u64,
+    },
     /// Blocks, deactivates or reactivates an account (no group webhook exists for this).
-    SetUserState { user: u64, state: UserState },
+    SetUserState {
+        /// Id of the user.
+        user: u64,
+        /// The new state.
+        state: UserState,
+    },
     /// Renames a user; the id stays (no group webhook).
-    RenameUser { user: u64, username: String },
+    RenameUser {
+        /// Id of the user.
+        user: u64,
+        /// Username after the rename.
+        username: String,
+    },
     /// Adds a direct project member (GitLab has no group webhook for project members).
     AddProjectMember {
+        /// Id of the project.
         project: u64,
+        /// Id of the user.
         user: u64,
+        /// GitLab's access level number (10 guest … 50 owner).
         access_level: u8,
     },
     /// `subgroup_create`.
     CreateSubgroup {
+        /// Id of the new group; must be unused.
         id: u64,
+        /// Id of the parent group.
         parent: u64,
+        /// The new last path segment.
         path: String,
+        /// Display name.
         name: String,
     },
     /// `subgroup_destroy` (its projects go with it).
-    DeleteSubgroup { group: u64 },
+    DeleteSubgroup {
+        /// Id of the group.
+        group: u64,
+    },
     /// `project_create`.
     CreateProject {
+        /// Id of the new project; must be unused.
         id: u64,
+        /// Id of the group it lives in.
         namespace: u64,
+        /// The new last path segment.
         path: String,
+        /// Visibility; private when `None`.
         #[serde(default)]
         visibility: Option<Visibility>,
     },
     /// `project_destroy`.
-    DestroyProject { project: u64 },
+    DestroyProject {
+        /// Id of the project.
+        project: u64,
+    },
     /// Archives or unarchives a project (no group webhook).
-    SetArchived { project: u64, archived: bool },
+    SetArchived {
+        /// Id of the project.
+        project: u64,
+        /// True archives, false unarchives.
+        archived: bool,
+    },
 }
 
 struct Event {

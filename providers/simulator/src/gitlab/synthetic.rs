@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 pub struct GitlabSize {
     /// Members of the top-level group (direct; invited groups add a few percent more).
     pub members: usize,
+    /// Projects across the tree.
     pub projects: usize,
+    /// Subgroups below the top-level group.
     pub subgroups: usize,
 }
 

@@ -1,6 +1,6 @@
 //! GitLab ground truth, by brute force from a scenario's raw memberships and shares.
 //!
-//! Shares no code with the simulated routes ([`super::access`]) nor with any client: for each
+//! Shares no code with the simulated routes (`gitlab::access`) nor with any client: for each
 //! member and each in-scope project it walks every grant that could give that user access.
 //!
 //! Rules (ARCHITECTURE.md section 1 and the GitLab provider's documented decisions):

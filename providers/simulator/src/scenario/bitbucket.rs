@@ -14,8 +14,10 @@ use std::collections::BTreeSet;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BitbucketScenario {
+    /// Every Atlassian account in the world; workspaces refer to them by [`BitbucketUser::uuid`].
     #[serde(default)]
     pub users: Vec<BitbucketUser>,
+    /// The workspaces, with their members, projects, repositories and groups.
     #[serde(default)]
     pub workspaces: Vec<BitbucketWorkspace>,
     /// Credentials the server accepts. A scenario without any gets one API token with every
@@ -35,6 +37,7 @@ pub struct BitbucketScenario {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupsApi {
+    /// Answers with the workspace's groups (the default).
     #[default]
     Available,
     /// `404` with Bitbucket's error body.
@@ -43,6 +46,7 @@ pub enum GroupsApi {
     Gone,
 }
 
+/// An Atlassian account. `uuid` and `account_id` never change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BitbucketUser {
@@ -50,6 +54,7 @@ pub struct BitbucketUser {
     pub uuid: String,
     /// Atlassian account id (`557058:…`).
     pub account_id: String,
+    /// Display name; may change.
     pub display_name: String,
     /// Not unique and may change: never an identity.
     pub nickname: String,
@@ -62,12 +67,16 @@ pub struct BitbucketUser {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkspaceRole {
+    /// Administers the workspace.
     Owner,
+    /// Has a grant on some repository without being a member.
     Collaborator,
+    /// An ordinary member.
     Member,
 }
 
 impl WorkspaceRole {
+    /// The role as the API spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             WorkspaceRole::Owner => "owner",
@@ -77,11 +86,13 @@ impl WorkspaceRole {
     }
 }
 
+/// A user's membership in a workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BitbucketMember {
     /// [`BitbucketUser::uuid`].
     pub user: String,
+    /// Owner, collaborator or member.
     pub role: WorkspaceRole,
 }
 
@@ -90,14 +101,20 @@ pub struct BitbucketMember {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum GrantPermission {
+    /// Grants nothing; the strongest grant wins, so it takes nothing away either.
     None,
+    /// May read and clone.
     Read,
+    /// May push.
     Write,
+    /// Write plus creating repositories in the project.
     CreateRepo,
+    /// May administer.
     Admin,
 }
 
 impl GrantPermission {
+    /// The permission as the API spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             GrantPermission::None => "none",
@@ -120,33 +137,43 @@ impl GrantPermission {
     }
 }
 
+/// A user's permission on a project or repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserGrant {
     /// [`BitbucketUser::uuid`].
     pub user: String,
+    /// What the grant allows.
     pub permission: GrantPermission,
 }
 
+/// A group's permission on a project or repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupGrant {
     /// [`BitbucketGroup::slug`].
     pub group: String,
+    /// What the grant allows.
     pub permission: GrantPermission,
 }
 
+/// A project: a container of repositories whose grants apply to all of them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BitbucketProject {
+    /// `{…}` uuid, braces included.
     pub uuid: String,
+    /// Short upper-case key, unique within the workspace, as in `/projects/{project_key}`.
     pub key: String,
+    /// Display name.
     pub name: String,
+    /// Private unless set to false.
     #[serde(default = "yes")]
     pub is_private: bool,
     /// Grants that apply to every repository of the project.
     #[serde(default)]
     pub users: Vec<UserGrant>,
+    /// Group grants that apply to every repository of the project.
     #[serde(default)]
     pub groups: Vec<GroupGrant>,
 }
@@ -155,10 +182,13 @@ fn yes() -> bool {
     true
 }
 
+/// A repository of a workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BitbucketRepo {
+    /// `{…}` uuid, braces included.
     pub uuid: String,
+    /// URL name, unique case-insensitively within the workspace.
     pub slug: String,
     /// Defaults to the slug.
     #[serde(default)]
@@ -171,63 +201,82 @@ pub struct BitbucketRepo {
     /// `workspace/slug` of the repository this one was forked from.
     #[serde(default)]
     pub parent: Option<String>,
+    /// Direct user grants on the repository.
     #[serde(default)]
     pub users: Vec<UserGrant>,
+    /// Direct group grants on the repository.
     #[serde(default)]
     pub groups: Vec<GroupGrant>,
 }
 
 impl BitbucketRepo {
+    /// The name, or the slug when no name is set.
     pub fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.slug)
     }
 }
 
+/// A workspace group (user group), listed by the 1.0 groups endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BitbucketGroup {
+    /// URL name, unique case-insensitively within the workspace.
     pub slug: String,
+    /// Display name.
     pub name: String,
     /// [`BitbucketUser::uuid`]s.
     #[serde(default)]
     pub members: Vec<String>,
 }
 
+/// A workspace with its members, projects, repositories and groups.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BitbucketWorkspace {
+    /// `{…}` uuid, braces included.
     pub uuid: String,
+    /// URL name, unique case-insensitively.
     pub slug: String,
+    /// Display name.
     pub name: String,
+    /// Private unless set to false.
     #[serde(default = "yes")]
     pub is_private: bool,
+    /// Members and their workspace roles.
     #[serde(default)]
     pub members: Vec<BitbucketMember>,
+    /// Projects; every repository belongs to one.
     #[serde(default)]
     pub projects: Vec<BitbucketProject>,
+    /// Repositories.
     #[serde(default)]
     pub repositories: Vec<BitbucketRepo>,
+    /// User groups.
     #[serde(default)]
     pub groups: Vec<BitbucketGroup>,
 }
 
 impl BitbucketWorkspace {
+    /// The membership of the user with this uuid.
     pub fn member(&self, uuid: &str) -> Option<&BitbucketMember> {
         self.members.iter().find(|m| m.user == uuid)
     }
 
+    /// The repository with this slug, compared case-insensitively.
     pub fn repo(&self, slug: &str) -> Option<&BitbucketRepo> {
         self.repositories
             .iter()
             .find(|r| r.slug.eq_ignore_ascii_case(slug))
     }
 
+    /// The project with this key, compared case-insensitively.
     pub fn project(&self, key: &str) -> Option<&BitbucketProject> {
         self.projects
             .iter()
             .find(|p| p.key.eq_ignore_ascii_case(key))
     }
 
+    /// The group with this slug, compared case-insensitively.
     pub fn group(&self, slug: &str) -> Option<&BitbucketGroup> {
         self.groups
             .iter()
@@ -239,13 +288,17 @@ impl BitbucketWorkspace {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BitbucketToken {
+    /// The token text; a secret, hidden from `Debug`.
     pub token: String,
+    /// The Atlassian account email of an API token; `None` for an access token.
     #[serde(default)]
     pub email: Option<String>,
     /// OAuth scopes as the swagger names them (`account`, `repository`, `repository:admin`,
     /// `project:admin`, `team`); `None` means every scope.
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
+    /// This token's hourly budget for requests outside the scaled ones; the server's default when
+    /// `None`.
     #[serde(default)]
     pub rate_limit: Option<u64>,
     /// An access token's scaled limit on `/2.0/repositories/*` (Standard and Premium plans:
@@ -314,8 +367,11 @@ impl BitbucketToken {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BitbucketOauthConsumer {
+    /// Client id.
     pub key: String,
+    /// Client secret; hidden from `Debug`.
     pub secret: String,
+    /// Scopes of the tokens it is issued; `None` means every scope.
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
 }
@@ -331,12 +387,14 @@ impl std::fmt::Debug for BitbucketOauthConsumer {
 }
 
 impl BitbucketScenario {
+    /// The workspace with this slug, compared case-insensitively.
     pub fn workspace(&self, slug: &str) -> Option<&BitbucketWorkspace> {
         self.workspaces
             .iter()
             .find(|w| w.slug.eq_ignore_ascii_case(slug))
     }
 
+    /// The user with this uuid (braces included).
     pub fn user(&self, uuid: &str) -> Option<&BitbucketUser> {
         self.users.iter().find(|u| u.uuid == uuid)
     }

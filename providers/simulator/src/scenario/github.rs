@@ -10,8 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GithubScenario {
+    /// Every account in the world; organisations refer to them by [`GithubUser::id`].
     #[serde(default)]
     pub users: Vec<GithubUser>,
+    /// The organisations, with their members, teams and repositories.
     #[serde(default)]
     pub orgs: Vec<GithubOrg>,
     /// Tokens the server accepts. A scenario without tokens gets one full-scope token
@@ -27,10 +29,14 @@ pub struct GithubScenario {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GithubUser {
+    /// Numeric id, unique in the scenario; never changes.
     pub id: u64,
+    /// Login, unique case-insensitively; may change on rename.
     pub login: String,
+    /// Profile display name; `None` when unset.
     #[serde(default)]
     pub name: Option<String>,
+    /// Public email address; `None` when hidden or unset.
     #[serde(default)]
     pub email: Option<String>,
     /// Suspended by a site admin (GitHub Enterprise Server) or by GitHub.
@@ -39,6 +45,7 @@ pub struct GithubUser {
     /// A `Bot` account (`type: "Bot"` in the API).
     #[serde(default)]
     pub bot: bool,
+    /// An Enterprise Server site administrator (`site_admin: true` in the API).
     #[serde(default)]
     pub site_admin: bool,
 }
@@ -47,11 +54,14 @@ pub struct GithubUser {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrgRole {
+    /// An organisation owner.
     Admin,
+    /// An ordinary member.
     Member,
 }
 
 impl OrgRole {
+    /// The role as the API spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             OrgRole::Admin => "admin",
@@ -64,6 +74,7 @@ impl OrgRole {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MembershipState {
+    /// An accepted membership.
     #[default]
     Active,
     /// Invited and not accepted yet: listed under `/orgs/{org}/invitations`, not `/members`.
@@ -71,6 +82,7 @@ pub enum MembershipState {
 }
 
 impl MembershipState {
+    /// The state as the API spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             MembershipState::Active => "active",
@@ -79,12 +91,15 @@ impl MembershipState {
     }
 }
 
+/// A user's membership in an organisation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrgMember {
     /// [`GithubUser::id`].
     pub user: u64,
+    /// Owner or member.
     pub role: OrgRole,
+    /// Active, or pending while invited; active when omitted.
     #[serde(default)]
     pub state: MembershipState,
     /// A concealed (private) membership: listed only to callers who are members themselves.
@@ -96,8 +111,11 @@ pub struct OrgMember {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailInvitation {
+    /// Invitation id, as in `/orgs/{org}/invitations`.
     pub id: u64,
+    /// Invited address.
     pub email: String,
+    /// The role the invitee will get on accepting.
     pub role: OrgRole,
 }
 
@@ -105,23 +123,30 @@ pub struct EmailInvitation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GithubOrg {
+    /// Numeric id, unique in the scenario; never changes.
     pub id: u64,
+    /// Login, unique case-insensitively.
     pub login: String,
+    /// Display name; `None` when unset.
     #[serde(default)]
     pub name: Option<String>,
     /// The base permission every member has on every repository. GitHub's default for a new
     /// organisation is `read`.
     #[serde(default = "default_base_permission")]
     pub default_repository_permission: Permission,
+    /// Members, pending invitations of existing users included.
     #[serde(default)]
     pub members: Vec<OrgMember>,
     /// Users who are not members but are collaborators on some repository.
     #[serde(default)]
     pub outside_collaborators: Vec<u64>,
+    /// Open invitations to email addresses without an account.
     #[serde(default)]
     pub invitations: Vec<EmailInvitation>,
+    /// Teams, parents and children alike.
     #[serde(default)]
     pub teams: Vec<GithubTeam>,
+    /// Repositories the organisation owns.
     #[serde(default)]
     pub repos: Vec<GithubRepo>,
     /// Organisation roles assigned to members or teams (`GET /orgs/{org}/organization-roles`).
@@ -136,14 +161,18 @@ pub struct GithubOrg {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizationRole {
+    /// Role id.
     pub id: u64,
+    /// Role name; `security_manager` and `all_repo_*` are GitHub's predefined ones.
     pub name: String,
     /// The repository role it grants on every repository; `None` for roles that grant none
     /// (security managers grant read whatever this says).
     #[serde(default)]
     pub base_role: Option<Permission>,
+    /// Users ([`GithubUser::id`]) assigned the role directly.
     #[serde(default)]
     pub users: Vec<u64>,
+    /// Teams (slugs) assigned the role.
     #[serde(default)]
     pub teams: Vec<String>,
 }
@@ -164,15 +193,19 @@ fn default_base_permission() -> Permission {
     Permission::Read
 }
 
+/// Who may see a team.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TeamPrivacy {
+    /// Visible to every organisation member (the default).
     #[default]
     Closed,
+    /// Visible only to its members and organisation owners.
     Secret,
 }
 
 impl TeamPrivacy {
+    /// The privacy as the API spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             TeamPrivacy::Closed => "closed",
@@ -181,11 +214,13 @@ impl TeamPrivacy {
     }
 }
 
+/// A user's direct membership in a team.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TeamMembership {
     /// [`GithubUser::id`].
     pub user: u64,
+    /// Member or maintainer; member when omitted.
     #[serde(default = "default_team_role")]
     pub role: orgsync_core::TeamRole,
 }
@@ -194,11 +229,13 @@ fn default_team_role() -> orgsync_core::TeamRole {
     orgsync_core::TeamRole::Member
 }
 
+/// A team's role on one repository of its organisation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TeamGrant {
     /// [`GithubRepo::name`].
     pub repo: String,
+    /// The role the team has on the repository.
     pub permission: Permission,
 }
 
@@ -207,11 +244,16 @@ pub struct TeamGrant {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GithubTeam {
+    /// Numeric id, unique in the scenario.
     pub id: u64,
+    /// URL name, unique case-insensitively within the organisation.
     pub slug: String,
+    /// Display name.
     pub name: String,
+    /// Free-text description; `None` when unset.
     #[serde(default)]
     pub description: Option<String>,
+    /// Closed unless set.
     #[serde(default)]
     pub privacy: TeamPrivacy,
     /// The parent team's slug.
@@ -220,29 +262,39 @@ pub struct GithubTeam {
     /// Direct members only; the server adds child-team members where GitHub does.
     #[serde(default)]
     pub members: Vec<TeamMembership>,
+    /// Repositories granted to the team directly (child teams inherit them).
     #[serde(default)]
     pub repos: Vec<TeamGrant>,
 }
 
+/// A user's direct role on one repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RepoCollaborator {
     /// [`GithubUser::id`]: an organisation member or an outside collaborator.
     pub user: u64,
+    /// The collaborator's role on the repository.
     pub permission: Permission,
 }
 
+/// A repository owned by an organisation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GithubRepo {
+    /// Numeric id, unique in the scenario.
     pub id: u64,
+    /// Name, unique case-insensitively within the organisation.
     pub name: String,
+    /// Private unless set.
     #[serde(default = "default_visibility")]
     pub visibility: Visibility,
+    /// Archived (read-only).
     #[serde(default)]
     pub archived: bool,
+    /// A fork of another repository.
     #[serde(default)]
     pub fork: bool,
+    /// Free-text description; `None` when unset.
     #[serde(default)]
     pub description: Option<String>,
     /// Direct collaborators (members or outside collaborators) with their repository role.
@@ -258,6 +310,7 @@ fn default_visibility() -> Visibility {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSpec {
+    /// The token text callers send; a secret, hidden from `Debug`.
     pub token: String,
     /// Classic OAuth scopes the token has; `None` means every scope. A route that needs a scope
     /// the token lacks answers 403 (for `check-config --online` tests).
@@ -307,9 +360,13 @@ impl TokenSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GithubApp {
+    /// The app id, the `iss` of the JWTs it signs.
     pub app_id: u64,
+    /// URL name of the app; `orgsync-sim` when omitted.
     #[serde(default = "default_app_slug")]
     pub slug: String,
+    /// Id of the installation on [`GithubApp::org`], used in
+    /// `/app/installations/{id}/access_tokens`.
     pub installation_id: u64,
     /// The organisation login the app is installed on.
     pub org: String,
@@ -338,6 +395,7 @@ impl GithubApp {
         }
     }
 
+    /// The installation's permissions, with the default described on the field when unset.
     pub fn permissions(&self) -> BTreeMap<String, String> {
         self.permissions.clone().unwrap_or_else(|| {
             [
@@ -367,22 +425,26 @@ pub const TEST_APP_PUBLIC_KEY_PEM: &str = include_str!("../../keys/test-app-publ
 pub const TEST_APP_PRIVATE_KEY_PEM: &str = include_str!("../../keys/test-app-private-key.pem");
 
 impl GithubScenario {
+    /// The user with this id.
     pub fn user(&self, id: u64) -> Option<&GithubUser> {
         self.users.iter().find(|u| u.id == id)
     }
 
+    /// The user with this login, compared case-insensitively as GitHub does.
     pub fn user_by_login(&self, login: &str) -> Option<&GithubUser> {
         self.users
             .iter()
             .find(|u| u.login.eq_ignore_ascii_case(login))
     }
 
+    /// The organisation with this login, compared case-insensitively.
     pub fn org(&self, login: &str) -> Option<&GithubOrg> {
         self.orgs
             .iter()
             .find(|o| o.login.eq_ignore_ascii_case(login))
     }
 
+    /// The organisation with this login, for mutation routes and tests.
     pub fn org_mut(&mut self, login: &str) -> Option<&mut GithubOrg> {
         self.orgs
             .iter_mut()
@@ -507,16 +569,19 @@ impl GithubScenario {
 }
 
 impl GithubOrg {
+    /// The membership of this user, pending or active.
     pub fn member(&self, user: u64) -> Option<&OrgMember> {
         self.members.iter().find(|m| m.user == user)
     }
 
+    /// The team with this slug, compared case-insensitively.
     pub fn team(&self, slug: &str) -> Option<&GithubTeam> {
         self.teams
             .iter()
             .find(|t| t.slug.eq_ignore_ascii_case(slug))
     }
 
+    /// The repository with this name, compared case-insensitively.
     pub fn repo(&self, name: &str) -> Option<&GithubRepo> {
         self.repos
             .iter()

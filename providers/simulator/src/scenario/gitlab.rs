@@ -14,11 +14,13 @@ use std::collections::BTreeSet;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GitlabScenario {
+    /// Every account of the instance; memberships refer to them by [`GitlabUser::id`].
     #[serde(default)]
     pub users: Vec<GitlabUser>,
     /// Every group of the instance, top-level and nested (`parent` links them).
     #[serde(default)]
     pub groups: Vec<GitlabGroup>,
+    /// Every project; [`GitlabProject::namespace`] names its group.
     #[serde(default)]
     pub projects: Vec<GitlabProject>,
     /// Tokens the server accepts. A scenario without tokens gets one admin token with every
@@ -49,13 +51,17 @@ fn default_today() -> String {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UserState {
+    /// May sign in and use the API.
     #[default]
     Active,
+    /// Blocked by an administrator: cannot sign in or use the API.
     Blocked,
+    /// Deactivated (for example after long inactivity); reactivated by signing in again.
     Deactivated,
 }
 
 impl UserState {
+    /// The state as the API spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             UserState::Active => "active",
@@ -65,15 +71,21 @@ impl UserState {
     }
 }
 
+/// A GitLab account. `id` is immutable; `username` may change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GitlabUser {
+    /// Numeric id, unique in the scenario.
     pub id: u64,
+    /// Login name, unique case-insensitively.
     pub username: String,
+    /// Display name; the username is shown when `None`.
     #[serde(default)]
     pub name: Option<String>,
+    /// Email address; shown only to administrators.
     #[serde(default)]
     pub email: Option<String>,
+    /// Active unless set.
     #[serde(default)]
     pub state: UserState,
     /// A bot user created by a group or project access token.
@@ -92,6 +104,7 @@ pub struct GitlabUser {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MembershipApproval {
+    /// Approved: the membership grants its role.
     #[default]
     Active,
     /// Awaiting approval by an owner (user caps, promotion management): grants nothing yet.
@@ -99,6 +112,7 @@ pub enum MembershipApproval {
 }
 
 impl MembershipApproval {
+    /// The state as the API spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             MembershipApproval::Active => "active",
@@ -118,6 +132,7 @@ pub struct GitlabMember {
     /// `YYYY-MM-DD`; the membership is gone from that day on.
     #[serde(default)]
     pub expires_at: Option<String>,
+    /// Active unless set.
     #[serde(default)]
     pub state: MembershipApproval,
     /// A custom role (Ultimate) on top of `access_level` (its base level), shown as the member
@@ -131,8 +146,11 @@ pub struct GitlabMember {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomRole {
+    /// Member role id.
     pub id: u64,
+    /// Role name, shown in the member row's `member_role`.
     pub name: String,
+    /// Lets a Guest read the code of private projects.
     #[serde(default)]
     pub read_code: bool,
 }
@@ -144,22 +162,30 @@ pub struct CustomRole {
 pub struct GroupShare {
     /// The invited group's id.
     pub group: u64,
+    /// The most the share grants, as an access level number (see [`GitlabMember::access_level`]).
     pub access_level: u8,
+    /// `YYYY-MM-DD`; the share is gone from that day on. `None` for no expiry.
     #[serde(default)]
     pub expires_at: Option<String>,
 }
 
+/// A group or subgroup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GitlabGroup {
+    /// Numeric id, unique among groups.
     pub id: u64,
     /// The last path segment; the full path is built from the parents.
     pub path: String,
+    /// Display name.
     pub name: String,
+    /// The parent group's id; `None` for a top-level group.
     #[serde(default)]
     pub parent: Option<u64>,
+    /// Private unless set.
     #[serde(default = "default_visibility")]
     pub visibility: Visibility,
+    /// Direct members (inherited ones come from the ancestors).
     #[serde(default)]
     pub members: Vec<GitlabMember>,
     /// Groups invited into this group (`/groups/:id/invited_groups`).
@@ -167,21 +193,28 @@ pub struct GitlabGroup {
     pub shared_with: Vec<GroupShare>,
 }
 
+/// A project in a group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GitlabProject {
+    /// Numeric id, unique among projects.
     pub id: u64,
+    /// The last path segment, unique case-insensitively within its group.
     pub path: String,
+    /// Display name.
     pub name: String,
     /// The id of the group the project lives in.
     pub namespace: u64,
+    /// Private unless set.
     #[serde(default = "default_visibility")]
     pub visibility: Visibility,
+    /// Archived (read-only).
     #[serde(default)]
     pub archived: bool,
     /// Forked from another project (`forked_from_project`).
     #[serde(default)]
     pub fork: bool,
+    /// Direct members (inherited ones come from the group and its ancestors).
     #[serde(default)]
     pub members: Vec<GitlabMember>,
     /// Groups this project is shared with.
@@ -197,6 +230,7 @@ fn default_visibility() -> Visibility {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GitlabToken {
+    /// The token text callers send as `PRIVATE-TOKEN` or Bearer.
     pub token: String,
     /// The user the token acts as; `None`: an administrator who sees everything.
     #[serde(default)]
@@ -204,6 +238,7 @@ pub struct GitlabToken {
     /// `api`, `read_api`, `read_user`, …; `None` means every scope.
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
+    /// This token's budget per window; the server's default when `None`.
     #[serde(default)]
     pub rate_limit: Option<u64>,
     /// Token name, shown by `/personal_access_tokens/self`.
@@ -253,14 +288,17 @@ pub fn role_title(access_level: u8) -> &'static str {
 const LEVELS: [u8; 7] = [5, 10, 15, 20, 30, 40, 50];
 
 impl GitlabScenario {
+    /// The user with this id.
     pub fn user(&self, id: u64) -> Option<&GitlabUser> {
         self.users.iter().find(|u| u.id == id)
     }
 
+    /// The group with this id.
     pub fn group(&self, id: u64) -> Option<&GitlabGroup> {
         self.groups.iter().find(|g| g.id == id)
     }
 
+    /// The project with this id.
     pub fn project(&self, id: u64) -> Option<&GitlabProject> {
         self.projects.iter().find(|p| p.id == id)
     }
@@ -297,6 +335,7 @@ impl GitlabScenario {
             .find(|g| self.group_full_path(g.id).eq_ignore_ascii_case(reference))
     }
 
+    /// `group/subgroup/project` for a project, from its group's full path.
     pub fn project_full_path(&self, project: &GitlabProject) -> String {
         format!(
             "{}/{}",

@@ -12,8 +12,11 @@ use serde::{Deserialize, Serialize};
 /// How big a generated organisation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyntheticSize {
+    /// Organisation members.
     pub members: usize,
+    /// Repositories.
     pub repos: usize,
+    /// Teams, nested ones included.
     pub teams: usize,
 }
 

@@ -12,7 +12,9 @@ pub struct FaultRule {
     /// A pattern over the request path (without the query string); `*` matches any run of
     /// characters, `/` included, so `/orgs/*/members` and `*/collaborators` both work.
     pub path: String,
+    /// What happens to a matching request.
     pub action: FaultAction,
+    /// How often the rule fires; always by default.
     #[serde(default)]
     pub times: FaultTimes,
 }
@@ -28,11 +30,13 @@ impl FaultRule {
         }
     }
 
+    /// Restricts the rule to one method (case-insensitive).
     pub fn method(mut self, method: impl Into<String>) -> FaultRule {
         self.method = Some(method.into());
         self
     }
 
+    /// Sets how often the rule fires.
     pub fn times(mut self, times: FaultTimes) -> FaultRule {
         self.times = times;
         self
@@ -53,7 +57,9 @@ pub enum FaultAction {
     /// Answer with this status and body (JSON value, or the provider's usual error body when
     /// `None`), without running the route.
     Status {
+        /// HTTP status code.
         status: u16,
+        /// The body; the provider's usual error body for the status when `None`.
         #[serde(default)]
         body: Option<serde_json::Value>,
     },
@@ -64,9 +70,13 @@ pub enum FaultAction {
     /// Send the status line and headers, then break the connection instead of a body.
     DropConnection,
     /// Wait this long before answering normally.
-    Delay { ms: u64 },
+    Delay {
+        /// Milliseconds to wait.
+        ms: u64,
+    },
     /// The provider's secondary (abuse) rate limit answer, with `retry-after` when set.
     SecondaryRateLimit {
+        /// Seconds for the `retry-after` header; no header when `None`.
         #[serde(default)]
         retry_after_secs: Option<u64>,
     },

@@ -44,7 +44,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub enum RouteClass {
     /// A token is required and each request costs one unit of budget; `scope` is the classic
     /// OAuth scope the route needs, if any.
-    Token { scope: Option<&'static str> },
+    Token {
+        /// The classic OAuth scope the route needs; `None` when any token will do.
+        scope: Option<&'static str>,
+    },
     /// A token is required but the request is free (GitHub's `GET /rate_limit`).
     Free,
     /// The route authenticates itself (GitHub App JWT routes); no token check, no budget.
@@ -90,6 +93,7 @@ pub trait Flavor: Send + Sync + 'static {
     /// Adds the headers of a request charged to a scaled budget (Bitbucket's
     /// `X-RateLimit-Limit`, `X-RateLimit-Resource`, `X-RateLimit-NearLimit`).
     fn scaled_headers(&self, _resource: &str, _budget: &BudgetView, _headers: &mut HeaderMap) {}
+    /// The answer to a request without a token, or with one the server does not accept (`401`).
     fn unauthorized(&self) -> Response;
     /// The token lacks `scope`.
     fn missing_scope(&self, token: &TokenInfo, scope: &str) -> Response;
@@ -101,6 +105,8 @@ pub trait Flavor: Send + Sync + 'static {
     fn rate_headers(&self, budget: &BudgetView, headers: &mut HeaderMap);
     /// The provider's error body for a fault that gives only a status.
     fn error_body(&self, status: StatusCode) -> serde_json::Value;
+    /// The provider's `404`, for a route or resource that does not exist or that the caller may
+    /// not see.
     fn not_found(&self) -> Response;
 }
 
@@ -109,14 +115,17 @@ pub trait Flavor: Send + Sync + 'static {
 pub struct ServerOptions {
     /// 0 picks a free port (what tests should use).
     pub port: u16,
+    /// Delay added before every answer (zero by default).
     pub latency: Duration,
     /// Default budget per token per window (GitHub: 5,000 per hour).
     pub rate_limit: u64,
+    /// Length of a budget window (GitHub: one hour).
     pub rate_window: Duration,
     /// Status of a spent primary budget: 403 (GitHub's usual) or 429.
     pub exhausted_status: StatusCode,
     /// Seed of the generator behind probabilistic faults and delivery GUIDs.
     pub seed: u64,
+    /// Where to deliver webhooks; `None` sends none.
     pub webhook: Option<WebhookTarget>,
 }
 
@@ -146,10 +155,13 @@ pub enum TokenKind {
 /// A token the server accepts, with its budget. Holds no token text, so it is safe to print.
 #[derive(Debug, Clone)]
 pub struct TokenInfo {
+    /// Configured or issued at run time.
     pub kind: TokenKind,
     /// `None`: every scope.
     pub scopes: Option<Vec<String>>,
+    /// Requests allowed per window.
     pub limit: u64,
+    /// Requests charged in the current window.
     pub used: u64,
     /// Simulated-clock seconds at which the current window started.
     pub window_start: u64,
@@ -166,8 +178,11 @@ pub struct TokenInfo {
 /// A token's budget as the headers report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BudgetView {
+    /// Requests allowed per window.
     pub limit: u64,
+    /// Requests left in the current window.
     pub remaining: u64,
+    /// Requests charged in the current window.
     pub used: u64,
     /// Epoch seconds (simulated clock) when the window resets.
     pub reset: u64,
@@ -176,7 +191,9 @@ pub struct BudgetView {
 /// The authenticated caller, put in the request's extensions for routes that care.
 #[derive(Clone)]
 pub struct Caller {
+    /// The token text as sent; a secret, hidden from `Debug`.
     pub token: String,
+    /// Configured or issued at run time.
     pub kind: TokenKind,
 }
 
@@ -197,6 +214,7 @@ pub struct Infra {
     settings: Mutex<BudgetSettings>,
     tokens: Mutex<HashMap<String, TokenInfo>>,
     faults: Mutex<Vec<faults::ArmedFault>>,
+    /// A copy of the request statistics so far.
     stats: Mutex<Stats>,
     page_hooks: Mutex<Vec<page_hook::PageHook>>,
     /// Points budgets (GitHub GraphQL) per token: (used, window start), apart from the
@@ -269,6 +287,8 @@ impl fmt::Debug for Infra {
 }
 
 impl Infra {
+    /// Shared state for a server of `flavor`, set up from `options`; the provider module builds its
+    /// router on it.
     pub fn new(flavor: Arc<dyn Flavor>, options: &ServerOptions) -> SimHandle {
         Arc::new(Infra {
             flavor,
@@ -291,6 +311,7 @@ impl Infra {
         })
     }
 
+    /// The provider this server simulates (`github`, `gitlab`, `bitbucket`).
     pub fn flavor_name(&self) -> &'static str {
         self.flavor.name()
     }
@@ -318,11 +339,13 @@ impl Infra {
             .fetch_add(by.as_secs(), Ordering::Relaxed);
     }
 
+    /// Sets the delay added before every answer, from the next request on.
     pub fn set_latency(&self, latency: Duration) {
         self.latency_ms
             .store(latency.as_millis() as u64, Ordering::Relaxed);
     }
 
+    /// The delay currently added before every answer.
     pub fn latency(&self) -> Duration {
         Duration::from_millis(self.latency_ms.load(Ordering::Relaxed))
     }
@@ -446,6 +469,7 @@ impl Infra {
         );
     }
 
+    /// Forgets a token: its next request gets `401`. Unknown tokens are ignored.
     pub fn revoke_token(&self, token: &str) {
         lock(&self.tokens).remove(token);
     }
@@ -464,18 +488,22 @@ impl Infra {
         Some(view(info, window))
     }
 
+    /// Arms a fault rule; rules are checked in the order they were added.
     pub fn add_fault(&self, rule: FaultRule) {
         lock(&self.faults).push(faults::ArmedFault::new(rule));
     }
 
+    /// Disarms every fault rule.
     pub fn clear_faults(&self) {
         lock(&self.faults).clear();
     }
 
+    /// A copy of the request statistics so far.
     pub fn stats(&self) -> Stats {
         lock(&self.stats).clone()
     }
 
+    /// Zeroes the request statistics, for measuring one run of a client.
     pub fn reset_stats(&self) {
         *lock(&self.stats) = Stats::default();
     }
@@ -943,6 +971,7 @@ fn dropped_connection() -> Response {
 /// A server listening on loopback. Dropping it stops the server.
 #[derive(Debug)]
 pub struct RunningServer {
+    /// The address the server listens on (loopback, the port chosen at bind time).
     addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -991,6 +1020,7 @@ impl RunningServer {
         RunningServer::serve(listener, router)
     }
 
+    /// The address the server listens on (loopback, the port chosen at bind time).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

@@ -39,9 +39,13 @@ impl PageHook {
 /// A hook that fired: which list, after which page, and what became of the change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FiredHook {
+    /// The glob the hook was armed with.
     pub path: String,
+    /// The page (1-based) after which it fired.
     pub after_page: usize,
+    /// The label given when arming it.
     pub label: String,
+    /// What the hook's action returned: `Err` with the reason when the change was rejected.
     pub result: Result<(), String>,
 }
 

@@ -7,13 +7,16 @@ use serde::Deserialize;
 pub struct Page {
     /// 1-based.
     pub page: usize,
+    /// Items per page, after the provider's default and maximum are applied.
     pub per_page: usize,
 }
 
 /// The raw query parameters; other parameters are ignored here.
 #[derive(Debug, Default, Deserialize)]
 pub struct PageQuery {
+    /// `page` as sent; [`Page::from_query`] falls back to the first page when it does not parse.
     pub page: Option<String>,
+    /// `per_page` as sent; [`Page::from_query`] falls back to the default when it does not parse.
     pub per_page: Option<String>,
 }
 

@@ -19,10 +19,12 @@ pub struct Stats {
     pub points: u64,
 }
 
+/// The counts of one route in [`Stats::routes`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteStats {
     /// Every request to this route, `304`s included.
     pub requests: u64,
+    /// Answers `304 Not Modified` on this route.
     pub not_modified: u64,
     /// Count per status code, `304` excluded (it is in `not_modified`).
     pub by_status: BTreeMap<u16, u64>,

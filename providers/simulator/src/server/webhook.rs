@@ -13,7 +13,9 @@ use std::sync::Mutex;
 /// Where deliveries go and the shared secret that signs them.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookTarget {
+    /// Receiver URL the server POSTs deliveries to.
     pub url: String,
+    /// Shared secret of the HMAC-SHA256 signature; hidden from `Debug`.
     pub secret: String,
 }
 
@@ -35,9 +37,11 @@ pub struct Delivery {
     pub event: String,
     /// The `action` in the payload, if any.
     pub action: Option<String>,
+    /// Receiver URL it was sent to.
     pub url: String,
     /// The receiver's status, or `None` when the request failed.
     pub status: Option<u16>,
+    /// Why the request failed (connection refused, timeout, …); `None` when it got an answer.
     pub error: Option<String>,
     /// The exact bytes sent (what the signature covers).
     pub body: String,
