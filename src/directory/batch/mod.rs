@@ -282,5 +282,29 @@ impl Pending {
     }
 }
 
+/// A backend's `insert` and `upsert_ids`, over its own `write` (which runs the statements and
+/// returns what they return).
+macro_rules! writers {
+    ($conn:ty) => {
+        /// Writes `rows` and empties them.
+        pub async fn insert(c: &mut $conn, rows: Rows) -> Result<(), sqlx::Error> {
+            write(c, rows).await.map(drop)
+        }
+
+        /// Writes `rows` whose tail ends in `RETURNING id, name`; returns those pairs.
+        pub async fn upsert_ids(
+            c: &mut $conn,
+            rows: Rows,
+        ) -> Result<Vec<(i64, String)>, sqlx::Error> {
+            write(c, rows)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect()
+        }
+    };
+}
+use writers;
+
 pub(super) mod postgres;
 pub(super) mod sqlite;

@@ -20,22 +20,7 @@ pub async fn reserve_ids(
     .await
 }
 
-/// Writes `rows` in one statement and empties them.
-pub async fn insert(c: &mut PgConnection, rows: Rows) -> Result<(), sqlx::Error> {
-    write(c, rows).await.map(drop)
-}
-
-/// Writes `rows` whose tail ends in `RETURNING id, name`; returns those pairs.
-pub async fn upsert_ids(
-    c: &mut PgConnection,
-    rows: Rows,
-) -> Result<Vec<(i64, String)>, sqlx::Error> {
-    write(c, rows)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect()
-}
+super::writers!(PgConnection);
 
 async fn write(c: &mut PgConnection, rows: Rows) -> Result<Vec<PgRow>, sqlx::Error> {
     let mut sql = rows.head();

@@ -23,26 +23,12 @@ pub async fn reserve_ids(
     Ok((1..=n as i64).map(|k| top + k).collect())
 }
 
-/// Writes `rows` and empties them: each chunk of rows is one JSON array bound as one
-/// parameter and read back by `json_each`, so a chunk costs one bind and one short
-/// statement instead of 30,000 bound values (each an allocation in sqlx and a copy in
-/// SQLite) and a statement of 5,000 `VALUES` rows to compile.
-pub async fn insert(c: &mut SqliteConnection, rows: Rows) -> Result<(), sqlx::Error> {
-    write(c, rows).await.map(drop)
-}
+super::writers!(SqliteConnection);
 
-/// Writes `rows` whose tail ends in `RETURNING id, name`; returns those pairs.
-pub async fn upsert_ids(
-    c: &mut SqliteConnection,
-    rows: Rows,
-) -> Result<Vec<(i64, String)>, sqlx::Error> {
-    write(c, rows)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect()
-}
-
+/// Runs the statements for `rows`: each chunk of rows is one JSON array bound as one parameter
+/// and read back by `jsonb_each`, so a chunk costs one bind and one short statement instead of
+/// 30,000 bound values (each an allocation in sqlx and a copy in SQLite) and a statement of 5,000
+/// `VALUES` rows to compile.
 async fn write(c: &mut SqliteConnection, rows: Rows) -> Result<Vec<SqliteRow>, sqlx::Error> {
     let n = rows.len();
     let mut sql = rows.head();

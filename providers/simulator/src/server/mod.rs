@@ -382,12 +382,7 @@ impl Infra {
         let now = self.now_secs();
         let limit = self.points_limit.load(Ordering::Relaxed);
         let mut points = lock(&self.points);
-        let entry = points.entry(token.to_owned()).or_insert(PointsUsed {
-            window_start: now,
-            minute_start: now,
-            ..PointsUsed::default()
-        });
-        roll_points(entry, now, window);
+        let entry = points_entry(&mut points, token, now, window);
         points_view(entry, limit, window)
     }
 
@@ -398,12 +393,7 @@ impl Infra {
         let now = self.now_secs();
         let limit = self.points_limit.load(Ordering::Relaxed);
         let mut points = lock(&self.points);
-        let entry = points.entry(token.to_owned()).or_insert(PointsUsed {
-            window_start: now,
-            minute_start: now,
-            ..PointsUsed::default()
-        });
-        roll_points(entry, now, window);
+        let entry = points_entry(&mut points, token, now, window);
         if entry.used + cost > limit {
             return PointsCharge::Exhausted(points_view(entry, limit, window));
         }
@@ -647,6 +637,22 @@ fn roll_window(info: &mut TokenInfo, now: u64, window: u64) {
         info.window_start = now;
         info.used = 0;
     }
+}
+
+/// The token's points record, its windows rolled forward to `now`.
+fn points_entry<'a>(
+    points: &'a mut HashMap<String, PointsUsed>,
+    token: &str,
+    now: u64,
+    window: u64,
+) -> &'a mut PointsUsed {
+    let entry = points.entry(token.to_owned()).or_insert(PointsUsed {
+        window_start: now,
+        minute_start: now,
+        ..PointsUsed::default()
+    });
+    roll_points(entry, now, window);
+    entry
 }
 
 fn roll_points(p: &mut PointsUsed, now: u64, window: u64) {
