@@ -5,9 +5,11 @@ mod common;
 
 use common::*;
 use orgsync_core::cache::{HttpCache, MemoryCache};
-use orgsync_core::{FetchPolicy, Provider};
+use orgsync_core::{FetchPolicy, Provider, Snapshot};
 use orgsync_github::GraphqlUse;
+use orgsync_simulator::github::GithubServer;
 use orgsync_simulator::scenario::{Scenario, SyntheticSize};
+use orgsync_simulator::server::Stats;
 use std::sync::Arc;
 
 /// Teams of up to 300 members, a quarter nested: multi-page lists, parents whose lists include
@@ -69,20 +71,23 @@ async fn graphql_and_rest_read_the_same_teams_and_decide_the_same() {
     }
 }
 
+/// A fetch with the cost model's choice (`Auto`) through `cache`, and the simulator's counts
+/// of that fetch alone.
+async fn auto_fetch(server: &GithubServer, cache: &Arc<dyn HttpCache>) -> (Snapshot, Stats) {
+    server.handle().reset_stats();
+    let snapshot = provider_with(server, &server.base_url(), server.token(), cache.clone())
+        .with_graphql(GraphqlUse::Auto)
+        .fetch(&FetchPolicy::default())
+        .await
+        .expect("fetch");
+    (snapshot, server.handle().stats())
+}
+
 #[tokio::test]
 async fn the_cost_model_fills_the_rest_cache_once_then_probes_for_a_point() {
     let server = start_unmetered(scenario()).await;
     let cache: Arc<dyn HttpCache> = Arc::new(MemoryCache::default());
-    let policy = FetchPolicy::default();
-    let fetch = || async {
-        server.handle().reset_stats();
-        let snapshot = provider_with(&server, &server.base_url(), server.token(), cache.clone())
-            .with_graphql(GraphqlUse::Auto)
-            .fetch(&policy)
-            .await
-            .expect("fetch");
-        (snapshot, server.handle().stats())
-    };
+    let fetch = || auto_fetch(&server, &cache);
     // Cold: the lists together cost a few REST pages (under a tenth of an hour's budget), so
     // after the probe round they are read on REST once, to be free while unchanged.
     let (cold, stats) = fetch().await;
@@ -134,16 +139,7 @@ const COLLABORATORS: &str = "GET /repos/{owner}/{repo}/collaborators";
 async fn after_a_change_the_changed_lists_are_read_through_graphql_not_charged_on_rest() {
     let server = start_unmetered(scenario()).await;
     let cache: Arc<dyn HttpCache> = Arc::new(MemoryCache::default());
-    let policy = FetchPolicy::default();
-    let fetch = || async {
-        server.handle().reset_stats();
-        let snapshot = provider_with(&server, &server.base_url(), server.token(), cache.clone())
-            .with_graphql(GraphqlUse::Auto)
-            .fetch(&policy)
-            .await
-            .expect("fetch");
-        (snapshot, server.handle().stats())
-    };
+    let fetch = || auto_fetch(&server, &cache);
     let (_, cold) = fetch().await;
     assert!(
         cold.requests(COLLABORATORS) > 0,
@@ -171,8 +167,11 @@ async fn after_a_change_the_changed_lists_are_read_through_graphql_not_charged_o
     }
     let (after, stats) = fetch().await;
     assert_eq!(
-        admitted(&after, &policy),
-        server.scenario().expected_admitted(&policy).expect("truth")
+        admitted(&after, &FetchPolicy::default()),
+        server
+            .scenario()
+            .expected_admitted(&FetchPolicy::default())
+            .expect("truth")
     );
     let charged = |route: &str| {
         stats
