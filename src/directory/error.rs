@@ -109,6 +109,17 @@ pub(crate) fn decode<T>(
     })
 }
 
+/// The value of a read or write whose failure costs only requests or a stale record (the HTTP
+/// cache, kept pages, run markers), never the caller's work: on failure `message` is logged as
+/// a warning with the error, and the caller goes on with the default (nothing found, nothing
+/// done).
+pub(crate) fn swallow<T: Default>(result: Result<T, DirectoryError>, message: &str) -> T {
+    result.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "{message}");
+        T::default()
+    })
+}
+
 /// A count for an `INTEGER`/`BIGINT` column.
 pub(crate) fn as_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)

@@ -155,6 +155,7 @@ macro_rules! backend_index {
     ($($backend:ident),*) => {$(
         mod $backend {
             pub(super) use super::batch::$backend as batch;
+            pub(super) use super::cache::$backend as cache;
             pub(super) use super::delivery::$backend as delivery;
             pub(super) use super::invitations::$backend as invitations;
             pub(super) use super::outbox::$backend as outbox;
