@@ -45,8 +45,6 @@ pub(super) fn headers_json(response: &CachedResponse) -> String {
 }
 
 per_backend! {
-    type DbRow = <<Conn as sqlx::Connection>::Database as sqlx::Database>::Row;
-
     /// The answer a row keeps in its `etag`, `headers` ([`headers_json`]) and `body` columns,
     /// with `last_modified`, which only `http_cache` keeps.
     pub fn response(

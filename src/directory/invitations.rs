@@ -166,9 +166,7 @@ per_backend! {
         rows.iter().map(row).collect()
     }
 
-    fn row(
-        r: &<<Conn as sqlx::Connection>::Database as sqlx::Database>::Row,
-    ) -> Result<InvitationRow, PeopleError> {
+    fn row(r: &DbRow) -> Result<InvitationRow, PeopleError> {
         Ok(InvitationRow {
             id: r.try_get("id")?,
             workspace: r.try_get("workspace")?,

@@ -202,35 +202,23 @@ per_backend! {
              WHERE ($1 IS NULL OR w.name = $1)
              ORDER BY w.name, t.slug",
             workspace };
-        let mut members: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
-        for m in sql! { c, fetch_all,
+        let members = sql! { c, fetch_all,
             "SELECT tm.team_id, COALESCE(i.login, u.email, CAST(u.id AS TEXT)) AS who, tm.role
              FROM team_members tm JOIN users u ON u.id = tm.user_id
              JOIN teams t ON t.id = tm.team_id
              JOIN workspaces w ON w.id = t.workspace_id
              LEFT JOIN identities i ON i.user_id = u.id AND i.provider = w.provider AND i.host = w.host
              WHERE ($1 IS NULL OR w.name = $1) ORDER BY tm.team_id, who",
-            workspace }
-        {
-            members
-                .entry(m.try_get("team_id")?)
-                .or_default()
-                .push((m.try_get("who")?, m.try_get("role")?));
-        }
-        let mut repositories: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
-        for m in sql! { c, fetch_all,
+            workspace };
+        let mut members = by_team(members, "who", "role")?;
+        let repositories = sql! { c, fetch_all,
             "SELECT tr.team_id, r.name, tr.permission FROM team_repositories tr
              JOIN repositories r ON r.id = tr.repository_id
              JOIN teams t ON t.id = tr.team_id
              JOIN workspaces w ON w.id = t.workspace_id
              WHERE ($1 IS NULL OR w.name = $1) ORDER BY tr.team_id, r.name",
-            workspace }
-        {
-            repositories
-                .entry(m.try_get("team_id")?)
-                .or_default()
-                .push((m.try_get("name")?, m.try_get("permission")?));
-        }
+            workspace };
+        let mut repositories = by_team(repositories, "name", "permission")?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let id: i64 = r.try_get("id")?;
@@ -317,4 +305,19 @@ per_backend! {
             workspace })
     }
 
+    /// The text columns `a` and `b` of `rows`, paired and grouped by the rows' `team_id`.
+    fn by_team(
+        rows: Vec<DbRow>,
+        a: &str,
+        b: &str,
+    ) -> Result<BTreeMap<i64, Vec<(String, String)>>, sqlx::Error> {
+        let mut grouped: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
+        for r in rows {
+            grouped
+                .entry(r.try_get("team_id")?)
+                .or_default()
+                .push((r.try_get(a)?, r.try_get(b)?));
+        }
+        Ok(grouped)
+    }
 }

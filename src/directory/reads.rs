@@ -103,8 +103,6 @@ impl Store {
 }
 
 per_backend! {
-    type Db = <Conn as sqlx::Connection>::Database;
-
     /// The member of `workspace` that `condition` (on `$2`, bound to `value`) finds.
     async fn member_where<V>(
         c: &mut Conn,
@@ -167,7 +165,7 @@ per_backend! {
         workspace: &str,
     ) -> Result<Vec<T>, DirectoryError>
     where
-        (T,): for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row>,
+        (T,): for<'r> sqlx::FromRow<'r, DbRow>,
         T: Send + Unpin,
     {
         Ok(sql! { scalar c, fetch_all, sql, workspace })
