@@ -124,3 +124,15 @@ pub(crate) fn swallow<T: Default>(result: Result<T, DirectoryError>, message: &s
 pub(crate) fn as_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_swallowed_failure_gives_the_default_and_a_success_its_value() {
+        let failed: Result<Option<u8>, DirectoryError> = Err(DirectoryError::Locked);
+        assert_eq!(swallow(failed, "test read failed"), None);
+        assert_eq!(swallow(Ok(Some(3u8)), "test read failed"), Some(3));
+    }
+}
