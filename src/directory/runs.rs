@@ -95,7 +95,7 @@ impl Store {
     /// Removes a run's start marker once the run recorded itself.
     pub async fn clear_run_marker(&self, id: i64) {
         let cleared: Result<(), DirectoryError> =
-            async { on_conn!(self, |c, m| m::clear_marker(c, id).await) }.await;
+            async { in_tx!(self, |c, m| m::clear_marker(c, id).await) }.await;
         swallow(cleared, "cannot clear the run marker")
     }
 
@@ -181,8 +181,14 @@ per_backend! {
             workspace, trigger, Utc::now(), note })
     }
 
+    /// Deletes the marker and, in the same transaction, the logs' references to it: they have
+    /// no foreign key to null them (migration 0011), and a run id must not dangle.
     pub async fn clear_marker(c: &mut Conn, id: i64) -> Result<(), DirectoryError> {
-        sql! { c, execute, "DELETE FROM sync_runs WHERE id = $1 AND outcome = 'running'", id };
+        let deleted = sql! { c, execute, "DELETE FROM sync_runs WHERE id = $1 AND outcome = 'running'", id };
+        if deleted.rows_affected() > 0 {
+            sql! { c, execute, "UPDATE audit_events SET run_id = NULL WHERE run_id = $1", id };
+            sql! { c, execute, "UPDATE outbox SET run_id = NULL WHERE run_id = $1", id };
+        }
         Ok(())
     }
 
