@@ -10,7 +10,7 @@ use prometheus::{
 /// Every trigger a daemon run can have (`cli` runs are not the daemon's).
 pub const TRIGGERS: [&str; 4] = ["schedule", "signal", "start", "webhook"];
 /// Every run outcome.
-pub const OUTCOMES: [&str; 4] = ["ok", "dry_run", "aborted", "failed"];
+pub const OUTCOMES: [&str; 5] = ["ok", "dry_run", "aborted", "failed", "continuing"];
 /// Every answer of a verdict confirmation.
 pub const VERDICT_ANSWERS: [&str; 2] = ["confirmed", "contradicted"];
 /// Every outcome of a webhook delivery.

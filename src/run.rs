@@ -102,6 +102,10 @@ pub struct RunReport {
     /// Destructive verdicts the provider's per-user read confirmed (the contradicted ones are in
     /// `plan.unconfirmed`).
     pub confirmations: usize,
+    /// A [`RunOutcome::Continuing`] run: seconds until the provider's window frees, when the
+    /// provider said (the daemon starts the continuing run then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continue_in_seconds: Option<u64>,
 }
 
 struct Started {
@@ -138,6 +142,7 @@ async fn begin(
         active_members: 0,
         teams_unavailable: None,
         confirmations: 0,
+        continue_in_seconds: None,
         held: false,
         hold: None,
         beyond_held: Vec::new(),
@@ -234,18 +239,35 @@ pub async fn sync_workspace(
 ) -> Result<RunReport, DirectoryError> {
     let (started, mut report) = begin(store, ws, options).await?;
     let pages = kept_pages(store, ws);
+    let kept_before = match &pages {
+        Some(p) => p.progress().await.0,
+        None => 0,
+    };
     let snapshot = match fetch_complete(provider, ws, options, pages.as_ref()).await {
         Ok(s) => s,
         Err(e) => {
+            use orgsync_core::ProviderError;
+            // Stopped by the window, or by the run's deadline (while waiting for the window,
+            // or with a request still in flight, whose timeout the deadline cut): with its
+            // pages kept that is no failure but a fetch that spans runs.
+            let cut = matches!(
+                e,
+                ProviderError::RateLimited { .. } | ProviderError::Cancelled { .. }
+            ) || options
+                .deadline
+                .is_some_and(|d| std::time::Instant::now() >= d);
             let error = match &pages {
-                Some(pages)
-                    if matches!(
-                        e,
-                        orgsync_core::ProviderError::RateLimited { .. }
-                            | orgsync_core::ProviderError::Cancelled { .. }
-                    ) =>
-                {
+                Some(pages) if cut => {
                     let (kept, oldest) = pages.progress().await;
+                    report.outcome = RunOutcome::Continuing;
+                    // When to continue: when the window frees, if the provider said; at once
+                    // if this run kept more pages than it found (it is making progress);
+                    // otherwise at the next scheduled run.
+                    report.continue_in_seconds = match &e {
+                        ProviderError::RateLimited { wait_seconds, .. } => Some(*wait_seconds),
+                        ProviderError::Cancelled { .. } => None,
+                        _ => (kept > kept_before).then_some(0),
+                    };
                     format!(
                         "{e}; the fetch continues in the next run: {kept} page(s) kept{}, each used until it is {} s old",
                         oldest

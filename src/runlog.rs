@@ -58,7 +58,7 @@ pub fn log(r: &RunReport) {
     }
     match r.outcome {
         RunOutcome::Ok | RunOutcome::DryRun => run_event!(Level::INFO),
-        RunOutcome::Aborted => run_event!(Level::WARN),
+        RunOutcome::Aborted | RunOutcome::Continuing => run_event!(Level::WARN),
         RunOutcome::Failed => run_event!(Level::ERROR),
     }
     if tracing::enabled!(Level::DEBUG) {

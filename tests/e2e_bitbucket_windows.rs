@@ -36,39 +36,41 @@ fn text(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sync_larger_than_the_allowance_continues_run_after_run_and_applies_the_ground_truth() {
-    let size = BitbucketSize {
-        members: 150,
-        repos: 60,
-        groups: 5,
-    };
-    let server = BitbucketServer::start(
+/// Starts a simulated Bitbucket of `size` whose credential may send `rate_limit` requests per
+/// 2 s window (standing in for the hour).
+async fn bitbucket(size: BitbucketSize, rate_limit: u64) -> BitbucketServer {
+    BitbucketServer::start(
         Scenario::synthetic_bitbucket(7, size),
         ServerOptions {
-            rate_limit: 40,
+            rate_limit,
             rate_window: Duration::from_secs(2),
             ..ServerOptions::default()
         },
     )
     .await
-    .expect("simulated Bitbucket");
-    let world = server.scenario().bitbucket.expect("world");
+    .expect("simulated Bitbucket")
+}
+
+/// A configuration of one workspace `big` on `server`, with `daemon` (a `[daemon]` table) and
+/// the client's own count of the hour.
+fn write_config(
+    server: &BitbucketServer,
+    dir: &Path,
+    daemon: &str,
+    requests_per_hour: u64,
+) -> PathBuf {
     let (email, token) = server.credential();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let token_path = dir.path().join("bitbucket-token");
+    let token_path = dir.join("bitbucket-token");
     std::fs::write(&token_path, token).expect("token file");
     std::fs::set_permissions(&token_path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let config: PathBuf = dir.path().join("orgsync.toml");
+    let config: PathBuf = dir.join("orgsync.toml");
     std::fs::write(
         &config,
         format!(
             r#"[directory]
 url = "sqlite://{db}"
 
-[daemon]
-run_deadline_seconds = 4
-
+{daemon}
 [[workspace]]
 name = "big"
 provider = "bitbucket"
@@ -76,9 +78,9 @@ workspace = "acme"
 api_url = "{api}"
 username = "{email}"
 token_file = "{token}"
-requests_per_hour = 40
+requests_per_hour = {requests_per_hour}
 "#,
-            db = dir.path().join("orgsync.db").display(),
+            db = dir.join("orgsync.db").display(),
             api = server.base_url(),
             email = email.expect("an API token"),
             token = token_path.display(),
@@ -86,6 +88,25 @@ requests_per_hour = 40
     )
     .expect("config");
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_larger_than_the_allowance_continues_run_after_run_and_applies_the_ground_truth() {
+    let size = BitbucketSize {
+        members: 150,
+        repos: 60,
+        groups: 5,
+    };
+    let server = bitbucket(size, 40).await;
+    let world = server.scenario().bitbucket.expect("world");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        &server,
+        dir.path(),
+        "[daemon]\nrun_deadline_seconds = 4\n",
+        40,
+    );
 
     let mut cut = 0;
     loop {
@@ -95,7 +116,8 @@ requests_per_hour = 40
         }
         cut += 1;
         assert!(
-            text(&sync).contains("the fetch continues in the next run"),
+            text(&sync).contains("CONTINUES in the next run")
+                && text(&sync).contains("the fetch continues in the next run"),
             "{}",
             text(&sync)
         );
@@ -139,5 +161,87 @@ requests_per_hour = 40
     assert_eq!(
         active,
         expected_admitted(&world, "acme", &FetchPolicy::default()).expect("truth")
+    );
+}
+
+/// The daemon does not wait for the next scheduled instant (here once a year) to continue a
+/// fetch that was cut: it starts the continuing run when the window frees (or at once when the
+/// run's deadline cut a fetch that was still making progress), run after run, until the fetch
+/// is complete and applied; the cut runs are recorded `continuing`, not failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_continues_a_cut_fetch_when_the_window_frees_not_at_the_next_schedule() {
+    let size = BitbucketSize {
+        members: 150,
+        repos: 60,
+        groups: 5,
+    };
+    let server = bitbucket(size, 40).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The client's own hourly count is no limit here: the simulator's 2 s window answers 429
+    // and the deadline (3 s) cuts the fetch while it waits.
+    let config = write_config(
+        &server,
+        dir.path(),
+        "[daemon]\nschedule = \"0 0 1 1 *\"\ntimezone = \"UTC\"\nlisten = \"127.0.0.1:0\"\nrun_on_start = true\nrun_deadline_seconds = 3\n",
+        10_000,
+    );
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_orgsync"))
+        .env_remove("ORGSYNC_CONFIG")
+        .env_remove("NOTIFY_SOCKET")
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("daemon.log")).expect("log file"))
+        .spawn()
+        .expect("orgsync run starts");
+    let url = format!("sqlite://{}", dir.path().join("orgsync.db").display());
+    let mut store = None;
+    let end = std::time::Instant::now() + Duration::from_secs(120);
+    let runs = loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if store.is_none() {
+            store = orgsync::directory::Store::open(&url).await.ok();
+        }
+        let Some(store) = &store else { continue };
+        let runs = store
+            .recent_runs(Some("big"), 100)
+            .await
+            .unwrap_or_default();
+        if runs.iter().any(|r| r.outcome == "ok") {
+            break runs;
+        }
+        if std::time::Instant::now() > end {
+            let _ = daemon.kill();
+            let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!(
+                "no applied run within 120 s: {runs:?}\nlog (newest first):\n{}",
+                tail.join("\n")
+            );
+        }
+    };
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    // Newest first: the applied run, then the cut ones back to the start.
+    let outcomes: Vec<(&str, &str)> = runs
+        .iter()
+        .map(|r| (r.trigger.as_str(), r.outcome.as_str()))
+        .collect();
+    assert!(
+        outcomes.len() >= 2,
+        "the fetch needed several windows: {outcomes:?}"
+    );
+    assert_eq!(outcomes[0], ("continue", "ok"), "{outcomes:?}");
+    assert_eq!(
+        outcomes.last(),
+        Some(&("start", "continuing")),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes[1..]
+            .iter()
+            .all(|(trigger, outcome)| *outcome == "continuing" && *trigger != "schedule"),
+        "{outcomes:?}"
     );
 }

@@ -633,7 +633,7 @@ async fn sync(config: &Config, args: &SyncArgs) -> Result<u8, Failure> {
         let report = report?;
         worst = worst.max(match report.outcome {
             RunOutcome::Ok | RunOutcome::DryRun => EXIT_OK,
-            RunOutcome::Failed => EXIT_RUNTIME,
+            RunOutcome::Failed | RunOutcome::Continuing => EXIT_RUNTIME,
             RunOutcome::Aborted => EXIT_ABORTED,
         });
         crate::runlog::log(&report);

@@ -201,6 +201,20 @@ pub fn run_report(r: &RunReport) {
                 );
             }
         }
+        RunOutcome::Continuing => {
+            term::line_styled(
+                term::NOTE,
+                &format!(
+                    "{ws}: CONTINUES in the next run, nothing was changed yet: {}",
+                    r.error.as_deref().unwrap_or("the fetch was cut")
+                ),
+            );
+            if let Some(wait) = r.continue_in_seconds {
+                outln!(
+                    "  the provider's window frees in {wait} s; the daemon continues then, or run `orgsync sync --workspace {ws}` after it"
+                );
+            }
+        }
         RunOutcome::Failed => {
             term::line_styled(
                 term::BAD,
@@ -241,7 +255,7 @@ pub(crate) async fn status(config: &Config, store: &Store, as_json: bool) -> Res
     }
     let troubled = states
         .iter()
-        .any(|(k, _)| !matches!(k.as_str(), "ok" | "dry_run"));
+        .any(|(k, _)| !matches!(k.as_str(), "ok" | "dry_run" | "continuing"));
     term::line_styled(
         if troubled { term::NOTE } else { term::GOOD },
         &format!(

@@ -167,6 +167,6 @@ pub async fn approve(config: &Config, workspace: &str, yes: bool) -> Result<u8, 
     Ok(match report.outcome {
         RunOutcome::Ok | RunOutcome::DryRun => EXIT_OK,
         RunOutcome::Aborted => EXIT_ABORTED,
-        RunOutcome::Failed => EXIT_RUNTIME,
+        RunOutcome::Failed | RunOutcome::Continuing => EXIT_RUNTIME,
     })
 }

@@ -182,9 +182,13 @@ impl Daemon {
             let me = Arc::clone(&self);
             let name = workspace.clone();
             let outcome = tokio::spawn(async move { me.run_once(&name, trigger).await }).await;
-            if let Err(error) = outcome {
-                self.record_panic(&workspace, &kind, panic_message(error))
-                    .await;
+            match outcome {
+                Err(error) => {
+                    self.record_panic(&workspace, &kind, panic_message(error))
+                        .await;
+                }
+                Ok(Some(wait)) => self.continue_after(&workspace, wait),
+                Ok(None) => {}
             }
             self.finished(&workspace);
             next = match self.slots.lock() {
@@ -311,16 +315,38 @@ impl Daemon {
         }
     }
 
-    async fn run_once(&self, name: &str, trigger: Trigger) {
+    /// A fetch cut by the provider's window continues when the window frees (a second after,
+    /// so the first request meets a fresh window), not at the next scheduled instant: a large
+    /// Bitbucket workspace on an hourly allowance then completes in as many hours as it needs
+    /// windows, whatever its schedule. A trigger arriving meanwhile runs as usual (it continues
+    /// from the kept pages too, and is paced by the client).
+    fn continue_after(self: &Arc<Self>, workspace: &str, wait: Duration) {
+        let me = Arc::clone(self);
+        let name = workspace.to_string();
+        let stop = self.shutdown.clone();
+        tracing::info!(
+            workspace,
+            wait_s = wait.as_secs(),
+            "the fetch continues when the provider's window frees"
+        );
+        self.tracker.spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(wait.saturating_add(Duration::from_secs(1))) => {
+                    me.trigger(&name, Trigger::new("continue"));
+                }
+                _ = stop.cancelled() => {}
+            }
+        });
+    }
+
+    /// One run of `name`. Returns how long to wait before continuing a fetch the provider's
+    /// window cut ([`RunOutcome::Continuing`]), if it was cut.
+    async fn run_once(&self, name: &str, trigger: Trigger) -> Option<Duration> {
         let config = self.config();
-        let Some(ws) = config.workspace(name) else {
-            return; // removed by a reload
-        };
-        let Ok(_permit) = self.permits.acquire().await else {
-            return;
-        };
+        let ws = config.workspace(name)?; // None: removed by a reload
+        let _permit = self.permits.acquire().await.ok()?;
         if self.shutdown.is_cancelled() {
-            return;
+            return None;
         }
         // Invitations expire on every run, so `invite list` and the audit trail stay true even
         // when nobody runs an invite command.
@@ -331,17 +357,17 @@ impl Daemon {
         }
         if let Some(reason) = self.webhooks.flag(name) {
             tracing::warn!(workspace = name, reason = %reason, "skipped: the workspace is paused; send SIGUSR2 to resume it");
-            return;
+            return None;
         }
         let claim = match replica::claim(&self.store, &self.replica, name, trigger.tick).await {
             Ok(Some(c)) => c,
             Ok(None) => {
                 tracing::info!(workspace = name, trigger = %trigger.kind, "skipped: another replica runs this workspace or served this tick");
-                return;
+                return None;
             }
             Err(e) => {
                 tracing::error!(workspace = name, error = %e, "cannot claim the run");
-                return;
+                return None;
             }
         };
         self.started(name);
@@ -392,13 +418,20 @@ impl Daemon {
             self.store.clear_run_marker(id).await;
         }
         match result {
-            Ok(report) => self.observe(&report, &trigger).await,
+            Ok(report) => {
+                self.observe(&report, &trigger).await;
+                (report.outcome == RunOutcome::Continuing)
+                    .then_some(report.continue_in_seconds)
+                    .flatten()
+                    .map(Duration::from_secs)
+            }
             Err(e) => {
                 tracing::error!(workspace = name, trigger = %trigger.kind, error = %e, "run could not be recorded");
                 self.metrics
                     .sync_runs
                     .with_label_values(&[name, &trigger.kind, "failed"])
                     .inc();
+                None
             }
         }
     }

@@ -20,6 +20,10 @@ pub enum RunOutcome {
     Aborted,
     /// The run failed (provider, directory or configuration error); nothing was applied.
     Failed,
+    /// The fetch was cut by the provider's rate-limit window (or the run's deadline while
+    /// waiting for it); the pages it read are kept and the next run continues from them.
+    /// Nothing was applied: a verdict is made only on a complete view.
+    Continuing,
 }
 
 impl RunOutcome {
@@ -30,6 +34,7 @@ impl RunOutcome {
             RunOutcome::DryRun => "dry_run",
             RunOutcome::Aborted => "aborted",
             RunOutcome::Failed => "failed",
+            RunOutcome::Continuing => "continuing",
         }
     }
 }
@@ -37,7 +42,8 @@ impl RunOutcome {
 /// What is recorded about a run in `sync_runs`.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
-    /// What started the run: `schedule`, `webhook`, `cli`, `signal`, `start`, `resume`, `demo`.
+    /// What started the run: `schedule`, `webhook`, `cli`, `signal`, `start`, `resume`,
+    /// `continue` (a fetch the provider's window cut), `demo`.
     pub trigger: String,
     /// When the run started.
     pub started_at: DateTime<Utc>,
