@@ -13,8 +13,6 @@
 -- null the run ids of `holds` and `evidence` and `DROP TABLE outbox` does not delete
 -- `downstream_failures`; hence `-- no-transaction` on the first line, which makes sqlx run this
 -- file as it is. The connection opened with foreign keys on and gets them back at the end.
--- Without sqlx's transaction, a process killed after COMMIT but before sqlx records the version
--- runs this file again at the next start: it rebuilds the same tables once more, harmlessly.
 PRAGMA foreign_keys = OFF;
 BEGIN;
 
