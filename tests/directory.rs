@@ -578,19 +578,25 @@ async fn dry_run_changes_nothing(store: Store) {
 }
 on_both_backends!(dry_run_changes_nothing_, dry_run_changes_nothing);
 
-async fn http_cache_round_trips(store: Store) {
+/// An answer comes back as it was stored (`Last-Modified` too), and not after it was removed.
+async fn http_cache_keeps_and_forgets_answers(store: Store) {
     use orgsync_core::cache::{CachedResponse, HttpCache};
     let entry = CachedResponse {
         etag: Some("W/\"abc\"".into()),
-        last_modified: None,
+        last_modified: Some("Tue, 01 Dec 2026 01:00:00 GMT".into()),
         headers: vec![("link".into(), "<x>; rel=\"next\"".into())],
         body: b"[1,2,3]".to_vec(),
     };
     HttpCache::store(&store, "k1", &entry).await;
     assert_eq!(HttpCache::load(&store, "k1").await, Some(entry));
     assert_eq!(HttpCache::load(&store, "k2").await, None);
+    HttpCache::remove(&store, "k1").await;
+    assert_eq!(HttpCache::load(&store, "k1").await, None);
 }
-on_both_backends!(http_cache_round_trips_, http_cache_round_trips);
+on_both_backends!(
+    http_cache_keeps_and_forgets_answers_,
+    http_cache_keeps_and_forgets_answers
+);
 
 async fn recent_runs_limits_per_workspace(store: Store) {
     let config = config("");

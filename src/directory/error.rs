@@ -109,7 +109,30 @@ pub(crate) fn decode<T>(
     })
 }
 
+/// The value of a read or write whose failure costs only requests or a stale record (the HTTP
+/// cache, kept pages, run markers), never the caller's work: on failure `message` is logged as
+/// a warning with the error, and the caller goes on with the default (nothing found, nothing
+/// done).
+pub(crate) fn swallow<T: Default>(result: Result<T, DirectoryError>, message: &str) -> T {
+    result.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "{message}");
+        T::default()
+    })
+}
+
 /// A count for an `INTEGER`/`BIGINT` column.
 pub(crate) fn as_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_swallowed_failure_gives_the_default_and_a_success_its_value() {
+        let failed: Result<Option<u8>, DirectoryError> = Err(DirectoryError::Locked);
+        assert_eq!(swallow(failed, "test read failed"), None);
+        assert_eq!(swallow(Ok(Some(3u8)), "test read failed"), Some(3));
+    }
 }

@@ -2,12 +2,21 @@
 //! [`PageStore`] of one workspace, so a fetch larger than one rate-limit window continues in
 //! the next run. Failures cost requests, never a fetch, so they are logged and swallowed.
 
+use super::cache::headers_json;
+use super::error::swallow;
 use super::{DirectoryError, Store};
 use chrono::{DateTime, Utc};
-use orgsync_core::cache::CachedResponse;
 use orgsync_core::pages::{KeptPage, PageStore};
 
 forward! { crate:
+    /// The page `workspace` keeps under `key`, if any.
+    on_conn fetch_page => load(workspace: &str, key: &str) -> Result<Option<KeptPage>, DirectoryError>;
+
+    /// Keeps a page of `workspace` under `key`, replacing the one before.
+    on_conn keep_fetch_page => keep(
+        workspace: &str, key: &str, page: &KeptPage
+    ) -> Result<(), DirectoryError>;
+
     /// How many pages `workspace` keeps, and when the oldest was read (`None`: none kept).
     on_conn fetch_pages_progress => progress(
         workspace: &str
@@ -37,39 +46,23 @@ impl Store {
 #[async_trait::async_trait]
 impl PageStore for WorkspacePages {
     async fn load(&self, key: &str) -> Option<KeptPage> {
-        let loaded: Result<Option<KeptPage>, DirectoryError> =
-            async { on_conn!(self.store, |c, m| m::load(c, &self.workspace, key).await) }.await;
-        loaded.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "kept page read failed");
-            None
-        })
+        let loaded = self.store.fetch_page(&self.workspace, key).await;
+        swallow(loaded, "kept page read failed")
     }
 
     async fn keep(&self, key: &str, page: &KeptPage) {
-        let kept: Result<(), DirectoryError> = async {
-            on_conn!(self.store, |c, m| m::keep(c, &self.workspace, key, page)
-                .await)
-        }
-        .await;
-        if let Err(e) = kept {
-            tracing::warn!(error = %e, "kept page write failed");
-        }
+        let kept = self.store.keep_fetch_page(&self.workspace, key, page).await;
+        swallow(kept, "kept page write failed")
     }
 
     async fn clear(&self) {
-        if let Err(e) = self.store.clear_fetch_pages(&self.workspace).await {
-            tracing::warn!(error = %e, "clearing kept pages failed");
-        }
+        let cleared = self.store.clear_fetch_pages(&self.workspace).await;
+        swallow(cleared, "clearing kept pages failed")
     }
 
     async fn progress(&self) -> (u64, Option<DateTime<Utc>>) {
-        self.store
-            .fetch_pages_progress(&self.workspace)
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "reading kept pages failed");
-                (0, None)
-            })
+        let progress = self.store.fetch_pages_progress(&self.workspace).await;
+        swallow(progress, "reading kept pages failed")
     }
 }
 
@@ -82,21 +75,13 @@ per_backend! {
         let row = sql! { c, fetch_optional,
             "SELECT read_at, etag, headers, body FROM fetch_pages WHERE workspace = $1 AND key = $2",
             workspace, key };
-        Ok(match row {
-            None => None,
-            Some(r) => {
-                let headers: String = r.try_get("headers")?;
-                Some(KeptPage {
-                    read_at: r.try_get("read_at")?,
-                    response: CachedResponse {
-                        etag: r.try_get("etag")?,
-                        last_modified: None,
-                        headers: serde_json::from_str(&headers).unwrap_or_default(),
-                        body: r.try_get("body")?,
-                    },
-                })
-            }
+        row.map(|r| {
+            Ok(KeptPage {
+                read_at: r.try_get("read_at")?,
+                response: db::cache::response(&r, None)?,
+            })
         })
+        .transpose()
     }
 
     pub async fn keep(
@@ -105,14 +90,13 @@ per_backend! {
         key: &str,
         page: &KeptPage,
     ) -> Result<(), DirectoryError> {
-        let headers =
-            serde_json::to_string(&page.response.headers).unwrap_or_else(|_| "[]".to_string());
         sql! { c, execute,
             "INSERT INTO fetch_pages (workspace, key, read_at, etag, headers, body)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (workspace, key) DO UPDATE SET read_at = excluded.read_at,
                  etag = excluded.etag, headers = excluded.headers, body = excluded.body",
-            workspace, key, page.read_at, &page.response.etag, headers, &page.response.body };
+            workspace, key, page.read_at, &page.response.etag, headers_json(&page.response),
+            &page.response.body };
         Ok(())
     }
 

@@ -78,10 +78,8 @@ impl Store {
         now: DateTime<Utc>,
         actor: &str,
     ) -> Result<InvitationRow, PeopleError> {
-        self.expire_invitations(now).await?;
         let token = Some((token_hash.as_str(), expires_at));
-        let result = in_tx!(self, |c, m| m::reissue_or_cancel(c, id, token, now, actor)
-            .await);
+        let result = self.reissue_or_cancel(id, token, now, actor).await;
         if !matches!(&result, Err(e) if e.is_unique_violation()) {
             return result;
         }
@@ -101,8 +99,20 @@ impl Store {
         now: DateTime<Utc>,
         actor: &str,
     ) -> Result<InvitationRow, PeopleError> {
+        self.reissue_or_cancel(id, None, now, actor).await
+    }
+
+    /// Resends (`token`: the new hash and expiry) or cancels, after committing the expiry of
+    /// overdue invitations on its own, so that a refusal does not roll it back.
+    async fn reissue_or_cancel(
+        &self,
+        id: i64,
+        token: Option<(&str, DateTime<Utc>)>,
+        now: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<InvitationRow, PeopleError> {
         self.expire_invitations(now).await?;
-        in_tx!(self, |c, m| m::reissue_or_cancel(c, id, None, now, actor)
+        in_tx!(self, |c, m| m::reissue_or_cancel(c, id, token, now, actor)
             .await)
     }
 }
@@ -156,9 +166,7 @@ per_backend! {
         rows.iter().map(row).collect()
     }
 
-    fn row(
-        r: &<<Conn as sqlx::Connection>::Database as sqlx::Database>::Row,
-    ) -> Result<InvitationRow, PeopleError> {
+    fn row(r: &DbRow) -> Result<InvitationRow, PeopleError> {
         Ok(InvitationRow {
             id: r.try_get("id")?,
             workspace: r.try_get("workspace")?,

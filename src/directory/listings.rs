@@ -1,12 +1,15 @@
 //! Listings: people, teams, the audit trail and runs, as the CLI, `status` and the metrics
 //! read them.
 
+use super::reads::MEMBERSHIPS;
 use super::{DirectoryError, Store};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// A person in a workspace, as `users list` shows them.
+/// A person in a workspace, as `users list` and the API's member list show them: the fields of
+/// a [`super::reads::MemberView`] (read from the same join) but for `provider`, here the
+/// workspace's even without an identity there, and with the admin's `role_pinned`.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct UserRow {
     /// The workspace's name.
@@ -155,17 +158,16 @@ per_backend! {
         workspace: Option<&str>,
         state: Option<&str>,
     ) -> Result<Vec<UserRow>, DirectoryError> {
-        let mut rows: Vec<UserRow> = sql! { as _, c, fetch_all,
+        let sql = format!(
             "SELECT w.name AS workspace, u.id AS user_id, w.provider,
                     i.provider_user_id, i.login, u.name, u.email, m.role, m.role_pinned,
                     m.state, m.source, m.reason
-             FROM memberships m
-             JOIN workspaces w ON w.id = m.workspace_id
-             JOIN users u ON u.id = m.user_id
-             LEFT JOIN identities i ON i.user_id = u.id AND i.provider = w.provider AND i.host = w.host
+             FROM {MEMBERSHIPS}
              WHERE ($1 IS NULL OR w.name = $1) AND ($2 IS NULL OR m.state = $2)
-             ORDER BY w.name, COALESCE(i.login, u.email, ''), u.id",
-            workspace, state };
+             ORDER BY w.name, COALESCE(i.login, u.email, ''), u.id"
+        );
+        let mut rows: Vec<UserRow> =
+            sql! { as _, c, fetch_all, sqlx::AssertSqlSafe(sql), workspace, state };
         let teams = sql! { c, fetch_all,
             "SELECT w.name AS workspace, tm.user_id, t.slug
              FROM team_members tm JOIN teams t ON t.id = tm.team_id
@@ -200,35 +202,23 @@ per_backend! {
              WHERE ($1 IS NULL OR w.name = $1)
              ORDER BY w.name, t.slug",
             workspace };
-        let mut members: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
-        for m in sql! { c, fetch_all,
+        let members = sql! { c, fetch_all,
             "SELECT tm.team_id, COALESCE(i.login, u.email, CAST(u.id AS TEXT)) AS who, tm.role
              FROM team_members tm JOIN users u ON u.id = tm.user_id
              JOIN teams t ON t.id = tm.team_id
              JOIN workspaces w ON w.id = t.workspace_id
              LEFT JOIN identities i ON i.user_id = u.id AND i.provider = w.provider AND i.host = w.host
              WHERE ($1 IS NULL OR w.name = $1) ORDER BY tm.team_id, who",
-            workspace }
-        {
-            members
-                .entry(m.try_get("team_id")?)
-                .or_default()
-                .push((m.try_get("who")?, m.try_get("role")?));
-        }
-        let mut repositories: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
-        for m in sql! { c, fetch_all,
+            workspace };
+        let mut members = by_team(members, "who", "role")?;
+        let repositories = sql! { c, fetch_all,
             "SELECT tr.team_id, r.name, tr.permission FROM team_repositories tr
              JOIN repositories r ON r.id = tr.repository_id
              JOIN teams t ON t.id = tr.team_id
              JOIN workspaces w ON w.id = t.workspace_id
              WHERE ($1 IS NULL OR w.name = $1) ORDER BY tr.team_id, r.name",
-            workspace }
-        {
-            repositories
-                .entry(m.try_get("team_id")?)
-                .or_default()
-                .push((m.try_get("name")?, m.try_get("permission")?));
-        }
+            workspace };
+        let mut repositories = by_team(repositories, "name", "permission")?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let id: i64 = r.try_get("id")?;
@@ -315,4 +305,19 @@ per_backend! {
             workspace })
     }
 
+    /// The text columns `a` and `b` of `rows`, paired and grouped by the rows' `team_id`.
+    fn by_team(
+        rows: Vec<DbRow>,
+        a: &str,
+        b: &str,
+    ) -> Result<BTreeMap<i64, Vec<(String, String)>>, sqlx::Error> {
+        let mut grouped: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
+        for r in rows {
+            grouped
+                .entry(r.try_get("team_id")?)
+                .or_default()
+                .push((r.try_get(a)?, r.try_get(b)?));
+        }
+        Ok(grouped)
+    }
 }

@@ -8,8 +8,9 @@
 //! module of the store's backend. No SQL runs outside this module. ARCHITECTURE.md has the map.
 
 /// Instantiates the SQL of a file once per backend: `mod sqlite` over `SqliteConnection` and
-/// `mod postgres` over `PgConnection`, each with `type Conn` and `db`, the same backend's SQL of
-/// the other files (`db::audit::write`, `db::outbox::enqueue`, …).
+/// `mod postgres` over `PgConnection`, each with `type Conn` (with `Db` and `DbRow`, its
+/// database and row types) and `db`, the same backend's SQL of the other files
+/// (`db::audit::write`, `db::outbox::enqueue`, …).
 macro_rules! per_backend {
     (@one $backend:ident, $conn:ty; $($body:tt)*) => {
         pub(crate) mod $backend {
@@ -18,6 +19,12 @@ macro_rules! per_backend {
             use $crate::directory::$backend as db;
             use sqlx::Row;
             pub(crate) type Conn = $conn;
+            /// The backend's database and row types, for helpers generic over a column's type
+            /// or reading a fetched row.
+            #[allow(dead_code)]
+            type Db = <Conn as sqlx::Connection>::Database;
+            #[allow(dead_code)]
+            type DbRow = <Db as sqlx::Database>::Row;
             $($body)*
         }
     };
@@ -155,6 +162,7 @@ macro_rules! backend_index {
     ($($backend:ident),*) => {$(
         mod $backend {
             pub(super) use super::batch::$backend as batch;
+            pub(super) use super::cache::$backend as cache;
             pub(super) use super::delivery::$backend as delivery;
             pub(super) use super::invitations::$backend as invitations;
             pub(super) use super::outbox::$backend as outbox;

@@ -4,7 +4,8 @@
 use super::{DirectoryError, Store};
 use serde::Serialize;
 
-/// A membership with what an application needs at login.
+/// A membership with what an application needs at login. `users list` shows the same
+/// membership as a [`super::UserRow`], with the admin's pin and the workspace's provider.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct MemberView {
     /// The workspace's name.
@@ -57,12 +58,17 @@ pub struct TeamView {
     pub members: Vec<i64>,
 }
 
-const MEMBER: &str = "SELECT w.name AS workspace, u.id AS user_id, i.provider, i.provider_user_id,
-        i.login, u.name, u.email, m.role, m.state, m.source, m.reason
-    FROM memberships m
+/// Memberships (`m`) with their workspace (`w`), their person (`u`) and the person's identity
+/// for the workspace (`i`): the one at the workspace's provider and host, NULL without one. What
+/// [`MemberView`] and `users list` ([`super::UserRow`]) are read from.
+pub(super) const MEMBERSHIPS: &str = "memberships m
     JOIN workspaces w ON w.id = m.workspace_id
     JOIN users u ON u.id = m.user_id
     LEFT JOIN identities i ON i.user_id = u.id AND i.provider = w.provider AND i.host = w.host";
+
+/// The columns of a [`MemberView`] (`teams` apart) from [`MEMBERSHIPS`].
+const MEMBER: &str = "w.name AS workspace, u.id AS user_id, i.provider, i.provider_user_id,
+    i.login, u.name, u.email, m.role, m.state, m.source, m.reason";
 
 forward! {
     /// The membership of the person `who` names in `workspace`, with their teams.
@@ -97,8 +103,6 @@ impl Store {
 }
 
 per_backend! {
-    type Db = <Conn as sqlx::Connection>::Database;
-
     /// The member of `workspace` that `condition` (on `$2`, bound to `value`) finds.
     async fn member_where<V>(
         c: &mut Conn,
@@ -110,7 +114,7 @@ per_backend! {
         V: for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + Send,
     {
         Ok(sqlx::query_as::<_, MemberView>(sqlx::AssertSqlSafe(format!(
-            "{MEMBER} WHERE w.name = $1 AND {condition}"
+            "SELECT {MEMBER} FROM {MEMBERSHIPS} WHERE w.name = $1 AND {condition}"
         )))
         .bind(workspace)
         .bind(value)
@@ -147,7 +151,7 @@ per_backend! {
         user_id: i64,
     ) -> Result<Vec<MemberView>, DirectoryError> {
         Ok(sqlx::query_as::<_, MemberView>(sqlx::AssertSqlSafe(format!(
-            "{MEMBER} WHERE u.id = $1 ORDER BY w.name"
+            "SELECT {MEMBER} FROM {MEMBERSHIPS} WHERE u.id = $1 ORDER BY w.name"
         )))
         .bind(user_id)
         .fetch_all(&mut *c)
@@ -161,7 +165,7 @@ per_backend! {
         workspace: &str,
     ) -> Result<Vec<T>, DirectoryError>
     where
-        (T,): for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row>,
+        (T,): for<'r> sqlx::FromRow<'r, DbRow>,
         T: Send + Unpin,
     {
         Ok(sql! { scalar c, fetch_all, sql, workspace })

@@ -1,7 +1,7 @@
 //! Runs: the writer of `sync_runs`, every run recorded (applied, dry, aborted, failed) with its
 //! audit event, and the start markers that turn a killed run into a failed one.
 
-use super::error::as_i64;
+use super::error::{as_i64, swallow};
 use super::tables::audit::Event;
 use super::{DirectoryError, Store, WorkspaceKey};
 use crate::sync::plan::{ChangeKind, Plan};
@@ -96,9 +96,7 @@ impl Store {
     pub async fn clear_run_marker(&self, id: i64) {
         let cleared: Result<(), DirectoryError> =
             async { in_tx!(self, |c, m| m::clear_marker(c, id).await) }.await;
-        if let Err(e) = cleared {
-            tracing::warn!(error = %e, "cannot clear the run marker");
-        }
+        swallow(cleared, "cannot clear the run marker")
     }
 
     /// Turns start markers into failed runs with `reason`: those of `workspace` (or all), left

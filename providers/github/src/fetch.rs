@@ -541,18 +541,24 @@ impl<'a> Fetcher<'a> {
         .query("affiliation", "all")
     }
 
-    /// Collaborator lists that changed since the cache was filled, read through GraphQL, by
+    /// Collaborator lists that changed since the cache was filled, settled through GraphQL, by
     /// lower-case repository name: the cost model for the collaborator lists. A run that has
     /// cached lists for `hard` repositories (the decision reads the same lists again while the
     /// organisation is much the same) probes them in one GraphQL round (149 lists a point,
     /// when REST would cost at least [`PROBE_FACTOR`] times that had they all changed): a list
-    /// whose count is unchanged stays on REST (free while unchanged); the others are read on
-    /// through GraphQL together, a point per round of up to 149 lists, where REST would charge
-    /// every page from the first change on. Lists not cached are left to REST, which fills
-    /// the cache. No probe when the fetch has seen no change so far ([`Self::quiet_so_far`]).
-    async fn changed_collaborator_lists(
+    /// whose count is unchanged stays on REST (free while unchanged). For each changed list
+    /// the decision only needs the members still `open` whom no team grant proves
+    /// (`unproven(repository)`), so a changed list is either read on through GraphQL (every
+    /// page from the second, a round per page, up to 149 lists a point) or settled by one
+    /// `collaborators(login:)` check per such member (149 checks a point), whichever the
+    /// rounds favour ([`graphql::split_checks`]). For a checked list the set holds the checked
+    /// members who read it, which is all the decision asks of it: the open members only
+    /// shrink. Lists not cached are left to REST, which fills the cache. No probe when the
+    /// fetch has seen no change so far ([`Self::quiet_so_far`]).
+    async fn changed_collaborator_lists<'m>(
         &self,
         hard: &[&Repository],
+        unproven: impl Fn(&Repository) -> Vec<&'m str>,
     ) -> Result<HashMap<String, HashSet<u64>>, ProviderError> {
         let mut out = HashMap::new();
         if self.graphql == GraphqlUse::Never
@@ -560,14 +566,14 @@ impl<'a> Fetcher<'a> {
         {
             return Ok(out);
         }
-        let mut cached: Vec<(&str, usize)> = Vec::new();
+        let mut cached: Vec<(&Repository, usize)> = Vec::new();
         for repo in hard {
             if let Some(list) = self
                 .client
                 .cached_all::<api::Collaborator>(&self.collaborators_route(&repo.name))
                 .await
             {
-                cached.push((repo.name.as_str(), list.len()));
+                cached.push((repo, list.len()));
             }
         }
         let pages: u64 = cached
@@ -582,38 +588,61 @@ impl<'a> Fetcher<'a> {
         let client = self.client.with_rate_resource("graphql");
         let mut lists: Vec<List> = cached
             .iter()
-            .map(|(name, _)| List::collaborators(name))
+            .map(|(repo, _)| List::collaborators(&repo.name))
             .collect();
         self.graphql_read(&client, &url, &mut lists, Some(1))
             .await?;
-        let mut changed: Vec<(&str, List)> = cached
+        // The changed lists, the longest still to read first, each with whom it must settle.
+        let mut changed: Vec<(&Repository, List, Vec<&'m str>)> = cached
             .iter()
             .zip(lists)
             .filter(|((_, n), list)| list.total() != Some(*n as u64))
-            .map(|((name, _), list)| (*name, list))
+            .map(|((repo, _), list)| (*repo, list, unproven(repo)))
             .collect();
-        let mut more: Vec<List> = changed.iter().map(|(_, l)| l.clone()).collect();
-        self.graphql_read(&client, &url, &mut more, None).await?;
-        for ((name, list), read) in changed.iter_mut().zip(more) {
-            *list = read;
-            let readers: HashSet<u64> = list
-                .edges
-                .iter()
-                .filter(|e| {
-                    use graphql::Tag;
-                    matches!(
-                        e.permission,
-                        Some(Tag::Read | Tag::Triage | Tag::Write | Tag::Maintain | Tag::Admin)
-                    )
-                })
-                .filter_map(|e| e.node.and_then(|n| n.database_id))
-                .collect();
-            out.insert(name.to_ascii_lowercase(), readers);
+        changed.sort_by_key(|(_, list, _)| std::cmp::Reverse(list.pages_left()));
+        let remaining: Vec<u64> = changed.iter().map(|(_, l, _)| l.pages_left()).collect();
+        let asks: Vec<u64> = changed.iter().map(|(_, _, who)| who.len() as u64).collect();
+        let checked = graphql::split_checks(&remaining, &asks);
+        // The first `checked` lists by one check per unproven member, the rest read on.
+        let mut reads: Vec<List> = Vec::new();
+        let mut owner: Vec<usize> = Vec::new();
+        for (index, (repo, list, who)) in changed.iter().enumerate() {
+            if index < checked {
+                for login in who {
+                    reads.push(List::collaborator(&repo.name, login));
+                    owner.push(index);
+                }
+            } else if !list.is_done() {
+                reads.push(list.clone());
+                owner.push(index);
+            }
+        }
+        self.graphql_read(&client, &url, &mut reads, None).await?;
+        // A list the probe read whole has its readers already; a list read on carries the
+        // probe's page too; a checked list is what its checks found.
+        let mut readers: Vec<HashSet<u64>> = changed
+            .iter()
+            .enumerate()
+            .map(|(index, (_, list, _))| {
+                if index >= checked && list.is_done() {
+                    list.reader_ids().collect()
+                } else {
+                    HashSet::new()
+                }
+            })
+            .collect();
+        for (index, read) in owner.into_iter().zip(&reads) {
+            readers[index].extend(read.reader_ids());
+        }
+        for ((repo, _, _), set) in changed.iter().zip(readers) {
+            out.insert(repo.name.to_ascii_lowercase(), set);
         }
         tracing::debug!(
             org = self.org,
             cached = cached.len(),
             changed = out.len(),
+            checked,
+            checks = asks.iter().take(checked).sum::<u64>(),
             "collaborator lists probed"
         );
         Ok(out)
@@ -921,8 +950,18 @@ impl<'a> Fetcher<'a> {
                 .unwrap_or(&empty)
         };
 
-        let prefetched = self.changed_collaborator_lists(hard).await?;
         let mut open: Vec<usize> = undecided;
+        let prefetched = {
+            let members: &[Member] = members;
+            self.changed_collaborator_lists(hard, |repo| {
+                let by_team = proven_for(repo);
+                open.iter()
+                    .filter(|&&i| !by_team.contains(&ids[i]))
+                    .map(|&i| members[i].login.as_str())
+                    .collect()
+            })
+            .await?
+        };
         let mut next = 0;
         // One list at a time while lists keep deciding members (a decided member may make the
         // next list unnecessary); when lists stop deciding anyone, read more at once, up to

@@ -105,6 +105,40 @@ impl List {
         )
     }
 
+    /// One account's row of a repository's collaborator list (`login`: "the login of one
+    /// specific collaborator", GitHub's schema): no edge when that account cannot access the
+    /// repository (or no longer has that login: a verdict drawn from it is confirmed by
+    /// account id before it is applied), one connection request however long the list.
+    pub(crate) fn collaborator(repository: &str, login: &str) -> List {
+        List::new(
+            vec![("repository", format!("name: {}", literal(repository)))],
+            "collaborators",
+            format!("affiliation: ALL, login: {}", literal(login)),
+            "permission node { databaseId }",
+        )
+    }
+
+    /// The database ids of the accounts on this (collaborator) list whose permission reads.
+    pub(crate) fn reader_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.edges
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.permission,
+                    Some(Tag::Read | Tag::Triage | Tag::Write | Tag::Maintain | Tag::Admin)
+                )
+            })
+            .filter_map(|e| e.node.and_then(|n| n.database_id))
+    }
+
+    /// Pages still to read, as far as the total count tells (unknown: at least one).
+    pub(crate) fn pages_left(&self) -> u64 {
+        if self.done {
+            return 0;
+        }
+        self.remaining()
+    }
+
     /// Pages still to read, as far as the total count tells (unknown: at least one).
     fn remaining(&self) -> u64 {
         match self.total {
@@ -248,6 +282,30 @@ struct GraphqlError {
     kind: Option<String>,
     #[serde(default)]
     message: String,
+}
+
+/// How many of the longest changed lists (`remaining` pages each, longest first) to settle by
+/// `asks[i]` one-member checks instead of reading them on, for the fewest points. Checks and
+/// pages share queries (149 connection requests a point), but a list read on needs a round per
+/// page, so the cost of checking the `j` longest is about the larger of the longest list left
+/// to read and the requests left over 149. Ties go to reading (fewer checks).
+pub(crate) fn split_checks(remaining: &[u64], asks: &[u64]) -> usize {
+    let per_query = LISTS_PER_QUERY as u64;
+    let mut best = (u64::MAX, 0);
+    let mut checks = 0u64;
+    let mut rest: u64 = remaining.iter().sum();
+    for j in 0..=remaining.len() {
+        let rounds = remaining.get(j).copied().unwrap_or(0);
+        let cost = rounds.max((checks + rest).div_ceil(per_query));
+        if cost < best.0 {
+            best = (cost, j);
+        }
+        if let (Some(r), Some(a)) = (remaining.get(j), asks.get(j)) {
+            checks += a;
+            rest -= r;
+        }
+    }
+    best.1
 }
 
 /// The query text for the next page of `lists` (aliases `l0`, `l1`, …).
@@ -417,6 +475,34 @@ mod tests {
         );
         let query = query_for("acme", lists.iter().chain(lists.iter().take(1)));
         assert_eq!(validate_query(&query, &serde_json::json!({})), Ok(2));
+    }
+
+    #[test]
+    fn long_changed_lists_with_few_undecided_members_are_checked_not_read() {
+        // 80 pages left on the longest list, 5 undecided members on each: checking all three
+        // costs one point (15 checks) where reading costs 80 rounds.
+        assert_eq!(split_checks(&[80, 40, 2], &[5, 5, 5]), 3);
+        // Many undecided members on a short list: cheaper to read it (2 rounds) than to check
+        // 1,000 members (7 points); the long one is still checked.
+        assert_eq!(split_checks(&[80, 2], &[5, 1000]), 1);
+        // Nothing worth checking: every list is one page from done.
+        assert_eq!(split_checks(&[1, 1], &[400, 400]), 0);
+        // No changed list at all.
+        assert_eq!(split_checks(&[], &[]), 0);
+        // Ties go to reading: 149 checks cost the one round the list costs.
+        assert_eq!(split_checks(&[1], &[149]), 0);
+    }
+
+    #[test]
+    fn a_collaborator_check_names_one_login_and_validates() {
+        use orgsync_simulator::github::graphql::validate_query;
+        let check = List::collaborator("api", "octo-cat");
+        let query = query_for("acme", std::iter::once(&check));
+        assert!(
+            query.contains(r#"collaborators(first: 100, affiliation: ALL, login: "octo-cat")"#),
+            "{query}"
+        );
+        assert_eq!(validate_query(&query, &serde_json::json!({})), Ok(1));
     }
 
     #[test]

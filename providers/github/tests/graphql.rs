@@ -182,3 +182,74 @@ async fn after_a_change_the_changed_lists_are_read_through_graphql_not_charged_o
     assert_eq!(charged(COLLABORATORS), 0, "{stats:?}");
     assert!(stats.points > 1, "{stats:?}");
 }
+
+/// After a change that leaves few members undecided, a changed collaborator list is settled by
+/// one `collaborators(login:)` check per undecided member, not read on page by page. The world:
+/// every team reads one private repository, so its collaborator list holds every team member
+/// (many pages) while only the members in no team are undecided there. Three of its readers
+/// leave; reading the changed list on would cost a GraphQL round per remaining page.
+#[tokio::test]
+async fn few_undecided_members_are_checked_one_by_one_not_by_reading_long_lists() {
+    let mut world = scenario();
+    let org = world
+        .github
+        .as_mut()
+        .and_then(|g| g.orgs.first_mut())
+        .expect("an organisation");
+    let repo = org
+        .repos
+        .iter()
+        .find(|r| r.visibility == orgsync_core::Visibility::Private && !r.archived)
+        .map(|r| r.name.clone())
+        .expect("a private repository");
+    for team in &mut org.teams {
+        team.repos.retain(|g| g.repo != repo);
+        team.repos.push(orgsync_simulator::scenario::TeamGrant {
+            repo: repo.clone(),
+            permission: orgsync_core::Permission::Read,
+        });
+    }
+    let readers: std::collections::BTreeSet<u64> = org
+        .teams
+        .iter()
+        .flat_map(|t| t.members.iter().map(|m| m.user))
+        .collect();
+    let org_login = org.login.clone();
+    let server = start_unmetered(world).await;
+    let cache: Arc<dyn HttpCache> = Arc::new(MemoryCache::default());
+    let fetch = || auto_fetch(&server, &cache);
+    let (cold, _) = fetch().await;
+    let _ = fetch().await;
+    let leavers: Vec<String> = cold
+        .members
+        .iter()
+        .filter(|m| !m.is_owner && m.id.parse().is_ok_and(|id: u64| readers.contains(&id)))
+        .take(3)
+        .map(|m| m.login.clone())
+        .collect();
+    for login in leavers {
+        server
+            .mutate(orgsync_simulator::github::Mutation::RemoveMember {
+                org: org_login.clone(),
+                login,
+            })
+            .await
+            .expect("mutation");
+    }
+    let (after, stats) = fetch().await;
+    assert_eq!(
+        admitted(&after, &FetchPolicy::default()),
+        server
+            .scenario()
+            .expected_admitted(&FetchPolicy::default())
+            .expect("truth")
+    );
+    // Reading the changed list on from its second page: a round (a point at least) per page.
+    let read_on = (readers.len() as u64 - 3).div_ceil(100) - 1;
+    assert!(read_on >= 5, "the list is long: {read_on} pages to read on");
+    assert!(
+        stats.points < read_on,
+        "{} points for the whole re-sync, where reading the list on alone costs {read_on}: {stats:?}",
+        stats.points
+    );
+}

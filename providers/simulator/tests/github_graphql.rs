@@ -310,3 +310,37 @@ async fn graphql_needs_a_token() {
         .expect("request completes");
     assert_eq!(response.status().as_u16(), 401);
 }
+
+/// `collaborators(login:)` narrows a repository's list to that one account (GitHub matches
+/// logins without regard to case): its edge with its permission when it can access the
+/// repository, no edge when it cannot; one connection request each, so 149 checks cost a point.
+#[tokio::test]
+async fn a_collaborator_check_by_login_answers_for_that_account_only() {
+    let server = start().await;
+    let query = r#"{ organization(login: "acme") { repository(name: "secret") {
+        gina: collaborators(first: 1, affiliation: ALL, login: "GINA") { totalCount edges { permission node { login databaseId } } }
+        bob: collaborators(first: 1, affiliation: ALL, login: "bob") { totalCount edges { permission node { login } } }
+        all: collaborators(first: 100, affiliation: ALL) { totalCount edges { permission node { login } } }
+    } } }"#;
+    let (status, body) = post(&server, query, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let repo = &body["data"]["organization"]["repository"];
+    assert_eq!(logins(&repo["gina"]), pairs(&[("gina", "WRITE")]), "{body}");
+    assert_eq!(repo["gina"]["edges"][0]["node"]["databaseId"], 8);
+    assert_eq!(repo["gina"]["totalCount"], 1);
+    // Bob reads `secret` through no team and no grant: he is not on its list.
+    assert!(
+        !logins(&repo["all"]).iter().any(|(l, _)| l == "bob"),
+        "{body}"
+    );
+    assert_eq!(logins(&repo["bob"]), pairs(&[]));
+    assert_eq!(repo["bob"]["totalCount"], 0);
+    let at = |n: usize| {
+        let checks: String = (0..n)
+            .map(|i| format!(r#" c{i}: repository(name: "secret") {{ collaborators(first: 1, login: "gina") {{ totalCount }} }}"#))
+            .collect();
+        format!(r#"{{ organization(login: "acme") {{{checks} }} }}"#)
+    };
+    assert_eq!(validate_query(&at(149), &json!({})), Ok(1));
+    assert_eq!(validate_query(&at(150), &json!({})), Ok(2));
+}

@@ -465,15 +465,18 @@ impl<'a> Ctx<'a> {
                             .collect(),
                         _ => all_collaborators(o, r),
                     };
+                // `login`: "the login of one specific collaborator" (GitHub matches logins
+                // without regard to case): the list narrowed to that account, if it is on it.
+                let login = sel.arg_str("login");
                 let items: Vec<Edge<'a>> = entries
                     .into_iter()
                     .filter(|(_, p)| p.can_read())
-                    .filter_map(|(id, p)| {
-                        self.users.get(&id).map(|u| Edge {
-                            key: id,
-                            node: Obj::User(u),
-                            extra: Some(permission_enum(p)),
-                        })
+                    .filter_map(|(id, p)| self.users.get(&id).map(|u| (u, p)))
+                    .filter(|(u, _)| login.is_none_or(|l| u.login.eq_ignore_ascii_case(l)))
+                    .map(|(u, p)| Edge {
+                        key: u.id,
+                        node: Obj::User(u),
+                        extra: Some(permission_enum(p)),
                     })
                     .collect();
                 let page = self.page("RepositoryCollaboratorConnection", items, sel);
