@@ -820,3 +820,83 @@ on_both_backends!(
     evidence_round_trips_compressed_and_an_old_text_row_still_reads_,
     evidence_round_trips_compressed_and_an_old_text_row_still_reads
 );
+
+/// The apply's batch writes read back as written (PostgreSQL writes its plain inserts by binary
+/// `COPY`, SQLite by JSON arrays): text beyond ASCII, NULLs, booleans, times and the log rows'
+/// run and workspace.
+async fn batch_values_read_back_as_written(store: Store) {
+    let mut zoe = reads_all(2, "zoë");
+    zoe.name = Some("Zoë «Ω» 🚀".to_string());
+    let mut ann = owner(1, "ann");
+    ann.email = Some("ann@example.com".to_string());
+    let teams = vec![team(
+        "core",
+        None,
+        &[(1, TeamRole::Maintainer), (2, TeamRole::Member)],
+        &[],
+    )];
+    let provider = FixedProvider::new(snapshot(vec![ann, zoe], Some(teams)));
+    let config = config("");
+    let before = chrono::Utc::now();
+    let report = run(&store, &config, &provider).await;
+    let after = chrono::Utc::now();
+
+    let users = store.list_users(Some("acme"), None).await.expect("users");
+    let zoe = users
+        .iter()
+        .find(|u| u.login.as_deref() == Some("zoë"))
+        .expect("zoë onboarded");
+    assert_eq!(zoe.name.as_deref(), Some("Zoë «Ω» 🚀"));
+    assert_eq!(zoe.email, None);
+    assert_eq!(zoe.provider_user_id.as_deref(), Some("2"));
+    assert!(!zoe.role_pinned);
+    assert_eq!(
+        (zoe.state.as_str(), zoe.source.as_str()),
+        ("active", "sync")
+    );
+    assert_eq!(zoe.teams, ["core"]);
+    let ann = users
+        .iter()
+        .find(|u| u.login.as_deref() == Some("ann"))
+        .expect("ann onboarded");
+    assert_eq!(ann.email.as_deref(), Some("ann@example.com"));
+    assert_eq!(ann.role, "admin");
+
+    let audit = store.audit(Some("acme"), None, None).await.expect("audit");
+    let onboard = audit
+        .iter()
+        .find(|e| e.action == "onboard" && e.subject == "zoë")
+        .expect("zoë's onboard event");
+    assert_eq!(onboard.run_id, report.run_id);
+    assert!(report.run_id.is_some());
+    assert_eq!(onboard.workspace.as_deref(), Some("acme"));
+    assert!(
+        before <= onboard.at && onboard.at <= after,
+        "the event's time is the apply's: {before} <= {} <= {after}",
+        onboard.at
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM team_members tm JOIN teams t ON t.id = tm.team_id
+             WHERE t.slug = 'core' AND tm.role = 'maintainer' AND tm.source = 'sync'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM outbox o JOIN users u ON u.id = o.user_id
+             WHERE u.name = 'Zoë «Ω» 🚀' AND o.team_slug IS NULL AND o.run_id IS NOT NULL"
+        )
+        .await,
+        1,
+        "zoë's onboard event in the outbox"
+    );
+}
+
+on_both_backends!(
+    batch_values_read_back_as_written_,
+    batch_values_read_back_as_written
+);

@@ -5,8 +5,9 @@
 //!
 //! * SQLite: `INSERT … SELECT value ->> 0, … FROM json_each(?)`, 10,000 rows per statement as
 //!   one JSON array in one parameter; one SQL text per table, prepared once per connection.
-//! * PostgreSQL: one `INSERT … SELECT * FROM UNNEST($1::bigint[], $2::text[], …)` per table,
-//!   whatever the row count: one statement, one round trip, no parameter limit.
+//! * PostgreSQL: one `COPY … FROM STDIN (FORMAT binary)` per table, or one `INSERT … SELECT *
+//!   FROM UNNEST($1::bigint[], $2::text[], …)` when the statement has a tail (`ON CONFLICT`,
+//!   `RETURNING`), whatever the row count: one statement, no parameter limit.
 //!
 //! New users get their ids before they are written ([`sqlite::reserve_ids`],
 //! [`postgres::reserve_ids`], called for one row or more), because neither backend promises that a multi-row `RETURNING`
