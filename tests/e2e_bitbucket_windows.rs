@@ -36,6 +36,13 @@ fn text(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
 }
 
+/// A workspace that needs several windows of 40 requests.
+const SIZE: BitbucketSize = BitbucketSize {
+    members: 150,
+    repos: 60,
+    groups: 5,
+};
+
 /// Starts a simulated Bitbucket of `size` whose credential may send `rate_limit` requests per
 /// 2 s window (standing in for the hour).
 async fn bitbucket(size: BitbucketSize, rate_limit: u64) -> BitbucketServer {
@@ -93,12 +100,7 @@ requests_per_hour = {requests_per_hour}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_larger_than_the_allowance_continues_run_after_run_and_applies_the_ground_truth() {
-    let size = BitbucketSize {
-        members: 150,
-        repos: 60,
-        groups: 5,
-    };
-    let server = bitbucket(size, 40).await;
+    let server = bitbucket(SIZE, 40).await;
     let world = server.scenario().bitbucket.expect("world");
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_config(
@@ -170,12 +172,7 @@ async fn a_sync_larger_than_the_allowance_continues_run_after_run_and_applies_th
 /// is complete and applied; the cut runs are recorded `continuing`, not failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_continues_a_cut_fetch_when_the_window_frees_not_at_the_next_schedule() {
-    let size = BitbucketSize {
-        members: 150,
-        repos: 60,
-        groups: 5,
-    };
-    let server = bitbucket(size, 40).await;
+    let server = bitbucket(SIZE, 40).await;
     let dir = tempfile::tempdir().expect("temp dir");
     // The client's own hourly count is no limit here: the simulator's 2 s window answers 429
     // and the deadline (3 s) cuts the fetch while it waits.

@@ -83,6 +83,34 @@ async fn auto_fetch(server: &GithubServer, cache: &Arc<dyn HttpCache>) -> (Snaps
     (snapshot, server.handle().stats())
 }
 
+/// Removes `leavers` from `org`, fetches again through `cache` and checks the admitted members
+/// against the simulator's ground truth; the fetch's counts.
+async fn leave_and_refetch(
+    server: &GithubServer,
+    cache: &Arc<dyn HttpCache>,
+    org: &str,
+    leavers: Vec<String>,
+) -> Stats {
+    for login in leavers {
+        server
+            .mutate(orgsync_simulator::github::Mutation::RemoveMember {
+                org: org.to_owned(),
+                login,
+            })
+            .await
+            .expect("mutation");
+    }
+    let (after, stats) = auto_fetch(server, cache).await;
+    assert_eq!(
+        admitted(&after, &FetchPolicy::default()),
+        server
+            .scenario()
+            .expected_admitted(&FetchPolicy::default())
+            .expect("truth")
+    );
+    stats
+}
+
 #[tokio::test]
 async fn the_cost_model_fills_the_rest_cache_once_then_probes_for_a_point() {
     let server = start_unmetered(scenario()).await;
@@ -156,23 +184,7 @@ async fn after_a_change_the_changed_lists_are_read_through_graphql_not_charged_o
         .take(3)
         .filter_map(|m| world.github.as_ref()?.user(m.user).map(|u| u.login.clone()))
         .collect();
-    for login in leavers {
-        server
-            .mutate(orgsync_simulator::github::Mutation::RemoveMember {
-                org: org.login.clone(),
-                login,
-            })
-            .await
-            .expect("mutation");
-    }
-    let (after, stats) = fetch().await;
-    assert_eq!(
-        admitted(&after, &FetchPolicy::default()),
-        server
-            .scenario()
-            .expected_admitted(&FetchPolicy::default())
-            .expect("truth")
-    );
+    let stats = leave_and_refetch(&server, &cache, &org.login, leavers).await;
     let charged = |route: &str| {
         stats
             .routes
@@ -227,23 +239,7 @@ async fn few_undecided_members_are_checked_one_by_one_not_by_reading_long_lists(
         .take(3)
         .map(|m| m.login.clone())
         .collect();
-    for login in leavers {
-        server
-            .mutate(orgsync_simulator::github::Mutation::RemoveMember {
-                org: org_login.clone(),
-                login,
-            })
-            .await
-            .expect("mutation");
-    }
-    let (after, stats) = fetch().await;
-    assert_eq!(
-        admitted(&after, &FetchPolicy::default()),
-        server
-            .scenario()
-            .expected_admitted(&FetchPolicy::default())
-            .expect("truth")
-    );
+    let stats = leave_and_refetch(&server, &cache, &org_login, leavers).await;
     // Reading the changed list on from its second page: a round (a point at least) per page.
     let read_on = (readers.len() as u64 - 3).div_ceil(100) - 1;
     assert!(read_on >= 5, "the list is long: {read_on} pages to read on");
