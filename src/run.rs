@@ -102,8 +102,10 @@ pub struct RunReport {
     /// Destructive verdicts the provider's per-user read confirmed (the contradicted ones are in
     /// `plan.unconfirmed`).
     pub confirmations: usize,
-    /// A [`RunOutcome::Continuing`] run: seconds until the provider's window frees, when the
-    /// provider said (the daemon starts the continuing run then).
+    /// A [`RunOutcome::Continuing`] run: when to continue, in seconds: until the provider's
+    /// window frees when the provider said, 0 when the run's deadline cut a fetch that was
+    /// still keeping new pages; `None` leaves it to the next scheduled run. The daemon starts
+    /// the continuing run then.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub continue_in_seconds: Option<u64>,
 }

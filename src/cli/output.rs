@@ -209,10 +209,14 @@ pub fn run_report(r: &RunReport) {
                     r.error.as_deref().unwrap_or("the fetch was cut")
                 ),
             );
-            if let Some(wait) = r.continue_in_seconds {
-                outln!(
+            match r.continue_in_seconds {
+                Some(0) => outln!(
+                    "  the run's deadline came while the fetch was still making progress; the daemon continues at once, or run `orgsync sync --workspace {ws}` again"
+                ),
+                Some(wait) => outln!(
                     "  the provider's window frees in {wait} s; the daemon continues then, or run `orgsync sync --workspace {ws}` after it"
-                );
+                ),
+                None => {}
             }
         }
         RunOutcome::Failed => {
