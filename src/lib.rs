@@ -1,8 +1,8 @@
 //! orgsync: keeps a local user directory in step with GitHub, GitLab and Bitbucket accounts.
 //!
 //! Start with [`run::sync_workspace`]: it fetches a [`orgsync_core::Snapshot`] through a
-//! provider, decides admission ([`sync::admit`]), plans the typed changes ([`sync::plan`]),
-//! checks them against the guards ([`sync::guard`]) and applies them to the
+//! provider, decides admission ([`sync::admit()`]), plans the typed changes ([`sync::plan()`]),
+//! checks them against the guards ([`sync::guard()`]) and applies them to the
 //! [`directory::Store`] in one transaction.
 
 #![warn(missing_docs)]

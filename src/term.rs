@@ -6,7 +6,7 @@
 //! * Colour only on a terminal and never with `NO_COLOR` (or `TERM=dumb`): everything is written
 //!   through `anstream`, which strips styles when the stream is not a colour terminal.
 //! * Every line goes through [`crate::text::escape`]: provider-controlled text cannot carry a
-//!   control character to the terminal, and a line printed with [`line`] is one line.
+//!   control character to the terminal, and a line printed with [`line`](fn@line) is one line.
 
 use anstyle::{AnsiColor, Style};
 use std::io::Write;
@@ -59,7 +59,7 @@ pub fn line(text: &str) {
     line_styled(Style::new(), text);
 }
 
-/// [`line`] in a colour (dropped off a terminal and with `NO_COLOR`).
+/// [`line`](fn@line) in a colour (dropped off a terminal and with `NO_COLOR`).
 pub fn line_styled(style: Style, text: &str) {
     let mut s = styled(style, &crate::text::escape(text));
     s.push('\n');

@@ -1,4 +1,7 @@
 //! `orgsync downstream list|retry|resync|deliver [NAME]`.
+// The doc comments of the arguments are the command's help text, where `[[downstream]]` is the
+// configuration's TOML table, not a link.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use super::{EXIT_OK, EXIT_RUNTIME, Failure, load_config, open_store};
 use crate::config::Config;

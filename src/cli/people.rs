@@ -5,6 +5,9 @@
 //! expiries, makes one change in one transaction with its audit event (actor `cli:<unix user>`),
 //! and says what it did. Tokens are printed at most once, by `invite create` and `invite resend`
 //! when no `[smtp]` relay is configured, and never logged.
+// The doc comments of the arguments are the command's help text, where `[smtp]` is the
+// configuration's TOML table, not a link.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use super::{EXIT_OK, Failure, invoking_user, load_config, open_store};
 use crate::config::{Config, WorkspaceConfig};

@@ -3,8 +3,8 @@
 //!
 //! One [`Store`] type serves both backends. The SQL is written once, in the dialect both accept
 //! (`$1` parameters, `ON CONFLICT`, `RETURNING`): each file by concern wraps its SQL in
-//! [`per_backend!`], which instantiates it as a `sqlite` and a `postgres` module over that
-//! backend's connection type, so the two cannot drift apart. [`on_conn!`] and [`in_tx!`] pick the
+//! `per_backend!`, which instantiates it as a `sqlite` and a `postgres` module over that
+//! backend's connection type, so the two cannot drift apart. `on_conn!` and `in_tx!` pick the
 //! module of the store's backend. No SQL runs outside this module. ARCHITECTURE.md has the map.
 
 /// Instantiates the SQL of a file once per backend: `mod sqlite` over `SqliteConnection` and

@@ -1,6 +1,6 @@
 //! One fetch of an organisation, in the order that lets later steps skip work:
 //!
-//! 0. prove the view ([`crate::view`]): the token's user is an owner, or the App installation
+//! 0. prove the view (`crate::view`): the token's user is an owner, or the App installation
 //!    reads all repositories; fail with the missing right otherwise;
 //! 1. `GET /orgs/{org}` for the base permission (`default_repository_permission`) and the count
 //!    of private repositories the repository list must match;

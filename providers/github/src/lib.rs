@@ -223,7 +223,7 @@ impl Provider for GithubProvider {
         member::fetch_member(&client, &self.org, policy, id, login).await
     }
 
-    /// GitHub's per-user reads, by durable id: see [`confirm`](mod@confirm).
+    /// GitHub's per-user reads, by durable id: see the `confirm` module.
     async fn confirm(
         &self,
         policy: &FetchPolicy,

@@ -3,7 +3,7 @@
 //! The crate has three layers:
 //!
 //! * [`scenario`]: the world a simulated provider serves, as plain serde data (JSON or TOML files,
-//!   or [`scenario::synthetic`] for any size), plus the brute-force ground truth
+//!   or [`scenario::Scenario::synthetic`] for any size), plus the brute-force ground truth
 //!   ([`truth`]) that tests compare a provider client's answer with.
 //! * [`server`]: provider-agnostic HTTP infrastructure: token authentication, per-token
 //!   rate-limit budgets and windows, weak ETags with free `304`s, latency, fault injection,

@@ -20,7 +20,7 @@
 //! * Webhooks: `repo:created` and `repo:deleted` deliveries with `X-Event-Key`,
 //!   `X-Request-UUID`, `X-Hook-UUID`, `X-Attempt-Number` and `X-Hub-Signature: sha256=…`.
 //!
-//! Who sees what is computed in [`routes`] from the scenario's raw grants, independently of the
+//! Who sees what is computed in `routes` from the scenario's raw grants, independently of the
 //! brute-force [`truth`] that tests compare clients with.
 
 pub mod mutation;

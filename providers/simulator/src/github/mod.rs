@@ -315,7 +315,7 @@ impl GithubServer {
     /// `/orgs/acme/members` or `/orgs/acme/teams/*/members`; both URL prefixes are the same
     /// list; with a `?`, matched against path and query: `/orgs/acme/members?per_page=100` is
     /// the full member list and not `?per_page=100&role=admin`) has been answered, so the next page is read from the changed world: the offset shift
-    /// of a real provider. Fires once, sends no webhook; [`SimHandle::page_hooks_fired`] tells
+    /// of a real provider. Fires once, sends no webhook; [`page_hooks_fired`](crate::server::Infra::page_hooks_fired) tells
     /// whether it fired and whether the change was accepted.
     pub fn on_page(&self, path: &str, after_page: usize, mutation: Mutation) {
         let world = Arc::clone(&self.world);

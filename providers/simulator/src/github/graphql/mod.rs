@@ -14,7 +14,7 @@
 //!   an hour by default, apart from the REST budget), and answered in the `rateLimit { cost limit
 //!   remaining resetAt used nodeCount }` object and the `x-ratelimit-*` headers with
 //!   `x-ratelimit-resource: graphql`; more than 2,000 points in a minute is a secondary limit;
-//! * a caller sees what the REST routes show it ([`super::view`]): a secret team it is not in
+//! * a caller sees what the REST routes show it (`super::view`): a secret team it is not in
 //!   is `null` with a `NOT_FOUND` error, as is a repository it cannot see.
 //!
 //! GraphQL has no conditional requests: every query is charged.
