@@ -334,6 +334,20 @@ on_both_backends!(
     failed_fetch_offboards_nobody_and_records_the_failure
 );
 
+/// The record of a run applied by hand.
+fn record() -> orgsync::directory::RunRecord {
+    orgsync::directory::RunRecord {
+        trigger: "test".into(),
+        started_at: chrono::Utc::now(),
+        finished_at: chrono::Utc::now(),
+        outcome: RunOutcome::Ok,
+        requests: 0,
+        requests_not_modified: 0,
+        error: None,
+        actor: "sync".into(),
+    }
+}
+
 async fn failed_apply_leaves_no_partial_rows_and_no_audit_events(store: Store) {
     let config = config("");
     let provider = FixedProvider::new(snapshot(ten_members(), None));
@@ -368,17 +382,7 @@ async fn failed_apply_leaves_no_partial_rows_and_no_audit_events(store: Store) {
         ],
         unconfirmed: Vec::new(),
     };
-    let record = orgsync::directory::RunRecord {
-        trigger: "test".into(),
-        started_at: chrono::Utc::now(),
-        finished_at: chrono::Utc::now(),
-        outcome: RunOutcome::Ok,
-        requests: 0,
-        requests_not_modified: 0,
-        error: None,
-        actor: "sync".into(),
-    };
-    assert!(store.apply(&ws, &plan, &record).await.is_err());
+    assert!(store.apply(&ws, &plan, &record()).await.is_err());
     assert_eq!(
         count(&store, "SELECT COUNT(*) FROM users").await,
         users_before
@@ -403,6 +407,64 @@ async fn failed_apply_leaves_no_partial_rows_and_no_audit_events(store: Store) {
 on_both_backends!(
     failed_apply_leaves_no_partial_rows_and_no_audit_events_,
     failed_apply_leaves_no_partial_rows_and_no_audit_events
+);
+
+/// A batch that fails in the database while the apply goes on gathering the next one (here a
+/// stale plan onboards someone whose identity exists, first of 25,000 onboards, so the failing
+/// batch is in flight for the last 5,000) fails the whole apply: nothing of it stays, and the
+/// connection it held goes back to the pool fit for the next run.
+async fn a_batch_failing_in_flight_rolls_the_whole_apply_back(store: Store) {
+    let config = config("");
+    let provider = FixedProvider::new(snapshot(ten_members(), None));
+    run(&store, &config, &provider).await;
+    const TABLES: [&str; 5] = [
+        "SELECT COUNT(*) FROM users",
+        "SELECT COUNT(*) FROM identities",
+        "SELECT COUNT(*) FROM audit_events",
+        "SELECT COUNT(*) FROM outbox",
+        "SELECT COUNT(*) FROM sync_runs",
+    ];
+    let mut before = Vec::new();
+    for sql in TABLES {
+        before.push(count(&store, sql).await);
+    }
+    let ws = store
+        .workspace("acme")
+        .await
+        .expect("query")
+        .expect("workspace");
+    let onboard = |pid: String, login: String| Change::Onboard {
+        provider_user_id: pid,
+        existing_user_id: None,
+        login,
+        name: None,
+        email: None,
+        role: "member".into(),
+    };
+    let mut changes = vec![onboard("3".into(), "user3-again".into())];
+    changes.extend((0..25_000).map(|i| onboard(format!("new-{i}"), format!("new{i}"))));
+    let plan = Plan {
+        workspace: "acme".into(),
+        changes,
+        unconfirmed: Vec::new(),
+    };
+    let err = store
+        .apply(&ws, &plan, &record())
+        .await
+        .expect_err("an identity that exists fails its batch");
+    assert!(
+        matches!(err, orgsync::directory::DirectoryError::Conflict(_)),
+        "a stale plan is a conflict: {err}"
+    );
+    for (sql, was) in TABLES.into_iter().zip(before) {
+        assert_eq!(count(&store, sql).await, was, "{sql}");
+    }
+    let next = run(&store, &config, &provider).await;
+    assert_eq!(next.outcome, RunOutcome::Ok, "{:?}", next.error);
+}
+on_both_backends!(
+    a_batch_failing_in_flight_rolls_the_whole_apply_back_,
+    a_batch_failing_in_flight_rolls_the_whole_apply_back
 );
 
 async fn suspended_user_is_never_reactivated_and_pinned_role_is_kept(store: Store) {

@@ -11,8 +11,8 @@
 //! each target's queue.
 
 use super::{DirectoryError, WorkspaceKey};
-use crate::downstream::events::events_for;
-use crate::sync::plan::Plan;
+use crate::downstream::events::event_for;
+use crate::sync::plan::Change;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -199,72 +199,55 @@ per_backend! {
             EventIds::new().next(), ws.id, kind, user_id, team, payload.to_string(), now };
         Ok(())
     }
+}
 
-    /// Writes the plan's events; called by the apply inside its transaction.
-    pub async fn enqueue(
-        c: &mut Conn,
-        ws: &WorkspaceKey,
-        run_id: i64,
-        plan: &Plan,
-        now: DateTime<Utc>,
-    ) -> Result<usize, DirectoryError> {
-        let events = events_for(plan);
-        if events.is_empty() {
-            return Ok(0);
+/// The outbox rows of one apply, made change by change in the plan's order and written with
+/// the apply's other batches, so a person's events keep their order and nothing is read back.
+pub(super) struct Events {
+    ids: EventIds,
+    stamp: String,
+    workspace: String,
+    provider: String,
+}
+
+/// An outbox row as the apply gathers it: event id, type, user id, team, payload.
+pub(super) type EventRow = (String, &'static str, Option<i64>, Option<String>, String);
+
+impl Events {
+    pub fn new(ws: &WorkspaceKey, now: DateTime<Utc>) -> Events {
+        Events {
+            ids: EventIds::new(),
+            stamp: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            workspace: ws.name.clone(),
+            provider: ws.provider.clone(),
         }
-        let rows = sql! { c, fetch_all,
-            "SELECT provider_user_id, user_id FROM identities WHERE provider = $1 AND host = $2",
-            &ws.provider, &ws.host };
-        let mut users: HashMap<String, i64> = HashMap::with_capacity(rows.len());
-        for r in rows {
-            users.insert(r.try_get("provider_user_id")?, r.try_get("user_id")?);
-        }
-        let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let n = events.len();
-        let (mut ids, mut kinds, mut user_ids, mut teams, mut payloads) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let mut event_ids = EventIds::new();
-        for e in events {
-            let user_id = e
-                .user_id
-                .or_else(|| e.provider_user_id.as_ref().and_then(|p| users.get(p).copied()));
-            let mut data = e.data;
-            if let Some(obj) = data.as_object_mut() {
-                obj.insert("workspace".into(), ws.name.clone().into());
-                obj.insert("provider".into(), ws.provider.clone().into());
-                if e.provider_user_id.is_some() {
-                    obj.insert("user_id".into(), user_id.into());
-                }
+    }
+
+    /// The row of `change`'s event, if it has one. `users` maps provider user ids to the
+    /// directory's, as the apply resolved them (a new person's id included).
+    pub fn row(&mut self, change: &Change, users: &HashMap<String, i64>) -> Option<EventRow> {
+        let e = event_for(change)?;
+        let user_id = e.user_id.or_else(|| {
+            e.provider_user_id
+                .as_ref()
+                .and_then(|p| users.get(p).copied())
+        });
+        let mut data = e.data;
+        if let Some(obj) = data.as_object_mut() {
+            obj.insert("workspace".into(), self.workspace.clone().into());
+            obj.insert("provider".into(), self.provider.clone().into());
+            if e.provider_user_id.is_some() {
+                obj.insert("user_id".into(), user_id.into());
             }
-            let payload = serde_json::json!({ "type": e.kind, "timestamp": stamp, "data": data });
-            ids.push(event_ids.next());
-            kinds.push(e.kind.to_string());
-            user_ids.push(user_id);
-            teams.push(e.team);
-            payloads.push(payload.to_string());
         }
-        use crate::directory::batch::{Rows, Values::*};
-        let rows = Rows::new(
-            "outbox",
-            "event_id, workspace_id, run_id, type, user_id, team_slug, payload, created_at",
-            vec![
-                Text(ids),
-                Int(vec![ws.id; n]),
-                Int(vec![run_id; n]),
-                Text(kinds),
-                OptInt(user_ids),
-                OptText(teams),
-                Text(payloads),
-                Time(vec![now; n]),
-            ],
-        );
-        db::batch::insert(&mut *c, rows).await?;
-        Ok(n)
+        let payload = serde_json::json!({ "type": e.kind, "timestamp": self.stamp, "data": data });
+        Some((
+            self.ids.next(),
+            e.kind,
+            user_id,
+            e.team,
+            payload.to_string(),
+        ))
     }
 }
 

@@ -63,135 +63,136 @@ fn team(kind: &'static str, slug: &str, pid: Option<&str>, data: Value) -> Event
 
 /// The events of a plan, in the plan's order (so a person's events keep their order).
 pub fn events_for(plan: &Plan) -> Vec<Event> {
-    let mut out = Vec::new();
-    for change in &plan.changes {
-        let event = match change {
-            Change::Onboard {
-                provider_user_id,
-                existing_user_id,
-                login,
-                name,
-                email,
-                role,
-            } => member(
-                "member.onboarded",
-                provider_user_id,
-                *existing_user_id,
-                json!({"provider_user_id": provider_user_id, "login": login, "name": name,
+    plan.changes.iter().filter_map(event_for).collect()
+}
+
+/// The event of one change, if the change is one an application hears about.
+pub fn event_for(change: &Change) -> Option<Event> {
+    let event = match change {
+        Change::Onboard {
+            provider_user_id,
+            existing_user_id,
+            login,
+            name,
+            email,
+            role,
+        } => member(
+            "member.onboarded",
+            provider_user_id,
+            *existing_user_id,
+            json!({"provider_user_id": provider_user_id, "login": login, "name": name,
                        "email": email, "role": role, "state": "active"}),
-            ),
-            Change::Reactivate {
-                user_id,
-                provider_user_id,
-                login,
-                role,
-            } => member(
-                "member.reactivated",
-                provider_user_id,
-                Some(*user_id),
-                json!({"provider_user_id": provider_user_id, "login": login, "role": role,
+        ),
+        Change::Reactivate {
+            user_id,
+            provider_user_id,
+            login,
+            role,
+        } => member(
+            "member.reactivated",
+            provider_user_id,
+            Some(*user_id),
+            json!({"provider_user_id": provider_user_id, "login": login, "role": role,
                        "state": "active"}),
-            ),
-            Change::Offboard {
-                user_id,
-                provider_user_id,
-                login,
-                reason,
-            } => member(
-                "member.offboarded",
-                provider_user_id,
-                Some(*user_id),
-                json!({"provider_user_id": provider_user_id, "login": login,
+        ),
+        Change::Offboard {
+            user_id,
+            provider_user_id,
+            login,
+            reason,
+        } => member(
+            "member.offboarded",
+            provider_user_id,
+            Some(*user_id),
+            json!({"provider_user_id": provider_user_id, "login": login,
                        "state": "offboarded", "reason": reason.to_string()}),
-            ),
-            Change::RoleChange {
-                user_id,
-                provider_user_id,
-                login,
-                from,
-                to,
-            } => member(
-                "member.role_changed",
-                provider_user_id,
-                Some(*user_id),
-                json!({"provider_user_id": provider_user_id, "login": login, "from": from,
+        ),
+        Change::RoleChange {
+            user_id,
+            provider_user_id,
+            login,
+            from,
+            to,
+        } => member(
+            "member.role_changed",
+            provider_user_id,
+            Some(*user_id),
+            json!({"provider_user_id": provider_user_id, "login": login, "from": from,
                        "role": to}),
-            ),
-            Change::IdentityUpdate {
-                user_id,
-                provider_user_id,
-                from_login,
-                login,
-                name,
-                email,
-            } => member(
-                if from_login == login {
-                    "member.updated"
-                } else {
-                    "member.renamed"
-                },
-                provider_user_id,
-                Some(*user_id),
-                json!({"provider_user_id": provider_user_id, "from_login": from_login,
+        ),
+        Change::IdentityUpdate {
+            user_id,
+            provider_user_id,
+            from_login,
+            login,
+            name,
+            email,
+        } => member(
+            if from_login == login {
+                "member.updated"
+            } else {
+                "member.renamed"
+            },
+            provider_user_id,
+            Some(*user_id),
+            json!({"provider_user_id": provider_user_id, "from_login": from_login,
                        "login": login, "name": name, "email": email}),
-            ),
-            Change::TeamCreate {
-                slug, name, parent, ..
-            } => team(
-                "team.created",
-                slug,
-                None,
-                json!({"team": slug, "name": name, "parent": parent}),
-            ),
-            Change::TeamUpdate { slug, name, parent } => team(
-                "team.changed",
-                slug,
-                None,
-                json!({"team": slug, "name": name, "parent": parent}),
-            ),
-            Change::TeamDelete { slug } => team("team.deleted", slug, None, json!({"team": slug})),
-            Change::TeamMemberAdd {
-                team: slug,
-                provider_user_id,
-                login,
-                role,
-            } => team(
-                "team.member_added",
-                slug,
-                Some(provider_user_id),
-                json!({"team": slug, "provider_user_id": provider_user_id, "login": login,
+        ),
+        Change::TeamCreate {
+            slug, name, parent, ..
+        } => team(
+            "team.created",
+            slug,
+            None,
+            json!({"team": slug, "name": name, "parent": parent}),
+        ),
+        Change::TeamUpdate { slug, name, parent } => team(
+            "team.changed",
+            slug,
+            None,
+            json!({"team": slug, "name": name, "parent": parent}),
+        ),
+        Change::TeamDelete { slug } => team("team.deleted", slug, None, json!({"team": slug})),
+        Change::TeamMemberAdd {
+            team: slug,
+            provider_user_id,
+            login,
+            role,
+        } => team(
+            "team.member_added",
+            slug,
+            Some(provider_user_id),
+            json!({"team": slug, "provider_user_id": provider_user_id, "login": login,
                        "team_role": role}),
-            ),
-            Change::TeamMemberUpdate {
-                team: slug,
-                provider_user_id,
-                login,
-                role,
-            } => team(
-                "team.member_changed",
-                slug,
-                Some(provider_user_id),
-                json!({"team": slug, "provider_user_id": provider_user_id, "login": login,
+        ),
+        Change::TeamMemberUpdate {
+            team: slug,
+            provider_user_id,
+            login,
+            role,
+        } => team(
+            "team.member_changed",
+            slug,
+            Some(provider_user_id),
+            json!({"team": slug, "provider_user_id": provider_user_id, "login": login,
                        "team_role": role}),
-            ),
-            Change::TeamMemberRemove {
-                team: slug,
-                provider_user_id,
-                login,
-            } => team(
-                "team.member_removed",
-                slug,
-                Some(provider_user_id),
-                json!({"team": slug, "provider_user_id": provider_user_id, "login": login}),
-            ),
-            Change::RepositoryUpsert { .. }
-            | Change::RepositoryRemove { .. }
-            | Change::TeamRepositoryGrant { .. }
-            | Change::TeamRepositoryRevoke { .. } => continue,
-        };
-        out.push(event);
-    }
-    out
+        ),
+        Change::TeamMemberRemove {
+            team: slug,
+            provider_user_id,
+            login,
+        } => team(
+            "team.member_removed",
+            slug,
+            Some(provider_user_id),
+            json!({"team": slug, "provider_user_id": provider_user_id, "login": login}),
+        ),
+        Change::RepositoryUpsert { .. }
+        | Change::RepositoryRemove { .. }
+        | Change::TeamRepositoryGrant { .. }
+        | Change::TeamRepositoryRevoke { .. } => return None,
+    };
+    Some(event)
 }
 
 #[cfg(test)]

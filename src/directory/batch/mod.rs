@@ -96,6 +96,8 @@ pub(super) struct Pending {
     pub identities: Vec<(i64, String, String)>,
     /// New synced memberships: user id, role.
     pub memberships: Vec<(i64, String)>,
+    /// New synced teams: id (reserved), slug, name, parent's slug, provider team id.
+    pub teams: Vec<(i64, String, String, Option<String>, String)>,
     /// New synced team memberships: team id, user id, role.
     pub team_members: Vec<(i64, i64, &'static str)>,
     /// Repositories to insert or update: name, provider id, archived, fork, visibility. Written
@@ -105,6 +107,8 @@ pub(super) struct Pending {
     pub team_repositories: Vec<(i64, i64, &'static str)>,
     /// Audit events of the run: action, subject, detail.
     pub audit: Vec<(&'static str, String, String)>,
+    /// Outbox events of the run, in the plan's order (see [`super::outbox::Events`]).
+    pub outbox: Vec<super::outbox::EventRow>,
 }
 
 /// Splits rows into their columns.
@@ -118,6 +122,27 @@ fn unzip3<A, B, C>(rows: Vec<(A, B, C)>) -> (Vec<A>, Vec<B>, Vec<C>) {
         columns.0.push(a);
         columns.1.push(b);
         columns.2.push(c);
+    }
+    columns
+}
+
+/// Splits rows of five into their columns.
+#[allow(clippy::type_complexity)]
+fn unzip5<A, B, C, D, E>(rows: Vec<(A, B, C, D, E)>) -> (Vec<A>, Vec<B>, Vec<C>, Vec<D>, Vec<E>) {
+    let n = rows.len();
+    let mut columns = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (a, b, c, d, e) in rows {
+        columns.0.push(a);
+        columns.1.push(b);
+        columns.2.push(c);
+        columns.3.push(d);
+        columns.4.push(e);
     }
     columns
 }
@@ -140,6 +165,7 @@ impl Pending {
             && self.repositories.is_empty()
             && self.identities.is_empty()
             && self.memberships.is_empty()
+            && self.teams.is_empty()
             && self.team_members.is_empty()
             && self.team_repositories.is_empty())
     }
@@ -150,22 +176,9 @@ impl Pending {
         if self.repositories.is_empty() {
             return None;
         }
-        let rows = std::mem::take(&mut self.repositories);
-        let n = rows.len();
-        let (mut name, mut pid, mut archived, mut fork, mut visibility) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for (a, b, c, d, e) in rows {
-            name.push(a);
-            pid.push(b);
-            archived.push(c);
-            fork.push(d);
-            visibility.push(e);
-        }
+        let (name, pid, archived, fork, visibility) =
+            unzip5(std::mem::take(&mut self.repositories));
+        let n = name.len();
         Some(Rows {
             tail: " ON CONFLICT (workspace_id, name) DO UPDATE SET
                  provider_repo_id = excluded.provider_repo_id, archived = excluded.archived,
@@ -218,6 +231,22 @@ impl Pending {
         let mut memberships = vec![workspace, Int(user), Text(role), unpinned];
         memberships.extend(synced);
 
+        let (id, slug, name, parent, pid) = unzip5(std::mem::take(&mut self.teams));
+        let n = id.len();
+        let workspace = Int(vec![s.workspace_id; n]);
+        let (slug, name, parent, pid) = (Text(slug), Text(name), OptText(parent), Text(pid));
+        let teams = vec![
+            Int(id),
+            workspace,
+            slug,
+            name,
+            parent,
+            pid,
+            same("sync", n),
+            at(n),
+            at(n),
+        ];
+
         let (team, user, role) = unzip3(std::mem::take(&mut self.team_members));
         let n = team.len();
         let team_members = vec![Int(team), Int(user), texts(role), same("sync", n)];
@@ -241,6 +270,19 @@ impl Pending {
             Text(detail),
         ];
 
+        let (event, kind, user, team, payload) = unzip5(std::mem::take(&mut self.outbox));
+        let n = event.len();
+        let outbox = vec![
+            Text(event),
+            Int(vec![s.workspace_id; n]),
+            OptInt(vec![s.run_id; n]),
+            texts(kind),
+            OptInt(user),
+            OptText(team),
+            Text(payload),
+            at(n),
+        ];
+
         let statements = [
             Rows::new(
                 "users",
@@ -256,6 +298,11 @@ impl Pending {
                 "memberships",
                 "workspace_id, user_id, role, role_pinned, state, source, created_at, updated_at",
                 memberships,
+            ),
+            Rows::new(
+                "teams",
+                "id, workspace_id, slug, name, parent_slug, provider_team_id, source, created_at, updated_at",
+                teams,
             ),
             Rows::new(
                 "team_members",
@@ -274,6 +321,11 @@ impl Pending {
                 "audit_events",
                 "run_id, workspace_id, at, actor, action, subject, detail",
                 audit,
+            ),
+            Rows::new(
+                "outbox",
+                "event_id, workspace_id, run_id, type, user_id, team_slug, payload, created_at",
+                outbox,
             ),
         ];
         statements
@@ -307,5 +359,6 @@ macro_rules! writers {
 }
 use writers;
 
+pub(super) mod in_flight;
 pub(super) mod postgres;
 pub(super) mod sqlite;

@@ -5,23 +5,6 @@ use crate::directory::DirectoryError;
 use chrono::{DateTime, Utc};
 
 per_backend! {
-    /// A new synced team; returns its id.
-    pub async fn create(
-        c: &mut Conn,
-        workspace_id: i64,
-        slug: &str,
-        name: &str,
-        parent: Option<&str>,
-        provider_team_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<i64, DirectoryError> {
-        Ok(sql! { scalar c, fetch_one,
-            "INSERT INTO teams (workspace_id, slug, name, parent_slug, provider_team_id, source,
-                 created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'sync', $6, $6) RETURNING id",
-            workspace_id, slug, name, parent, provider_team_id, now })
-    }
-
     /// A synced team's name and parent; returns how many rows changed.
     pub async fn update(
         c: &mut Conn,
