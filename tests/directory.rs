@@ -738,6 +738,30 @@ async fn a_plan_larger_than_one_statement_is_written_whole(store: Store) {
             .count(),
         7_500
     );
+    // The logs' ids follow the order the apply wrote the rows in, across statements: they are
+    // consecutive, and the outbox's ids sort as its event ids (made in write order) do.
+    for (log, gaps) in [
+        (
+            "audit_events",
+            "SELECT MAX(id) - MIN(id) + 1 - COUNT(*) FROM audit_events",
+        ),
+        (
+            "outbox",
+            "SELECT MAX(id) - MIN(id) + 1 - COUNT(*) FROM outbox",
+        ),
+    ] {
+        assert_eq!(count(&store, gaps).await, 0, "{log} ids are consecutive");
+    }
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM outbox a JOIN outbox b ON b.id = a.id + 1
+             WHERE b.event_id <= a.event_id"
+        )
+        .await,
+        0,
+        "outbox ids in event order"
+    );
     let second = run(&store, &config, &provider).await;
     assert!(second.plan.is_empty(), "second plan: {}", second.plan);
 }

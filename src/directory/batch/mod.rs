@@ -3,8 +3,10 @@
 //!
 //! Rows are gathered column by column ([`Rows`]) and written by the backend's own form:
 //!
-//! * SQLite: `INSERT … SELECT value ->> 0, … FROM json_each(?)`, 10,000 rows per statement as
-//!   one JSON array in one parameter; one SQL text per table, prepared once per connection.
+//! * SQLite: `INSERT … SELECT value ->> 0, … FROM jsonb_each(?1)`, 10,000 rows per statement as
+//!   one JSON array in one parameter and a column every row shares bound once beside it (only
+//!   the logs' rows are sorted back into their order); one SQL text per table, prepared once
+//!   per connection.
 //! * PostgreSQL: one `COPY … FROM STDIN (FORMAT binary)` per table, or one `INSERT … SELECT *
 //!   FROM UNNEST($1::bigint[], $2::text[], …)` when the statement has a tail (`ON CONFLICT`,
 //!   `RETURNING`), whatever the row count: one statement, no parameter limit.
@@ -62,6 +64,10 @@ pub(super) struct Rows {
     pub columns: &'static str,
     pub tail: &'static str,
     pub values: Vec<Values>,
+    /// The rows' ids must follow their order (the logs: audit events, outbox events, whose ids
+    /// are the order they are read and delivered in). Other tables' rows either carry reserved
+    /// ids or have ids nothing orders by.
+    pub in_order: bool,
 }
 
 impl Rows {
@@ -71,6 +77,15 @@ impl Rows {
             columns,
             tail: "",
             values,
+            in_order: false,
+        }
+    }
+
+    /// The same rows, with ids in their order (see [`Rows::in_order`]).
+    fn keeping_order(self) -> Rows {
+        Rows {
+            in_order: true,
+            ..self
         }
     }
 
@@ -321,12 +336,14 @@ impl Pending {
                 "audit_events",
                 "run_id, workspace_id, at, actor, action, subject, detail",
                 audit,
-            ),
+            )
+            .keeping_order(),
             Rows::new(
                 "outbox",
                 "event_id, workspace_id, run_id, type, user_id, team_slug, payload, created_at",
                 outbox,
-            ),
+            )
+            .keeping_order(),
         ];
         statements
             .into_iter()
