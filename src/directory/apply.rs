@@ -231,7 +231,7 @@ per_backend! {
             }
             apply_change(link, ws, change, &shared, &mut ids, &mut pending, new_ids).await?;
             // The change's event for downstream applications, in this transaction.
-            pending.outbox.extend(events.row(change, &ids.users));
+            pending.outbox.extend(events.row(change, &ids.users)?);
             // Repository bookkeeping is not a change to people or access: keep the audit
             // trail for what an auditor asks about.
             if !matches!(change, Change::RepositoryUpsert { .. } | Change::RepositoryRemove { .. }) {

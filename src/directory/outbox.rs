@@ -11,7 +11,7 @@
 //! each target's queue.
 
 use super::{DirectoryError, WorkspaceKey};
-use crate::downstream::events::event_for;
+use crate::downstream::events::{Field, event_for};
 use crate::sync::plan::Change;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -192,11 +192,11 @@ per_backend! {
             obj.insert("by".into(), "admin".into());
         }
         let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let payload = serde_json::json!({ "type": kind, "timestamp": stamp, "data": data });
+        let payload = payload(kind, &stamp, &data)?;
         sql! { c, execute,
             "INSERT INTO outbox (event_id, workspace_id, run_id, type, user_id, team_slug, payload, created_at)
              VALUES ($1, $2, NULL, $3, $4, $5, $6, $7)",
-            EventIds::new().next(), ws.id, kind, user_id, team, payload.to_string(), now };
+            EventIds::new().next(), ws.id, kind, user_id, team, payload, now };
         Ok(())
     }
 }
@@ -225,66 +225,54 @@ impl Events {
 
     /// The row of `change`'s event, if it has one. `users` maps provider user ids to the
     /// directory's, as the apply resolved them (a new person's id included).
-    pub fn row(&mut self, change: &Change, users: &HashMap<String, i64>) -> Option<EventRow> {
-        let e = event_for(change)?;
-        let user_id = e.user_id.or_else(|| {
-            e.provider_user_id
-                .as_ref()
-                .and_then(|p| users.get(p).copied())
-        });
-        let mut data = e.data;
-        if let Some(obj) = data.as_object_mut() {
-            obj.insert("workspace".into(), self.workspace.clone().into());
-            obj.insert("provider".into(), self.provider.clone().into());
-            if e.provider_user_id.is_some() {
-                obj.insert("user_id".into(), user_id.into());
-            }
+    pub fn row(
+        &mut self,
+        change: &Change,
+        users: &HashMap<String, i64>,
+    ) -> Result<Option<EventRow>, DirectoryError> {
+        let Some(mut e) = event_for(change) else {
+            return Ok(None);
+        };
+        let user_id = e
+            .user_id
+            .or_else(|| e.provider_user_id.and_then(|p| users.get(p).copied()));
+        e.data
+            .set("workspace", Field::from(self.workspace.as_str()));
+        e.data.set("provider", Field::from(self.provider.as_str()));
+        if e.provider_user_id.is_some() {
+            e.data.set("user_id", Field::from(user_id));
         }
-        let payload = serde_json::json!({ "type": e.kind, "timestamp": self.stamp, "data": data });
-        Some((
+        Ok(Some((
             self.ids.next(),
             e.kind,
             user_id,
-            e.team,
-            payload.to_string(),
-        ))
+            e.team.map(str::to_string),
+            payload(e.kind, &self.stamp, &e.data)?,
+        )))
     }
+}
+
+/// An event's payload as applications receive it: `data`, `timestamp` and `type`, in that
+/// order (their keys' order, as serde_json's maps always wrote them).
+#[derive(Serialize)]
+struct Payload<'a, D> {
+    data: &'a D,
+    timestamp: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+}
+
+/// The text of an event's payload.
+fn payload<D: Serialize>(kind: &str, stamp: &str, data: &D) -> Result<String, DirectoryError> {
+    let payload = Payload {
+        data,
+        timestamp: stamp,
+        kind,
+    };
+    serde_json::to_string(&payload)
+        .map_err(|e| DirectoryError::Sql(sqlx::Error::Encode(Box::new(e))))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::EventIds;
-
-    #[test]
-    fn event_ids_are_24_hex_digits_in_write_order() {
-        let mut ids = EventIds::starting(1_764_561_600_000, 0x0abc_def1);
-        let drawn: Vec<String> = (0..1_000).map(|_| ids.next()).collect();
-        for id in &drawn {
-            let hex = id.strip_prefix("evt_").expect("evt_ prefix");
-            assert_eq!(hex.len(), 24, "{id}");
-            assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
-        }
-        assert!(drawn.windows(2).all(|w| w[0] < w[1]), "not increasing");
-        assert!(
-            drawn[0].starts_with("evt_19ad"),
-            "the time leads: {}",
-            drawn[0]
-        );
-        // A later generator's ids sort after, whatever its random bits.
-        let later = EventIds::starting(1_764_561_600_001, 0).next();
-        assert!(later > drawn[999], "{later} <= {}", drawn[999]);
-        // Two generators of the same millisecond differ in their random bits.
-        let other = EventIds::starting(1_764_561_600_000, 0x0abc_def2).next();
-        assert!(!drawn.contains(&other));
-    }
-
-    #[test]
-    fn event_ids_stay_unique_past_the_sequence() {
-        let mut ids = EventIds::starting(7, 5);
-        ids.sequence = (1 << EventIds::SEQUENCE_BITS) - 1;
-        let (last, first_after) = (ids.next(), ids.next());
-        assert_ne!(last, first_after);
-        assert_eq!(last, "evt_000000000070000005ffffff");
-        assert_eq!(first_after, "evt_000000000070000006000000");
-    }
-}
+#[path = "outbox_tests.rs"]
+mod tests;

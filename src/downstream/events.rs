@@ -7,22 +7,98 @@
 
 use crate::sync::plan::{Change, Plan};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde::ser::SerializeMap;
+use std::borrow::Cow;
 
-/// One event, before it is written to the outbox.
+/// One event, before it is written to the outbox; it borrows its values from the change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Event {
+pub struct Event<'a> {
     /// `member.onboarded`, `team.member_added`, …
     pub kind: &'static str,
     /// The person the event is about, by provider user id (the apply resolves the directory
     /// user id, which a new person only gets in the same transaction).
-    pub provider_user_id: Option<String>,
+    pub provider_user_id: Option<&'a str>,
     /// The directory user id when the plan already knows it.
     pub user_id: Option<i64>,
     /// The team the event is about.
-    pub team: Option<String>,
+    pub team: Option<&'a str>,
     /// The event's `data` without `workspace` and `user_id` (added when it is written).
-    pub data: Value,
+    pub data: Data<'a>,
+}
+
+/// One value of an event's `data`: text, a whole number or `null`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Field<'a> {
+    /// A string.
+    Text(Cow<'a, str>),
+    /// A number.
+    Int(i64),
+    /// `null`: a value the person or team does not have.
+    Null,
+}
+
+impl<'a> From<&'a str> for Field<'a> {
+    fn from(text: &'a str) -> Field<'a> {
+        Field::Text(Cow::Borrowed(text))
+    }
+}
+
+impl<'a> From<&'a String> for Field<'a> {
+    fn from(text: &'a String) -> Field<'a> {
+        Field::Text(Cow::Borrowed(text))
+    }
+}
+
+impl<'a> From<&'a Option<String>> for Field<'a> {
+    fn from(text: &'a Option<String>) -> Field<'a> {
+        text.as_deref().map_or(Field::Null, Field::from)
+    }
+}
+
+impl From<Option<i64>> for Field<'_> {
+    fn from(number: Option<i64>) -> Self {
+        number.map_or(Field::Null, Field::Int)
+    }
+}
+
+/// An event's `data`: its keys and values, kept in the order of their keys (the order
+/// applications have always received them in), so the payload is written straight from it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Data<'a>(Vec<(&'static str, Field<'a>)>);
+
+impl<'a> Data<'a> {
+    fn of<const N: usize>(fields: [(&'static str, Field<'a>); N]) -> Data<'a> {
+        let mut data = Data(Vec::with_capacity(N + 3));
+        for (key, value) in fields {
+            data.set(key, value);
+        }
+        data
+    }
+
+    /// Sets `key` to `value`, in its place among the keys.
+    pub fn set(&mut self, key: &'static str, value: Field<'a>) {
+        match self.0.binary_search_by_key(&key, |(k, _)| *k) {
+            Ok(at) => self.0[at].1 = value,
+            Err(at) => self.0.insert(at, (key, value)),
+        }
+    }
+
+    /// The value of `key`, if the data has it.
+    pub fn get(&self, key: &str) -> Option<&Field<'a>> {
+        let at = self.0.binary_search_by_key(&key, |(k, _)| *k).ok()?;
+        Some(&self.0[at].1)
+    }
+}
+
+impl Serialize for Data<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in &self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
 }
 
 /// Every event type, for documentation and the API description.
@@ -41,33 +117,33 @@ pub const EVENT_TYPES: &[&str] = &[
     "team.member_removed",
 ];
 
-fn member(kind: &'static str, pid: &str, user_id: Option<i64>, data: Value) -> Event {
+fn member<'a>(kind: &'static str, pid: &'a str, user_id: Option<i64>, data: Data<'a>) -> Event<'a> {
     Event {
         kind,
-        provider_user_id: Some(pid.to_string()),
+        provider_user_id: Some(pid),
         user_id,
         team: None,
         data,
     }
 }
 
-fn team(kind: &'static str, slug: &str, pid: Option<&str>, data: Value) -> Event {
+fn team<'a>(kind: &'static str, slug: &'a str, pid: Option<&'a str>, data: Data<'a>) -> Event<'a> {
     Event {
         kind,
-        provider_user_id: pid.map(str::to_string),
+        provider_user_id: pid,
         user_id: None,
-        team: Some(slug.to_string()),
+        team: Some(slug),
         data,
     }
 }
 
 /// The events of a plan, in the plan's order (so a person's events keep their order).
-pub fn events_for(plan: &Plan) -> Vec<Event> {
+pub fn events_for(plan: &Plan) -> Vec<Event<'_>> {
     plan.changes.iter().filter_map(event_for).collect()
 }
 
 /// The event of one change, if the change is one an application hears about.
-pub fn event_for(change: &Change) -> Option<Event> {
+pub fn event_for(change: &Change) -> Option<Event<'_>> {
     let event = match change {
         Change::Onboard {
             provider_user_id,
@@ -80,8 +156,14 @@ pub fn event_for(change: &Change) -> Option<Event> {
             "member.onboarded",
             provider_user_id,
             *existing_user_id,
-            json!({"provider_user_id": provider_user_id, "login": login, "name": name,
-                       "email": email, "role": role, "state": "active"}),
+            Data::of([
+                ("provider_user_id", Field::from(provider_user_id)),
+                ("login", Field::from(login)),
+                ("name", Field::from(name)),
+                ("email", Field::from(email)),
+                ("role", Field::from(role)),
+                ("state", Field::from("active")),
+            ]),
         ),
         Change::Reactivate {
             user_id,
@@ -92,8 +174,12 @@ pub fn event_for(change: &Change) -> Option<Event> {
             "member.reactivated",
             provider_user_id,
             Some(*user_id),
-            json!({"provider_user_id": provider_user_id, "login": login, "role": role,
-                       "state": "active"}),
+            Data::of([
+                ("provider_user_id", Field::from(provider_user_id)),
+                ("login", Field::from(login)),
+                ("role", Field::from(role)),
+                ("state", Field::from("active")),
+            ]),
         ),
         Change::Offboard {
             user_id,
@@ -104,8 +190,12 @@ pub fn event_for(change: &Change) -> Option<Event> {
             "member.offboarded",
             provider_user_id,
             Some(*user_id),
-            json!({"provider_user_id": provider_user_id, "login": login,
-                       "state": "offboarded", "reason": reason.to_string()}),
+            Data::of([
+                ("provider_user_id", Field::from(provider_user_id)),
+                ("login", Field::from(login)),
+                ("state", Field::from("offboarded")),
+                ("reason", Field::Text(Cow::Owned(reason.to_string()))),
+            ]),
         ),
         Change::RoleChange {
             user_id,
@@ -117,8 +207,12 @@ pub fn event_for(change: &Change) -> Option<Event> {
             "member.role_changed",
             provider_user_id,
             Some(*user_id),
-            json!({"provider_user_id": provider_user_id, "login": login, "from": from,
-                       "role": to}),
+            Data::of([
+                ("provider_user_id", Field::from(provider_user_id)),
+                ("login", Field::from(login)),
+                ("from", Field::from(from)),
+                ("role", Field::from(to)),
+            ]),
         ),
         Change::IdentityUpdate {
             user_id,
@@ -135,8 +229,13 @@ pub fn event_for(change: &Change) -> Option<Event> {
             },
             provider_user_id,
             Some(*user_id),
-            json!({"provider_user_id": provider_user_id, "from_login": from_login,
-                       "login": login, "name": name, "email": email}),
+            Data::of([
+                ("provider_user_id", Field::from(provider_user_id)),
+                ("from_login", Field::from(from_login)),
+                ("login", Field::from(login)),
+                ("name", Field::from(name)),
+                ("email", Field::from(email)),
+            ]),
         ),
         Change::TeamCreate {
             slug, name, parent, ..
@@ -144,15 +243,28 @@ pub fn event_for(change: &Change) -> Option<Event> {
             "team.created",
             slug,
             None,
-            json!({"team": slug, "name": name, "parent": parent}),
+            Data::of([
+                ("team", Field::from(slug)),
+                ("name", Field::from(name)),
+                ("parent", Field::from(parent)),
+            ]),
         ),
         Change::TeamUpdate { slug, name, parent } => team(
             "team.changed",
             slug,
             None,
-            json!({"team": slug, "name": name, "parent": parent}),
+            Data::of([
+                ("team", Field::from(slug)),
+                ("name", Field::from(name)),
+                ("parent", Field::from(parent)),
+            ]),
         ),
-        Change::TeamDelete { slug } => team("team.deleted", slug, None, json!({"team": slug})),
+        Change::TeamDelete { slug } => team(
+            "team.deleted",
+            slug,
+            None,
+            Data::of([("team", Field::from(slug))]),
+        ),
         Change::TeamMemberAdd {
             team: slug,
             provider_user_id,
@@ -161,9 +273,13 @@ pub fn event_for(change: &Change) -> Option<Event> {
         } => team(
             "team.member_added",
             slug,
-            Some(provider_user_id),
-            json!({"team": slug, "provider_user_id": provider_user_id, "login": login,
-                       "team_role": role}),
+            Some(provider_user_id.as_str()),
+            Data::of([
+                ("team", Field::from(slug)),
+                ("provider_user_id", Field::from(provider_user_id)),
+                ("login", Field::from(login)),
+                ("team_role", Field::from(role.as_str())),
+            ]),
         ),
         Change::TeamMemberUpdate {
             team: slug,
@@ -173,9 +289,13 @@ pub fn event_for(change: &Change) -> Option<Event> {
         } => team(
             "team.member_changed",
             slug,
-            Some(provider_user_id),
-            json!({"team": slug, "provider_user_id": provider_user_id, "login": login,
-                       "team_role": role}),
+            Some(provider_user_id.as_str()),
+            Data::of([
+                ("team", Field::from(slug)),
+                ("provider_user_id", Field::from(provider_user_id)),
+                ("login", Field::from(login)),
+                ("team_role", Field::from(role.as_str())),
+            ]),
         ),
         Change::TeamMemberRemove {
             team: slug,
@@ -184,8 +304,12 @@ pub fn event_for(change: &Change) -> Option<Event> {
         } => team(
             "team.member_removed",
             slug,
-            Some(provider_user_id),
-            json!({"team": slug, "provider_user_id": provider_user_id, "login": login}),
+            Some(provider_user_id.as_str()),
+            Data::of([
+                ("team", Field::from(slug)),
+                ("provider_user_id", Field::from(provider_user_id)),
+                ("login", Field::from(login)),
+            ]),
         ),
         Change::RepositoryUpsert { .. }
         | Change::RepositoryRemove { .. }
@@ -257,10 +381,13 @@ mod tests {
             ]
         );
         assert_eq!(events[0].user_id, None);
-        assert_eq!(events[0].provider_user_id.as_deref(), Some("1"));
+        assert_eq!(events[0].provider_user_id, Some("1"));
         assert_eq!(events[4].user_id, Some(5));
-        assert_eq!(events[4].data["reason"], "left the account");
-        assert_eq!(events[2].team.as_deref(), Some("eng"));
+        assert_eq!(
+            events[4].data.get("reason"),
+            Some(&Field::from("left the account"))
+        );
+        assert_eq!(events[2].team, Some("eng"));
         for k in kinds {
             assert!(EVENT_TYPES.contains(&k), "{k} is documented");
         }
