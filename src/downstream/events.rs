@@ -84,6 +84,12 @@ impl<'a> Data<'a> {
         }
     }
 
+    /// The data with `key` set to `value`.
+    fn with(mut self, key: &'static str, value: Field<'a>) -> Data<'a> {
+        self.set(key, value);
+        self
+    }
+
     /// The value of `key`, if the data has it.
     pub fn get(&self, key: &str) -> Option<&Field<'a>> {
         let at = self.0.binary_search_by_key(&key, |(k, _)| *k).ok()?;
@@ -137,6 +143,21 @@ fn team<'a>(kind: &'static str, slug: &'a str, pid: Option<&'a str>, data: Data<
     }
 }
 
+/// The data of an event that carries the person's profile as the provider shows it.
+fn profile<'a>(
+    pid: &'a str,
+    login: &'a str,
+    name: &'a Option<String>,
+    email: &'a Option<String>,
+) -> Data<'a> {
+    Data::of([
+        ("provider_user_id", pid.into()),
+        ("login", login.into()),
+        ("name", name.into()),
+        ("email", email.into()),
+    ])
+}
+
 /// The events of a plan, in the plan's order (so a person's events keep their order).
 pub fn events_for(plan: &Plan) -> Vec<Event<'_>> {
     plan.changes.iter().filter_map(event_for).collect()
@@ -156,14 +177,9 @@ pub fn event_for(change: &Change) -> Option<Event<'_>> {
             "member.onboarded",
             provider_user_id,
             *existing_user_id,
-            Data::of([
-                ("provider_user_id", Field::from(provider_user_id)),
-                ("login", Field::from(login)),
-                ("name", Field::from(name)),
-                ("email", Field::from(email)),
-                ("role", Field::from(role)),
-                ("state", Field::from("active")),
-            ]),
+            profile(provider_user_id, login, name, email)
+                .with("role", role.into())
+                .with("state", Field::from("active")),
         ),
         Change::Reactivate {
             user_id,
@@ -175,9 +191,9 @@ pub fn event_for(change: &Change) -> Option<Event<'_>> {
             provider_user_id,
             Some(*user_id),
             Data::of([
-                ("provider_user_id", Field::from(provider_user_id)),
-                ("login", Field::from(login)),
-                ("role", Field::from(role)),
+                ("provider_user_id", provider_user_id.into()),
+                ("login", login.into()),
+                ("role", role.into()),
                 ("state", Field::from("active")),
             ]),
         ),
@@ -191,8 +207,8 @@ pub fn event_for(change: &Change) -> Option<Event<'_>> {
             provider_user_id,
             Some(*user_id),
             Data::of([
-                ("provider_user_id", Field::from(provider_user_id)),
-                ("login", Field::from(login)),
+                ("provider_user_id", provider_user_id.into()),
+                ("login", login.into()),
                 ("state", Field::from("offboarded")),
                 ("reason", Field::Text(Cow::Owned(reason.to_string()))),
             ]),
@@ -208,10 +224,10 @@ pub fn event_for(change: &Change) -> Option<Event<'_>> {
             provider_user_id,
             Some(*user_id),
             Data::of([
-                ("provider_user_id", Field::from(provider_user_id)),
-                ("login", Field::from(login)),
-                ("from", Field::from(from)),
-                ("role", Field::from(to)),
+                ("provider_user_id", provider_user_id.into()),
+                ("login", login.into()),
+                ("from", from.into()),
+                ("role", to.into()),
             ]),
         ),
         Change::IdentityUpdate {
@@ -229,72 +245,55 @@ pub fn event_for(change: &Change) -> Option<Event<'_>> {
             },
             provider_user_id,
             Some(*user_id),
-            Data::of([
-                ("provider_user_id", Field::from(provider_user_id)),
-                ("from_login", Field::from(from_login)),
-                ("login", Field::from(login)),
-                ("name", Field::from(name)),
-                ("email", Field::from(email)),
-            ]),
+            profile(provider_user_id, login, name, email).with("from_login", from_login.into()),
         ),
         Change::TeamCreate {
             slug, name, parent, ..
-        } => team(
-            "team.created",
+        }
+        | Change::TeamUpdate { slug, name, parent } => team(
+            if matches!(change, Change::TeamCreate { .. }) {
+                "team.created"
+            } else {
+                "team.changed"
+            },
             slug,
             None,
             Data::of([
-                ("team", Field::from(slug)),
-                ("name", Field::from(name)),
-                ("parent", Field::from(parent)),
-            ]),
-        ),
-        Change::TeamUpdate { slug, name, parent } => team(
-            "team.changed",
-            slug,
-            None,
-            Data::of([
-                ("team", Field::from(slug)),
-                ("name", Field::from(name)),
-                ("parent", Field::from(parent)),
+                ("team", slug.into()),
+                ("name", name.into()),
+                ("parent", parent.into()),
             ]),
         ),
         Change::TeamDelete { slug } => team(
             "team.deleted",
             slug,
             None,
-            Data::of([("team", Field::from(slug))]),
+            Data::of([("team", slug.into())]),
         ),
         Change::TeamMemberAdd {
             team: slug,
             provider_user_id,
             login,
             role,
-        } => team(
-            "team.member_added",
-            slug,
-            Some(provider_user_id.as_str()),
-            Data::of([
-                ("team", Field::from(slug)),
-                ("provider_user_id", Field::from(provider_user_id)),
-                ("login", Field::from(login)),
-                ("team_role", Field::from(role.as_str())),
-            ]),
-        ),
-        Change::TeamMemberUpdate {
+        }
+        | Change::TeamMemberUpdate {
             team: slug,
             provider_user_id,
             login,
             role,
         } => team(
-            "team.member_changed",
+            if matches!(change, Change::TeamMemberAdd { .. }) {
+                "team.member_added"
+            } else {
+                "team.member_changed"
+            },
             slug,
             Some(provider_user_id.as_str()),
             Data::of([
-                ("team", Field::from(slug)),
-                ("provider_user_id", Field::from(provider_user_id)),
-                ("login", Field::from(login)),
-                ("team_role", Field::from(role.as_str())),
+                ("team", slug.into()),
+                ("provider_user_id", provider_user_id.into()),
+                ("login", login.into()),
+                ("team_role", role.as_str().into()),
             ]),
         ),
         Change::TeamMemberRemove {
@@ -306,9 +305,9 @@ pub fn event_for(change: &Change) -> Option<Event<'_>> {
             slug,
             Some(provider_user_id.as_str()),
             Data::of([
-                ("team", Field::from(slug)),
-                ("provider_user_id", Field::from(provider_user_id)),
-                ("login", Field::from(login)),
+                ("team", slug.into()),
+                ("provider_user_id", provider_user_id.into()),
+                ("login", login.into()),
             ]),
         ),
         Change::RepositoryUpsert { .. }
