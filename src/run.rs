@@ -262,12 +262,15 @@ pub async fn sync_workspace(
                 Some(pages) if cut => {
                     let (kept, oldest) = pages.progress().await;
                     report.outcome = RunOutcome::Continuing;
-                    // When to continue: when the window frees, if the provider said; at once
-                    // if this run kept more pages than it found (it is making progress);
-                    // otherwise at the next scheduled run.
+                    // When to continue: when the window frees, if the provider said; not
+                    // before the daemon starts again if it is stopping; at once if the
+                    // deadline cut a run that kept more pages than it found (it is making
+                    // progress, whether the cut came while it waited for the window or with
+                    // a request in flight); otherwise at the next scheduled run.
+                    let stopping = options.cancel.as_ref().is_some_and(|c| c.is_cancelled());
                     report.continue_in_seconds = match &e {
                         ProviderError::RateLimited { wait_seconds, .. } => Some(*wait_seconds),
-                        ProviderError::Cancelled { .. } => None,
+                        _ if stopping => None,
                         _ => (kept > kept_before).then_some(0),
                     };
                     format!(

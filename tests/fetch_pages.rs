@@ -6,9 +6,13 @@
 mod support;
 
 use chrono::{Duration, Utc};
-use orgsync::directory::Store;
+use orgsync::config::Config;
+use orgsync::directory::{RunOutcome, Store};
+use orgsync::run::{RunOptions, sync_workspace};
 use orgsync_core::cache::CachedResponse;
+use orgsync_core::http::CancellationToken;
 use orgsync_core::pages::{KeptPage, PageStore};
+use orgsync_core::{FetchPolicy, Provider, ProviderError, ProviderKind, Snapshot};
 use support::*;
 
 fn page(body: &str, age_seconds: i64) -> KeptPage {
@@ -55,3 +59,109 @@ async fn kept_pages_round_trip(store: Store) {
 }
 
 on_both_backends!(kept_pages, kept_pages_round_trip);
+
+/// A Bitbucket fetch that keeps one more page each time (or the same page again, with
+/// `same_page`) and is then cut, as the run's deadline or the daemon's stop cuts one: while it
+/// waits for the window, the cut reaches it as `Cancelled`.
+struct CutAfterAPage {
+    fetches: std::sync::atomic::AtomicUsize,
+    same_page: bool,
+}
+
+#[async_trait::async_trait]
+impl Provider for CutAfterAPage {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Bitbucket
+    }
+
+    async fn fetch(&self, policy: &FetchPolicy) -> Result<Snapshot, ProviderError> {
+        let n = self
+            .fetches
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let key = if self.same_page {
+            "page".to_string()
+        } else {
+            format!("page-{n}")
+        };
+        let pages = policy
+            .pages
+            .as_ref()
+            .expect("a Bitbucket fetch keeps its pages");
+        pages.keep(&key, page("[]", 0).response).await;
+        Err(ProviderError::Cancelled {
+            provider: ProviderKind::Bitbucket,
+            reason: "the run's deadline passed".to_string(),
+        })
+    }
+
+    async fn check(&self, _policy: &FetchPolicy) -> Result<Vec<String>, ProviderError> {
+        Ok(Vec::new())
+    }
+}
+
+/// A fetch the run's deadline cancels while it is still keeping new pages continues at once
+/// (`continue_in_seconds = 0`, so the daemon starts the next run now, not at the next
+/// scheduled instant); one that kept nothing new waits for the schedule; and one cancelled
+/// because the daemon is stopping is not continued. Each is `continuing`, never failed.
+async fn a_fetch_the_deadline_cancels_while_keeping_pages_continues_at_once(store: Store) {
+    let config = Config::parse(
+        r#"
+[directory]
+url = "sqlite://unused.db"
+
+[[workspace]]
+name = "big"
+provider = "bitbucket"
+workspace = "acme"
+username = "ann@example.com"
+token_env = "ORGSYNC_TEST_TOKEN"
+"#,
+        std::path::Path::new("test.toml"),
+    )
+    .expect("valid test config");
+    let ws = &config.workspaces[0];
+    let run = |provider: &'static CutAfterAPage, cancel: CancellationToken| {
+        let (store, config) = (&store, &config);
+        async move {
+            let mut options = RunOptions::new("continue");
+            options.cancel = Some(cancel);
+            sync_workspace(store, ws, &config.safety, provider, &options)
+                .await
+                .expect("run recorded")
+        }
+    };
+    let growing: &'static CutAfterAPage = Box::leak(Box::new(CutAfterAPage {
+        fetches: 0.into(),
+        same_page: false,
+    }));
+    let first = run(growing, CancellationToken::new()).await;
+    assert_eq!(first.outcome, RunOutcome::Continuing, "{:?}", first.error);
+    assert_eq!(
+        first.continue_in_seconds,
+        Some(0),
+        "progress: continue at once"
+    );
+
+    let stopping = CancellationToken::new();
+    stopping.cancel();
+    let stopped = run(growing, stopping).await;
+    assert_eq!(stopped.outcome, RunOutcome::Continuing);
+    assert_eq!(stopped.continue_in_seconds, None, "the daemon is stopping");
+
+    let stuck: &'static CutAfterAPage = Box::leak(Box::new(CutAfterAPage {
+        fetches: 0.into(),
+        same_page: true,
+    }));
+    run(stuck, CancellationToken::new()).await;
+    let again = run(stuck, CancellationToken::new()).await;
+    assert_eq!(again.outcome, RunOutcome::Continuing);
+    assert_eq!(
+        again.continue_in_seconds, None,
+        "no new page: the next scheduled run"
+    );
+}
+
+on_both_backends!(
+    a_fetch_the_deadline_cancels_while_keeping_pages_continues_at_once_,
+    a_fetch_the_deadline_cancels_while_keeping_pages_continues_at_once
+);
